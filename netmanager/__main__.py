@@ -1,0 +1,3 @@
+from netmanager.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,357 @@
+"""The typed object graph of both inputs: frozen dataclasses, every object with its source location.
+
+``Real`` is the physical environment (real.xml), ``Virtual`` one desired virtual topology
+(virtual.xml), ``Model`` the pair after validation.  Quantities are integers in canonical
+units, named by unit: ``rate_bps``, ``delay_us``, ``loss_ppm``, ``memory_mib``.
+Collections are tuples in document order; ``by_name`` helpers give dictionaries.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from netmanager.errors import NOWHERE, Loc
+
+IPv4Interface = ipaddress.IPv4Interface
+IPv4Network = ipaddress.IPv4Network
+IPv4Address = ipaddress.IPv4Address
+
+# ---------------------------------------------------------------- physical environment
+
+
+class HypervisorKind(enum.StrEnum):
+    NETNS = "netns"  # a host emulated on this machine by a network namespace
+    GUEST = "guest"  # a host emulated by a QEMU guest running a stock kernel
+    LIBVIRT = "libvirt"  # a real host managed through a libvirt URI
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """An inclusive range of VLAN ids or VXLAN VNIs."""
+
+    first: int
+    last: int
+    loc: Loc = NOWHERE
+
+    def __contains__(self, value: int) -> bool:
+        return self.first <= value <= self.last
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    vlan_ranges: tuple[IdRange, ...] = ()
+    vni_ranges: tuple[IdRange, ...] = ()
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class UnderlayInterface:
+    name: str
+    address: IPv4Interface | None = None
+    mtu: int = 1500
+    speed_bps: int | None = None
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class AgentEndpoint:
+    """Where a host's SNMP agent listens; port 0 lets netmanager choose (emulated hosts)."""
+
+    address: str = "127.0.0.1"
+    port: int = 0
+    credentials: str | None = None  # path of the credentials file, relative to real.xml
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class PinnedVM:
+    """A VM already running on a host (its placement is fixed)."""
+
+    name: str
+    topology: str | None = None
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    site: str
+    hypervisor: HypervisorKind
+    uri: str | None = None  # libvirt URI when hypervisor is LIBVIRT
+    cpus: int = 1
+    memory_mib: int = 1024
+    reserved_memory_mib: int = 0  # kept by the hypervisor's own domain (Xen dom0)
+    max_vms: int | None = None
+    capabilities: frozenset[str] | None = None  # declared kernel features; None: probe
+    interfaces: tuple[UnderlayInterface, ...] = ()
+    agent: AgentEndpoint = field(default_factory=AgentEndpoint)
+    pinned: tuple[PinnedVM, ...] = ()
+    loc: Loc = NOWHERE
+
+    @property
+    def vm_memory_mib(self) -> int:
+        """Memory available to VMs."""
+        return max(self.memory_mib - self.reserved_memory_mib, 0)
+
+
+class NodeKind(enum.StrEnum):
+    SWITCH = "switch"
+    ROUTER = "router"
+
+
+@dataclass(frozen=True)
+class NetworkNode:
+    """A physical switch or router."""
+
+    name: str
+    kind: NodeKind
+    site: str | None = None
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a physical link: a node, and for hosts the underlay interface."""
+
+    node: str
+    interface: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.interface}" if self.interface else self.node
+
+
+@dataclass(frozen=True)
+class PhysicalLink:
+    a: Endpoint
+    b: Endpoint
+    capacity_bps: int
+    latency_us: int = 0
+    loc: Loc = NOWHERE
+
+    @property
+    def name(self) -> str:
+        return f"{self.a}--{self.b}"
+
+
+@dataclass(frozen=True)
+class TrapReceiver:
+    address: str
+    port: int = 162
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class Real:
+    file: str
+    sites: tuple[Site, ...] = ()
+    hosts: tuple[Host, ...] = ()
+    nodes: tuple[NetworkNode, ...] = ()
+    links: tuple[PhysicalLink, ...] = ()
+    credentials: str | None = None  # default credentials file for every agent
+    trap_receivers: tuple[TrapReceiver, ...] = ()
+    loc: Loc = NOWHERE
+
+    @cached_property
+    def host_by_name(self) -> dict[str, Host]:
+        return {h.name: h for h in self.hosts}
+
+    @cached_property
+    def site_by_name(self) -> dict[str, Site]:
+        return {s.name: s for s in self.sites}
+
+    @cached_property
+    def node_by_name(self) -> dict[str, NetworkNode]:
+        return {n.name: n for n in self.nodes}
+
+    def pinned_host(self, vm: str, topology: str) -> Host | None:
+        """The host a VM of a topology is pinned to, if any."""
+        for host in self.hosts:
+            for pin in host.pinned:
+                if pin.name == vm and pin.topology in (None, topology):
+                    return host
+        return None
+
+
+# ---------------------------------------------------------------- virtual topology
+
+
+class Encap(enum.StrEnum):
+    VLAN = "vlan"
+    VXLAN = "vxlan"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Shaping:
+    """Link emulation parameters; None means not asked for."""
+
+    rate_bps: int | None = None
+    delay_us: int | None = None
+    jitter_us: int | None = None
+    loss_ppm: int | None = None
+    queue_pkts: int | None = None
+    loc: Loc = NOWHERE
+
+    @property
+    def empty(self) -> bool:
+        return all(
+            v is None
+            for v in (self.rate_bps, self.delay_us, self.jitter_us, self.loss_ppm, self.queue_pkts)
+        )
+
+    @property
+    def needs_netem(self) -> bool:
+        return bool(self.delay_us or self.jitter_us or self.loss_ppm)
+
+    def over(self, base: Shaping | None) -> Shaping:
+        """These parameters, each unset one taken from ``base``."""
+        if base is None:
+            return self
+        return Shaping(
+            rate_bps=self.rate_bps if self.rate_bps is not None else base.rate_bps,
+            delay_us=self.delay_us if self.delay_us is not None else base.delay_us,
+            jitter_us=self.jitter_us if self.jitter_us is not None else base.jitter_us,
+            loss_ppm=self.loss_ppm if self.loss_ppm is not None else base.loss_ppm,
+            queue_pkts=self.queue_pkts if self.queue_pkts is not None else base.queue_pkts,
+            loc=self.loc if not self.empty else base.loc,
+        )
+
+
+class External(enum.StrEnum):
+    NONE = "none"
+    OUTBOUND = "outbound"  # outbound-only access through NAT (VirtCloud)
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    cidr: IPv4Network
+    gateway: IPv4Address | None = None
+    encap: Encap = Encap.AUTO
+    isolated: bool = True
+    external: External = External.NONE
+    shaping: Shaping | None = None  # applies to every interface in the network
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class Interface:
+    network: str
+    ip: IPv4Interface
+    mac: str | None = None
+    shaping: Shaping | None = None
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class Route:
+    to: IPv4Network
+    via: IPv4Address
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class VM:
+    name: str
+    cpus: int = 1
+    memory_mib: int = 256
+    interfaces: tuple[Interface, ...] = ()
+    routes: tuple[Route, ...] = ()
+    forward: bool = False  # a gateway/proxy that routes between its networks
+    loc: Loc = NOWHERE
+
+    def interface_in(self, network: str) -> Interface | None:
+        for iface in self.interfaces:
+            if iface.network == network:
+                return iface
+        return None
+
+
+@dataclass(frozen=True)
+class PairShaping:
+    """Shaping between two VMs of one network (both directions)."""
+
+    a: str
+    b: str
+    network: str | None
+    shaping: Shaping
+    loc: Loc = NOWHERE
+
+
+class Action(enum.StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class Protocol(enum.StrEnum):
+    ANY = "any"
+    TCP = "tcp"
+    UDP = "udp"
+    ICMP = "icmp"
+
+
+@dataclass(frozen=True)
+class PortRange:
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Traffic between two selectors (a network or a VM name, or '*' for any)."""
+
+    action: Action
+    src: str
+    dst: str
+    protocol: Protocol = Protocol.ANY
+    ports: tuple[PortRange, ...] = ()
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class Virtual:
+    file: str
+    topology: str
+    networks: tuple[Network, ...] = ()
+    vms: tuple[VM, ...] = ()
+    pairs: tuple[PairShaping, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    loc: Loc = NOWHERE
+
+    @cached_property
+    def network_by_name(self) -> dict[str, Network]:
+        return {n.name: n for n in self.networks}
+
+    @cached_property
+    def vm_by_name(self) -> dict[str, VM]:
+        return {v.name: v for v in self.vms}
+
+    def members(self, network: str) -> list[tuple[VM, Interface]]:
+        return [(vm, i) for vm in self.vms for i in vm.interfaces if i.network == network]
+
+    def interface_shaping(self, iface: Interface) -> Shaping | None:
+        """The shaping that applies to an interface: its own over its network's."""
+        net = self.network_by_name.get(iface.network)
+        base = net.shaping if net else None
+        if iface.shaping is None:
+            return base
+        return iface.shaping.over(base)
+
+
+@dataclass(frozen=True)
+class Model:
+    """Both inputs after validation."""
+
+    real: Real
+    virtual: Virtual
+
+    @property
+    def topology(self) -> str:
+        return self.virtual.topology

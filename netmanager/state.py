@@ -1,0 +1,60 @@
+"""netmanager's state directory: what was applied, segment ids, journals, agent pids.
+
+Default ``/var/lib/netmanager``; ``NETMANAGER_STATE_DIR`` overrides it (tests use a
+temporary one).  Files are JSON, written atomically (write to a temporary file, fsync,
+rename) under an advisory lock so that two netmanager processes never interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STATE_DIR = "/var/lib/netmanager"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("NETMANAGER_STATE_DIR", DEFAULT_STATE_DIR))
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        with path.open("r", encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
+
+
+def write_json(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(document, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def locked(directory: Path | None = None) -> Iterator[Path]:
+    """Hold the state directory's lock; yields the directory."""
+    directory = directory or state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield directory
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
