@@ -133,6 +133,8 @@ class InfeasibleError(NetmanagerError):
     exit_code = ExitCode.INFEASIBLE
 
 
-def single(code: str, loc: Loc, message: str, hint: str = "", phase: str = "input") -> NetmanagerError:
+def single(
+    code: str, loc: Loc, message: str, hint: str = "", phase: str = "input"
+) -> NetmanagerError:
     """A NetmanagerError with one error diagnostic, for failures that stop a phase at once."""
     return NetmanagerError(phase, [Diagnostic(Severity.ERROR, code, message, loc, hint)])

@@ -1,0 +1,1 @@
+"""XSD schemas of netmanager's inputs, installed as the package netmanager.schemas."""
