@@ -87,8 +87,8 @@ class Source:
         """Where an element (or one of its attributes) is written."""
         offset = self._element_offset(element)
         if offset is None:
-            line = element.sourceline
-            return Loc(self.path, line if isinstance(line, int) else 0, 0)
+            source_line = element.sourceline
+            return Loc(self.path, source_line if isinstance(source_line, int) else 0, 0)
         if attribute is not None:
             end = self.text.find(">", offset)
             tag_text = self.text[offset : end if end >= 0 else len(self.text)]
