@@ -324,10 +324,13 @@ def build_real(source: Source, diags: Diagnostics) -> Real:
             )
             for i in b.children(h, "interface")
         )
-        for i in interfaces:
+        for element, i in zip(b.children(h, "interface"), interfaces, strict=True):
             if not 68 <= i.mtu <= 65535:
                 diags.error(
-                    "E208", i.loc, f"MTU {i.mtu} is out of bounds", "an MTU is from 68 to 65535"
+                    "E208",
+                    b.loc(element, "mtu"),
+                    f"MTU {i.mtu} is out of bounds",
+                    "an MTU is from 68 to 65535",
                 )
         agent_element = b.child(h, "agent")
         agent = AgentEndpoint()
@@ -497,7 +500,9 @@ def build_virtual(source: Source, diags: Diagnostics) -> tuple[Virtual, dict[str
                 loc=b.loc(n),
             )
         )
-    network_by_name = {n.name: n for n in networks}
+    network_by_name: dict[str, Network] = {}
+    for network in networks:
+        network_by_name.setdefault(network.name, network)  # a duplicate is reported later
     vms = []
     pins: dict[str, tuple[str, Loc]] = {}
     for v in b.children(root, "vm"):

@@ -17,6 +17,7 @@ from netmanager.model import (
     VM,
     External,
     Model,
+    Network,
     Protocol,
     Real,
     Shaping,
@@ -56,7 +57,10 @@ def check_real(real: Real, diags: Diagnostics, base_dir: Path | None = None) -> 
     _duplicates(
         diags,
         "host, switch or router",
-        [(h.name, h.loc) for h in real.hosts] + [(n.name, n.loc) for n in real.nodes],
+        sorted(
+            [(h.name, h.loc) for h in real.hosts] + [(n.name, n.loc) for n in real.nodes],
+            key=lambda item: item[1],
+        ),
     )
     sites = real.site_by_name
     for host in real.hosts:
@@ -206,8 +210,16 @@ def _check_links(real: Real, diags: Diagnostics) -> None:
         seen_pairs.setdefault(pair, link.loc)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, a directory we may not enter, ...
+        return False
+
+
 def _check_agents(real: Real, diags: Diagnostics, base_dir: Path | None) -> None:
     endpoints: dict[tuple[str, int], str] = {}
+    missing: set[Path] = set()
     for host in real.hosts:
         agent = host.agent
         if agent.port:
@@ -228,11 +240,15 @@ def _check_agents(real: Real, diags: Diagnostics, base_dir: Path | None) -> None
         path = Path(credentials)
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
-        if not path.is_file():
+        if not _is_file(path) and (agent.credentials or path not in missing):
+            missing.add(path)
             diags.error(
                 "E308",
                 where,
-                f"credentials file '{credentials}' of host '{host.name}' does not exist",
+                f"credentials file '{credentials}' of host '{host.name}' does not exist"
+                if agent.credentials
+                else f"credentials file '{credentials}' of <snmp> (for every agent without its "
+                "own) does not exist",
                 f"create it (TOML: [read] community, [write] user, auth_key, priv_key ...); "
                 f"looked for {path}",
             )
@@ -264,10 +280,19 @@ def _shaping_checks(shaping: Shaping | None, diags: Diagnostics) -> None:
         )
 
 
+def _host_address(address: ipaddress.IPv4Address, cidr: ipaddress.IPv4Network) -> bool:
+    """Whether an address may be given to a host of a network (not its network or broadcast)."""
+    if address not in cidr:
+        return False
+    return cidr.prefixlen >= 31 or address not in (cidr.network_address, cidr.broadcast_address)
+
+
 def check_virtual(virtual: Virtual, diags: Diagnostics) -> None:
     _duplicates(diags, "network", ((n.name, n.loc) for n in virtual.networks))
     _duplicates(diags, "VM", ((v.name, v.loc) for v in virtual.vms))
-    networks = virtual.network_by_name
+    networks: dict[str, Network] = {}
+    for n in virtual.networks:
+        networks.setdefault(n.name, n)  # a duplicate is reported; references mean the first
     for net in virtual.networks:
         _shaping_checks(net.shaping, diags)
         if net.gateway is not None:
@@ -366,8 +391,8 @@ def check_virtual(virtual: Virtual, diags: Diagnostics) -> None:
     holders = {(net, ip): vm for (net, ip), vm in ips.items()}
     vm_by_name = virtual.vm_by_name
     for net in virtual.networks:
-        if net.gateway is None or net.gateway not in net.cidr:
-            continue
+        if net.gateway is None or not _host_address(net.gateway, net.cidr):
+            continue  # no gateway, or one reported as E404 above
         holder = holders.get((net.name, net.gateway))
         if net.external is External.OUTBOUND:
             if holder is not None:
@@ -651,7 +676,8 @@ def check_placement(model: Model, diags: Diagnostics) -> None:
             diags.error(
                 "E512",
                 vm.loc,
-                f"VM '{vm.name}' ({vm.cpus} CPUs, {format_memory(vm.memory_mib)}) fits on no host: "
+                f"VM '{vm.name}' ({vm.cpus} CPU{'s' if vm.cpus != 1 else ''}, "
+                f"{format_memory(vm.memory_mib)}) fits on no host: "
                 f"the largest has {biggest_cpus} CPUs and {format_memory(biggest_memory)} for VMs",
                 "make the VM smaller or add a larger host",
             )

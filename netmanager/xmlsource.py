@@ -33,7 +33,9 @@ KINDS = {
 
 _DECL_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _FORBIDDEN = re.compile(rb"<!(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)\b")
-_NS_PREFIX = re.compile(r"\{[^}]*\}")
+_NS_PREFIX = re.compile(r"\{[^}'\s]*\}")  # the {namespace} of a name, not a {'a', 'b'} set
+_TAG_NAME = re.compile(r"<[^\s/>]+")
+_ATTRIBUTE = re.compile(r"""\s+([^\s=/>]+)\s*=\s*(?:"[^"]*"|'[^']*')""")
 _START_TAG = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<([A-Za-z_][\w.:-]*)", re.DOTALL)
 
 
@@ -90,11 +92,14 @@ class Source:
             source_line = element.sourceline
             return Loc(self.path, source_line if isinstance(source_line, int) else 0, 0)
         if attribute is not None:
-            end = self.text.find(">", offset)
-            tag_text = self.text[offset : end if end >= 0 else len(self.text)]
-            m = re.search(r"(?<![\w.-])" + re.escape(attribute) + r"\s*=", tag_text)
-            if m:
-                offset += m.start()
+            # Walk the start tag attribute by attribute: values may hold '>' or 'name='.
+            tag = _TAG_NAME.match(self.text, offset)
+            pos = tag.end() if tag else offset
+            while (m := _ATTRIBUTE.match(self.text, pos)) is not None:
+                if m.group(1) == attribute:
+                    offset = m.start(1)
+                    break
+                pos = m.end()
         line, col = self.position(offset)
         return Loc(self.path, line, col)
 
@@ -112,7 +117,10 @@ class Source:
 
 def _decode(path: str, data: bytes, diags: Diagnostics) -> str | None:
     where = Loc(path, 1, 1)
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:4] in (b"\x00\x00\xfe\xff",):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")) or data[:4] in (
+        b"\x00\x00\xfe\xff",
+        b"\x00\x00\x00<",
+    ):
         diags.error(
             "E103",
             where,
@@ -128,6 +136,8 @@ def _decode(path: str, data: bytes, diags: Diagnostics) -> str | None:
             "give the path of a real.xml or virtual.xml text file",
         )
         return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
     m = _DECL_ENCODING.match(data)
     if m and m.group(1).decode("ascii").lower() not in ("utf-8", "utf8", "us-ascii", "ascii"):
         diags.error(
@@ -138,14 +148,12 @@ def _decode(path: str, data: bytes, diags: Diagnostics) -> str | None:
             "convert the file to UTF-8 (iconv -t UTF-8) and fix the XML declaration",
         )
         return None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) + 1
         diags.error(
             "E103",
             Loc(path, line, col),
@@ -218,18 +226,39 @@ def read(path: str | Path, kind: str, diags: Diagnostics) -> Source | None:
         line, col = exc.position if exc.position else (0, 0)
         message = _NS_PREFIX.sub("", str(exc.msg))
         message = re.sub(r",\s*line \d+,\s*column \d+$", "", message)
-        diags.error(
-            "E104",
-            Loc(name, line or 1, col or 1),
-            f"malformed XML: {message}",
-            "fix the XML syntax at this place",
-        )
+        message, hint, col = _syntax_error(text, line, col, message)
+        diags.error("E104", Loc(name, line or 1, col or 1), f"malformed XML: {message}", hint)
         return None
     source = Source(name, text, root)
     if not _check_root(source, kind, diags):
         return None
     _validate_schema(source, kind, diags)
     return source
+
+
+def _syntax_error(text: str, line: int, col: int, message: str) -> tuple[str, str, int]:
+    """libxml2's wording of the commonest syntax errors in plain words, the column at the
+    start of the offending token (libxml2 points just after it)."""
+    lines = text.split("\n")
+    line_text = lines[line - 1] if 1 <= line <= len(lines) else ""
+    m = re.fullmatch(r"Opening and ending tag mismatch: (\S+) line (\d+) and (\S+)", message)
+    if m:
+        found = line_text.rfind(f"</{m.group(3)}", 0, max(col - 1, 0))
+        return (
+            f"<{m.group(1)}> opened on line {m.group(2)} is not closed before </{m.group(3)}>",
+            f"add </{m.group(1)}> where the element ends, or correct the end tag's name",
+            found + 1 if found >= 0 else col,
+        )
+    m = re.fullmatch(r"Entity '([^']+)' not defined", message)
+    if m:
+        found = line_text.rfind(f"&{m.group(1)};", 0, max(col - 1, 0))
+        return (
+            f"entity '&{m.group(1)};' is not defined (inputs take no DTD, so no entities)",
+            "write the character itself (the file is UTF-8); only &amp; &lt; &gt; &quot; "
+            "&apos; and &#...; are known",
+            found + 1 if found >= 0 else col,
+        )
+    return message, "fix the XML syntax at this place", col
 
 
 def _check_root(source: Source, kind: str, diags: Diagnostics) -> bool:
@@ -247,11 +276,12 @@ def _check_root(source: Source, kind: str, diags: Diagnostics) -> bool:
         )
         return False
     if qname.localname != kind or qname.namespace != namespace:
-        found = f"{{{qname.namespace}}}{qname.localname}" if qname.namespace else qname.localname
+        found = f"namespace '{qname.namespace}'" if qname.namespace else "no namespace"
         diags.error(
             "E106",
             loc,
-            f'the root element is <{found}>; a {kind}.xml has <{kind} xmlns="{namespace}">',
+            f"the root element is <{qname.localname}> in {found}; a {kind}.xml has "
+            f'<{kind} xmlns="{namespace}">',
             f'start the document with <{kind} xmlns="{namespace}" version="1.0">',
         )
         return False
@@ -262,7 +292,9 @@ def _check_root(source: Source, kind: str, diags: Diagnostics) -> bool:
             diags.error(
                 "E107",
                 source.loc(root, "version"),
-                f"unsupported format version '{version}'",
+                f"unsupported format version '{version}'"
+                if m
+                else f"'{version}' is not a format version (MAJOR.MINOR, such as 1.0)",
                 f'this netmanager reads version {SUPPORTED_MAJOR}.x; write version="1.0"',
             )
             return False
@@ -357,22 +389,101 @@ def _validate_schema(source: Source, kind: str, diags: Diagnostics) -> None:
         elif code == "E112" and attr:
             message = f"<{element_name}> needs attribute '{attr.group(1)}'"
             hint = f'add {attr.group(1)}="..."'
+        elif code == "E114" and (prefix := _ELEMENT_PREFIX.match(raw)):
+            detail, hint = _value_problem(raw[prefix.end() :])
+            message = _element_prefix(prefix) + detail
         else:
-            message = re.sub(
-                r"^Element '([\w.-]+)'(, attribute '([\w.-]+)')?: ", _element_prefix, raw
-            )
+            message = _ELEMENT_PREFIX.sub(_element_prefix, raw)
             expected = re.search(r"Expected is (?:one of )?\( ?([^)]*?) ?\)", raw)
             if code == "E113" and expected:
                 message = message[: message.find(" Expected is")].rstrip(".")
                 hint = "expected here: " + ", ".join(
                     f"<{e.strip()}>" for e in expected.group(1).split(",")
                 )
-        if attr and code != "E112":
-            needle: str | None = f"{attr.group(1)}="
+            for libxml2_words, plain_words in _PLAIN_WORDS:
+                message = message.replace(libxml2_words, plain_words)
+            if code == "E110" and "Character content" in raw:
+                hint = "remove the text: values are written in attributes"
+        target = _error_element(source, entry.path)
+        if target is not None:
+            loc = source.loc(target, attr.group(1) if attr and code != "E112" else None)
         else:
-            needle = f"<{element_name}" if element else None
-        loc = source.loc_in_line(entry.line, needle)
+            if attr and code != "E112":
+                needle: str | None = f"{attr.group(1)}="
+            else:
+                needle = f"<{element_name}" if element else None
+            loc = source.loc_in_line(entry.line, needle)
         diags.error(code, loc, message, hint)
+
+
+def _error_element(source: Source, path: str | None) -> etree._Element | None:
+    """The element a schema error is about, from the XPath libxml2 gives with it."""
+    if not path:
+        return None
+    try:
+        found = source.root.getroottree().xpath(path)
+    except etree.XPathError:
+        return None
+    if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+        return found[0]
+    return None
+
+
+_PLAIN_WORDS = (
+    (">: This element is not expected", "> is not expected here"),
+    (">: Missing child element(s)", "> lacks a required child element"),
+    (
+        ">: Character content other than whitespace is not allowed because the content type "
+        "is 'element-only'",
+        "> may hold elements only, not text",
+    ),
+)
+
+_ELEMENT_PREFIX = re.compile(r"^Element '([\w.-]+)'(, attribute '([\w.-]+)')?: ")
+
+_TYPE_WORDS = {
+    "xs:positiveInteger": ("a whole number above 0", "write a whole number such as 1, 2 or 16"),
+    "xs:integer": ("a whole number", "write a whole number such as 100"),
+    "xs:boolean": ('"true" or "false"', 'write "true" or "false"'),
+    "Port": ("a port number", "write a port from 0 to 65535"),
+}
+
+
+def _value_problem(detail: str) -> tuple[str, str]:
+    """A schema datatype or facet error in plain words, and its hint."""
+    m = re.fullmatch(r"'(.*)' is not a valid value of the (?:local )?atomic type '([^']+)'", detail)
+    if m and m.group(2) in _TYPE_WORDS:
+        what, hint = _TYPE_WORDS[m.group(2)]
+        return f"'{m.group(1)}' is not {what}", hint
+    m = re.fullmatch(
+        r"\[facet 'enumeration'\] The value '(.*)' is not an element of the set \{(.*)\}", detail
+    )
+    if m:
+        choices = re.findall(r"'([^']*)'", m.group(2))
+        return f"'{m.group(1)}' is not one of {', '.join(choices)}", "use one of: " + ", ".join(
+            choices
+        )
+    m = re.fullmatch(
+        r"\[facet '(?:min|max)Length'\] The value '(.*)' has a length of '(\d+)'; this "
+        r"(?:underruns|exceeds) the allowed (?:minimum|maximum) length of '(\d+)'",
+        detail,
+    )
+    if m:
+        if m.group(2) == "0":
+            return "the value is empty", "give it a value, or leave out an optional attribute"
+        return (
+            f"'{m.group(1)}' is {m.group(2)} characters long, above the limit of {m.group(3)}",
+            "use a shorter value",
+        )
+    m = re.fullmatch(
+        r"\[facet '(?:min|max)Inclusive'\] The value '(.*)' is (greater|less) than the "
+        r"(?:maximum|minimum) value allowed \('(.*)'\)",
+        detail,
+    )
+    if m:
+        side = "above the maximum" if m.group(2) == "greater" else "below the minimum"
+        return f"{m.group(1)} is {side} of {m.group(3)}", "use a value within the bounds"
+    return re.sub(r"^\[facet '\w+'\] ", "", detail), _SCHEMA_HINTS["E114"]
 
 
 def _element_prefix(m: re.Match[str]) -> str:
