@@ -288,10 +288,12 @@ def build_real(source: Source, diags: Diagnostics) -> Real:
     b = _Builder(source, NS_REAL, diags)
     root = source.root
     credentials = None
+    credentials_loc = source.loc(root)
     traps: list[TrapReceiver] = []
     snmp = b.child(root, "snmp")
     if snmp is not None:
         credentials = b.text(snmp, "credentials")
+        credentials_loc = b.loc(snmp, "credentials")
         for t in b.children(snmp, "trap-receiver"):
             address = b.convert(t, "address", _ipv4_address)
             traps.append(
@@ -382,6 +384,7 @@ def build_real(source: Source, diags: Diagnostics) -> Real:
         nodes=tuple(nodes),
         links=tuple(links),
         credentials=credentials,
+        credentials_loc=credentials_loc,
         trap_receivers=tuple(traps),
         loc=b.loc(root),
     )

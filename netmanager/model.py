@@ -155,6 +155,7 @@ class Real:
     nodes: tuple[NetworkNode, ...] = ()
     links: tuple[PhysicalLink, ...] = ()
     credentials: str | None = None  # default credentials file for every agent
+    credentials_loc: Loc = NOWHERE
     trap_receivers: tuple[TrapReceiver, ...] = ()
     loc: Loc = NOWHERE
 

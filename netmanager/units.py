@@ -74,6 +74,8 @@ def parse_rate(text: str) -> int:
                 f"rate '{text}' is ambiguous: tc reads 'bps' as bytes per second",
                 "write 'Mbit' (or 'Mbit/s') for megabits per second, 'MB/s' for megabytes",
             )
+        if re.fullmatch(_NUMBER, s):
+            raise UnitError(f"rate '{text}' has no unit", RATE_HINT)
         raise UnitError(f"'{text}' is not a rate", RATE_HINT)
     value = _decimal(m["num"]) * _RATE_PREFIX[m["prefix"].lower()]
     if m["kind"] == "B":

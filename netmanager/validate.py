@@ -236,7 +236,7 @@ def _check_agents(real: Real, diags: Diagnostics, base_dir: Path | None) -> None
         credentials = agent.credentials or real.credentials
         if credentials is None:
             continue
-        where = agent.loc if agent.credentials else real.loc
+        where = agent.loc if agent.credentials else real.credentials_loc
         path = Path(credentials)
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
