@@ -1,0 +1,442 @@
+"""netmanager-agent: one SNMP agent per host, configuration by SET, monitoring by GET.
+
+::
+
+    netmanager-agent --listen 127.0.0.1:16101 --state-dir /var/lib/netmanager/agent-host1 \\
+        --credentials snmp.toml --netns nmh1 --trap-receiver 127.0.0.1:16162
+
+Serves SNMPv2-MIB (system and snmp groups), SNMP-FRAMEWORK-MIB's engine group, IF-MIB
+ifTable/ifXTable for netmanager's links, and NETMANAGER-MIB (configuration tables,
+transaction group, link table).  Configuration SETs need SNMPv3 USM authPriv with the
+``[write]`` user; everyone else reads (or gets nothing, as the credentials say).
+
+The agent binds its UDP socket itself and exits with status 2 and one line on stderr
+when it cannot (port taken), when the credentials file is unusable, or when AES is
+unavailable.  Engine id and boots, the candidate, the transaction and the ifIndex map
+live in ``--state-dir`` and survive restarts.  SIGTERM/SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config, engine
+from pysnmp.proto import rfc1902
+
+from netmanager.state import read_json, write_json
+from snmp_agents import mib
+from snmp_agents.backend import HostBackend, MemoryBackend
+from snmp_agents.configstore import ConfigStore
+from snmp_agents.credentials import Credentials, CredentialsError, load_credentials
+from snmp_agents.monitor import IfIndexMap, LinkRow, Monitor, NetnsLinkReader
+from snmp_agents.oidtree import Entry, Oid, OidTree, Section, const, dynamic
+from snmp_agents.responder import FastV2c, Policy, Responder
+from snmp_agents.transaction import Transaction
+from snmp_agents.traps import LINK_DOWN, LINK_UP, TrapSender, parse_endpoint
+
+log = logging.getLogger("netmanager.agent")
+
+MAX_DATAGRAM = 65507
+SYSTEM: Oid = (1, 3, 6, 1, 2, 1, 1)
+SNMP_GROUP: Oid = (1, 3, 6, 1, 2, 1, 11)
+ENGINE_GROUP: Oid = (1, 3, 6, 1, 6, 3, 10, 2, 1)
+IF_INDEX: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 1)
+IF_ADMIN: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
+IF_OPER: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+IF_ALIAS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 18)
+
+AUTH = {
+    "SHA-224": config.USM_AUTH_HMAC128_SHA224,
+    "SHA-256": config.USM_AUTH_HMAC192_SHA256,
+    "SHA-384": config.USM_AUTH_HMAC256_SHA384,
+    "SHA-512": config.USM_AUTH_HMAC384_SHA512,
+}
+PRIV = {
+    "AES-128": config.USM_PRIV_CFB128_AES,
+    "AES-192": config.USM_PRIV_CFB192_AES_BLUMENTHAL,
+    "AES-256": config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+    "AES-192-C": config.USM_PRIV_CFB192_AES,
+    "AES-256-C": config.USM_PRIV_CFB256_AES,
+}
+
+
+class StartupError(Exception):
+    """The agent cannot start; the message is the whole explanation."""
+
+
+def check_crypto() -> None:
+    """pysnmp needs ``cryptography`` for AES but does not declare it: without it every
+    authPriv request fails with a decryption error and nothing is logged."""
+    try:
+        from cryptography.hazmat.decrepit.ciphers.modes import CFB
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+        from pysnmp.proto.secmod.rfc3826.priv import aes
+
+        if aes.PysnmpCryptoError:
+            raise ImportError("pysnmp could not import cryptography")
+        key, iv, block = bytes(range(16)), bytes(16), b"netmanager-check"
+        enc = Cipher(algorithms.AES(key), CFB(iv)).encryptor()
+        secret = enc.update(block) + enc.finalize()
+        dec = Cipher(algorithms.AES(key), CFB(iv)).decryptor()
+        if dec.update(secret) + dec.finalize() != block:
+            raise ValueError("AES round trip gave a different block")
+    except Exception as exc:
+        raise StartupError(
+            f"AES privacy is unavailable ({exc}); install the 'cryptography' package "
+            "(pip install 'cryptography>=41')"
+        ) from exc
+
+
+def bind_udp(address: str, port: int) -> socket.socket:
+    """Bind the agent's socket ourselves: pysnmp's open_server_mode fails silently."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {address}:{port}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+class GuardedUdpTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
+    """pysnmp's UDP transport, but SNMPv2c reads go to :class:`FastV2c` first, and a
+    datagram that makes pysnmp raise is counted and dropped instead of reaching asyncio's
+    exception handler."""
+
+    dropped = 0
+    fast: FastV2c | None = None
+
+    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
+        if len(datagram) > MAX_DATAGRAM:
+            GuardedUdpTransport.dropped += 1
+            return
+        self.loop.call_soon(self._deliver, transportAddress, datagram)
+
+    def _deliver(self, address: Any, datagram: bytes) -> None:
+        if self.fast is not None and self.transport is not None:
+            try:
+                reply = self.fast.answer(datagram)
+            except Exception:
+                log.exception("fast path failed; handing the request to pysnmp")
+                reply = None
+            if reply is not None:
+                self.transport.sendto(reply, address)
+                return
+        try:
+            if self._callback_function is not None:
+                self._callback_function(self, address, datagram)
+        except Exception as exc:
+            GuardedUdpTransport.dropped += 1
+            log.info("datagram from %s dropped: %s", address, type(exc).__name__)
+
+
+def load_engine_state(state_dir: Path) -> tuple[bytes, int]:
+    """Engine id (created once) and snmpEngineBoots (incremented at every start)."""
+    path = state_dir / "engine.json"
+    doc = read_json(path, {}) or {}
+    engine_id = doc.get("engine_id")
+    if not engine_id:
+        # RFC 3411 format 5 (octets), enterprise 0: administratively assigned, random
+        engine_id = (bytes([0x80, 0, 0, 0, 5]) + os.urandom(12)).hex()
+    boots = min(int(doc.get("boots", 0)) + 1, 2**31 - 1)
+    write_json(path, {"engine_id": engine_id, "boots": boots})
+    return bytes.fromhex(engine_id), boots
+
+
+def make_engine(
+    engine_id: bytes, boots: int, transport: GuardedUdpTransport, creds: Credentials
+) -> Any:
+    snmp = engine.SnmpEngine()
+    builder = snmp.get_mib_builder()
+    (id_obj,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineID")
+    id_obj.syntax = id_obj.syntax.clone(engine_id)
+    snmp.snmpEngineID = id_obj.syntax
+    (boots_obj,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineBoots")
+    boots_obj.syntax = boots_obj.syntax.clone(boots)
+
+    config.add_transport(snmp, udp.DOMAIN_NAME, transport)
+    if creds.community and creds.read_only_view:
+        config.add_v1_system(snmp, "nm-read", creds.community)
+    if creds.read_user is not None:
+        r = creds.read_user
+        if r.auth_protocol and r.auth_key:
+            config.add_v3_user(snmp, r.user, AUTH[r.auth_protocol], r.auth_key)
+        else:
+            config.add_v3_user(snmp, r.user)
+    w = creds.write
+    config.add_v3_user(
+        snmp,
+        w.user,
+        AUTH[w.auth_protocol],
+        w.auth_key,
+        PRIV[w.priv_protocol],
+        w.priv_key,
+    )
+    return snmp
+
+
+class Uptime:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __call__(self) -> int:
+        return int((time.monotonic() - self.t0) * 100) % 2**32
+
+
+def system_section(args: argparse.Namespace, uptime: Uptime) -> Section:
+    def text(s: str) -> Entry:
+        return const(rfc1902.OctetString(s.encode("utf-8")[:255]))
+
+    items: list[tuple[Oid, Entry]] = [
+        (
+            (*SYSTEM, 1, 0),
+            text(f"netmanager-agent (netmanager SNMP agent) on {socket.gethostname()}"),
+        ),
+        ((*SYSTEM, 2, 0), const(rfc1902.ObjectIdentifier(mib.NETMANAGER_MIB))),
+        ((*SYSTEM, 3, 0), dynamic(lambda: rfc1902.TimeTicks(uptime()))),
+        ((*SYSTEM, 4, 0), text(args.sys_contact)),
+        ((*SYSTEM, 5, 0), text(args.sys_name or socket.gethostname())),
+        ((*SYSTEM, 6, 0), text(args.sys_location)),
+        ((*SYSTEM, 7, 0), const(rfc1902.Integer32(72))),
+    ]
+    return Section.build("system", SYSTEM, items, [(*SYSTEM, i) for i in range(1, 8)])
+
+
+def counters_sections(snmp: Any) -> list[Section]:
+    """The snmp group of SNMPv2-MIB and the engine group, read from pysnmp's own MIB."""
+    builder = snmp.get_mib_builder()
+
+    def mib_value(module: str, name: str) -> Entry:
+        (obj,) = builder.import_symbols(module, name)
+        if name == "snmpEngineTime":  # its clone() computes the seconds since start
+            return dynamic(lambda: obj.syntax.clone())
+        return dynamic(lambda: obj.syntax)
+
+    counters = [
+        (1, "snmpInPkts"),
+        (3, "snmpInBadVersions"),
+        (4, "snmpInBadCommunityNames"),
+        (5, "snmpInBadCommunityUses"),
+        (6, "snmpInASNParseErrs"),
+        (30, "snmpEnableAuthenTraps"),
+        (31, "snmpSilentDrops"),
+        (32, "snmpProxyDrops"),
+    ]
+    snmp_items = [((*SNMP_GROUP, n, 0), mib_value("__SNMPv2-MIB", name)) for n, name in counters]
+    engine_items = [
+        ((*ENGINE_GROUP, n, 0), mib_value("__SNMP-FRAMEWORK-MIB", name))
+        for n, name in (
+            (1, "snmpEngineID"),
+            (2, "snmpEngineBoots"),
+            (3, "snmpEngineTime"),
+            (4, "snmpEngineMaxMessageSize"),
+        )
+    ]
+    return [
+        Section.build("snmp", SNMP_GROUP, snmp_items, [o[:-1] for o, _ in snmp_items]),
+        Section.build("engine", ENGINE_GROUP, engine_items, [o[:-1] for o, _ in engine_items]),
+    ]
+
+
+def make_backend(args: argparse.Namespace, state_dir: Path) -> HostBackend:
+    if args.backend == "memory":
+        return MemoryBackend(
+            state_dir / "memory-backend.json", fail=args.memory_fail, delay_s=args.memory_delay
+        )
+    raise StartupError(f"unknown backend '{args.backend}'")  # pragma: no cover - argparse checks
+
+
+def link_trap_varbinds(row: LinkRow) -> list[tuple[Oid, Any]]:
+    i = row.index
+    return [
+        ((*IF_INDEX, i), rfc1902.Integer32(i)),
+        ((*IF_ADMIN, i), rfc1902.Integer32(1 if row.sample.admin_up else 2)),
+        ((*IF_OPER, i), rfc1902.Integer32(row.sample.oper)),
+        ((*IF_ALIAS, i), rfc1902.OctetString(row.sample.alias.encode("utf-8")[:64])),
+    ]
+
+
+async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socket) -> None:
+    state_dir: Path = args.state_dir
+    engine_id, boots = load_engine_state(state_dir)
+    transport = GuardedUdpTransport().open_server_mode(sock=sock)
+    snmp = make_engine(engine_id, boots, transport, creds)
+    uptime = Uptime()
+    tree = OidTree()
+    tree.put(system_section(args, uptime))
+    for section in counters_sections(snmp):
+        tree.put(section)
+
+    backend_executor = ThreadPoolExecutor(1, thread_name_prefix="nm-backend")
+    poll_executor = ThreadPoolExecutor(1, thread_name_prefix="nm-poll")
+    community = creds.trap_community or "public"
+    traps = TrapSender([parse_endpoint(r, 162) for r in args.trap_receiver], community, uptime)
+    await traps.open()
+
+    def on_oper_change(row: LinkRow, old: int, new: int) -> None:
+        if new in (2, 7) and old not in (2, 7):
+            trap = LINK_DOWN
+        elif new == 1 and old != 1:
+            trap = LINK_UP
+        else:
+            return
+        log.info(
+            "%s %s (ifIndex %d): oper %d -> %d",
+            "linkDown" if trap == LINK_DOWN else "linkUp",
+            row.sample.key,
+            row.index,
+            old,
+            new,
+        )
+        traps.send(trap, link_trap_varbinds(row))
+
+    namespaces = ["" if n == "." else n for n in (args.netns or ["."])]
+    reader = NetnsLinkReader(namespaces, args.alias_prefix)
+    monitor = Monitor(
+        reader,
+        IfIndexMap(state_dir / "ifindex.json"),
+        tree,
+        uptime,
+        poll_executor,
+        interval_s=args.poll_interval,
+        on_oper_change=on_oper_change,
+    )
+    store = ConfigStore()
+    backend = make_backend(args, state_dir)
+
+    def notify(name: str, varbinds: Sequence[tuple[Oid, Any]]) -> None:
+        traps.send(mib.oid_of(name), varbinds)
+
+    txn = Transaction(
+        store, backend, state_dir, backend_executor, notify=notify, on_running=monitor.set_running
+    )
+
+    def publish() -> None:
+        tree.invalidate("config", mib.NM_CONFIG, store.section)
+        tree.invalidate("txn", mib.NM_TXN, txn.section)
+
+    txn.section_changed = publish
+    publish()
+    responder = Responder(
+        snmp, tree, Policy(creds), txn.handle_set, max_bulk_varbinds=args.max_bulk_varbinds
+    )
+    if creds.community and creds.read_only_view:
+        (in_pkts,) = snmp.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpInPkts")
+
+        def count_in() -> None:
+            in_pkts.syntax += 1
+
+        transport.fast = FastV2c(responder.reader, creds.community, count_in)
+
+    await txn.start()
+    await monitor.poll()
+    # the MIBs, the engine and the first snapshot live as long as the agent: keep the
+    # collector from scanning them again at every poll (a 1000-link poll allocates a lot)
+    gc.collect()
+    gc.freeze()
+    monitor.start()
+
+    address, port = sock.getsockname()[:2]
+    write_json(
+        state_dir / "agent.json",
+        {"pid": os.getpid(), "address": address, "port": port, "engine_id": engine_id.hex()},
+    )
+    log.info("listening on %s:%d (engine boots %d)", address, port, boots)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        monitor.stop()
+        traps.close()
+        snmp.close_dispatcher()
+        reader_close = loop.run_in_executor(poll_executor, reader.close)
+        await asyncio.wait([reader_close], timeout=2)
+        backend_executor.shutdown(wait=False, cancel_futures=True)
+        poll_executor.shutdown(wait=False, cancel_futures=True)
+        (state_dir / "agent.json").unlink(missing_ok=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="netmanager-agent",
+        description="netmanager's SNMP agent: configuration by SET, monitoring by GET.",
+    )
+    p.add_argument("--listen", default="127.0.0.1:161", help="ADDRESS:PORT (port 0: any free)")
+    p.add_argument("--state-dir", type=Path, required=True, help="engine, candidate, journal")
+    p.add_argument("--credentials", type=Path, required=True, help="snmp.toml (mode 0600)")
+    p.add_argument(
+        "--netns",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="network namespace whose links to monitor (repeat; '.' is the agent's own)",
+    )
+    p.add_argument("--alias-prefix", default="nm:", help="monitor links whose ifalias starts so")
+    p.add_argument("--poll-interval", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument(
+        "--trap-receiver", action="append", default=[], metavar="HOST[:PORT]", help="(repeat)"
+    )
+    p.add_argument("--backend", choices=["memory"], default="memory")
+    p.add_argument(
+        "--memory-fail",
+        action="append",
+        default=[],
+        choices=["stage", "commit", "undo"],
+        help="memory backend: make an operation fail (tests)",
+    )
+    p.add_argument("--memory-delay", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--max-bulk-varbinds", type=int, default=2000)
+    p.add_argument("--sys-name", default="")
+    p.add_argument("--sys-contact", default="")
+    p.add_argument("--sys-location", default="")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s netmanager-agent[%(process)d] %(levelname)s %(message)s",
+    )
+    try:
+        host, sep, port_text = args.listen.rpartition(":")
+        if not sep or not port_text.isdigit():
+            raise StartupError(f"--listen '{args.listen}' is not ADDRESS:PORT")
+        check_crypto()
+        creds = load_credentials(args.credentials)
+        args.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sock = bind_udp(host, int(port_text))
+    except (StartupError, CredentialsError) as exc:
+        print(f"netmanager-agent: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(args, creds, sock))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

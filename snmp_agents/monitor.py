@@ -1,0 +1,520 @@
+"""Monitoring: a background poller reads netmanager's links and publishes immutable
+IF-MIB (ifTable, ifXTable) and NETMANAGER-MIB link-table sections.
+
+Counters never come from the request path: a pyroute2 dump of 1000 links takes
+0.3-0.7 s, so a worker thread reads every ``interval`` seconds and swaps freshly built
+sections into the :class:`OidTree`; requests are answered from the last snapshot.
+Operational state changes between two polls raise IF-MIB ``linkDown``/``linkUp``.
+
+Which links: those of the given network namespaces whose ifalias starts with the
+ownership marker (``nm:`` by default).  The alias is read as
+``nm:<topology>:<vm>:<network>`` to tell the VM and network of a link when the running
+configuration does not name its interface.  The kernel engine will later provide the
+link list itself (:class:`LinkReader` is the seam).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pysnmp.proto import rfc1902
+
+from snmp_agents import ber, mib
+from snmp_agents.backend import Candidate
+from snmp_agents.oidtree import Entry, Oid, OidTree, Section, dynamic
+
+log = logging.getLogger(__name__)
+
+INTERFACES: Oid = (1, 3, 6, 1, 2, 1, 2)
+IF_NUMBER: Oid = (*INTERFACES, 1, 0)
+IF_ENTRY: Oid = (*INTERFACES, 2, 1)
+IFX_ROOT: Oid = (1, 3, 6, 1, 2, 1, 31)
+IFX_ENTRY: Oid = (*IFX_ROOT, 1, 1, 1)
+
+OPER_STATUS = {
+    "UP": 1,
+    "DOWN": 2,
+    "TESTING": 3,
+    "UNKNOWN": 4,
+    "DORMANT": 5,
+    "NOTPRESENT": 6,
+    "LOWERLAYERDOWN": 7,
+}
+DOWN_STATES = (2, 7)
+IF_TYPES = {"veth": 6, "bridge": 209, "vlan": 135, "vxlan": 6, "dummy": 6, "tun": 131}
+MAX32 = 2**32
+
+Integer32 = rfc1902.Integer32
+OctetString = rfc1902.OctetString
+Gauge32 = rfc1902.Gauge32
+Counter32 = rfc1902.Counter32
+Counter64 = rfc1902.Counter64
+U32 = rfc1902.Unsigned32
+TimeTicks = rfc1902.TimeTicks
+ObjectIdentifier = rfc1902.ObjectIdentifier
+ZERO_DOT_ZERO = ObjectIdentifier((0, 0))
+
+
+def _c32(n: int) -> Any:
+    return Counter32(n % MAX32)
+
+
+def _g32(n: int) -> Any:
+    return Gauge32(min(n, MAX32 - 1))
+
+
+def _oid(value: Any) -> Any:
+    return value
+
+
+ber.register_integer_maker(_c32, 0x41)
+ber.register_integer_maker(_g32, 0x42)
+
+
+@dataclass(frozen=True)
+class LinkSample:
+    """One interface as read from the kernel."""
+
+    netns: str
+    ifname: str
+    alias: str = ""
+    kind: str = ""
+    mtu: int = 1500
+    mac: bytes = b""
+    admin_up: bool = True
+    oper: int = 4
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    rx_packets: int = 0
+    tx_packets: int = 0
+    rx_dropped: int = 0
+    tx_dropped: int = 0
+    rx_errors: int = 0
+    tx_errors: int = 0
+    multicast: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.netns}/{self.ifname}"
+
+
+class LinkReader(Protocol):
+    def read(self) -> list[LinkSample]: ...
+
+    def close(self) -> None: ...
+
+
+class NetnsLinkReader:
+    """pyroute2 link dumps of a set of namespaces ('' is the agent's own), filtered by
+    ifalias prefix.  Called from one worker thread only (pyroute2's sync IPRoute
+    refuses to run inside the event loop)."""
+
+    def __init__(self, namespaces: Sequence[str], alias_prefix: str) -> None:
+        self.namespaces = list(namespaces) or [""]
+        self.alias_prefix = alias_prefix
+        self._sockets: dict[str, Any] = {}
+        self._failed: set[str] = set()
+
+    def _ipr(self, netns: str) -> Any:
+        ipr = self._sockets.get(netns)
+        if ipr is None:
+            from pyroute2 import IPRoute
+
+            ipr = IPRoute(netns=netns) if netns else IPRoute()
+            self._sockets[netns] = ipr
+        return ipr
+
+    def read(self) -> list[LinkSample]:
+        out: list[LinkSample] = []
+        for netns in self.namespaces:
+            try:
+                links = self._ipr(netns).get_links()
+            except Exception as exc:  # namespace gone, netlink error: skip it this round
+                if netns not in self._failed:
+                    log.warning("cannot read links of namespace %r: %s", netns, exc)
+                    self._failed.add(netns)
+                ipr = self._sockets.pop(netns, None)
+                if ipr is not None:
+                    try:
+                        ipr.close()
+                    except Exception:
+                        log.debug("closing the socket of %r failed", netns)
+                continue
+            self._failed.discard(netns)
+            for msg in links:
+                sample = _sample(netns, msg, self.alias_prefix)
+                if sample is not None:
+                    out.append(sample)
+        return out
+
+    def close(self) -> None:
+        for ipr in self._sockets.values():
+            try:
+                ipr.close()
+            except Exception:
+                log.debug("closing a netlink socket failed")
+        self._sockets.clear()
+
+
+def _sample(netns: str, msg: Any, alias_prefix: str) -> LinkSample | None:
+    alias = msg.get_attr("IFLA_IFALIAS") or ""
+    if alias_prefix and not alias.startswith(alias_prefix):
+        return None
+    info = msg.get_attr("IFLA_LINKINFO")
+    kind = (info.get_attr("IFLA_INFO_KIND") if info is not None else None) or ""
+    stats = msg.get_attr("IFLA_STATS64") or {}
+    mac = msg.get_attr("IFLA_ADDRESS") or ""
+    try:
+        mac_bytes = bytes.fromhex(mac.replace(":", ""))
+    except ValueError:
+        mac_bytes = b""
+    return LinkSample(
+        netns=netns,
+        ifname=msg.get_attr("IFLA_IFNAME") or "",
+        alias=alias,
+        kind=kind,
+        mtu=msg.get_attr("IFLA_MTU") or 0,
+        mac=mac_bytes,
+        admin_up=bool(msg["flags"] & 1),
+        oper=OPER_STATUS.get(msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN", 4),
+        rx_bytes=stats.get("rx_bytes", 0),
+        tx_bytes=stats.get("tx_bytes", 0),
+        rx_packets=stats.get("rx_packets", 0),
+        tx_packets=stats.get("tx_packets", 0),
+        rx_dropped=stats.get("rx_dropped", 0),
+        tx_dropped=stats.get("tx_dropped", 0),
+        rx_errors=stats.get("rx_errors", 0),
+        tx_errors=stats.get("tx_errors", 0),
+        multicast=stats.get("multicast", 0),
+    )
+
+
+def parse_alias(alias: str) -> tuple[str, str]:
+    """'nm:<topology>:<vm>:<network>' -> (vm, network); ('', '') when not of that form."""
+    parts = alias.split(":")
+    if len(parts) >= 4:
+        return parts[2][:32], parts[3][:32]
+    return "", ""
+
+
+class IfIndexMap:
+    """Stable ifIndex per (namespace, interface name), kept in the state directory so
+    that a restarted agent serves the same rows (RFC 2863 asks ifIndex to stay)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.indexes: dict[str, int] = {}
+        self._dirty = False
+        if path is not None and path.exists():
+            self.indexes = {k: int(v) for k, v in json.loads(path.read_text()).items()}
+
+    def index(self, key: str) -> int:
+        idx = self.indexes.get(key)
+        if idx is None:
+            idx = max(self.indexes.values(), default=0) + 1
+            self.indexes[key] = idx
+            self._dirty = True
+        return idx
+
+    def save(self) -> None:
+        if self.path is None or not self._dirty:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.indexes, sort_keys=True))
+        os.replace(tmp, self.path)
+        self._dirty = False
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    index: int
+    sample: LinkSample
+    vm: str
+    network: str
+    rate_kbps: int
+    delay_us: int
+    jitter_us: int
+    loss_ppm: int
+    last_change: int
+
+
+def link_rows(
+    samples: Sequence[LinkSample],
+    indexes: IfIndexMap,
+    running: Candidate,
+    last_change: dict[str, int],
+) -> list[LinkRow]:
+    by_ifname = {p.ifname: p for p in running.ports if p.ifname}
+    rows = []
+    for s in samples:
+        port = by_ifname.get(s.ifname)
+        vm, network = (port.vm, port.network) if port is not None else parse_alias(s.alias)
+        shaping = running.port_shaping(vm, network) if vm else None
+        rows.append(
+            LinkRow(
+                index=indexes.index(s.key),
+                sample=s,
+                vm=vm,
+                network=network,
+                rate_kbps=shaping.rate_kbps if shaping else 0,
+                delay_us=shaping.delay_us if shaping else 0,
+                jitter_us=shaping.jitter_us if shaping else 0,
+                loss_ppm=shaping.loss_ppm if shaping else 0,
+                last_change=last_change.get(s.key, 0),
+            )
+        )
+    rows.sort(key=lambda r: r.index)
+    return rows
+
+
+def _table(
+    entry: Oid, rows: Sequence[LinkRow], columns: Sequence[tuple[int, Callable[[LinkRow], Entry]]]
+) -> list[tuple[Oid, Entry]]:
+    items: list[tuple[Oid, Entry]] = []
+    for subid, cell in columns:
+        prefix = (*entry, subid)
+        items.extend(((*prefix, r.index), cell(r)) for r in rows)
+    return items
+
+
+def _text(s: str) -> bytes:
+    return s.encode("utf-8", "replace")[:255]
+
+
+def _descr(r: LinkRow) -> bytes:
+    where = f" in netns {r.sample.netns}" if r.sample.netns else ""
+    return _text(f"{r.sample.kind or 'link'} {r.sample.ifname}{where}")
+
+
+IF_COLUMNS: list[tuple[int, Callable[[LinkRow], Entry]]] = [
+    (1, lambda r: (Integer32, r.index)),
+    (2, lambda r: (OctetString, _descr(r))),
+    (3, lambda r: (Integer32, IF_TYPES.get(r.sample.kind, 6 if len(r.sample.mac) == 6 else 1))),
+    (4, lambda r: (Integer32, r.sample.mtu)),
+    (5, lambda r: (_g32, r.rate_kbps * 1000)),
+    (6, lambda r: (OctetString, r.sample.mac)),
+    (7, lambda r: (Integer32, 1 if r.sample.admin_up else 2)),
+    (8, lambda r: (Integer32, r.sample.oper)),
+    (9, lambda r: (TimeTicks, r.last_change)),
+    (10, lambda r: (_c32, r.sample.rx_bytes)),
+    (11, lambda r: (_c32, max(r.sample.rx_packets - r.sample.multicast, 0))),
+    (12, lambda r: (_c32, r.sample.multicast)),
+    (13, lambda r: (_c32, r.sample.rx_dropped)),
+    (14, lambda r: (_c32, r.sample.rx_errors)),
+    (15, lambda r: (_c32, 0)),
+    (16, lambda r: (_c32, r.sample.tx_bytes)),
+    (17, lambda r: (_c32, r.sample.tx_packets)),
+    (18, lambda r: (_c32, 0)),
+    (19, lambda r: (_c32, r.sample.tx_dropped)),
+    (20, lambda r: (_c32, r.sample.tx_errors)),
+    (21, lambda r: (Gauge32, 0)),
+    (22, lambda r: (_oid, ZERO_DOT_ZERO)),
+]
+
+IFX_COLUMNS: list[tuple[int, Callable[[LinkRow], Entry]]] = [
+    (1, lambda r: (OctetString, _text(r.sample.ifname))),
+    (2, lambda r: (_c32, r.sample.multicast)),
+    (3, lambda r: (_c32, 0)),
+    (4, lambda r: (_c32, 0)),
+    (5, lambda r: (_c32, 0)),
+    (6, lambda r: (Counter64, r.sample.rx_bytes)),
+    (7, lambda r: (Counter64, max(r.sample.rx_packets - r.sample.multicast, 0))),
+    (8, lambda r: (Counter64, r.sample.multicast)),
+    (9, lambda r: (Counter64, 0)),
+    (10, lambda r: (Counter64, r.sample.tx_bytes)),
+    (11, lambda r: (Counter64, r.sample.tx_packets)),
+    (12, lambda r: (Counter64, 0)),
+    (13, lambda r: (Counter64, 0)),
+    (14, lambda r: (Integer32, 1)),
+    (15, lambda r: (_g32, r.rate_kbps // 1000)),
+    (16, lambda r: (Integer32, 2)),
+    (17, lambda r: (Integer32, 2)),
+    (18, lambda r: (OctetString, _text(r.sample.alias))),
+    (19, lambda r: (TimeTicks, 0)),
+]
+
+
+def _link_columns(poll_ticks: int) -> list[tuple[int, Callable[[LinkRow], Entry]]]:
+    return [
+        (1, lambda r: (OctetString, _text(r.vm))),
+        (2, lambda r: (OctetString, _text(r.network))),
+        (3, lambda r: (OctetString, _text(r.sample.netns))),
+        (4, lambda r: (rfc1902.Unsigned32, r.rate_kbps)),
+        (5, lambda r: (rfc1902.Unsigned32, r.delay_us)),
+        (6, lambda r: (rfc1902.Unsigned32, r.jitter_us)),
+        (7, lambda r: (rfc1902.Unsigned32, r.loss_ppm)),
+        (8, lambda r: (Integer32, r.sample.oper)),
+        (9, lambda r: (Counter64, r.sample.rx_bytes)),
+        (10, lambda r: (Counter64, r.sample.tx_bytes)),
+        (11, lambda r: (Counter64, r.sample.rx_packets)),
+        (12, lambda r: (Counter64, r.sample.tx_packets)),
+        (13, lambda r: (Counter64, r.sample.rx_dropped)),
+        (14, lambda r: (Counter64, r.sample.tx_dropped)),
+        (15, lambda r: (TimeTicks, poll_ticks)),
+    ]
+
+
+@dataclass(frozen=True)
+class PollStats:
+    interval_ms: int = 0
+    duration_ms: int = 0
+    cpu_ms: int = 0
+
+
+def build_sections(
+    rows: Sequence[LinkRow], poll_ticks: int, stats: Callable[[], PollStats]
+) -> list[Section]:
+    """ifNumber + ifTable, ifXTable, nmLinkTable + the poll scalars (read at request time)."""
+    if_items: list[tuple[Oid, Entry]] = [(IF_NUMBER, (Integer32, len(rows)))]
+    if_items += _table(IF_ENTRY, rows, IF_COLUMNS)
+    ifx_items = _table(IFX_ENTRY, rows, IFX_COLUMNS)
+    link_entry = mib.oid_of("nmLinkEntry")
+    link_items = _table(link_entry, rows, _link_columns(poll_ticks))
+    link_items += [
+        ((*mib.oid_of("nmMonitorPollInterval"), 0), dynamic(lambda: U32(stats().interval_ms))),
+        ((*mib.oid_of("nmMonitorPollDuration"), 0), dynamic(lambda: _g32(stats().duration_ms))),
+        ((*mib.oid_of("nmMonitorPollCpu"), 0), dynamic(lambda: _g32(stats().cpu_ms))),
+    ]
+    return [
+        Section.build(
+            "interfaces",
+            INTERFACES,
+            if_items,
+            [(*INTERFACES, 1)] + [(*IF_ENTRY, c) for c, _ in IF_COLUMNS],
+            presorted=True,
+        ),
+        Section.build(
+            "ifx", IFX_ROOT, ifx_items, [(*IFX_ENTRY, c) for c, _ in IFX_COLUMNS], presorted=True
+        ),
+        Section.build(
+            "links",
+            mib.NM_MONITOR,
+            link_items,
+            [(*link_entry, c) for c in range(1, 16)]
+            + [
+                mib.oid_of(n)
+                for n in ("nmMonitorPollInterval", "nmMonitorPollDuration", "nmMonitorPollCpu")
+            ],
+            presorted=True,
+        ),
+    ]
+
+
+OperChange = Callable[[LinkRow, int, int], None]
+
+
+class Monitor:
+    """Polls a :class:`LinkReader` and keeps the interface sections of an OidTree fresh."""
+
+    def __init__(
+        self,
+        reader: LinkReader,
+        indexes: IfIndexMap,
+        tree: OidTree,
+        uptime: Callable[[], int],
+        executor: Executor,
+        interval_s: float = 5.0,
+        on_oper_change: OperChange | None = None,
+    ) -> None:
+        self.reader = reader
+        self.indexes = indexes
+        self.tree = tree
+        self.uptime = uptime
+        self.executor = executor
+        self.interval_s = interval_s
+        self.on_oper_change = on_oper_change or (lambda row, old, new: None)
+        self.running = Candidate()
+        self.samples: list[LinkSample] = []
+        self.oper: dict[str, int] = {}
+        self.last_change: dict[str, int] = {}
+        self.stats = PollStats(interval_ms=int(interval_s * 1000))
+        self.polls = 0
+        self._task: asyncio.Task[None] | None = None
+        self._refresh: asyncio.Task[None] | None = None
+        for section in build_sections([], 0, lambda: self.stats):
+            tree.put(section)
+
+    def _work(self, read: bool) -> tuple[list[Section], list[tuple[LinkRow, int, int]]]:
+        """In the poll thread: read, detect state changes, build the sections.
+
+        The cyclic collector is paused meanwhile: a dump of 1000 links allocates some
+        10^5 short-lived objects, and the collections they trigger cost more than the
+        dump itself (measured: 0.7 s CPU with, 0.25 s without).
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._work_uncollected(read)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _work_uncollected(self, read: bool) -> tuple[list[Section], list[tuple[LinkRow, int, int]]]:
+        t0, c0 = time.monotonic(), time.thread_time()
+        samples = self.reader.read() if read else self.samples
+        ticks = self.uptime()
+        changed: list[tuple[str, int, int]] = []
+        if read:
+            for sample in samples:
+                old = self.oper.get(sample.key)
+                if old is not None and old != sample.oper:
+                    self.last_change[sample.key] = ticks
+                    changed.append((sample.key, old, sample.oper))
+                self.oper[sample.key] = sample.oper
+        rows = link_rows(samples, self.indexes, self.running, self.last_change)
+        self.indexes.save()
+        sections = build_sections(rows, ticks, lambda: self.stats)
+        if read:
+            self.samples = samples
+            self.polls += 1
+            self.stats = PollStats(
+                int(self.interval_s * 1000),
+                int((time.monotonic() - t0) * 1000),
+                int((time.thread_time() - c0) * 1000),
+            )
+        by_key = {row.sample.key: row for row in rows}
+        return sections, [(by_key[key], old, new) for key, old, new in changed]
+
+    async def poll(self, read: bool = True) -> None:
+        loop = asyncio.get_running_loop()
+        sections, changes = await loop.run_in_executor(self.executor, self._work, read)
+        for section in sections:
+            self.tree.put(section)
+        for row, old, new in changes:
+            self.on_oper_change(row, old, new)
+
+    def set_running(self, running: Candidate) -> None:
+        """The configuration in force changed: refresh the configured values now."""
+        self.running = running
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._refresh = loop.create_task(self.poll(read=False))
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("link poll failed")
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()

@@ -1,0 +1,573 @@
+"""The transaction group of NETMANAGER-MIB: stage, commit with a revert timer, confirm,
+rollback, discard (NAPALM's commit-confirm) over a :class:`HostBackend`.
+
+Everything here runs on the agent's event loop; backend calls go to one worker thread,
+so GETs are answered while a commit runs.  A SET only checks and *starts* an operation;
+the manager follows ``nmTxnState``/``nmTxnLastResult``.  The state that must survive a
+restart lives in the state directory:
+
+``candidate.json``  the configuration tables (every row, with its RowStatus)
+``confirmed.json``  the last confirmed configuration: what a rollback returns to
+``txn.json``        state, versions, revert deadline (wall clock), last result
+
+On start the backend's ``recover()`` runs first; then a commit still pending is given
+the rest of its time, or rolled back at once if its deadline passed while the agent was
+down — a host whose manager (or agent) disappeared reverts by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+from netmanager.state import read_json, write_json
+from snmp_agents import mib
+from snmp_agents.backend import (
+    BackendError,
+    Candidate,
+    Change,
+    HostBackend,
+    UndoFailed,
+    check_candidate,
+)
+from snmp_agents.configstore import ColumnDef, ConfigStore, SetError
+from snmp_agents.oidtree import Oid, Section, const, dynamic
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.IntEnum):
+    idle = 1
+    staging = 2
+    staged = 3
+    committing = 4
+    pendingConfirm = 5
+    rollingBack = 6
+    failed = 7
+
+
+class Result(enum.IntEnum):
+    none = 1
+    success = 2
+    failed = 3
+    reverted = 4
+
+
+OPERATIONS = {1: "none", 2: "stage", 3: "commit", 4: "confirm", 5: "rollback", 6: "discard"}
+OPERATION_VALUE = {v: k for k, v in OPERATIONS.items()}
+CHANGE_ACTIONS = {"add": 1, "modify": 2, "remove": 3}
+LOCKED = (State.committing, State.pendingConfirm, State.rollingBack)
+
+Notify = Callable[[str, Sequence[tuple[Oid, Any]]], None]
+
+
+def _scalar(name: str) -> ColumnDef:
+    return ColumnDef.of(mib.symbol(name), name)
+
+
+def _cloner(syntax: Any, fn: Callable[[], Any]) -> Callable[[], Any]:
+    return lambda: syntax.clone(fn())
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 255 else text[:252] + "..."
+
+
+class Transaction:
+    def __init__(
+        self,
+        store: ConfigStore,
+        backend: HostBackend,
+        state_dir: Path,
+        executor: Executor,
+        notify: Notify | None = None,
+        on_running: Callable[[Candidate], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.state_dir = state_dir
+        self.executor = executor
+        self.notify = notify or (lambda name, vbs: None)
+        self.on_running = on_running or (lambda c: None)
+        self.clock = clock
+
+        self.state = State.idle
+        self.last_op = "none"
+        self.last_result = Result.none
+        self.last_error = ""
+        self.candidate_version = 0
+        self.running_version = 0
+        self.confirmed_version = 0
+        self.staged_version: int | None = None
+        self.committing_version = 0
+        self.revert_timeout = 0
+        self.revert_deadline: float | None = None
+        self.commits = 0
+        self.rollbacks = 0
+        self.changes: list[Change] = []
+        self.running = Candidate()
+        self.confirmed = Candidate()
+
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.section_changed: Callable[[], None] = lambda: None
+
+        self.col_operation = _scalar("nmTxnOperation")
+        self.col_timeout = _scalar("nmTxnRevertTimeout")
+        self.oid_operation = (*self.col_operation.oid, 0)
+        self.oid_timeout = (*self.col_timeout.oid, 0)
+
+    # ---------------------------------------------------------------- persistence
+
+    def _save(self) -> None:
+        write_json(
+            self.state_dir / "txn.json",
+            {
+                "state": self.state.name,
+                "last_op": self.last_op,
+                "last_result": self.last_result.name,
+                "last_error": self.last_error,
+                "candidate_version": self.candidate_version,
+                "running_version": self.running_version,
+                "confirmed_version": self.confirmed_version,
+                "committing_version": self.committing_version,
+                "revert_timeout": self.revert_timeout,
+                "revert_deadline": self.revert_deadline,
+            },
+        )
+
+    def _save_candidate(self) -> None:
+        write_json(self.state_dir / "candidate.json", self.store.to_json())
+
+    def _save_confirmed(self) -> None:
+        write_json(
+            self.state_dir / "confirmed.json",
+            {"version": self.confirmed_version, "config": self.confirmed.to_json()},
+        )
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def start(self) -> None:
+        """Load the saved state, let the backend recover, resume a pending commit."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        doc = read_json(self.state_dir / "txn.json", {}) or {}
+        cand = read_json(self.state_dir / "candidate.json")
+        if cand:
+            self.store.load_json(cand)
+        conf = read_json(self.state_dir / "confirmed.json")
+        if conf:
+            self.confirmed = Candidate.from_json(conf.get("config"))
+            self.confirmed_version = int(conf.get("version", 0))
+        saved = State[doc.get("state", "idle")]
+        self.last_op = doc.get("last_op", "none")
+        self.last_result = Result[doc.get("last_result", "none")]
+        self.last_error = doc.get("last_error", "")
+        self.candidate_version = int(doc.get("candidate_version", 0))
+        self.running_version = int(doc.get("running_version", 0))
+        self.committing_version = int(doc.get("committing_version", 0))
+        self.revert_timeout = int(doc.get("revert_timeout", 0))
+        self.revert_deadline = doc.get("revert_deadline")
+
+        recovered = await self._call(self.backend.recover)
+        if recovered:
+            log.warning("backend recovery: %s", recovered)
+        self.running = await self._call(self.backend.running)
+        self.on_running(self.running)
+
+        if saved in (State.staging, State.staged):
+            self.state = State.idle
+        elif saved == State.committing:
+            # the commit may have been cut short (recover() undid it) or have finished
+            # unconfirmed just before the crash: either way the host goes back
+            self.state = State.rollingBack
+            self._launch(self._undo_interrupted_commit(recovered))
+        elif saved == State.pendingConfirm:
+            self.state = State.pendingConfirm
+            remaining = (self.revert_deadline or 0) - self.clock()
+            if remaining <= 0:
+                log.warning(
+                    "commit of version %d was not confirmed before the agent restarted: reverting",
+                    self.running_version,
+                )
+                self._launch(self._rollback(revert=True))
+            else:
+                self._arm(remaining)
+        elif saved == State.rollingBack:
+            self.state = State.pendingConfirm
+            self._launch(self._rollback(revert=self.last_result == Result.reverted))
+        else:
+            self.state = saved
+        self._save()
+        self.section_changed()
+
+    # ---------------------------------------------------------------- SET
+
+    def handle_set(self, varbinds: Sequence[tuple[int, Oid, Any]]) -> None:
+        """Check and carry out one SET PDU (positions are 0-based); SetError on refusal."""
+        config: list[tuple[int, Oid, Any]] = []
+        op: tuple[int, str] | None = None
+        timeout: int | None = None
+        for position, oid, value in varbinds:
+            if oid[: len(mib.NM_CONFIG)] == mib.NM_CONFIG:
+                config.append((position, oid, value))
+            elif oid == self.oid_operation:
+                op = (position, self.col_operation.check(value, position))
+            elif oid == self.oid_timeout:
+                timeout = self.col_timeout.check(value, position)
+            else:
+                raise SetError("notWritable", position)
+
+        plan = self.store.plan(config) if config else None
+        if plan is not None and plan.changed and self.state in LOCKED:
+            self.last_error = _clip(
+                f"the candidate is locked while the transaction is {self.state.name}; "
+                "confirm or roll back first"
+            )
+            raise SetError("inconsistentValue", plan.touched[0], self.last_error)
+        if op is not None and op[1] != "none":
+            candidate = None
+            if op[1] == "stage":
+                if plan is not None:
+                    saved = self.store.tables
+                    self.store.apply(plan)
+                    candidate = self.store.candidate()
+                    self.store.tables = saved
+                else:
+                    candidate = self.store.candidate()
+            refusal = self._refusal(op[1], candidate, (plan is not None and plan.changed))
+            if refusal == "":
+                op = None  # idempotent repeat: nothing to start
+            elif refusal is not None:
+                # a refusal changes no state; nmTxnLastError tells the manager why
+                self.last_error = _clip(refusal)
+                self._save()
+                raise SetError("inconsistentValue", op[0], refusal)
+
+        # everything checked: apply
+        if plan is not None and plan.changed:
+            self.store.apply(plan)
+            self.candidate_version += 1
+            if self.state == State.staged:
+                self.state = State.idle
+                self.staged_version = None
+                self.changes = []
+            self._save_candidate()
+            self.section_changed()
+        if timeout is not None:
+            self.revert_timeout = timeout
+        if op is not None and op[1] != "none":
+            self._begin(op[1])
+        self._save()
+
+    def _refusal(self, op: str, candidate: Candidate | None, editing: bool) -> str | None:
+        """Why ``op`` cannot start now; "" for a harmless repeat; None to go ahead."""
+        s = self.state
+        if op == "stage":
+            if s in LOCKED:
+                return f"cannot stage while the transaction is {s.name}"
+            if not editing and s == State.staging:
+                return ""
+            if not editing and s == State.staged and self.staged_version == self.candidate_version:
+                return ""
+            problems = check_candidate(candidate or Candidate())
+            if problems:
+                return "; ".join(problems)
+            return None
+        if editing:
+            return f"cannot {op} and change the candidate in one request"
+        if op == "commit":
+            if s == State.staged:
+                return None
+            if (
+                s in (State.committing, State.pendingConfirm)
+                and self.committing_version == self.candidate_version
+            ):
+                return ""
+            if (
+                s == State.idle
+                and self.last_op == "commit"
+                and self.last_result == Result.success
+                and self.running_version == self.candidate_version
+            ):
+                return ""
+            return f"cannot commit while the transaction is {s.name}; stage first"
+        if op == "confirm":
+            if s == State.pendingConfirm:
+                return None
+            if s == State.idle and self.last_op == "confirm" and self.last_result == Result.success:
+                return ""
+            if self.last_result == Result.reverted:
+                return "too late: the commit was rolled back by the revert timer"
+            return f"no commit to confirm (the transaction is {s.name})"
+        if op == "rollback":
+            if s == State.pendingConfirm:
+                return None
+            if s == State.rollingBack:
+                return ""
+            if (
+                s == State.idle
+                and self.last_op in ("rollback", "revert")
+                and self.last_result
+                in (
+                    Result.success,
+                    Result.reverted,
+                )
+            ):
+                return ""
+            return (
+                f"no commit to roll back (the transaction is {s.name}); discard drops a candidate"
+            )
+        if op == "discard":
+            if s in LOCKED or s == State.staging:
+                return f"cannot discard while the transaction is {s.name}"
+            return None
+        return f"unknown operation {op}"
+
+    # ---------------------------------------------------------------- operations
+
+    def _launch(self, coro: Any) -> None:
+        self._task = asyncio.get_running_loop().create_task(coro)
+
+    def _begin(self, op: str) -> None:
+        self.last_op = op
+        self.last_error = ""
+        if op == "stage":
+            self._set_state(State.staging)
+            self._launch(self._stage(self.candidate_version, self.store.candidate()))
+        elif op == "commit":
+            self.committing_version = self.candidate_version
+            self._set_state(State.committing)
+            self._launch(self._commit(self.revert_timeout))
+        elif op == "confirm":
+            self._disarm()
+            self._launch(self._confirm())
+        elif op == "rollback":
+            self._disarm()
+            self._set_state(State.rollingBack)
+            self._launch(self._rollback(revert=False))
+        elif op == "discard":
+            self.store.load_candidate(self.running)
+            self.candidate_version += 1
+            self.changes = []
+            self.staged_version = None
+            self._set_state(State.idle)
+            self._save_candidate()
+            self.executor.submit(self.backend.discard)
+            self._finish("discard", Result.success, "")
+
+    def _set_state(self, state: State) -> None:
+        self.state = state
+        self._save()
+        self.section_changed()
+
+    def _finish(self, op: str, result: Result, error: str) -> None:
+        self.last_op = op
+        self.last_result = result
+        self.last_error = _clip(error)
+        self._save()
+        self.section_changed()
+        if result == Result.failed:
+            log.error("%s failed: %s", op, error)
+            self.notify("nmTxnFailed", self.notification_varbinds("nmTxnState", "nmTxnLastError"))
+
+    async def _stage(self, version: int, candidate: Candidate) -> None:
+        try:
+            changes = list(await self._call(self.backend.stage, candidate))
+        except BackendError as exc:
+            self._set_state(State.idle)
+            self._finish("stage", Result.failed, str(exc))
+            return
+        if version != self.candidate_version or self.state != State.staging:
+            if self.state == State.staging:
+                self._set_state(State.idle)
+            self._finish("stage", Result.failed, "the candidate changed during stage; stage again")
+            return
+        self.changes = changes
+        self.staged_version = version
+        self._set_state(State.staged)
+        self._finish("stage", Result.success, "")
+
+    async def _commit(self, revert_timeout: int) -> None:
+        try:
+            await self._call(self.backend.commit)
+        except UndoFailed as exc:
+            self._set_state(State.failed)
+            self._finish("commit", Result.failed, str(exc))
+            return
+        except BackendError as exc:
+            self.changes = []
+            self._set_state(State.idle)
+            self._finish("commit", Result.failed, str(exc))
+            return
+        self.commits += 1
+        self.running_version = self.committing_version
+        self.running = await self._call(self.backend.running)
+        self.on_running(self.running)
+        self.changes = []
+        self.staged_version = None
+        if revert_timeout > 0:
+            self.revert_deadline = self.clock() + revert_timeout
+            self._set_state(State.pendingConfirm)
+            self._arm(revert_timeout)
+            self._finish("commit", Result.success, "")
+        else:
+            await self._confirm(op="commit")
+
+    async def _confirm(self, op: str = "confirm") -> None:
+        try:
+            await self._call(self.backend.confirm)
+        except BackendError as exc:
+            self._set_state(State.failed)
+            self._finish(op, Result.failed, str(exc))
+            return
+        self.revert_deadline = None
+        self.confirmed = self.running
+        self.confirmed_version = self.running_version
+        self._save_confirmed()
+        self._set_state(State.idle)
+        self._finish(op, Result.success, "")
+
+    async def _rollback(self, revert: bool) -> None:
+        self._disarm()
+        self._set_state(State.rollingBack)
+        reverted_version = self.running_version
+        if revert:
+            self.last_result = Result.reverted
+            self._save()
+        try:
+            await self._call(self.backend.rollback)
+        except BackendError as exc:
+            self._set_state(State.failed)
+            self._finish("revert" if revert else "rollback", Result.failed, str(exc))
+            return
+        self.rollbacks += 1
+        self.revert_deadline = None
+        self.running = await self._call(self.backend.running)
+        self.on_running(self.running)
+        self.running_version = self.confirmed_version
+        self.store.load_candidate(self.confirmed)
+        self.candidate_version += 1
+        self._save_candidate()
+        self._set_state(State.idle)
+        if revert:
+            self._finish(
+                "revert",
+                Result.reverted,
+                f"commit of candidate version {reverted_version} was not confirmed in time; rolled back",
+            )
+            log.warning("%s", self.last_error)
+            self.notify(
+                "nmTxnReverted", self.notification_varbinds("nmTxnRunningVersion", "nmTxnLastError")
+            )
+        else:
+            self._finish("rollback", Result.success, "")
+
+    async def _undo_interrupted_commit(self, recovered: str | None) -> None:
+        try:
+            await self._call(self.backend.rollback)
+        except BackendError as exc:
+            self._set_state(State.failed)
+            self._finish("commit", Result.failed, f"the agent restarted during the commit: {exc}")
+            return
+        self.running = await self._call(self.backend.running)
+        self.on_running(self.running)
+        self.running_version = self.confirmed_version
+        self.revert_deadline = None
+        self._set_state(State.idle)
+        self._finish(
+            "commit",
+            Result.failed,
+            "the agent restarted during the commit; the host was returned to the "
+            f"configuration before it ({recovered or 'the commit had completed'})",
+        )
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._revert_due)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _revert_due(self) -> None:
+        self._timer = None
+        if self.state == State.pendingConfirm:
+            self._launch(self._rollback(revert=True))
+
+    async def idle(self) -> None:
+        """Wait for the operation running in the background, if any (tests, shutdown)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    # ---------------------------------------------------------------- serving
+
+    def revert_remaining(self) -> int:
+        if self.state != State.pendingConfirm or self.revert_deadline is None:
+            return 0
+        return max(0, int(self.revert_deadline - self.clock() + 0.999))
+
+    def _values(self) -> dict[str, Callable[[], Any]]:
+        return {
+            "nmTxnOperation": lambda: OPERATION_VALUE.get(
+                "rollback" if self.last_op == "revert" else self.last_op, 1
+            ),
+            "nmTxnRevertTimeout": lambda: self.revert_timeout,
+            "nmTxnState": lambda: int(self.state),
+            "nmTxnRevertRemaining": self.revert_remaining,
+            "nmTxnLastResult": lambda: int(self.last_result),
+            "nmTxnLastError": lambda: self.last_error.encode("utf-8", "replace")[:255],
+            "nmTxnCandidateVersion": lambda: self.candidate_version,
+            "nmTxnRunningVersion": lambda: self.running_version,
+            "nmTxnChanges": lambda: len(self.changes),
+            "nmTxnCommits": lambda: self.commits,
+            "nmTxnRollbacks": lambda: self.rollbacks,
+        }
+
+    def notification_varbinds(self, *names: str) -> list[tuple[Oid, Any]]:
+        values = self._values()
+        out = []
+        for name in names:
+            obj = mib.symbol(name)
+            out.append(((*obj.name, 0), obj.syntax.clone(values[name]())))
+        return out
+
+    def section(self) -> Section:
+        items: list[tuple[Oid, Any]] = []
+        objects: list[Oid] = []
+        for name, fn in self._values().items():
+            obj = mib.symbol(name)
+            objects.append(tuple(obj.name))
+            items.append(((*obj.name, 0), dynamic(_cloner(obj.syntax, fn))))
+        cols = {n: mib.symbol(n) for n in ("nmChangeAction", "nmChangeObject", "nmChangeReason")}
+        for c in cols.values():
+            objects.append(tuple(c.name))
+        for i, change in enumerate(self.changes, start=1):
+            items.append(
+                (
+                    (*cols["nmChangeAction"].name, i),
+                    const(cols["nmChangeAction"].syntax.clone(CHANGE_ACTIONS[change.action])),
+                )
+            )
+            items.append(
+                (
+                    (*cols["nmChangeObject"].name, i),
+                    const(cols["nmChangeObject"].syntax.clone(_clip(change.object).encode())),
+                )
+            )
+            items.append(
+                (
+                    (*cols["nmChangeReason"].name, i),
+                    const(cols["nmChangeReason"].syntax.clone(_clip(change.reason).encode())),
+                )
+            )
+        return Section.build("txn", mib.NM_TXN, items, objects)
