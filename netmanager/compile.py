@@ -33,7 +33,7 @@ from netmanager.hostconfig import (
     host_namespace,
     ifname,
     nat_namespace,
-    short_hash,
+    policy_chain,
     switch_namespace,
     vm_namespace,
 )
@@ -253,7 +253,7 @@ def _policies(virtual: Virtual, topology: str) -> dict[str, Policy]:
             rules.append(PolicyRule(Action.ALLOW, (net.cidr,), (ANY,), reason="outbound access"))
         rules.append(PolicyRule(Action.DENY, (ANY,), (ANY,), reason="isolation (fail closed)"))
         policies[net.name] = Policy(
-            topology, net.name, f"nm-{short_hash(topology, net.name, length=10)}", tuple(rules)
+            topology, net.name, policy_chain(topology, net.name), tuple(rules)
         )
     return policies
 

@@ -47,6 +47,15 @@ def nat_namespace(topology: str, network: str) -> str:
     return f"nmg-{short_hash(topology, network, length=8)}"
 
 
+def topology_prefix(topology: str) -> str:
+    """What every iptables chain of a topology starts with (a policy chain adds a network hash)."""
+    return f"nm-{short_hash(topology, length=5)}"
+
+
+def policy_chain(topology: str, network: str) -> str:
+    return f"{topology_prefix(topology)}{short_hash(topology, network, length=6)}"
+
+
 def derived_mac(topology: str, vm: str, network: str) -> str:
     """A locally administered unicast MAC, stable for (topology, VM, network)."""
     digest = hashlib.sha256(f"{topology}/{vm}/{network}".encode()).digest()
