@@ -1,0 +1,866 @@
+"""The local kernel as a backend: observe by dumps, execute by batched netlink requests.
+
+Design (see docs in the package's ``__init__``):
+
+* **One socket per namespace**, opened by entering the namespace in-process (setns),
+  kept for the life of the backend.  Namespaces are created in-process too.
+* **Observe** = one dump each of links, addresses, routes (filtered by netmanager's
+  route protocol in the kernel) and qdiscs per namespace, plus FDB, class and filter
+  dumps only for the links that have them, and the managed sysctls.  Veth peers are
+  resolved across namespaces with one RTM_GETNSID batch per namespace that needs it.
+* **Execute**: consecutive actions in the same namespace become one batch of requests,
+  sent many per send(); every request is ACKed and checked.  Interface indexes are chosen
+  by the engine (free ones, per namespace) so that a whole batch — a veth, its qdisc, an
+  address on it — can be built before anything is sent.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from netmanager.kernel import netlink as nl
+from netmanager.kernel import netns
+from netmanager.kernel.contract import NOT_RUN, Action, ActionResult, Verb
+from netmanager.kernel.ethtool import EthtoolSocket
+from netmanager.kernel.netlink import NetlinkError, RawLink, RawTc, Request
+from netmanager.kernel.nlsock import RtnlSocket
+from netmanager.kernel.objects import (
+    IPV6_SYSCTLS,
+    MARKER,
+    RT_PROTO,
+    SYSCTL_DEFAULTS,
+    Address,
+    FdbEntry,
+    HostState,
+    Htb,
+    HtbClass,
+    KernelObject,
+    Link,
+    LinkKind,
+    Namespace,
+    Netem,
+    Qdisc,
+    QdiscParams,
+    Route,
+    Sysctl,
+    Tbf,
+    U32Filter,
+    VethPeer,
+    Vxlan,
+    ipv6_sysctls,
+)
+
+_KINDS = {kind.value: kind for kind in LinkKind}
+SYSCTL_NAMES = [*SYSCTL_DEFAULTS, *IPV6_SYSCTLS]
+NETCONF_SYSCTLS = {
+    "net.ipv4.ip_forward": nl.NETCONFA_FORWARDING,
+    "net.ipv4.conf.all.rp_filter": nl.NETCONFA_RP_FILTER,
+}
+_TC_KINDS = ("tbf", "htb", "netem")
+
+
+class _Ns:
+    """What the engine holds for one namespace: descriptor, socket, interface indexes."""
+
+    __slots__ = (
+        "ethtool",
+        "fd",
+        "index",
+        "learnt",
+        "name",
+        "names",
+        "next_index",
+        "remembered",
+        "sock",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        fd: int,
+        sock: RtnlSocket,
+        ethtool: EthtoolSocket,
+        remembered: dict[tuple[str, str], int],
+    ) -> None:
+        self.name = name
+        self.fd = fd
+        self.sock = sock
+        self.ethtool = ethtool
+        self.index: dict[str, int] = {}
+        self.names: dict[int, str] = {}
+        self.next_index = 2
+        self.learnt = False
+        self.remembered = remembered  # (namespace, ifname) -> ifindex of deleted links
+
+    def learn(self, links: Iterable[RawLink]) -> None:
+        self.learnt = True
+        self.index = {link.ifname: link.index for link in links}
+        self.names = {i: n for n, i in self.index.items()}
+        self.next_index = max(self.next_index, max(self.names, default=1) + 1)
+
+    def ifindex(self, ifname: str, what: str) -> int:
+        index = self.index.get(ifname)
+        if index is None:
+            raise NetlinkError(errno.ENODEV, f"no link {ifname} in {self.name}", what)
+        return index
+
+    def allocate(self, ifname: str, avoid: int = 0) -> Callable[[bool], None]:
+        """Give ``ifname`` a free ifindex for a link about to be created: the one it had if
+        this engine deleted it (so that a rollback restores the very same link), else the
+        next unused one other than ``avoid``.  The returned function settles it once the
+        kernel has answered.
+
+        ``avoid`` is the index of a veth's other end: the kernel handles a carrier change
+        of a device whose ifindex equals its iflink (the peer's index, even in another
+        namespace) as not urgent, and may leave the port down for up to a second.
+        """
+        index = self.remembered.pop((self.name, ifname), 0)
+        if not index or index in self.names or index == avoid:
+            index = self.next_index
+            self.next_index += 1
+            if index == avoid:
+                index = self.next_index
+                self.next_index += 1
+        shadowed = self.index.get(ifname)
+        self.index[ifname] = index
+        self.names[index] = ifname
+
+        def settle(created: bool) -> None:
+            if created:
+                if shadowed is not None and self.names.get(shadowed) == ifname:
+                    del self.names[shadowed]
+                return
+            self.names.pop(index, None)
+            if shadowed is None:
+                self.index.pop(ifname, None)
+            else:
+                self.index[ifname] = shadowed
+
+        return settle
+
+    def release(self, ifname: str) -> Callable[[bool], None]:
+        """Take ``ifname`` out of the map for a deletion in flight; settle it later."""
+        index = self.index.pop(ifname, None)
+
+        def settle(deleted: bool) -> None:
+            if index is None:
+                return
+            if deleted:
+                if self.names.get(index) == ifname:
+                    del self.names[index]
+                self.remembered[(self.name, ifname)] = index
+            else:
+                self.index[ifname] = index
+
+        return settle
+
+    def forget(self, ifname: str) -> None:
+        self.release(ifname)(True)
+
+    def forget_all(self) -> None:
+        for ifname in list(self.index):
+            self.forget(ifname)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ethtool.close()
+        os.close(self.fd)
+
+
+@dataclass
+class _Raw:
+    """Everything read from one namespace, before ownership is decided."""
+
+    links: list[RawLink]
+    addrs: list[tuple[int, ipaddress.IPv4Interface | ipaddress.IPv6Interface]]
+    routes: list[nl.RawRoute]
+    qdiscs: list[RawTc]
+    classes: dict[int, list[RawTc]] = field(default_factory=dict)
+    filters: dict[int, list[RawTc]] = field(default_factory=dict)
+    fdb: dict[int, list[tuple[int, int, int, str, ipaddress.IPv4Address | None]]] = field(
+        default_factory=dict
+    )
+    sysctls: dict[str, str] = field(default_factory=dict)
+
+
+def _decode_params(tc: RawTc) -> QdiscParams | None:
+    try:
+        if tc.kind == "netem":
+            delay, jitter, loss, limit = nl.decode_netem(tc.options)
+            return Netem(delay_us=delay, jitter_us=jitter, loss_ppm=loss, limit_packets=limit)
+        options = nl.parse_attrs(tc.options, 0, len(tc.options))
+        if tc.kind == "tbf":
+            rate, burst, limit = nl.decode_tbf(options)
+            return Tbf(rate_bps=rate, burst_bytes=burst, limit_bytes=limit)
+        if tc.kind == "htb":
+            default, r2q = nl.decode_htb(options)
+            return Htb(default_minor=default, r2q=r2q)
+    except (KeyError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _qdisc_options(params: QdiscParams) -> bytes:
+    if isinstance(params, Tbf):
+        return nl.tbf_options(params.rate_bps, params.burst_bytes, params.limit_bytes)
+    if isinstance(params, Netem):
+        return nl.netem_options(
+            params.delay_us, params.jitter_us, params.loss_ppm, params.limit_packets
+        )
+    return nl.htb_options(params.default_minor, params.r2q)
+
+
+class NetlinkBackend:
+    """The kernel this process runs on, reached through rtnetlink from this thread."""
+
+    def __init__(self) -> None:
+        self._home = netns.current_fd()
+        self._ns: dict[str, _Ns] = {}
+        self._remembered: dict[tuple[str, str], int] = {}
+        self._settlers: dict[int, list[Callable[[bool], None]]] = {}
+        self._after: dict[int, list[Callable[[], None]]] = {}  # ioctls after a batch
+
+    def __enter__(self) -> NetlinkBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for handle in self._ns.values():
+            handle.close()
+        self._ns.clear()
+        if self._home >= 0:
+            os.close(self._home)
+            self._home = -1
+
+    # ---------------------------------------------------------------------- namespaces
+
+    def _open(self, name: str, fd: int) -> _Ns:
+        with netns.inside(fd, self._home):
+            sock = RtnlSocket()
+            ethtool = EthtoolSocket()
+        handle = _Ns(name, fd, sock, ethtool, self._remembered)
+        self._ns[name] = handle
+        return handle
+
+    def _attach(self, name: str) -> _Ns | None:
+        """The handle of an existing namespace, opened (socket and fd) on first use."""
+        handle = self._ns.get(name)
+        if handle is not None:
+            return handle
+        if not netns.exists(name):
+            return None
+        return self._open(name, netns.open_fd(name))
+
+    def _handle(self, name: str, what: str) -> _Ns:
+        """The handle of a namespace an action needs, its links learnt."""
+        handle = self._attach(name)
+        if handle is None:
+            raise NetlinkError(errno.ENOENT, f"no namespace {name}", what)
+        if not handle.learnt:
+            handle.learn(self._dump_links(handle))
+        return handle
+
+    def _drop(self, name: str) -> None:
+        handle = self._ns.pop(name, None)
+        if handle is not None:
+            handle.close()
+
+    @staticmethod
+    def _dump_links(handle: _Ns) -> list[RawLink]:
+        return [
+            nl.decode_link(m.buf, m.pos, m.end)
+            for m in handle.sock.dump(nl.link_dump())
+            if m.type == nl.RTM_NEWLINK
+        ]
+
+    # ------------------------------------------------------------------------- observe
+
+    def observe(self, namespaces: Iterable[str]) -> HostState:
+        raws: dict[str, _Raw] = {}
+        for name in sorted(set(namespaces)):
+            if name in self._ns and not netns.exists(name):
+                self._drop(name)
+            handle = self._attach(name)
+            if handle is not None:
+                raws[name] = self._read(handle)
+        peers = self._resolve_peers(raws)
+        objects: list[KernelObject] = []
+        for name, raw in raws.items():
+            objects.extend(self._objects(self._ns[name], raw, peers))
+        return HostState(frozenset(objects))
+
+    def _read(self, handle: _Ns) -> _Raw:
+        sock = handle.sock
+        links = self._dump_links(handle)
+        handle.learn(links)
+        owned = {link.index for link in links if link.alias.startswith(MARKER)}
+        # a veth end without the marker may still be owned through its peer (decided later)
+        maybe = owned | {link.index for link in links if link.kind == "veth"}
+        addrs = []
+        for m in sock.dump(nl.addr_dump()):
+            if (
+                m.type == nl.RTM_NEWADDR
+                and nl.addr_index(m.buf, m.pos) in maybe
+                and (found := nl.decode_addr(m.buf, m.pos, m.end))
+            ):
+                addrs.append(found)
+        routes = []
+        for m in sock.dump(nl.route_dump(RT_PROTO)):
+            if m.type == nl.RTM_NEWROUTE and (route := nl.decode_route(m.buf, m.pos, m.end)):
+                routes.append(route)
+        qdiscs = [
+            nl.decode_tc(m.buf, m.pos, m.end)
+            for m in sock.dump(nl.tc_dump(nl.RTM_GETQDISC))
+            if m.type == nl.RTM_NEWQDISC
+        ]
+        raw = _Raw(links=links, addrs=addrs, routes=routes, qdiscs=qdiscs)
+        for tc in qdiscs:
+            if tc.kind == "htb" and tc.index in owned:
+                raw.classes.setdefault(tc.index, []).extend(
+                    nl.decode_tc(m.buf, m.pos, m.end)
+                    for m in sock.dump(nl.tc_dump(nl.RTM_GETTCLASS, tc.index))
+                    if m.type == nl.RTM_NEWTCLASS
+                )
+                raw.filters.setdefault(tc.index, []).extend(
+                    nl.decode_tc(m.buf, m.pos, m.end)
+                    for m in sock.dump(nl.tc_dump(nl.RTM_GETTFILTER, tc.index, tc.handle))
+                    if m.type == nl.RTM_NEWTFILTER
+                )
+        for link in links:
+            if link.kind == "vxlan" and link.index in owned:
+                raw.fdb[link.index] = [
+                    nl.decode_fdb(m.buf, m.pos, m.end)
+                    for m in sock.dump(nl.fdb_dump(link.index))
+                    if m.type == nl.RTM_NEWNEIGH
+                ]
+        raw.sysctls = self._read_sysctls(handle, links)
+        return raw
+
+    def _read_sysctls(self, handle: _Ns, links: list[RawLink]) -> dict[str, str]:
+        """The managed sysctls, through netlink where it can tell (netconf of IPv4 "all";
+        IPv6 from the loopback, to which writes of net.ipv6.conf.all propagate) and from
+        /proc/sys for the rest: opening /proc/sys files costs tens of microseconds per
+        namespace once there are a thousand of them."""
+        values: dict[str, str] = {}
+        answer = handle.sock.query([nl.netconf_request()])[0]
+        if isinstance(answer, nl.Message) and answer.type == nl.RTM_NEWNETCONF:
+            conf = nl.decode_netconf(answer.buf, answer.pos, answer.end)
+            for name, attribute in NETCONF_SYSCTLS.items():
+                if attribute in conf:
+                    values[name] = str(conf[attribute])
+        lo = next((link for link in links if link.ifname == "lo"), None)
+        if lo is not None:
+            disabled = "1" if nl.ipv6_disabled(lo.af_spec) else "0"
+            values.update(dict.fromkeys(IPV6_SYSCTLS, disabled))
+        rest = [name for name in SYSCTL_NAMES if name not in values]
+        if rest:
+            with netns.inside(handle.fd, self._home):
+                values.update(netns.read_sysctls(rest))
+        return values
+
+    def _resolve_peers(self, raws: dict[str, _Raw]) -> dict[tuple[str, int], tuple[str, int]]:
+        """(namespace, ifindex) -> (namespace, ifindex) of the other end, for every owned
+        veth end and its peer.  Namespace ids are asked of the kernel only where a peer
+        in another namespace is not already known from the other side."""
+        peers: dict[tuple[str, int], tuple[str, int]] = {}
+        crossing: dict[str, list[RawLink]] = {}
+        for name, raw in raws.items():
+            for link in raw.links:
+                if link.kind != "veth" or not link.alias.startswith(MARKER):
+                    continue
+                if link.peer_netnsid is None:
+                    peers[(name, link.index)] = (name, link.peer_index)
+                    peers[(name, link.peer_index)] = (name, link.index)
+                else:
+                    crossing.setdefault(name, []).append(link)
+        for name in sorted(crossing, key=lambda n: (-len(crossing[n]), n)):
+            todo = [link for link in crossing[name] if (name, link.index) not in peers]
+            if not todo:
+                continue
+            candidates = [other for other in raws if other != name]
+            answers = self._ns[name].sock.query(
+                [nl.nsid_request(self._ns[c].fd) for c in candidates]
+            )
+            by_id: dict[int, str] = {}
+            for candidate, answer in zip(candidates, answers, strict=True):
+                if isinstance(answer, nl.Message) and answer.type == nl.RTM_NEWNSID:
+                    nsid = nl.decode_nsid(answer.buf, answer.pos, answer.end)
+                    if nsid >= 0:
+                        by_id[nsid] = candidate
+            for link in todo:
+                other = by_id.get(link.peer_netnsid if link.peer_netnsid is not None else -1)
+                if other is None:
+                    continue
+                peers[(name, link.index)] = (other, link.peer_index)
+                peers.setdefault((other, link.peer_index), (name, link.index))
+        return peers
+
+    def _objects(
+        self, handle: _Ns, raw: _Raw, peers: dict[tuple[str, int], tuple[str, int]]
+    ) -> list[KernelObject]:
+        name = handle.name
+        names = handle.names
+        out: list[KernelObject] = []
+        lo_up = any(link.ifname == "lo" and link.flags & nl.IFF_UP for link in raw.links)
+        ipv6 = any(raw.sysctls.get(key, "1") == "0" for key in IPV6_SYSCTLS)
+        out.append(Namespace(name, loopback_up=lo_up, ipv6=ipv6))
+        owned: dict[int, str] = {}
+        for link in raw.links:
+            kind = _KINDS.get(link.kind)
+            if kind is None:
+                continue
+            ours = link.alias.startswith(MARKER)
+            if not ours and not (kind is LinkKind.VETH and (name, link.index) in peers):
+                continue
+            owned[link.index] = link.ifname
+            offloads = None
+            if kind is LinkKind.VETH:
+                try:
+                    offloads = handle.ethtool.offloads(link.ifname)
+                except OSError:
+                    offloads = None
+            out.append(self._link(name, names, link, kind, peers, offloads))
+        for index, address in raw.addrs:
+            if index in owned and not (address.version == 6 and address.ip.is_link_local):
+                out.append(Address(name, owned[index], address))
+        for route in raw.routes:
+            if route.protocol != RT_PROTO or route.type != 1:
+                continue
+            dev = names.get(route.oif, f"#{route.oif}")
+            out.append(Route(name, route.dst, dev, route.gateway, route.table, route.metric))
+        for tc in raw.qdiscs:
+            if tc.index in owned and tc.kind in _TC_KINDS and tc.handle:
+                params = _decode_params(tc)
+                if params is not None:
+                    out.append(Qdisc(name, owned[tc.index], params, tc.handle, tc.parent))
+        for index, classes in raw.classes.items():
+            for tc in classes:
+                if tc.kind != "htb":
+                    continue
+                options = nl.parse_attrs(tc.options, 0, len(tc.options))
+                rate, ceil, burst, cburst, prio = nl.decode_htb_class(options)
+                # a class right below the qdisc is dumped with parent "root"
+                parent = tc.handle & 0xFFFF0000 if tc.parent == nl.TC_H_ROOT else tc.parent
+                out.append(
+                    HtbClass(name, owned[index], tc.handle, rate, ceil, burst, cburst, parent, prio)
+                )
+        for index, filters in raw.filters.items():
+            for tc in filters:
+                node = tc.handle & 0xFFF
+                if tc.kind != "u32" or tc.handle != nl.u32_handle(node) or not node:
+                    continue
+                decoded = nl.decode_u32(nl.parse_attrs(tc.options, 0, len(tc.options)))
+                if decoded is None:
+                    continue
+                flowid, src, dst = decoded
+                out.append(
+                    U32Filter(
+                        name,
+                        owned[index],
+                        flowid,
+                        node,
+                        dst=dst,
+                        src=src,
+                        parent=tc.parent,
+                        prio=tc.info >> 16,
+                    )
+                )
+        for index, entries in raw.fdb.items():
+            for _index, state, flags, mac, remote in entries:
+                if remote is not None and flags & nl.NTF_SELF and state & nl.NUD_PERMANENT:
+                    out.append(FdbEntry(name, owned[index], remote, mac))
+        for key, value in raw.sysctls.items():
+            if key in SYSCTL_DEFAULTS and value != SYSCTL_DEFAULTS[key]:
+                out.append(Sysctl(name, key, value))
+        return out
+
+    def _link(
+        self,
+        name: str,
+        names: dict[int, str],
+        link: RawLink,
+        kind: LinkKind,
+        peers: dict[tuple[str, int], tuple[str, int]],
+        offloads: bool | None,
+    ) -> Link:
+        peer = None
+        vxlan = None
+        if kind is LinkKind.VETH:
+            found = peers.get((name, link.index))
+            if found is None:
+                peer = VethPeer("?", f"#{link.peer_index}")
+            else:
+                other, index = found
+                other_names = self._ns[other].names if other in self._ns else {}
+                peer = VethPeer(other, other_names.get(index, f"#{index}"))
+        elif kind is LinkKind.VXLAN:
+            vni, local, underlay, port, learning = nl.decode_vxlan(link.data)
+            vxlan = Vxlan(
+                vni=vni,
+                local=local,
+                underlay=names.get(underlay, f"#{underlay}") if underlay else None,
+                port=port,
+                learning=learning,
+            )
+        return Link(
+            namespace=name,
+            ifname=link.ifname,
+            kind=kind,
+            alias=link.alias,
+            mtu=link.mtu,
+            up=bool(link.flags & nl.IFF_UP),
+            master=names.get(link.master, f"#{link.master}") if link.master else None,
+            mac=link.mac,
+            peer=peer,
+            vxlan=vxlan,
+            offloads=offloads,
+        )
+
+    # ------------------------------------------------------------------------- execute
+
+    @staticmethod
+    def _channel(action: Action) -> str | None:
+        obj = action.obj
+        if isinstance(obj, Namespace | Sysctl):
+            return None
+        return obj.namespace
+
+    def execute(self, actions: Sequence[Action], *, stop_on_error: bool) -> list[ActionResult]:
+        results: list[ActionResult] = [NOT_RUN] * len(actions)
+        i = 0
+        while i < len(actions):
+            channel = self._channel(actions[i])
+            if channel is None:
+                results[i] = self._process(actions[i])
+                if stop_on_error and not results[i].ok:
+                    break
+                i += 1
+                continue
+            j = i
+            batch: list[tuple[int, list[Request]]] = []
+            self._settlers = {}
+            self._after = {}
+            while j < len(actions) and self._channel(actions[j]) == channel:
+                try:
+                    batch.append((j, self._compile(actions[j], j)))
+                except OSError as exc:
+                    results[j] = ActionResult(applied=False, error=exc)
+                    batch.append((j, []))
+                j += 1
+            if not self._send(channel, actions, batch, results, stop_on_error) and stop_on_error:
+                break
+            i = j
+        return results
+
+    def _send(
+        self,
+        channel: str,
+        actions: Sequence[Action],
+        batch: list[tuple[int, list[Request]]],
+        results: list[ActionResult],
+        stop_on_error: bool,
+    ) -> bool:
+        """Send one namespace's batch; settle each action; False if any failed."""
+        ok = all(results[index].ok for index, _ in batch)
+        requests = [r for _, reqs in batch for r in reqs]
+        if not requests:
+            for index, _ in batch:
+                for settle in self._settlers.pop(index, ()):
+                    settle(False)
+            return ok
+        handle = self._ns.get(channel)
+        if handle is None:
+            for index, reqs in batch:
+                if reqs:
+                    error = NetlinkError(
+                        errno.ENOENT, f"no namespace {channel}", actions[index].label()
+                    )
+                    results[index] = ActionResult(applied=False, error=error)
+            return False
+        answers = handle.sock.transact(requests, stop_on_error=stop_on_error)
+        pos = 0
+        for index, reqs in batch:
+            if not reqs:  # refused before sending: undo its index bookkeeping
+                for settle in self._settlers.pop(index, ()):
+                    settle(False)
+                continue
+            codes = answers[pos : pos + len(reqs)]
+            pos += len(reqs)
+            results[index] = self._settle(actions[index], codes, len(reqs))
+            primary_ok = bool(codes) and codes[0][0] == 0
+            for settle in self._settlers.pop(index, ()):
+                settle(primary_ok)
+            for after in self._after.pop(index, ()):
+                if primary_ok:
+                    try:
+                        after()
+                    except OSError as exc:
+                        error = NetlinkError(
+                            exc.errno or errno.EIO, str(exc), actions[index].label()
+                        )
+                        results[index] = ActionResult(applied=True, error=error)
+            ok = ok and results[index].ok
+        return ok
+
+    def _settle(self, action: Action, codes: list[tuple[int, str]], sent: int) -> ActionResult:
+        if not codes:
+            return NOT_RUN
+        failure = next(((c, note) for c, note in codes if c), None)
+        if len(codes) < sent and failure is None:
+            failure = (errno.ECANCELED, "not sent: an earlier request of the batch failed")
+        error = NetlinkError(failure[0], failure[1], action.label()) if failure else None
+        primary_ok = codes[0][0] == 0
+        applied = primary_ok if action.verb is not Verb.MODIFY else True
+        return ActionResult(applied=applied, error=error)
+
+    # ------------------------------------------------------------- in-process actions
+
+    def _process(self, action: Action) -> ActionResult:
+        obj = action.obj
+        try:
+            if isinstance(obj, Namespace):
+                if action.verb is Verb.CREATE:
+                    return self._create_namespace(obj)
+                if action.verb is Verb.MODIFY:
+                    return self._modify_namespace(obj, action.old, action.label())
+                handle = self._ns.get(obj.name)
+                netns.remove(obj.name)
+                if handle is not None:
+                    handle.forget_all()
+                self._drop(obj.name)
+                return ActionResult(applied=True)
+            if isinstance(obj, Sysctl):
+                handle = self._handle(obj.namespace, action.label())
+                value = obj.default if action.verb is Verb.DELETE else obj.value
+                netns.write_sysctls(handle.fd, self._home, {obj.name: value})
+                return ActionResult(applied=True)
+        except OSError as exc:
+            return ActionResult(applied=False, error=exc)
+        raise TypeError(f"not an in-process action: {action.label()}")
+
+    def _modify_namespace(
+        self, obj: Namespace, old: KernelObject | None, what: str
+    ) -> ActionResult:
+        handle = self._handle(obj.name, what)
+        if not isinstance(old, Namespace) or old.ipv6 != obj.ipv6:
+            netns.write_sysctls(handle.fd, self._home, ipv6_sysctls(obj.ipv6))
+        if not isinstance(old, Namespace) or old.loopback_up != obj.loopback_up:
+            request = nl.link_set(handle.ifindex("lo", what), up=obj.loopback_up)
+            code, note = handle.sock.transact([request])[0]
+            if code:
+                return ActionResult(applied=True, error=NetlinkError(code, note, what))
+        return ActionResult(applied=True)
+
+    def _create_namespace(self, obj: Namespace) -> ActionResult:
+        self._drop(obj.name)
+        fd = netns.create(obj.name, self._home, ipv6_sysctls(obj.ipv6))
+        handle = self._open(obj.name, fd)
+        handle.learn(self._dump_links(handle))
+        if obj.loopback_up:
+            code, note = handle.sock.transact([nl.link_set(handle.index.get("lo", 1), up=True)])[0]
+            if code:
+                return ActionResult(applied=True, error=NetlinkError(code, note, obj.label()))
+        return ActionResult(applied=True)
+
+    # ----------------------------------------------------------------- netlink actions
+
+    def _compile(self, action: Action, position: int) -> list[Request]:
+        """The requests of one action; link index changes wait in ``self._settlers``
+        for the kernel's answer to the first request."""
+        obj = action.obj
+        what = action.label()
+        handle = self._handle(obj.namespace, what)
+        if isinstance(obj, Link):
+            settlers = self._settlers.setdefault(position, [])
+            old = action.old if isinstance(action.old, Link) else None
+            if (
+                obj.offloads is not None
+                and action.verb is not Verb.DELETE
+                and (old is None or old.offloads != obj.offloads)
+            ):
+                self._after.setdefault(position, []).append(
+                    lambda: handle.ethtool.set_offloads(obj.ifname, bool(obj.offloads))
+                )
+            return self._compile_link(action, obj, handle, what, settlers)
+        if isinstance(obj, Address):
+            cmd = nl.RTM_DELADDR if action.verb is Verb.DELETE else nl.RTM_NEWADDR
+            return [nl.addr_request(cmd, handle.ifindex(obj.ifname, what), obj.address)]
+        if isinstance(obj, Route):
+            return [self._route(action.verb, obj, handle, what)]
+        if isinstance(obj, FdbEntry):
+            cmd = nl.RTM_DELNEIGH if action.verb is Verb.DELETE else nl.RTM_NEWNEIGH
+            return [nl.fdb_request(cmd, handle.ifindex(obj.ifname, what), obj.mac, obj.dst)]
+        if isinstance(obj, Qdisc):
+            index = handle.ifindex(obj.ifname, what)
+            cmd, flags = self._tc_verb(action.verb, nl.RTM_NEWQDISC, nl.RTM_DELQDISC)
+            options = b"" if action.verb is Verb.DELETE else _qdisc_options(obj.params)
+            return [
+                nl.qdisc_request(
+                    cmd,
+                    flags,
+                    index,
+                    handle=obj.handle,
+                    parent=obj.parent,
+                    kind=obj.kind,
+                    options=options,
+                )
+            ]
+        if isinstance(obj, HtbClass):
+            index = handle.ifindex(obj.ifname, what)
+            cmd, flags = self._tc_verb(action.verb, nl.RTM_NEWTCLASS, nl.RTM_DELTCLASS)
+            options = b""
+            if action.verb is not Verb.DELETE:
+                options = nl.htb_class_options(
+                    obj.rate_bps, obj.ceil_bps, obj.burst_bytes, obj.cburst_bytes, obj.prio
+                )
+            return [
+                nl.qdisc_request(
+                    cmd,
+                    flags,
+                    index,
+                    handle=obj.classid,
+                    parent=obj.parent,
+                    kind="htb",
+                    options=options,
+                )
+            ]
+        if isinstance(obj, U32Filter):
+            index = handle.ifindex(obj.ifname, what)
+            cmd, flags = self._tc_verb(action.verb, nl.RTM_NEWTFILTER, nl.RTM_DELTFILTER)
+            options = b""
+            if action.verb is not Verb.DELETE:
+                options = nl.u32_options(obj.flowid, obj.src, obj.dst)
+            return [
+                nl.filter_request(
+                    cmd,
+                    flags,
+                    index,
+                    parent=obj.parent,
+                    prio=obj.prio,
+                    handle=nl.u32_handle(obj.handle),
+                    options=options,
+                )
+            ]
+        raise TypeError(f"cannot compile {what}")
+
+    @staticmethod
+    def _tc_verb(verb: Verb, new: int, delete: int) -> tuple[int, int]:
+        if verb is Verb.CREATE:
+            return new, nl.NLM_F_CREATE | nl.NLM_F_EXCL
+        if verb is Verb.MODIFY:
+            return new, 0  # "tc ... change": in place, same handle
+        return delete, 0
+
+    @staticmethod
+    def _route(verb: Verb, obj: Route, handle: _Ns, what: str) -> Request:
+        if verb is Verb.DELETE:
+            return nl.route_request(
+                nl.RTM_DELROUTE,
+                0,
+                dst=obj.dst,
+                oif=0,
+                gateway=None,
+                table=obj.table,
+                metric=obj.metric,
+                protocol=RT_PROTO,
+            )
+        flags = nl.NLM_F_CREATE | (nl.NLM_F_EXCL if verb is Verb.CREATE else nl.NLM_F_REPLACE)
+        return nl.route_request(
+            nl.RTM_NEWROUTE,
+            flags,
+            dst=obj.dst,
+            oif=handle.ifindex(obj.dev, what),
+            gateway=obj.via,
+            table=obj.table,
+            metric=obj.metric,
+            protocol=RT_PROTO,
+        )
+
+    def _compile_link(
+        self,
+        action: Action,
+        obj: Link,
+        handle: _Ns,
+        what: str,
+        settlers: list[Callable[[bool], None]],
+    ) -> list[Request]:
+        """A veth pair is created from the namespace of its creating end, which stays
+        there and can be brought up in the same request; the far end, created straight
+        into its namespace, cannot (ENOTCONN) and is configured by its own action, sent
+        on its own namespace's socket."""
+        if action.verb is Verb.DELETE:
+            request = nl.link_delete(handle.ifindex(obj.ifname, what))
+            settlers.append(handle.release(obj.ifname))
+            if obj.peer is not None and (peer := self._ns.get(obj.peer.namespace)) is not None:
+                settlers.append(peer.release(obj.peer.ifname))
+            return [request]
+        master = handle.ifindex(obj.master, what) if obj.master else 0
+        if action.verb is Verb.MODIFY or not obj.creates_pair:
+            old = action.old if isinstance(action.old, Link) else None
+            return [self._link_set(obj, old, handle, master, what)]
+        data = b""
+        avoid = 0
+        if obj.peer is not None:
+            peer = self._handle(obj.peer.namespace, what)
+            settlers.append(peer.allocate(obj.peer.ifname))
+            avoid = peer.index[obj.peer.ifname]
+            data = nl.veth_data(
+                peer.index[obj.peer.ifname],
+                obj.peer.ifname,
+                peer_netns_fd=peer.fd if peer is not handle else None,
+                mtu=obj.mtu,
+                mac=None,
+            )
+        elif obj.vxlan is not None:
+            v = obj.vxlan
+            data = nl.vxlan_data(
+                v.vni,
+                local=v.local,
+                underlay=handle.ifindex(v.underlay, what) if v.underlay else 0,
+                port=v.port,
+                learning=v.learning,
+            )
+        settlers.append(handle.allocate(obj.ifname, avoid))
+        index = handle.index[obj.ifname]
+        return [
+            nl.link_create(
+                index,
+                obj.ifname,
+                obj.kind.value,
+                mtu=obj.mtu,
+                up=obj.up,
+                mac=obj.mac,
+                master=master,
+                data=data,
+            ),
+            nl.link_set(index, alias=obj.alias),
+        ]
+
+    @staticmethod
+    def _link_set(obj: Link, old: Link | None, handle: _Ns, master: int, what: str) -> Request:
+        """A set request for what differs from ``old`` (everything if there is no old:
+        the far end of a veth pair, configured after its creation)."""
+        index = handle.ifindex(obj.ifname, what)
+        if old is None:
+            return nl.link_set(
+                index,
+                up=obj.up,
+                mtu=obj.mtu,
+                mac=obj.mac,
+                master=master or None,
+                alias=obj.alias,
+            )
+        return nl.link_set(
+            index,
+            up=obj.up if obj.up != old.up else None,
+            mtu=obj.mtu if obj.mtu != old.mtu else None,
+            mac=obj.mac if obj.mac is not None and obj.mac != old.mac else None,
+            master=master if obj.master != old.master else None,
+            alias=obj.alias if obj.alias != old.alias else None,
+        )

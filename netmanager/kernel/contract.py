@@ -1,0 +1,65 @@
+"""The backend contract: what the journal asks of a kernel, whichever kernel it is.
+
+A backend observes the objects netmanager owns in a set of namespaces, and executes a
+sequence of primitive actions in order, batching them however it likes, reporting for
+each action whether it took effect and whether it failed.  Implementations: the local
+kernel through netlink (:mod:`netmanager.kernel.backend`) and an in-memory fake that fails
+like the kernel (:mod:`netmanager.kernel.fake`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from netmanager.kernel.objects import HostState, KernelObject
+
+
+class Verb(enum.StrEnum):
+    CREATE = "create"
+    MODIFY = "modify"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One primitive kernel action.  For MODIFY, ``old`` is the object as it is now and
+    ``obj`` as it shall be; a backend changes only the fields that differ."""
+
+    verb: Verb
+    obj: KernelObject
+    old: KernelObject | None = None
+
+    def label(self) -> str:
+        return f"{self.verb} {self.obj.label()}"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """``applied``: the action changed the kernel (so undoing it is needed);
+    ``error``: why it failed, if it did.  A MODIFY that failed half-way is applied."""
+
+    applied: bool
+    error: OSError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+NOT_RUN = ActionResult(applied=False)
+
+
+class Backend(Protocol):
+    def observe(self, namespaces: Iterable[str]) -> HostState:
+        """The owned objects in those namespaces (absent namespaces are simply absent)."""
+        ...
+
+    def execute(self, actions: Sequence[Action], *, stop_on_error: bool) -> list[ActionResult]:
+        """Run ``actions`` in order.  With ``stop_on_error``, stop after the batch in which
+        an action failed; the results of actions never run are :data:`NOT_RUN`."""
+        ...
+
+    def close(self) -> None: ...

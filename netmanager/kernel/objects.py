@@ -1,0 +1,726 @@
+"""Kernel objects of one host, desired or observed: frozen dataclasses with a stable identity.
+
+A :class:`HostState` is the complete set of objects netmanager owns on one host: the host's
+own namespace ("dom0") and its VM namespaces, with their links, addresses, routes, FDB
+entries, traffic control and sysctls.  The same types describe what the planner wants and
+what the engine reads back from the kernel, so a diff is a comparison of two sets.
+
+Conventions:
+
+* every object has ``key`` (its identity: same key, same kernel object) and ``namespace``;
+* quantities are integers in the unit their name says (``rate_bps``, ``burst_bytes``);
+* a field that a desired object leaves as ``None`` where the kernel always has a value
+  (a link's MAC address) means "whatever the kernel chooses" and is not compared;
+* ownership: every link carries an ``alias`` (ifalias) that starts with :data:`MARKER`;
+  routes carry :data:`RT_PROTO` as their protocol; addresses, qdiscs and FDB entries are
+  owned through the link they sit on; namespaces are owned by the caller's choice.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, ClassVar, TypeAlias, cast
+
+IPInterface: TypeAlias = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MARKER = "nm:"
+"""Prefix of the ifalias of every link netmanager owns."""
+
+RT_PROTO = 0xEA
+"""rtm_protocol of every route netmanager owns (234, unassigned in iproute2's rt_protos)."""
+
+IFNAMSIZ = 15
+MAIN_TABLE = 254
+TC_H_ROOT = 0xFFFFFFFF
+ETH_P_IP = 0x0800
+VXLAN_PORT = 4789
+VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
+MAX_BUCKET_S = 250
+
+Key: TypeAlias = tuple[str | int, ...]
+
+
+class KernelStateError(ValueError):
+    """A HostState that cannot exist in a kernel; ``problems`` lists every reason at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def tc_handle(text: str) -> int:
+    """'1:' -> 0x10000, '1:10' -> 0x1000a (hexadecimal as tc writes them), 'root' -> TC_H_ROOT."""
+    if text == "root":
+        return TC_H_ROOT
+    major, _, minor = text.partition(":")
+    if not _ or not major:
+        raise ValueError(f"'{text}' is not a tc handle such as '1:' or '1:10'")
+    return (int(major, 16) << 16) | (int(minor, 16) if minor else 0)
+
+
+def format_handle(handle: int) -> str:
+    """0x10000 -> '1:', 0x1000a -> '1:a', TC_H_ROOT -> 'root'."""
+    if handle == TC_H_ROOT:
+        return "root"
+    major, minor = handle >> 16, handle & 0xFFFF
+    return f"{major:x}:{minor:x}" if minor else f"{major:x}:"
+
+
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def kernel_name(prefix: str, *parts: str, limit: int = IFNAMSIZ) -> str:
+    """A deterministic kernel name (interface or namespace) of at most ``limit`` characters.
+
+    ``prefix-part1-part2`` when it fits; otherwise the prefix, as much of the joined parts as
+    fits and a 5-character hash of the full name, so that distinct inputs stay distinct:
+    ``kernel_name("nm", "grid", "vm-long-name")`` -> ``nm-grid-v3k9qa``.
+    """
+    full = "-".join((prefix, *parts))
+    if len(full) <= limit:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()
+    suffix = format(int(digest[:10], 16), "x")[:5]
+    keep = limit - len(suffix) - 1
+    return f"{full[:keep].rstrip('-')}-{suffix}"
+
+
+# ---------------------------------------------------------------------------- namespaces
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A network namespace, ``/run/netns/<name>``.
+
+    Its loopback is up by default.  IPv6 is off by default (``net.ipv6.conf.{all,default}.
+    disable_ipv6``, set before any interface exists): netmanager's networks are IPv4, and
+    IPv6 autoconfiguration on thousands of emulated ports (duplicate address detection,
+    router solicitations, MLD reports flooded through every bridge and replicated over
+    VXLAN) keeps a machine's softirqs busy for seconds after each apply.
+    """
+
+    name: str
+    loopback_up: bool = True
+    ipv6: bool = False
+
+    KIND: ClassVar[str] = "netns"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset({"loopback_up", "ipv6"})
+
+    @property
+    def key(self) -> Key:
+        return ("netns", self.name)
+
+    @property
+    def namespace(self) -> str:
+        return self.name
+
+    def label(self) -> str:
+        return f"netns {self.name}"
+
+
+# ---------------------------------------------------------------------------------- links
+
+
+class LinkKind(enum.StrEnum):
+    BRIDGE = "bridge"
+    VETH = "veth"
+    VXLAN = "vxlan"
+    DUMMY = "dummy"
+
+
+@dataclass(frozen=True, order=True)
+class VethPeer:
+    """The other end of a veth pair."""
+
+    namespace: str
+    ifname: str
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    """A unicast VXLAN: no multicast group, remote ends come from static FDB entries."""
+
+    vni: int
+    local: ipaddress.IPv4Address | None = None
+    underlay: str | None = None  # ifname of the underlay device in the same namespace
+    port: int = VXLAN_PORT
+    learning: bool = False
+
+
+@dataclass(frozen=True)
+class Link:
+    """A network interface.  A veth pair is two Links that name each other as ``peer``."""
+
+    namespace: str
+    ifname: str
+    kind: LinkKind
+    alias: str
+    mtu: int = 1500
+    up: bool = True
+    master: str | None = None  # ifname of a bridge in the same namespace
+    mac: str | None = None  # None: the kernel's random address, not compared
+    peer: VethPeer | None = None
+    vxlan: Vxlan | None = None
+    offloads: bool | None = None  # TSO+GSO+GRO of a veth end; None: left as they are
+
+    KIND: ClassVar[str] = "link"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset(
+        {"alias", "mtu", "up", "master", "mac", "offloads"}
+    )
+    WILDCARDS: ClassVar[tuple[str, ...]] = ("mac", "offloads")
+    """Fields that a desired link may leave as None: whatever the kernel has is fine."""
+
+    @property
+    def key(self) -> Key:
+        return ("link", self.namespace, self.ifname)
+
+    def label(self) -> str:
+        return f"link {self.namespace}/{self.ifname} ({self.kind})"
+
+    @property
+    def creates_pair(self) -> bool:
+        """True for the end of a veth pair whose request creates both ends.
+
+        The end with the smaller (namespace, ifname) creates the pair in its namespace;
+        the other end is then only configured (brought up, aliased) in its own.
+        """
+        return self.peer is None or (self.namespace, self.ifname) < (
+            self.peer.namespace,
+            self.peer.ifname,
+        )
+
+    @property
+    def peer_key(self) -> Key | None:
+        return ("link", self.peer.namespace, self.peer.ifname) if self.peer else None
+
+
+# ------------------------------------------------------------------- addresses and routes
+
+
+@dataclass(frozen=True)
+class Address:
+    namespace: str
+    ifname: str
+    address: IPInterface
+
+    KIND: ClassVar[str] = "address"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def key(self) -> Key:
+        return ("address", self.namespace, self.ifname, str(self.address))
+
+    def label(self) -> str:
+        return f"address {self.address} on {self.namespace}/{self.ifname}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """A unicast route; ``dst`` 0.0.0.0/0 is the default route.  ``dev`` is always given."""
+
+    namespace: str
+    dst: IPNetwork
+    dev: str
+    via: IPAddress | None = None
+    table: int = MAIN_TABLE
+    metric: int = 0
+
+    KIND: ClassVar[str] = "route"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset({"dev", "via"})
+
+    @property
+    def key(self) -> Key:
+        return ("route", self.namespace, self.table, str(self.dst), self.metric)
+
+    def label(self) -> str:
+        dst = "default" if self.dst.prefixlen == 0 else str(self.dst)
+        via = f" via {self.via}" if self.via else ""
+        table = "" if self.table == MAIN_TABLE else f" table {self.table}"
+        return f"route {dst}{via} dev {self.dev}{table} in {self.namespace}"
+
+
+@dataclass(frozen=True)
+class FdbEntry:
+    """A static forwarding entry of a VXLAN device: frames for ``mac`` go to ``dst``.
+
+    ``mac`` 00:00:00:00:00:00 is the default entry (broadcast, unknown unicast and
+    multicast are sent to every such ``dst``: head-end replication).
+    """
+
+    namespace: str
+    ifname: str
+    dst: ipaddress.IPv4Address
+    mac: str = "00:00:00:00:00:00"
+
+    KIND: ClassVar[str] = "fdb"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def key(self) -> Key:
+        return ("fdb", self.namespace, self.ifname, self.mac, str(self.dst))
+
+    def label(self) -> str:
+        return f"fdb {self.mac} dst {self.dst} on {self.namespace}/{self.ifname}"
+
+
+# -------------------------------------------------------------------------- traffic control
+
+
+@dataclass(frozen=True)
+class Tbf:
+    """Token bucket: ``rate_bps`` sustained, ``burst_bytes`` bucket, ``limit_bytes`` queue.
+
+    :func:`netmanager.kernel.shaping.tbf_for_rate` sizes burst and limit from the rate.
+    """
+
+    rate_bps: int
+    burst_bytes: int
+    limit_bytes: int
+
+    KIND: ClassVar[str] = "tbf"
+
+
+@dataclass(frozen=True)
+class Netem:
+    """Delay, jitter and loss.  Modelled and encoded even where the kernel lacks sch_netem,
+    so that guests with a stock kernel can use the same code."""
+
+    delay_us: int = 0
+    jitter_us: int = 0
+    loss_ppm: int = 0
+    limit_packets: int = 1000
+
+    KIND: ClassVar[str] = "netem"
+
+
+@dataclass(frozen=True)
+class Htb:
+    """HTB root: classes below it share the link; unclassified traffic goes to ``default``."""
+
+    default_minor: int = 0
+    r2q: int = 10
+
+    KIND: ClassVar[str] = "htb"
+
+
+QdiscParams: TypeAlias = Tbf | Netem | Htb
+
+
+@dataclass(frozen=True)
+class Qdisc:
+    """A qdisc at ``parent`` (TC_H_ROOT or an HTB class) of a link."""
+
+    namespace: str
+    ifname: str
+    params: QdiscParams
+    handle: int = 0x10000
+    parent: int = TC_H_ROOT
+
+    KIND: ClassVar[str] = "qdisc"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset({"params"})
+
+    @property
+    def key(self) -> Key:
+        return ("qdisc", self.namespace, self.ifname, self.parent)
+
+    @property
+    def kind(self) -> str:
+        return self.params.KIND
+
+    def label(self) -> str:
+        return (
+            f"qdisc {self.kind} {format_handle(self.handle)} at {format_handle(self.parent)}"
+            f" on {self.namespace}/{self.ifname}"
+        )
+
+
+@dataclass(frozen=True)
+class HtbClass:
+    """An HTB class: guaranteed ``rate_bps``, borrowing up to ``ceil_bps``."""
+
+    namespace: str
+    ifname: str
+    classid: int
+    rate_bps: int
+    ceil_bps: int
+    burst_bytes: int
+    cburst_bytes: int
+    parent: int = 0x10000
+    prio: int = 0
+
+    KIND: ClassVar[str] = "class"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset(
+        {"rate_bps", "ceil_bps", "burst_bytes", "cburst_bytes", "prio"}
+    )
+
+    @property
+    def key(self) -> Key:
+        return ("class", self.namespace, self.ifname, self.classid)
+
+    def label(self) -> str:
+        return f"class htb {format_handle(self.classid)} on {self.namespace}/{self.ifname}"
+
+
+@dataclass(frozen=True)
+class U32Filter:
+    """A u32 filter on IPv4 source/destination prefixes that sends matches to ``flowid``.
+
+    ``handle`` is the filter's node in u32's default hash table (800::handle); choosing it
+    ourselves makes the filter addressable for deletion without reading it back first.
+    """
+
+    namespace: str
+    ifname: str
+    flowid: int
+    handle: int
+    dst: ipaddress.IPv4Network | None = None
+    src: ipaddress.IPv4Network | None = None
+    parent: int = 0x10000
+    prio: int = 1
+
+    KIND: ClassVar[str] = "filter"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def key(self) -> Key:
+        return ("filter", self.namespace, self.ifname, self.parent, self.prio, self.handle)
+
+    def label(self) -> str:
+        match = " ".join(
+            part
+            for part in (
+                f"src {self.src}" if self.src else "",
+                f"dst {self.dst}" if self.dst else "",
+            )
+            if part
+        )
+        return (
+            f"filter u32 {match or 'all'} -> {format_handle(self.flowid)}"
+            f" on {self.namespace}/{self.ifname}"
+        )
+
+
+# ---------------------------------------------------------------------------------- sysctls
+
+SYSCTL_DEFAULTS: dict[str, str] = {
+    "net.ipv4.ip_forward": "0",
+    "net.ipv4.conf.all.rp_filter": "0",
+}
+"""The per-namespace sysctls netmanager manages, with the value of a fresh namespace.
+A HostState lists a sysctl only where it differs from this default.  (IPv6 is a property
+of the :class:`Namespace`.)"""
+
+IPV6_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6")
+
+
+def ipv6_sysctls(enabled: bool) -> dict[str, str]:
+    """The sysctl values that turn IPv6 on or off in a namespace."""
+    return {name: "0" if enabled else "1" for name in IPV6_SYSCTLS}
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    namespace: str
+    name: str
+    value: str
+
+    KIND: ClassVar[str] = "sysctl"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset({"value"})
+
+    @property
+    def key(self) -> Key:
+        return ("sysctl", self.namespace, self.name)
+
+    @property
+    def default(self) -> str:
+        return SYSCTL_DEFAULTS[self.name]
+
+    def label(self) -> str:
+        return f"sysctl {self.name}={self.value} in {self.namespace}"
+
+
+KernelObject: TypeAlias = (
+    Namespace | Link | Address | Route | FdbEntry | Qdisc | HtbClass | U32Filter | Sysctl
+)
+
+ORDER: dict[str, int] = {
+    "netns": 0,
+    "link": 1,
+    "address": 2,
+    "route": 3,
+    "qdisc": 4,
+    "class": 5,
+    "filter": 6,
+    "fdb": 7,
+    "sysctl": 8,
+}
+"""Rank of each kind of object when nothing else decides the order of two changes."""
+
+
+def link_key(namespace: str, ifname: str) -> Key:
+    return ("link", namespace, ifname)
+
+
+def requires(obj: KernelObject) -> list[Key]:
+    """Keys of the objects that must exist before ``obj`` can (and must outlive it)."""
+    if isinstance(obj, Namespace):
+        return []
+    deps: list[Key] = [("netns", obj.namespace)]
+    if isinstance(obj, Link):
+        if obj.master:
+            deps.append(link_key(obj.namespace, obj.master))
+        if obj.peer:
+            deps.append(("netns", obj.peer.namespace))
+            if not obj.creates_pair:
+                deps.append(link_key(obj.peer.namespace, obj.peer.ifname))
+        if obj.vxlan and obj.vxlan.underlay:
+            deps.append(link_key(obj.namespace, obj.vxlan.underlay))
+    elif isinstance(obj, Route):
+        deps.append(link_key(obj.namespace, obj.dev))
+    elif isinstance(obj, Address | FdbEntry):
+        deps.append(link_key(obj.namespace, obj.ifname))
+    elif isinstance(obj, Qdisc):
+        deps.append(link_key(obj.namespace, obj.ifname))
+        if obj.parent != TC_H_ROOT:
+            deps.append(("class", obj.namespace, obj.ifname, obj.parent))
+    elif isinstance(obj, HtbClass):
+        deps.append(link_key(obj.namespace, obj.ifname))
+        parent_qdisc = obj.parent & 0xFFFF0000
+        if obj.parent == parent_qdisc:
+            deps.append(("qdisc-handle", obj.namespace, obj.ifname, parent_qdisc))
+        else:
+            deps.append(("class", obj.namespace, obj.ifname, obj.parent))
+    elif isinstance(obj, U32Filter):
+        deps.append(link_key(obj.namespace, obj.ifname))
+        deps.append(("qdisc-handle", obj.namespace, obj.ifname, obj.parent))
+        deps.append(("class", obj.namespace, obj.ifname, obj.flowid))
+    return deps
+
+
+# ------------------------------------------------------------------------------ host state
+
+
+@dataclass(frozen=True)
+class HostState:
+    """Every kernel object netmanager owns on one host (or in a set of namespaces).
+
+    Build one with :meth:`of`; :meth:`checked` also validates it.  Iterating yields the
+    objects in key order.
+    """
+
+    objects: frozenset[KernelObject] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, objects: Iterable[KernelObject]) -> HostState:
+        """A state from objects; raises KernelStateError on two objects with one key."""
+        seen: dict[Key, KernelObject] = {}
+        dups: list[str] = []
+        for obj in objects:
+            other = seen.get(obj.key)
+            if other is not None and other != obj:
+                dups.append(f"{obj.label()} is given twice, differently: {other} and {obj}")
+            seen[obj.key] = obj
+        if dups:
+            raise KernelStateError(dups)
+        return cls(frozenset(seen.values()))
+
+    @classmethod
+    def checked(cls, objects: Iterable[KernelObject]) -> HostState:
+        state = cls.of(objects)
+        problems = validate(state)
+        if problems:
+            raise KernelStateError(problems)
+        return state
+
+    @cached_property
+    def by_key(self) -> dict[Key, KernelObject]:
+        return {obj.key: obj for obj in self.objects}
+
+    def __iter__(self) -> Iterator[KernelObject]:
+        """The objects in a stable order: by kind, then by key."""
+        return iter(sorted(self.objects, key=_sort_key))
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.by_key
+
+    def get(self, key: Key) -> KernelObject | None:
+        return self.by_key.get(key)
+
+    @cached_property
+    def namespaces(self) -> frozenset[str]:
+        """Names of the namespaces this state declares."""
+        return frozenset(obj.name for obj in self.objects if isinstance(obj, Namespace))
+
+    def within(self, namespaces: Iterable[str]) -> HostState:
+        """The part of this state that lives in ``namespaces``."""
+        wanted = set(namespaces)
+        return HostState(frozenset(o for o in self.objects if o.namespace in wanted))
+
+    def union(self, *others: HostState) -> HostState:
+        return HostState.of([*self.objects, *(obj for other in others for obj in other.objects)])
+
+    def digest(self) -> str:
+        """A fingerprint of the state: a plan made against it refuses any other."""
+        text = "\n".join(repr(obj) for obj in self)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for obj in self.objects:
+            out[obj.KIND] = out.get(obj.KIND, 0) + 1
+        return out
+
+
+def _sort_key(obj: KernelObject) -> tuple[int, str]:
+    return (ORDER[obj.KIND], repr(obj.key))
+
+
+def with_changes(obj: KernelObject, **changes: object) -> KernelObject:
+    """A copy of ``obj`` with some fields changed (dataclasses.replace, typed loosely)."""
+    return cast(KernelObject, replace(cast(Any, obj), **changes))
+
+
+# ------------------------------------------------------------------------------ validation
+
+
+def validate(state: HostState) -> list[str]:
+    """Every reason why ``state`` could not exist in a kernel, or [] if it could."""
+    problems: list[str] = []
+    namespaces = state.namespaces
+    links = {o.key: o for o in state.objects if isinstance(o, Link)}
+    qdisc_handles = {
+        ("qdisc-handle", o.namespace, o.ifname, o.handle)
+        for o in state.objects
+        if isinstance(o, Qdisc)
+    }
+    classes = {o.key for o in state.objects if isinstance(o, HtbClass)}
+    bridge_ports: dict[Key, list[int]] = {}
+    for port in links.values():
+        if port.master:
+            bridge_ports.setdefault(link_key(port.namespace, port.master), []).append(port.mtu)
+
+    def need_link(obj: KernelObject, namespace: str, ifname: str, what: str) -> Link | None:
+        link = links.get(link_key(namespace, ifname))
+        if link is None:
+            problems.append(f"{obj.label()}: {what} {namespace}/{ifname} is not in the state")
+        return link
+
+    for obj in state:
+        if isinstance(obj, Namespace):
+            if not _IFNAME_RE.match(obj.name) and not re.match(r"^[A-Za-z0-9_.-]{1,64}$", obj.name):
+                problems.append(f"{obj.label()}: namespace names use [A-Za-z0-9_.-], 1-64")
+            continue
+        if obj.namespace not in namespaces:
+            problems.append(f"{obj.label()}: namespace {obj.namespace} is not in the state")
+        if isinstance(obj, Link):
+            if not _IFNAME_RE.match(obj.ifname):
+                problems.append(
+                    f"{obj.label()}: interface names have 1-{IFNAMSIZ} characters of [A-Za-z0-9_.-]"
+                )
+            if not obj.alias.startswith(MARKER) or len(obj.alias) > 255:
+                problems.append(
+                    f"{obj.label()}: alias '{obj.alias}' must start with '{MARKER}'"
+                    " (netmanager's ownership marker) and have at most 255 characters"
+                )
+            if not 68 <= obj.mtu <= 65535:
+                problems.append(f"{obj.label()}: mtu {obj.mtu} is outside 68-65535")
+            if obj.mac is not None and not _MAC_RE.match(obj.mac):
+                problems.append(f"{obj.label()}: mac '{obj.mac}' is not lower-case aa:bb:..")
+            if obj.master:
+                master = need_link(obj, obj.namespace, obj.master, "master")
+                if master is not None and master.kind is not LinkKind.BRIDGE:
+                    problems.append(f"{obj.label()}: master {obj.master} is not a bridge")
+            if (obj.kind is LinkKind.VETH) != (obj.peer is not None):
+                problems.append(f"{obj.label()}: a veth, and only a veth, has a peer")
+            if obj.peer is not None:
+                if obj.peer.namespace not in namespaces:
+                    problems.append(
+                        f"{obj.label()}: peer namespace {obj.peer.namespace} is not in the state"
+                    )
+                peer = need_link(obj, obj.peer.namespace, obj.peer.ifname, "peer")
+                if peer is not None and peer.peer != VethPeer(obj.namespace, obj.ifname):
+                    problems.append(f"{obj.label()}: its peer does not name it as peer")
+            if obj.offloads is not None and obj.kind is not LinkKind.VETH:
+                problems.append(f"{obj.label()}: offloads are set on veth ends only")
+            if (obj.kind is LinkKind.VXLAN) != (obj.vxlan is not None):
+                problems.append(f"{obj.label()}: a vxlan, and only a vxlan, has vxlan settings")
+            if obj.vxlan is not None and not 0 < obj.vxlan.vni < 1 << 24:
+                problems.append(f"{obj.label()}: vni {obj.vxlan.vni} is outside 1-16777215")
+            if obj.vxlan is not None and obj.vxlan.underlay:
+                lower = links.get(link_key(obj.namespace, obj.vxlan.underlay))
+                if lower is not None and obj.mtu > lower.mtu - VXLAN_OVERHEAD:
+                    problems.append(
+                        f"{obj.label()}: mtu {obj.mtu} is above what its underlay"
+                        f" {lower.ifname} carries ({lower.mtu} - {VXLAN_OVERHEAD} bytes of"
+                        " VXLAN encapsulation)"
+                    )
+            port_mtus = bridge_ports.get(obj.key, [])
+            if obj.kind is LinkKind.BRIDGE and port_mtus and obj.mtu != min(port_mtus):
+                problems.append(
+                    f"{obj.label()}: mtu {obj.mtu} differs from its smallest port's"
+                    f" ({min(port_mtus)}); the kernel gives a bridge the MTU of its"
+                    " smallest port"
+                )
+        elif isinstance(obj, Address | FdbEntry):
+            link = need_link(obj, obj.namespace, obj.ifname, "link")
+            if isinstance(obj, FdbEntry):
+                if link is not None and link.kind is not LinkKind.VXLAN:
+                    problems.append(f"{obj.label()}: FDB entries belong on vxlan links")
+                if not _MAC_RE.match(obj.mac):
+                    problems.append(f"{obj.label()}: mac '{obj.mac}' is not lower-case aa:bb:..")
+        elif isinstance(obj, Route):
+            link = need_link(obj, obj.namespace, obj.dev, "device")
+            if link is not None and not link.up:
+                problems.append(f"{obj.label()}: device {obj.dev} is down")
+            if obj.via is not None and obj.via.version != obj.dst.version:
+                problems.append(f"{obj.label()}: gateway and destination differ in family")
+        elif isinstance(obj, Qdisc | HtbClass | U32Filter):
+            need_link(obj, obj.namespace, obj.ifname, "link")
+            buckets: list[tuple[int, int]] = []
+            if isinstance(obj, Qdisc) and isinstance(obj.params, Tbf):
+                buckets.append((obj.params.rate_bps, obj.params.burst_bytes))
+            if isinstance(obj, HtbClass):
+                buckets += [(obj.rate_bps, obj.burst_bytes), (obj.ceil_bps, obj.cburst_bytes)]
+            for rate, burst in buckets:
+                if rate < 8 or burst * 8 > rate * MAX_BUCKET_S:
+                    problems.append(
+                        f"{obj.label()}: a bucket of {burst} bytes at {rate} bit/s is not"
+                        f" within 8 bit/s and {MAX_BUCKET_S} s (the kernel keeps it in 64 ns"
+                        " ticks, 32 bits)"
+                    )
+            if isinstance(obj, Qdisc):
+                if obj.handle & 0xFFFF or not obj.handle:
+                    problems.append(f"{obj.label()}: a qdisc handle is 'N:' with N > 0")
+                if obj.parent != TC_H_ROOT and ("class", *obj.key[1:3], obj.parent) not in classes:
+                    problems.append(f"{obj.label()}: parent class is not in the state")
+            elif isinstance(obj, HtbClass):
+                qdisc = ("qdisc-handle", obj.namespace, obj.ifname, obj.classid & 0xFFFF0000)
+                if qdisc not in qdisc_handles:
+                    problems.append(f"{obj.label()}: its HTB qdisc is not in the state")
+            else:
+                if ("qdisc-handle", obj.namespace, obj.ifname, obj.parent) not in qdisc_handles:
+                    problems.append(f"{obj.label()}: its parent qdisc is not in the state")
+                if ("class", obj.namespace, obj.ifname, obj.flowid) not in classes:
+                    problems.append(f"{obj.label()}: its class is not in the state")
+                if not 0 < obj.handle < 0x1000:
+                    problems.append(f"{obj.label()}: u32 handle must be within 1-0xfff")
+        elif isinstance(obj, Sysctl):
+            if obj.name not in SYSCTL_DEFAULTS:
+                problems.append(
+                    f"{obj.label()}: not a managed sysctl ({', '.join(sorted(SYSCTL_DEFAULTS))})"
+                )
+            elif obj.value == SYSCTL_DEFAULTS[obj.name]:
+                problems.append(f"{obj.label()}: is the default; leave it out of the state")
+    return problems

@@ -1,0 +1,101 @@
+"""How big a token bucket, a queue and a NetEm buffer must be for a given rate and delay.
+
+The sizes follow from the rate instead of being constants (Mininet #1252: a fixed 15 kB
+burst caps a 1 Gbit/s TBF far below its rate; Mininet #1129: a NetEm queue of 1000 packets
+drops at high bandwidth-delay products).
+
+TBF, for a rate ``R`` bit/s on a link with frames of ``F = mtu + 14`` bytes:
+
+* **burst** (bucket size) ``= max(R/8 / HZ, 2·F, G)``
+
+  - ``R/8/HZ``: tokens keep arriving while the qdisc waits for its next timer or softirq;
+    tc-tbf(8) asks for at least rate/HZ.  ``HZ = 250`` is the coarsest common kernel tick,
+    so the bucket never empties between two wake-ups (4 ms: 500 kB at 1 Gbit/s).
+  - ``2·F``: a full frame must always fit, plus one in flight.
+  - ``G = 64 KiB`` from :data:`GSO_RATE_BPS` up: with segmentation offloads on, a whole
+    GSO super-packet passes without being split in the qdisc.  Below that rate offloads
+    should be off on the shaped port (:mod:`netmanager.kernel.ethtool`): TBF segments
+    oversized GSO packets itself, which is correct but costs CPU.
+
+  The extra bytes a full bucket lets through are at most one burst, which stays under
+  0.1 % of what a 10 s measurement sends from 1 Mbit/s (3 kB of 1.25 MB) to 1 Gbit/s
+  (500 kB of 1.25 GB).
+
+* **limit** (queue in bytes) ``= burst + max(R/8 · max(Q, RTT), 8·F)``: a queue that holds
+  ``Q`` (default 50 ms) of traffic at the shaped rate, or a whole bandwidth-delay product
+  when the path's round-trip time is longer, so that TCP is limited by the rate and not by
+  tail drops; never fewer than 8 frames.
+
+NetEm: ``limit_packets = max(1000, ceil(1.5 · R/8 · (delay + jitter) / F))`` — every packet
+in flight inside the delay line must fit, with 50 % headroom for jitter bunching.
+"""
+
+from __future__ import annotations
+
+import math
+
+from netmanager.kernel.objects import Netem, Tbf
+
+HZ = 250
+ETH_HEADER = 14
+GSO_MAX_BYTES = 65536
+GSO_RATE_BPS = 100_000_000
+DEFAULT_QUEUE_US = 50_000
+MIN_QUEUE_FRAMES = 8
+NETEM_MIN_LIMIT = 1000
+
+
+def frame_bytes(mtu: int) -> int:
+    return mtu + ETH_HEADER
+
+
+def tbf_burst_bytes(rate_bps: int, mtu: int = 1500, *, offloads: bool = True) -> int:
+    frame = frame_bytes(mtu)
+    burst = max(math.ceil(rate_bps / 8 / HZ), 2 * frame)
+    if offloads and rate_bps >= GSO_RATE_BPS:
+        burst = max(burst, GSO_MAX_BYTES)
+    return burst
+
+
+def tbf_for_rate(
+    rate_bps: int,
+    *,
+    mtu: int = 1500,
+    queue_us: int = DEFAULT_QUEUE_US,
+    rtt_us: int = 0,
+    offloads: bool = True,
+) -> Tbf:
+    """TBF parameters for ``rate_bps`` (see the module docstring for the formula).
+
+    ``offloads=False`` when the shaped port has TSO/GSO/GRO off (``Link.offloads``): then
+    no GSO super-packet reaches the qdisc and the 64 KiB floor is not needed.
+    """
+    if rate_bps <= 0:
+        raise ValueError(f"rate must be positive, not {rate_bps}")
+    burst = tbf_burst_bytes(rate_bps, mtu, offloads=offloads)
+    queue = max(
+        math.ceil(rate_bps / 8 * max(queue_us, rtt_us) / 1e6), MIN_QUEUE_FRAMES * frame_bytes(mtu)
+    )
+    return Tbf(rate_bps=rate_bps, burst_bytes=burst, limit_bytes=burst + queue)
+
+
+def netem_limit_packets(rate_bps: int, delay_us: int, jitter_us: int = 0, mtu: int = 1500) -> int:
+    in_flight = rate_bps / 8 * (delay_us + jitter_us) / 1e6 / frame_bytes(mtu)
+    return max(NETEM_MIN_LIMIT, math.ceil(1.5 * in_flight))
+
+
+def netem_for(
+    delay_us: int, jitter_us: int = 0, loss_ppm: int = 0, *, rate_bps: int, mtu: int = 1500
+) -> Netem:
+    """NetEm parameters whose queue holds everything in flight at ``rate_bps``."""
+    return Netem(
+        delay_us=delay_us,
+        jitter_us=jitter_us,
+        loss_ppm=loss_ppm,
+        limit_packets=netem_limit_packets(rate_bps, delay_us, jitter_us, mtu),
+    )
+
+
+def htb_burst_bytes(rate_bps: int, mtu: int = 1500) -> int:
+    """HTB class bucket: the same reasoning as TBF's burst."""
+    return tbf_burst_bytes(rate_bps, mtu)
