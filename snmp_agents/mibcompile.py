@@ -42,12 +42,12 @@ def _normalise(name: str, text: str) -> str:
 
 def compile_mibs(src_dir: Path = MIBS_DIR) -> dict[str, str]:
     """Module name -> generated Python text, for :data:`COMPILED`."""
-    from pysmi.codegen import PySnmpCodeGen  # type: ignore[import-untyped]
-    from pysmi.compiler import MibCompiler  # type: ignore[import-untyped]
-    from pysmi.parser import SmiStarParser  # type: ignore[import-untyped]
-    from pysmi.reader import FileReader  # type: ignore[import-untyped]
-    from pysmi.searcher import StubSearcher  # type: ignore[import-untyped]
-    from pysmi.writer import CallbackWriter  # type: ignore[import-untyped]
+    from pysmi.codegen import PySnmpCodeGen
+    from pysmi.compiler import MibCompiler
+    from pysmi.parser import SmiStarParser
+    from pysmi.reader import FileReader
+    from pysmi.searcher import StubSearcher
+    from pysmi.writer import CallbackWriter
 
     out: dict[str, str] = {}
 

@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pyasn1.type import univ  # type: ignore[import-untyped]
+from pyasn1.type import univ
 from pysnmp.proto import error as proto_error
 from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.api import v2c

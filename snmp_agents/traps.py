@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pyasn1.codec.ber import encoder  # type: ignore[import-untyped]
+from pyasn1.codec.ber import encoder
 from pysnmp.proto import rfc1902
 from pysnmp.proto.api import v2c
 

@@ -68,7 +68,7 @@ def test_isolated_sites_drop_what_leaves_them() -> None:
 
 
 def test_names_fit_the_kernel_and_are_stable() -> None:
-    model, first = _aef()
+    _model, first = _aef()
     _, second = _aef()
     assert first == second
     for config in first.values():
