@@ -1,0 +1,142 @@
+"""``netmanager plan|apply|destroy``: build a topology on the hosts, and take it away."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from netmanager.commands.common import add_inputs, add_json, print_warnings
+from netmanager.errors import ExitCode
+from netmanager.report import print_json
+
+
+def register(sub: Any) -> None:
+    plan = sub.add_parser(
+        "plan",
+        help="show what apply would change, and why (changes nothing)",
+        description="Compare the desired state with the kernel's and print + ~ - lines with "
+        "their reasons and a summary. Exit 0; nothing is changed.",
+    )
+    add_inputs(plan)
+    add_json(plan)
+    plan.set_defaults(run=run_plan)
+
+    apply = sub.add_parser(
+        "apply",
+        help="build the virtual network on the hosts",
+        description="Map, compile and build the topology: namespaces, bridges, VXLAN, "
+        "ports, shaping, routes and isolation rules. A second apply changes nothing; a "
+        "failure undoes everything and exits 4.",
+    )
+    add_inputs(apply)
+    add_json(apply)
+    apply.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
+    apply.set_defaults(run=run_apply)
+
+    destroy = sub.add_parser(
+        "destroy",
+        help="remove everything netmanager built for a topology",
+        description="Remove the topology's kernel objects and rules and release its segment "
+        "ids; the last topology takes the emulated hosts and switches with it.",
+    )
+    destroy.add_argument(
+        "real", metavar="REAL", nargs="?", help="real.xml (optional with --topology)"
+    )
+    destroy.add_argument("virtual", metavar="VIRTUAL", nargs="?", help="virtual.xml")
+    destroy.add_argument("--topology", help="the topology's name, instead of the two files")
+    destroy.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
+    add_json(destroy)
+    destroy.set_defaults(run=run_destroy)
+
+
+class _Progress:
+    """Phase by phase on stderr (only on a terminal, or always with NETMANAGER_PROGRESS)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.last: str | None = None
+
+    def __call__(self, phase: str) -> None:
+        if not self.enabled:
+            return
+        self.done()
+        self.last = phase
+        self.mark = time.perf_counter()
+        print(f"  {phase} ...", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled and self.last is not None:
+            print(f" {time.perf_counter() - self.mark:.2f}s", file=sys.stderr, flush=True)
+            self.last = None
+
+
+def _progress(args: argparse.Namespace) -> _Progress:
+    import os
+
+    return _Progress(not args.json and (sys.stderr.isatty() or "NETMANAGER_PROGRESS" in os.environ))
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from netmanager import deploy
+
+    deployment = deploy.prepare(args.real, args.virtual)
+    machine_plan = deploy.plan(deployment)
+    if args.json:
+        print_json(machine_plan.as_json())
+        return ExitCode.OK
+    print_warnings(deployment.warnings)
+    for line in machine_plan.lines():
+        print(line)
+    print(f"topology '{deployment.topology}': {machine_plan.summary()}")
+    return ExitCode.OK
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from netmanager import deploy
+
+    deployment = deploy.prepare(args.real, args.virtual)
+    if not args.json:
+        print_warnings(deployment.warnings)
+    progress = _progress(args)
+    try:
+        outcome = deploy.apply(deployment, fail_at=args.fail_at, progress=progress)
+    finally:
+        progress.done()
+    if args.json:
+        print_json(outcome.as_json())
+        return ExitCode.OK
+    phases = ", ".join(f"{name} {count}" for name, count in outcome.phases.items())
+    vms = sum(h["vms"] for h in outcome.hosts.values())
+    print(
+        f"topology '{outcome.topology}' applied: {outcome.changes} changes ({phases}) in "
+        f"{outcome.seconds:.2f}s; {vms} VMs on {len(outcome.hosts)} hosts"
+    )
+    return ExitCode.OK
+
+
+def run_destroy(args: argparse.Namespace) -> int:
+    from netmanager import deploy
+    from netmanager.loader import load
+
+    if args.topology:
+        topology = args.topology
+    elif args.real and args.virtual:
+        topology = load(args.real, args.virtual).topology
+    else:
+        print("netmanager destroy: give REAL VIRTUAL or --topology NAME", file=sys.stderr)
+        return ExitCode.USAGE
+    progress = _progress(args)
+    try:
+        outcome = deploy.destroy(topology, fail_at=args.fail_at, progress=progress)
+    finally:
+        progress.done()
+    if args.json:
+        print_json(outcome.as_json())
+    else:
+        print(
+            f"topology '{topology}' destroyed: {outcome.changes} changes in {outcome.seconds:.2f}s"
+        )
+    return ExitCode.OK

@@ -1,0 +1,728 @@
+"""Plan, apply, destroy and inspect topologies on hosts emulated on this machine.
+
+The pipeline: load -> map (with the segment ids and capacity other applied topologies
+hold) -> compile -> render -> the engine and the firewall.  The desired state of the
+machine is the emulated infrastructure plus every applied topology, so applying one
+topology leaves the others as they are.
+
+Apply runs in phases so that it fails closed and can be rolled back as a whole:
+
+1. infrastructure: host and switch namespaces, underlay links (a no-op once built);
+2. firewall: every host's chains for this topology, and the final drop for VM ports that
+   no topology claims, installed before any VM port exists;
+3. the topology's kernel objects (namespaces, bridges, VXLAN, ports, shaping, routes).
+
+A failure in any phase undoes the phases before it (the engine undoes its own phase),
+so the machine is left as it was; an undo that fails is reported, never hidden.
+Each step can be made to fail on purpose (``faults``) to test exactly that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netmanager.compile import compile_infrastructure, compile_topology
+from netmanager.errors import Diagnostic, Diagnostics, ExitCode, Loc, NetmanagerError, Severity
+from netmanager.firewall import Firewall, FirewallError, Ruleset, desired_rulesets
+from netmanager.hostconfig import HostConfig, Infrastructure
+from netmanager.kernel import Address, ApplyError, Engine, Faults, HostState, KernelStateError, Link
+from netmanager.kernel.plan import Plan
+from netmanager.loader import load_with_warnings
+from netmanager.mapping import (
+    Mapping,
+    Occupied,
+    load_allocations,
+    map_model,
+    release_allocations,
+    save_allocations,
+)
+from netmanager.model import HypervisorKind, Model
+from netmanager.render import RenderError, render_all
+from netmanager.state import read_json, state_dir, write_json
+
+NAMESPACE_PREFIXES = ("nmh-", "nms-", "nmv-", "nmg-")
+
+
+class ApplyFailed(NetmanagerError):
+    """A change failed; what had been done was undone (unless the diagnostics say not)."""
+
+    exit_code = ExitCode.APPLY_FAILED
+
+
+class EnvironmentProblem(NetmanagerError):
+    exit_code = ExitCode.ENVIRONMENT
+
+
+def _problem(
+    cls: type[NetmanagerError], code: str, message: str, hint: str = "", loc: Loc | None = None
+) -> NetmanagerError:
+    return cls("apply", [Diagnostic(Severity.ERROR, code, message, loc or Loc("netmanager"), hint)])
+
+
+# ------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Record:
+    """What apply leaves in the state directory for one topology."""
+
+    topology: str
+    real: str
+    virtual: str
+    hosts: dict[str, HostConfig]
+    infrastructure: Infrastructure
+    occupied: Occupied
+    placement: dict[str, str]
+    applied_at: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        from netmanager.hostconfig import _to_json
+
+        return {
+            "topology": self.topology,
+            "real": self.real,
+            "virtual": self.virtual,
+            "hosts": {h: c.as_json() for h, c in sorted(self.hosts.items())},
+            "infrastructure": _to_json(self.infrastructure),
+            "occupied": self.occupied.as_json(),
+            "placement": dict(sorted(self.placement.items())),
+            "applied_at": self.applied_at,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Record:
+        import ipaddress
+
+        from netmanager.hostconfig import UnderlayLink
+
+        infra = d["infrastructure"]
+        return cls(
+            topology=d["topology"],
+            real=d["real"],
+            virtual=d["virtual"],
+            hosts={h: HostConfig.from_json(c) for h, c in d["hosts"].items()},
+            infrastructure=Infrastructure(
+                host_namespaces=tuple(infra["host_namespaces"]),
+                switch_namespaces=tuple((a, b) for a, b in infra["switch_namespaces"]),
+                links=tuple(
+                    UnderlayLink(
+                        **{
+                            **link,
+                            "a_address": ipaddress.IPv4Interface(link["a_address"])
+                            if link["a_address"]
+                            else None,
+                        }
+                    )
+                    for link in infra["links"]
+                ),
+            ),
+            occupied=Occupied.from_json(d["occupied"]),
+            placement=dict(d["placement"]),
+            applied_at=float(d.get("applied_at", 0.0)),
+        )
+
+
+def _records_dir(directory: Path | None = None) -> Path:
+    return (directory or state_dir()) / "topologies"
+
+
+def records(directory: Path | None = None) -> dict[str, Record]:
+    """Every applied topology, by name."""
+    found = {}
+    where = _records_dir(directory)
+    if where.is_dir():
+        for path in sorted(where.glob("*.json")):
+            document = read_json(path)
+            if isinstance(document, dict):
+                record = Record.from_json(document)
+                found[record.topology] = record
+    return found
+
+
+def _save_record(record: Record) -> None:
+    write_json(_records_dir() / f"{record.topology}.json", record.as_json())
+
+
+def _remove_record(topology: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (_records_dir() / f"{topology}.json").unlink()
+
+
+@contextlib.contextmanager
+def _exclusive() -> Iterator[None]:
+    """One apply/destroy at a time on this machine."""
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".apply.lock").open("a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------------------- prepare
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A topology ready to apply: model, mapping and what each host builds."""
+
+    model: Model
+    mapping: Mapping
+    configs: dict[str, HostConfig]
+    infrastructure: Infrastructure
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def topology(self) -> str:
+        return self.model.topology
+
+
+def local_features() -> frozenset[str]:
+    from netmanager.probe import capabilities, probe
+
+    return capabilities(probe())
+
+
+def prepare(
+    real: str | Path, virtual: str | Path, *, features: frozenset[str] | None = None
+) -> Deployment:
+    """Load, map and compile a topology (no kernel change). Raises NetmanagerError."""
+    loaded = load_with_warnings(real, virtual)
+    model = loaded.model
+    others = {t: r for t, r in records().items() if t != model.topology}
+    occupied = _sum_occupied(r.occupied for r in others.values())
+    unsupported = [h for h in model.real.hosts if h.hypervisor is not HypervisorKind.NETNS]
+    if unsupported:
+        host = unsupported[0]
+        raise _problem(
+            EnvironmentProblem,
+            "E703",
+            f"host '{host.name}' is not emulated here (hypervisor '{host.uri or host.hypervisor}'): "
+            'this version of netmanager applies to hosts with hypervisor="netns" only',
+            'use hypervisor="netns" to emulate the host on this machine',
+            host.loc,
+        )
+    if features is None:
+        features = local_features()
+    host_features = {
+        h.name: h.capabilities if h.capabilities is not None else features for h in model.real.hosts
+    }
+    mapping = map_model(
+        model, features=host_features, allocations=load_allocations(), occupied=occupied
+    )
+    configs = compile_topology(model, mapping)
+    infrastructure = compile_infrastructure(model.real)
+    for other in others.values():
+        if other.infrastructure != infrastructure:
+            raise _problem(
+                NetmanagerError,
+                "E704",
+                f"topology '{other.topology}' is applied on another physical environment "
+                f"({other.real}); emulated hosts of one machine share one real.xml",
+                f"destroy '{other.topology}' first, or describe both in the same real.xml",
+                model.real.loc,
+            )
+    _precheck(model, configs, features)
+    return Deployment(model, mapping, configs, infrastructure, loaded.warnings + mapping.warnings)
+
+
+def _sum_occupied(items: Any) -> Occupied:
+    hosts: dict[str, Any] = {}
+    links: dict[str, int] = {}
+    for occupied in items:
+        for name, usage in occupied.hosts.items():
+            hosts[name] = hosts[name] + usage if name in hosts else usage
+        for name, bps in occupied.links.items():
+            links[name] = links.get(name, 0) + bps
+    return Occupied(hosts, links)
+
+
+def _precheck(model: Model, configs: dict[str, HostConfig], features: frozenset[str]) -> None:
+    """Refuse, before any change, what this kernel cannot build."""
+    diags = Diagnostics()
+    if "netem" not in features:
+        virtual = model.virtual
+        shapings = (
+            [n.shaping for n in virtual.networks]
+            + [i.shaping for vm in virtual.vms for i in vm.interfaces]
+            + [p.shaping for p in virtual.pairs]
+        )
+        for shaping in shapings:
+            if shaping is not None and shaping.needs_netem:
+                diags.error(
+                    "E701",
+                    shaping.loc,
+                    "latency, jitter and loss need NetEm, which this kernel does not have",
+                    "netmanager doctor lists the kernel's features; remove latency/jitter/loss, "
+                    "or run the topology on guest hosts with a stock kernel",
+                )
+    try:
+        render_all(configs.values())
+    except RenderError as exc:
+        diags.error(
+            "E702",
+            model.virtual.loc,
+            str(exc),
+            "netmanager doctor lists what this machine can build",
+        )
+    diags.raise_if_errors("apply")
+
+
+# -------------------------------------------------------------------------- machine state
+
+
+def owned_namespaces() -> set[str]:
+    """netmanager's namespaces that exist on this machine."""
+    try:
+        names = os.listdir("/run/netns")
+    except FileNotFoundError:
+        return set()
+    return {n for n in names if n.startswith(NAMESPACE_PREFIXES)}
+
+
+def desired_state(configs: list[HostConfig], infrastructure: Infrastructure | None) -> HostState:
+    try:
+        return HostState.checked(render_all(configs, infrastructure))
+    except (KernelStateError, RenderError) as exc:
+        raise _problem(
+            NetmanagerError, "E705", f"the configuration cannot be built: {exc}"
+        ) from exc
+
+
+def _other_configs(topology: str, applied: dict[str, Record]) -> list[HostConfig]:
+    return [c for t, r in sorted(applied.items()) if t != topology for c in r.hosts.values()]
+
+
+def _dom0s(infrastructure: Infrastructure | None) -> list[str]:
+    return list(infrastructure.host_namespaces) if infrastructure else []
+
+
+@dataclass
+class FirewallChange:
+    namespace: str
+    table: str
+    desired: Ruleset
+    observed: Ruleset
+
+    @property
+    def changed(self) -> bool:
+        return self.desired != self.observed
+
+    def lines(self) -> list[str]:
+        out = []
+        for name in sorted(set(self.desired.chains) | set(self.observed.chains)):
+            want, have = self.desired.chains.get(name), self.observed.chains.get(name)
+            if want == have:
+                continue
+            if have is None:
+                out.append(
+                    f"+ {self.table} chain {name} in {self.namespace} ({len(want or ())} rules)"
+                )
+            elif want is None:
+                out.append(f"- {self.table} chain {name} in {self.namespace}")
+            else:
+                out.append(
+                    f"~ {self.table} chain {name} in {self.namespace} ({len(have)} -> {len(want)} rules)"
+                )
+        if self.desired.hooked != self.observed.hooked:
+            out.append(
+                f"{'+' if self.desired.hooked else '-'} {self.table} FORWARD hook in {self.namespace}"
+            )
+        return out
+
+
+def _firewall_changes(
+    topology: str, configs: dict[str, HostConfig], dom0s: list[str]
+) -> list[FirewallChange]:
+    existing = owned_namespaces()
+    by_dom0 = {c.dom0: c for c in configs.values()}
+    changes = []
+    for namespace in dom0s:
+        if namespace not in existing:
+            observed = (Ruleset(), Ruleset())
+        else:
+            observed = Firewall(namespace).observe()
+        ipt, ebt = desired_rulesets(observed, topology, by_dom0.get(namespace))
+        changes.append(FirewallChange(namespace, "iptables", ipt, observed[0]))
+        changes.append(FirewallChange(namespace, "ebtables", ebt, observed[1]))
+    return changes
+
+
+@dataclass
+class MachinePlan:
+    topology: str
+    kernel: Plan
+    firewall: list[FirewallChange]
+
+    @property
+    def changes(self) -> int:
+        return len(self.kernel) + sum(len(f.lines()) for f in self.firewall)
+
+    def lines(self) -> list[str]:
+        return self.kernel.lines() + [line for f in self.firewall for line in f.lines()]
+
+    def summary(self) -> str:
+        firewall = sum(1 for f in self.firewall if f.changed)
+        return f"{self.kernel.summary()}; {firewall} firewall table(s) to replace"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "topology": self.topology,
+            "changes": self.changes,
+            "kernel": self.kernel.to_json(),
+            "firewall": [line for f in self.firewall for line in f.lines()],
+        }
+
+
+def plan(deployment: Deployment) -> MachinePlan:
+    """What apply would change, and why: nothing is changed."""
+    applied = records()
+    desired = desired_state(
+        _other_configs(deployment.topology, applied) + list(deployment.configs.values()),
+        deployment.infrastructure,
+    )
+    with Engine() as engine:
+        kernel_plan = engine.plan(desired, namespaces=owned_namespaces())
+    firewall = _firewall_changes(
+        deployment.topology, deployment.configs, _dom0s(deployment.infrastructure)
+    )
+    return MachinePlan(deployment.topology, kernel_plan, firewall)
+
+
+# ------------------------------------------------------------------------------ executing
+
+
+@dataclass
+class StepCounter:
+    """Numbers every step of an apply across phases, to fail one on purpose in tests."""
+
+    fail_at: int | None = None
+    done: int = 0
+
+    def engine_faults(self, steps: int) -> Faults | None:
+        """Faults for an engine phase of ``steps`` steps; counts them."""
+        start, self.done = self.done, self.done + steps
+        if self.fail_at is not None and start <= self.fail_at < self.done:
+            return Faults(fail_at=self.fail_at - start)
+        return None
+
+    def check(self, what: str) -> None:
+        index, self.done = self.done, self.done + 1
+        if self.fail_at == index:
+            raise FirewallError(f"injected fault at step {index} ({what})")
+
+
+@dataclass
+class Outcome:
+    topology: str
+    changes: int
+    phases: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "topology": self.topology,
+            "changes": self.changes,
+            "phases": self.phases,
+            "seconds": round(self.seconds, 3),
+            "hosts": self.hosts,
+        }
+
+
+def _run_phases(
+    topology: str,
+    phases: list[tuple[str, HostState | list[FirewallChange]]],
+    counter: StepCounter,
+    progress: Callable[[str], None],
+) -> dict[str, int]:
+    """Run kernel and firewall phases in order; on failure undo the finished ones."""
+    undo: list[Callable[[], None]] = []
+    counts: dict[str, int] = {}
+    scope = owned_namespaces()
+    try:
+        with Engine() as engine:
+            for name, phase in phases:
+                progress(name)
+                if isinstance(phase, HostState):
+                    before = engine.observe(scope | set(phase.namespaces))
+                    the_plan = engine.plan(phase, namespaces=scope)
+                    faults = counter.engine_faults(len(the_plan.steps))
+                    result = engine.apply(the_plan, faults=faults)
+                    counts[name] = result.changes
+                    scope |= set(phase.namespaces)
+                    if result.changes:
+                        undo.append(_kernel_undo(before, scope))
+                else:
+                    done = 0
+                    for change in phase:
+                        if not change.changed or change.namespace not in owned_namespaces():
+                            continue
+                        counter.check(f"{change.table} in {change.namespace}")
+                        Firewall(change.namespace).replace(
+                            change.table, change.desired, change.observed
+                        )
+                        undo.append(_firewall_undo(change))
+                        done += 1
+                    counts[name] = done
+    except (ApplyError, FirewallError, OSError) as exc:
+        failures = []
+        for step in reversed(undo):
+            try:
+                step()
+            except (ApplyError, FirewallError, OSError) as undo_exc:
+                failures.append(str(undo_exc))
+        diagnostics = [
+            Diagnostic(
+                Severity.ERROR,
+                "E710",
+                f"{topology}: {exc}",
+                Loc("netmanager"),
+                "nothing was left changed" if not failures else "",
+            )
+        ]
+        for failure in failures:
+            diagnostics.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "E711",
+                    f"an undo failed, the machine is NOT as it was: {failure}",
+                    Loc("netmanager"),
+                    "netmanager plan shows what differs",
+                )
+            )
+        raise ApplyFailed("apply", diagnostics) from exc
+    return counts
+
+
+def _kernel_undo(before: HostState, scope: set[str]) -> Callable[[], None]:
+    def undo() -> None:
+        with Engine() as engine:
+            engine.apply(before, namespaces=set(scope))
+
+    return undo
+
+
+def _firewall_undo(change: FirewallChange) -> Callable[[], None]:
+    def undo() -> None:
+        if change.namespace not in owned_namespaces():
+            return
+        firewall = Firewall(change.namespace)
+        current = firewall.observe()
+        now = current[0] if change.table == "iptables" else current[1]
+        firewall.replace(change.table, change.observed, now)
+
+    return undo
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def apply(
+    deployment: Deployment,
+    *,
+    fail_at: int | None = None,
+    progress: Callable[[str], None] = _quiet,
+) -> Outcome:
+    """Build the topology; raises ApplyFailed after undoing everything on failure."""
+    start = time.perf_counter()
+    topology = deployment.topology
+    with _exclusive():
+        applied = records()
+        others = _other_configs(topology, applied)
+        # The infrastructure phase keeps this topology as it was applied before (if it was),
+        # so that a re-apply changes only what differs.
+        previous = list(applied[topology].hosts.values()) if topology in applied else []
+        infra_state = desired_state(others + previous, deployment.infrastructure)
+        full_state = desired_state(
+            others + list(deployment.configs.values()), deployment.infrastructure
+        )
+        counter = StepCounter(fail_at)
+        phases: list[tuple[str, HostState | list[FirewallChange]]] = [
+            ("infrastructure", infra_state)
+        ]
+        # the firewall phase is computed once the hosts' namespaces exist
+        counts = _run_phases(topology, phases, counter, progress)
+        firewall = _firewall_changes(
+            topology, deployment.configs, _dom0s(deployment.infrastructure)
+        )
+        try:
+            counts |= _run_phases(
+                topology, [("firewall", firewall), ("topology", full_state)], counter, progress
+            )
+        except ApplyFailed:
+            if counts.get("infrastructure"):
+                _undo_infrastructure(others, applied, topology)
+            raise
+        save_allocations(topology, deployment.mapping.segments)
+        record = Record(
+            topology=topology,
+            real=str(Path(deployment.model.real.file).resolve()),
+            virtual=str(Path(deployment.model.virtual.file).resolve()),
+            hosts=deployment.configs,
+            infrastructure=deployment.infrastructure,
+            occupied=Occupied.of([deployment.mapping]),
+            placement=dict(deployment.mapping.placement),
+            applied_at=time.time(),
+        )
+        _save_record(record)
+    outcome = Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
+    outcome.hosts = {
+        host: {"vms": len(config.vms), "ports": len(config.ports), "networks": len(config.segments)}
+        for host, config in sorted(deployment.configs.items())
+    }
+    return outcome
+
+
+def _undo_infrastructure(
+    others: list[HostConfig], applied: dict[str, Record], topology: str
+) -> None:
+    """After a failed first apply: take the infrastructure built for it away again."""
+    remaining = [r for t, r in applied.items() if t != topology]
+    infra = remaining[0].infrastructure if remaining else None
+    with Engine() as engine:
+        engine.apply(desired_state(others, infra), namespaces=owned_namespaces())
+
+
+def destroy(
+    topology: str, *, fail_at: int | None = None, progress: Callable[[str], None] = _quiet
+) -> Outcome:
+    """Remove everything of a topology, release its segment ids; the last one takes the
+    emulated infrastructure with it."""
+    start = time.perf_counter()
+    with _exclusive():
+        applied = records()
+        record = applied.get(topology)
+        if record is None:
+            raise _problem(
+                NetmanagerError,
+                "E720",
+                f"topology '{topology}' is not applied on this machine",
+                "netmanager status lists what is applied" if applied else "nothing is applied here",
+            )
+        others = _other_configs(topology, applied)
+        infra = record.infrastructure if others else None
+        counter = StepCounter(fail_at)
+        firewall = _firewall_changes(topology, {}, _dom0s(record.infrastructure))
+        # Ports go first (a port without its rules would only fall to the final drop);
+        # the rules of hosts whose namespace went with the last topology need no removal.
+        counts = _run_phases(
+            topology,
+            [("topology", desired_state(others, infra)), ("firewall", firewall)],
+            counter,
+            progress,
+        )
+        release_allocations(topology)
+        _remove_record(topology)
+    return Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------------- inspect
+
+
+def status(topology: str | None = None) -> list[dict[str, Any]]:
+    """Applied topologies as read back from the kernel (one, or all)."""
+    import datetime
+
+    applied = records()
+    if topology is not None and topology not in applied:
+        raise _problem(
+            NetmanagerError,
+            "E720",
+            f"topology '{topology}' is not applied on this machine",
+            "applied here: " + (", ".join(sorted(applied)) or "nothing"),
+        )
+    chosen = [applied[topology]] if topology is not None else [applied[t] for t in sorted(applied)]
+    existing = owned_namespaces()
+    namespaces = {
+        p.vm_namespace for r in chosen for c in r.hosts.values() for p in c.ports
+    } & existing
+    with Engine() as engine:
+        observed = engine.observe(namespaces)
+    links = {(o.namespace, o.ifname): o for o in observed if isinstance(o, Link)}
+    addresses = {
+        (o.namespace, o.ifname, str(o.address)) for o in observed if isinstance(o, Address)
+    }
+    documents: list[dict[str, Any]] = []
+    for record in chosen:
+        vms: list[dict[str, Any]] = []
+        for host, config in sorted(record.hosts.items()):
+            ports_of: dict[str, list[Any]] = {}
+            for port in config.ports:
+                ports_of.setdefault(port.vm, []).append(port)
+            for vm in config.vms:
+                interfaces = []
+                for port in ports_of.get(vm.vm, []):
+                    link = links.get((port.vm_namespace, port.ifname))
+                    if link is None:
+                        state = "missing"
+                    elif (port.vm_namespace, port.ifname, str(port.ip)) not in addresses:
+                        state = "unaddressed"
+                    else:
+                        state = "up" if link.up else "down"
+                    interfaces.append(
+                        {
+                            "network": port.network,
+                            "ifname": port.ifname,
+                            "ip": str(port.ip),
+                            "mac": port.mac,
+                            "state": state,
+                        }
+                    )
+                vms.append(
+                    {
+                        "name": vm.vm,
+                        "host": host,
+                        "namespace": vm.namespace,
+                        "interfaces": interfaces,
+                    }
+                )
+        documents.append(
+            {
+                "topology": record.topology,
+                "real": record.real,
+                "virtual": record.virtual,
+                "applied": datetime.datetime.fromtimestamp(record.applied_at).isoformat(
+                    timespec="seconds"
+                ),
+                "vms": sorted(vms, key=lambda v: str(v["name"])),
+            }
+        )
+    return documents
+
+
+def vm_namespace_of(vm: str, topology: str | None = None) -> str:
+    """The namespace of an applied VM; raises NetmanagerError when unknown or ambiguous."""
+    found = [
+        (t, v.namespace)
+        for t, r in sorted(records().items())
+        if topology is None or t == topology
+        for c in r.hosts.values()
+        for v in c.vms
+        if v.vm == vm
+    ]
+    if not found:
+        raise _problem(
+            NetmanagerError,
+            "E721",
+            f"no applied VM is called '{vm}'",
+            "netmanager status lists the VMs",
+        )
+    if len(found) > 1:
+        raise _problem(
+            NetmanagerError,
+            "E722",
+            f"VM '{vm}' is in several topologies: {', '.join(t for t, _ in found)}",
+            "say which with --topology",
+        )
+    return found[0][1]

@@ -1,0 +1,226 @@
+"""From a host's logical configuration to the kernel objects that build it (pure).
+
+This runs where the kernel is: in the manager for hosts emulated on this machine, in the
+agent on a real host.  Naming and ownership markers come from :mod:`netmanager.hostconfig`;
+queue sizes from :mod:`netmanager.kernel.shaping`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+
+from netmanager.hostconfig import INFRA, HostConfig, Infrastructure, Port, alias
+from netmanager.kernel import (
+    Address,
+    FdbEntry,
+    Htb,
+    HtbClass,
+    KernelObject,
+    Link,
+    LinkKind,
+    Namespace,
+    Qdisc,
+    Route,
+    Sysctl,
+    U32Filter,
+    VethPeer,
+    Vxlan,
+)
+from netmanager.kernel.shaping import htb_burst_bytes, tbf_for_rate
+from netmanager.model import Encap
+
+UNLIMITED_BPS = 10_000_000_000  # an HTB default class for a port that has no rate of its own
+SWITCH_BRIDGE = "br0"
+
+
+class RenderError(ValueError):
+    """A configuration this host's kernel cannot build; the message says what and why."""
+
+
+def _egress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
+    """Shaping of the traffic towards the VM, on its port in dom0."""
+    egress = port.egress
+    if egress.needs_netem or any(c.egress.needs_netem for c in port.classes):
+        raise RenderError(
+            f"port of VM '{port.vm}' in '{port.network}' asks for latency, jitter or loss: "
+            "NetEm under a rate limiter is not built by this version of the engine"
+        )
+    if not port.classes:
+        if egress.rate_bps:
+            yield Qdisc(namespace, port.vif, tbf_for_rate(egress.rate_bps, mtu=port.mtu))
+        return
+    # Per-pair shaping: an HTB root, a default class with the port's own rate, one class
+    # per peer group, and u32 filters on the peers' source addresses.
+    yield Qdisc(namespace, port.vif, Htb(default_minor=1))
+    default_rate = egress.rate_bps or UNLIMITED_BPS
+    yield _htb_class(namespace, port.vif, 0x10001, default_rate, port.mtu)
+    for n, cls in enumerate(port.classes, start=2):
+        rate = cls.egress.rate_bps or default_rate
+        classid = 0x10000 | n
+        yield _htb_class(namespace, port.vif, classid, rate, port.mtu)
+        for m, peer in enumerate(cls.peers):
+            yield U32Filter(
+                namespace,
+                port.vif,
+                flowid=classid,
+                handle=0x800000 | (n << 8) | m,
+                src=ipaddress.IPv4Network(f"{peer}/32"),
+            )
+
+
+def _htb_class(namespace: str, ifname: str, classid: int, rate: int, mtu: int) -> HtbClass:
+    burst = htb_burst_bytes(rate, mtu)
+    return HtbClass(namespace, ifname, classid, rate, rate, burst, burst)
+
+
+def _ingress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
+    """Shaping of the traffic the VM sends: its own veth end, the only place this engine
+    can shape it until IFB redirection exists."""
+    rates = [port.ingress.rate_bps] + [c.ingress.rate_bps for c in port.classes]
+    if not any(rates):
+        return
+    rate = min(r for r in rates if r)
+    yield Qdisc(port.vm_namespace, port.ifname, tbf_for_rate(rate, mtu=port.mtu))
+
+
+def render_host(config: HostConfig) -> list[KernelObject]:
+    """The kernel objects of one topology on one host."""
+    topology, dom0 = config.topology, config.dom0
+    objects: list[KernelObject] = []
+    if dom0:
+        objects.append(Namespace(dom0))
+    for segment in config.segments:
+        objects.append(
+            Link(
+                dom0,
+                segment.bridge,
+                LinkKind.BRIDGE,
+                alias(topology, "net", segment.network),
+                mtu=segment.mtu,
+            )
+        )
+        if segment.tunnel is None:
+            continue
+        if segment.encap is not Encap.VXLAN:
+            raise RenderError(
+                f"network '{segment.network}' is carried by 802.1Q VLAN {segment.segment_id}: "
+                "this version of the engine builds VXLAN only"
+            )
+        objects.append(
+            Link(
+                dom0,
+                segment.tunnel,
+                LinkKind.VXLAN,
+                alias(topology, "vxlan", segment.network),
+                mtu=segment.mtu,
+                master=segment.bridge,
+                vxlan=Vxlan(vni=segment.segment_id, local=segment.local, underlay=segment.underlay),
+            )
+        )
+        for remote in segment.remotes:
+            objects.append(FdbEntry(dom0, segment.tunnel, remote))
+        for mac, remote in segment.fdb:
+            objects.append(FdbEntry(dom0, segment.tunnel, remote, mac))
+    for port in config.ports:
+        shaped = port.shaped
+        objects.append(
+            Link(
+                dom0,
+                port.vif,
+                LinkKind.VETH,
+                alias(topology, "port", port.vm, port.network),
+                mtu=port.mtu,
+                master=port.bridge,
+                peer=VethPeer(port.vm_namespace, port.ifname),
+                offloads=False if shaped else None,
+            )
+        )
+        objects.append(
+            Link(
+                port.vm_namespace,
+                port.ifname,
+                LinkKind.VETH,
+                alias(topology, "vif", port.vm, port.network),
+                mtu=port.mtu,
+                mac=port.mac,
+                peer=VethPeer(dom0, port.vif),
+                offloads=False if shaped else None,
+            )
+        )
+        objects.append(Address(port.vm_namespace, port.ifname, port.ip))
+        objects.extend(_egress_objects(dom0, port))
+        objects.extend(_ingress_objects(dom0, port))
+    ports_of: dict[str, list[Port]] = {}
+    for port in config.ports:
+        ports_of.setdefault(port.vm, []).append(port)
+    for vm in config.vms:
+        objects.append(Namespace(vm.namespace))
+        if vm.forward:
+            objects.append(Sysctl(vm.namespace, "net.ipv4.ip_forward", "1"))
+        for route in vm.routes:
+            dev = next(
+                (p.ifname for p in ports_of.get(vm.vm, []) if route.via in p.ip.network), None
+            )
+            if dev is None:
+                raise RenderError(f"route of VM '{vm.vm}' via {route.via}: no interface reaches it")
+            objects.append(Route(vm.namespace, route.to, dev, via=route.via))
+    if config.nats:
+        raise RenderError(
+            f"network '{config.nats[0].network}' asks for outbound access: NAT gateways are "
+            "not built by this version of netmanager"
+        )
+    return objects
+
+
+def render_infrastructure(infra: Infrastructure) -> list[KernelObject]:
+    """The emulated physical environment: host and switch namespaces, underlay links."""
+    objects: list[KernelObject] = [Namespace(ns) for ns in infra.host_namespaces]
+    switches = {ns: bridge for ns, bridge in infra.switch_namespaces}
+    for ns, bridge in infra.switch_namespaces:
+        objects.append(Namespace(ns))
+        mtus = [
+            link.mtu for link in infra.links if link.b_namespace == ns or link.a_namespace == ns
+        ]
+        objects.append(
+            Link(
+                ns, bridge, LinkKind.BRIDGE, alias(INFRA, "switch", ns), mtu=min(mtus, default=1500)
+            )
+        )
+    for link in infra.links:
+        objects.append(
+            Link(
+                link.a_namespace,
+                link.a_ifname,
+                LinkKind.VETH,
+                alias(INFRA, "underlay", link.a_namespace, link.a_ifname),
+                mtu=link.mtu,
+                master=switches.get(link.a_namespace),
+                peer=VethPeer(link.b_namespace, link.b_ifname),
+            )
+        )
+        objects.append(
+            Link(
+                link.b_namespace,
+                link.b_ifname,
+                LinkKind.VETH,
+                alias(INFRA, "underlay", link.b_namespace, link.b_ifname),
+                mtu=link.mtu,
+                master=switches.get(link.b_namespace),
+                peer=VethPeer(link.a_namespace, link.a_ifname),
+            )
+        )
+        if link.a_address is not None:
+            objects.append(Address(link.a_namespace, link.a_ifname, link.a_address))
+        for ns, ifname in ((link.a_namespace, link.a_ifname), (link.b_namespace, link.b_ifname)):
+            objects.append(Qdisc(ns, ifname, tbf_for_rate(link.capacity_bps, mtu=link.mtu)))
+    return objects
+
+
+def render_all(
+    configs: Iterable[HostConfig], infra: Infrastructure | None = None
+) -> list[KernelObject]:
+    objects = render_infrastructure(infra) if infra is not None else []
+    for config in configs:
+        objects.extend(render_host(config))
+    return objects
