@@ -31,7 +31,7 @@ from typing import Any
 from netmanager.compile import compile_infrastructure, compile_topology
 from netmanager.errors import Diagnostic, Diagnostics, ExitCode, Loc, NetmanagerError, Severity
 from netmanager.firewall import Firewall, FirewallError, Ruleset, desired_rulesets
-from netmanager.hostconfig import HostConfig, Infrastructure
+from netmanager.hostconfig import HostConfig, Infrastructure, namespace_kinds
 from netmanager.kernel import Address, ApplyError, Engine, Faults, HostState, KernelStateError, Link
 from netmanager.kernel.plan import Plan
 from netmanager.loader import load_with_warnings
@@ -46,8 +46,6 @@ from netmanager.mapping import (
 from netmanager.model import HypervisorKind, Model
 from netmanager.render import RenderError, render_all
 from netmanager.state import read_json, state_dir, write_json
-
-NAMESPACE_PREFIXES = ("nmh-", "nms-", "nmv-", "nmg-")
 
 
 class ApplyFailed(NetmanagerError):
@@ -265,6 +263,8 @@ def _precheck(model: Model, configs: dict[str, HostConfig], features: frozenset[
                     "netmanager doctor lists the kernel's features; remove latency/jitter/loss, "
                     "or run the topology on guest hosts with a stock kernel",
                 )
+    if diags.has_errors:
+        diags.raise_if_errors("apply")
     try:
         render_all(configs.values())
     except RenderError as exc:
@@ -286,7 +286,7 @@ def owned_namespaces() -> set[str]:
         names = os.listdir("/run/netns")
     except FileNotFoundError:
         return set()
-    return {n for n in names if n.startswith(NAMESPACE_PREFIXES)}
+    return {n for n in names if n.startswith(namespace_kinds())}
 
 
 def desired_state(configs: list[HostConfig], infrastructure: Infrastructure | None) -> HostState:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -31,20 +32,32 @@ def ifname(role: str, *parts: str) -> str:
     return f"{role}{short_hash(*parts)}"
 
 
+def namespace_prefix() -> str:
+    """What every namespace netmanager creates starts with ("nm"; tests set their own
+    through ``NETMANAGER_NS_PREFIX`` so that they never meet a user's namespaces)."""
+    return os.environ.get("NETMANAGER_NS_PREFIX", "nm")
+
+
+def namespace_kinds() -> tuple[str, ...]:
+    """The prefixes of the namespaces netmanager owns: hosts, switches, VMs, gateways."""
+    p = namespace_prefix()
+    return (f"{p}h-", f"{p}s-", f"{p}v-", f"{p}g-")
+
+
 def host_namespace(host: str) -> str:
-    return f"nmh-{host}"
+    return f"{namespace_prefix()}h-{host}"
 
 
 def switch_namespace(node: str) -> str:
-    return f"nms-{node}"
+    return f"{namespace_prefix()}s-{node}"
 
 
 def vm_namespace(topology: str, vm: str) -> str:
-    return f"nmv-{topology}-{vm}"
+    return f"{namespace_prefix()}v-{topology}-{vm}"
 
 
 def nat_namespace(topology: str, network: str) -> str:
-    return f"nmg-{short_hash(topology, network, length=8)}"
+    return f"{namespace_prefix()}g-{short_hash(topology, network, length=8)}"
 
 
 def topology_prefix(topology: str) -> str:

@@ -101,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         allocations = load_allocations()
     except OSError as exc:
-        print(f"netmanager map: segment ids already allocated are unknown: {exc}",
-              file=sys.stderr)
+        print(f"netmanager map: segment ids already allocated are unknown: {exc}", file=sys.stderr)
         allocations = {}
     mapping = map_model(
         model, features=host_features(model), allocations=allocations, occupied=occupied

@@ -1,0 +1,225 @@
+"""apply / plan / destroy / status / exec on emulated hosts, end to end, for real.
+
+Each test runs in namespaces of its own (NETMANAGER_NS_PREFIX) and a state directory of
+its own, and removes every namespace it made even when it fails. The kernel is read back
+through ip -j, tc -j and the save tools (tests/kernelstate.py), never through netmanager.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netmanager import deploy
+from netmanager.cli import main
+from netmanager.errors import NetmanagerError
+from tests import kernelstate
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TWO = (str(EXAMPLES / "two-hosts/real.xml"), str(EXAMPLES / "two-hosts/virtual.xml"))
+AEF = (str(EXAMPLES / "aef-grid/real.xml"), str(EXAMPLES / "aef-grid/virtual.xml"))
+
+pytestmark = [
+    pytest.mark.privileged,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to build namespaces"),
+]
+
+
+@pytest.fixture
+def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    prefix = f"nmt{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
+    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
+    try:
+        yield prefix
+    finally:
+        for name in kernelstate.namespaces(prefix):
+            subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def _ping(prefix: str, vm: str, address: str, topology: str) -> bool:
+    ns = f"{prefix}v-{topology}-{vm}"
+    for _ in range(3):
+        result = subprocess.run(
+            ["ip", "netns", "exec", ns, "ping", "-c1", "-W1", address],
+            capture_output=True,
+            check=False,
+        )
+        if result.returncode == 0:
+            return True
+    return False
+
+
+def test_two_hosts_apply_reapply_status_exec_destroy(
+    prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = kernelstate.snapshot(prefix)
+    assert main(["apply", "--json", *TWO]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["changes"] > 0 and set(first["hosts"]) == {"host1", "host2"}
+    assert kernelstate.namespaces(prefix) == sorted(
+        [
+            f"{prefix}h-host1",
+            f"{prefix}h-host2",
+            f"{prefix}s-sw1",
+            f"{prefix}v-two-hosts-vm1",
+            f"{prefix}v-two-hosts-vm2",
+        ]
+    )
+    # the VMs reach each other across the emulated underlay (VXLAN between the hosts)
+    assert _ping(prefix, "vm1", "10.20.0.2", "two-hosts")
+    # shaping sits on the host-side port, both ways
+    qdiscs = json.loads(
+        subprocess.run(
+            ["tc", "-n", f"{prefix}h-host1", "-j", "qdisc", "show"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert any(q["kind"] == "tbf" and q["dev"].startswith("nv") for q in qdiscs)
+    # a second apply changes nothing, plan says so
+    assert main(["apply", "--json", *TWO]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == 0
+    assert main(["plan", "--json", *TWO]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == 0
+    # status reads the kernel
+    assert main(["status", "--json", *TWO]) == 0
+    status = json.loads(capsys.readouterr().out)
+    vm1 = next(v for v in status["vms"] if v["name"] == "vm1")
+    assert vm1["host"] == "host1"
+    assert vm1["interfaces"] == [
+        {
+            "network": "lan",
+            "ifname": "eth0",
+            "ip": "10.20.0.1/24",
+            "mac": vm1["interfaces"][0]["mac"],
+            "state": "up",
+        }
+    ]
+    # exec returns the command's exit code
+    assert main(["exec", "vm1", "--", "true"]) == 0
+    assert main(["exec", "vm1", "--", "sh", "-c", "exit 3"]) == 3
+    # destroy leaves nothing
+    assert main(["destroy", *TWO]) == 0
+    assert kernelstate.snapshot(prefix) == before
+
+
+def test_changed_rate_is_modified_in_place_and_drift_is_repaired(
+    prefix: str, tmp_path: Path
+) -> None:
+    deploy.apply(deploy.prepare(*TWO))
+    host1 = f"{prefix}h-host1"
+    handle_before = kernelstate.namespace_state(host1)["qdiscs"]
+    faster = tmp_path / "virtual.xml"
+    faster.write_text(Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
+    (tmp_path / "snmp.toml").write_text("")
+    changed = deploy.plan(deploy.prepare(TWO[0], faster))
+    assert changed.kernel.counts() == {"create": 0, "modify": 4, "delete": 0, "implied": 0}
+    deploy.apply(deploy.prepare(TWO[0], faster))
+    after = kernelstate.namespace_state(host1)["qdiscs"]
+    assert [q[:4] for q in after] == [q[:4] for q in handle_before]  # same qdiscs, same handles
+    assert any('"rate": 2500000' in q[4] for q in after)  # tc -j gives bytes per second
+    # drift: a port deleted by hand shows in plan, and apply repairs it
+    port = next(
+        link["ifname"]
+        for link in kernelstate.namespace_state(host1)["links"]
+        if str(link["ifname"]).startswith("nv")
+    )
+    subprocess.run(["ip", "-n", host1, "link", "del", port], check=True)
+    drift = deploy.plan(deploy.prepare(TWO[0], faster))
+    assert drift.kernel.counts()["create"] >= 2
+    deploy.apply(deploy.prepare(TWO[0], faster))
+    assert _ping(prefix, "vm1", "10.20.0.2", "two-hosts")
+
+
+def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None:
+    """Fault injection at every step of two-hosts, from nothing and from an applied state."""
+    deployment = deploy.prepare(*TWO)
+    before = kernelstate.snapshot(prefix)
+    step = 0
+    while True:
+        try:
+            deploy.apply(deployment, fail_at=step)
+        except deploy.ApplyFailed as exc:
+            assert all(d.code == "E710" for d in exc.diagnostics), exc.diagnostics
+            assert kernelstate.snapshot(prefix) == before, (
+                f"state differs after a failure at step {step}"
+            )
+            assert deploy.records() == {}
+            step += 1
+            continue
+        break
+    assert step > 20  # infrastructure, firewall and topology steps were all tried
+    applied = kernelstate.snapshot(prefix)
+    # From an applied state: a change (a faster link) failing at each of its steps.
+    faster = Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"')
+    changed_file = Path(os.environ["NETMANAGER_STATE_DIR"]).parent / "faster.xml"
+    changed_file.write_text(faster)
+    (changed_file.parent / "snmp.toml").write_text("")
+    changed = deploy.prepare(TWO[0], changed_file)
+    step = 0
+    while True:
+        try:
+            deploy.apply(changed, fail_at=step)
+        except deploy.ApplyFailed:
+            assert kernelstate.snapshot(prefix) == applied, (
+                f"state differs after a failure at step {step}"
+            )
+            step += 1
+            continue
+        break
+    assert step == 4
+    deploy.destroy("two-hosts")
+    assert kernelstate.snapshot(prefix) == before
+
+
+def test_aef_grid_reproduces_the_isolation_of_seed_002(prefix: str) -> None:
+    before = kernelstate.snapshot(prefix)
+    deploy.apply(deploy.prepare(*AEF))
+    # inside a site, across hosts: vmgrid101 (host3) and vmgrid108 (host1) in site 1
+    assert _ping(prefix, "vmgrid101", "10.1.0.18", "aef-grid")
+    assert _ping(prefix, "vmgrid201", "10.2.0.22", "aef-grid")  # host1 -> host2
+    # proxy to proxy over the backbone, across hosts
+    assert _ping(prefix, "vmgridpeer1", "10.0.0.2", "aef-grid")
+    assert _ping(prefix, "vmgridpeer3", "10.0.0.1", "aef-grid")
+    # nothing across sites, not even from a proxy
+    assert not _ping(prefix, "vmgrid101", "10.2.0.11", "aef-grid")
+    assert not _ping(prefix, "vmgridpeer1", "10.2.0.11", "aef-grid")
+    # a sample of fault injections on aef-grid: each failure undone exactly
+    deploy.destroy("aef-grid")
+    assert kernelstate.snapshot(prefix) == before
+    deployment = deploy.prepare(*AEF)
+    for step in (0, 7, 25, 40, 120, 230):
+        with pytest.raises(deploy.ApplyFailed):
+            deploy.apply(deployment, fail_at=step)
+        assert kernelstate.snapshot(prefix) == before, (
+            f"state differs after a failure at step {step}"
+        )
+
+
+def test_latency_is_refused_before_any_change_without_netem(prefix: str, tmp_path: Path) -> None:
+    before = kernelstate.snapshot(prefix)
+    slow = tmp_path / "virtual.xml"
+    slow.write_text(
+        Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="10Mbit" latency="20ms"')
+    )
+    (tmp_path / "snmp.toml").write_text("")
+    with pytest.raises(NetmanagerError) as err:
+        deploy.prepare(TWO[0], slow, features=frozenset({"vxlan", "tbf"}))
+    assert [d.code for d in err.value.errors] == ["E701"]
+    assert err.value.errors[0].loc.line == 8  # the <shaping> element
+    assert kernelstate.snapshot(prefix) == before
+
+
+def test_destroy_of_unknown_topology_is_an_error(
+    prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["destroy", "--topology", "nothing-here"]) == 1
+    assert "E720" in capsys.readouterr().err
