@@ -43,7 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first "--" belongs to the command run inside a VM (exec).
+    trailing: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, trailing = argv[:split], argv[split + 1 :]
     args = parser.parse_args(argv)
+    args.trailing = trailing
     try:
         return int(args.run(args))
     except NetmanagerError as exc:

@@ -30,11 +30,13 @@ from netmanager.hostconfig import (
     Vm,
     VmRoute,
     derived_mac,
+    external_namespace,
     host_namespace,
     ifname,
     nat_namespace,
     policy_chain,
     switch_namespace,
+    uplink_address,
     vm_namespace,
 )
 from netmanager.mapping import Mapping
@@ -330,6 +332,9 @@ def compile_topology(model: Model, mapping: Mapping) -> dict[str, HostConfig]:
                     bridge=bridge,
                     inside=ifname("ng", topology, net.name),
                     mac=derived_mac(topology, "-nat-", net.name),
+                    uplink=ifname("nu", topology, net.name, "uplink"),
+                    uplink_address=uplink_address(topology, net.name),
+                    external_namespace=external_namespace(),
                 )
             )
     for net_name, net_members in sorted(members.items()):
@@ -433,4 +438,5 @@ def compile_infrastructure(real: Real) -> Infrastructure:
         host_namespaces=tuple(host_namespace(h) for h in sorted(emulated)),
         switch_namespaces=switches,
         links=tuple(links),
+        external_namespace=external_namespace(),
     )

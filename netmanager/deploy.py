@@ -30,7 +30,13 @@ from typing import Any
 
 from netmanager.compile import compile_infrastructure, compile_topology
 from netmanager.errors import Diagnostic, Diagnostics, ExitCode, Loc, NetmanagerError, Severity
-from netmanager.firewall import Firewall, FirewallError, Ruleset, desired_rulesets
+from netmanager.firewall import (
+    Firewall,
+    FirewallError,
+    Ruleset,
+    desired_rulesets,
+    ensure_gateway,
+)
 from netmanager.hostconfig import HostConfig, Infrastructure, namespace_kinds
 from netmanager.kernel import Address, ApplyError, Engine, Faults, HostState, KernelStateError, Link
 from netmanager.kernel.plan import Plan
@@ -107,6 +113,7 @@ class Record:
             virtual=d["virtual"],
             hosts={h: HostConfig.from_json(c) for h, c in d["hosts"].items()},
             infrastructure=Infrastructure(
+                external_namespace=infra.get("external_namespace", ""),
                 host_namespaces=tuple(infra["host_namespaces"]),
                 switch_namespaces=tuple((a, b) for a, b in infra["switch_namespaces"]),
                 links=tuple(
@@ -441,7 +448,7 @@ class Outcome:
 
 def _run_phases(
     topology: str,
-    phases: list[tuple[str, HostState | list[FirewallChange]]],
+    phases: list[tuple[str, HostState | list[FirewallChange] | GatewayRules]],
     counter: StepCounter,
     progress: Callable[[str], None],
 ) -> dict[str, int]:
@@ -462,6 +469,12 @@ def _run_phases(
                     scope |= set(phase.namespaces)
                     if result.changes:
                         undo.append(_kernel_undo(before, scope))
+                elif isinstance(phase, GatewayRules):
+                    done = 0
+                    for namespace in phase.namespaces:
+                        counter.check(f"NAT gateway rules in {namespace}")
+                        done += ensure_gateway(namespace)
+                    counts[name] = done
                 else:
                     done = 0
                     for change in phase:
@@ -502,6 +515,17 @@ def _run_phases(
             )
         raise ApplyFailed("apply", diagnostics) from exc
     return counts
+
+
+@dataclass(frozen=True)
+class GatewayRules:
+    """The rules of the topology's NAT gateways, put in place once their namespaces exist."""
+
+    namespaces: tuple[str, ...]
+
+
+def _gateways(configs: dict[str, HostConfig]) -> GatewayRules:
+    return GatewayRules(tuple(sorted(n.namespace for c in configs.values() for n in c.nats)))
 
 
 def _kernel_undo(before: HostState, scope: set[str]) -> Callable[[], None]:
@@ -548,7 +572,7 @@ def apply(
             others + list(deployment.configs.values()), deployment.infrastructure
         )
         counter = StepCounter(fail_at)
-        phases: list[tuple[str, HostState | list[FirewallChange]]] = [
+        phases: list[tuple[str, HostState | list[FirewallChange] | GatewayRules]] = [
             ("infrastructure", infra_state)
         ]
         # the firewall phase is computed once the hosts' namespaces exist
@@ -558,7 +582,14 @@ def apply(
         )
         try:
             counts |= _run_phases(
-                topology, [("firewall", firewall), ("topology", full_state)], counter, progress
+                topology,
+                [
+                    ("firewall", firewall),
+                    ("topology", full_state),
+                    ("gateways", _gateways(deployment.configs)),
+                ],
+                counter,
+                progress,
             )
         except ApplyFailed:
             if counts.get("infrastructure"):

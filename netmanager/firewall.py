@@ -169,27 +169,40 @@ def _templates() -> jinja2.Environment:
 
 
 def render(
-    table: str, chains: dict[str, tuple[str, ...]], ops: Iterable[str] = (), purpose: str = ""
+    table: str,
+    chains: dict[str, tuple[str, ...]],
+    ops: Iterable[str] = (),
+    purpose: str = "",
+    ip_table: str = "filter",
 ) -> str:
+    """Restore input for ``table`` ("iptables" or "ebtables"); ``ip_table`` picks the
+    iptables table (filter, nat)."""
     template = _templates().get_template(f"{table}.restore.j2")
     return template.render(
         chains=[Chain(name, rules) for name, rules in chains.items()],
         ops=list(ops),
         purpose=purpose,
+        table=ip_table,
     )
 
 
 # ------------------------------------------------------------------------- reading back
 
 
-def parse_save(text: str, prefixes: tuple[str, ...] = ("nm", "NM-")) -> Ruleset:
-    """netmanager's chains and the FORWARD hook out of iptables-save/ebtables-save output."""
+def parse_save(
+    text: str,
+    prefixes: tuple[str, ...] = ("nm", "NM-"),
+    table: str = "filter",
+    hook: tuple[str, str] = ("FORWARD", DISPATCH),
+) -> Ruleset:
+    """netmanager's chains of one table, and whether ``hook`` (builtin chain, our chain)
+    is in place, out of iptables-save/ebtables-save output."""
     chains: dict[str, list[str]] = {}
     hooked = False
     in_filter = False
     for line in text.splitlines():
         if line.startswith("*"):
-            in_filter = line == "*filter"
+            in_filter = line == f"*{table}"
             continue
         if not in_filter:
             continue
@@ -202,7 +215,7 @@ def parse_save(text: str, prefixes: tuple[str, ...] = ("nm", "NM-")) -> Ruleset:
         if not m:
             continue
         chain, rule = m.group(1), m.group(2)
-        if chain == "FORWARD" and rule.endswith(f"-j {DISPATCH}"):
+        if chain == hook[0] and rule.endswith(f"-j {hook[1]}"):
             hooked = True
         elif chain in chains:
             chains[chain].append(rule)
@@ -324,3 +337,47 @@ def desired_rulesets(
             chains[DISPATCH] = dispatch
         result.append(Ruleset(chains, hooked=bool(others)))
     return result[0], result[1]
+
+
+# ------------------------------------------------------------------------- NAT gateways
+
+# An outbound-only gateway (eth0 inside, eth1 towards the outside world): masquerade what
+# leaves, let in only replies, and nothing at all addressed to the gateway from outside.
+GATEWAY_CHAINS: dict[str, dict[str, tuple[str, ...]]] = {
+    "nat": {"NM-NAT": ("-o eth1 -j MASQUERADE",)},
+    "filter": {
+        "NM-GW": (
+            "-i eth0 -o eth1 -j ACCEPT",
+            "-i eth1 -o eth0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            "-j DROP",
+        ),
+        "NM-GW-IN": (
+            "-i eth1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            "-i eth1 -j DROP",
+        ),
+    },
+}
+GATEWAY_HOOKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "nat": (("POSTROUTING", "NM-NAT"),),
+    "filter": (("FORWARD", "NM-GW"), ("INPUT", "NM-GW-IN")),
+}
+
+
+def ensure_gateway(namespace: str) -> bool:
+    """Put a NAT gateway's rules in place (in its own namespace); True when changed."""
+    saved = _run(namespace, ["iptables-save"])
+    changed = False
+    for ip_table, chains in GATEWAY_CHAINS.items():
+        ops = []
+        current: dict[str, tuple[str, ...]] = {}
+        for builtin, chain in GATEWAY_HOOKS[ip_table]:
+            ruleset = parse_save(saved, ("NM-",), ip_table, (builtin, chain))
+            current.update(ruleset.chains)
+            if not ruleset.hooked:
+                ops.append(f'-I {builtin} 1 -m comment --comment "nm:hook" -j {chain}')
+        if current == chains and not ops:
+            continue
+        text = render("iptables", chains, ops, purpose="NAT gateway", ip_table=ip_table)
+        _run(namespace, ["iptables-restore", "--noflush", "-w"], stdin=text)
+        changed = True
+    return changed

@@ -41,7 +41,7 @@ def namespace_prefix() -> str:
 def namespace_kinds() -> tuple[str, ...]:
     """The prefixes of the namespaces netmanager owns: hosts, switches, VMs, gateways."""
     p = namespace_prefix()
-    return (f"{p}h-", f"{p}s-", f"{p}v-", f"{p}g-")
+    return (f"{p}h-", f"{p}s-", f"{p}v-", f"{p}g-", f"{p}x-")
 
 
 def host_namespace(host: str) -> str:
@@ -58,6 +58,26 @@ def vm_namespace(topology: str, vm: str) -> str:
 
 def nat_namespace(topology: str, network: str) -> str:
     return f"{namespace_prefix()}g-{short_hash(topology, network, length=8)}"
+
+
+def external_namespace() -> str:
+    """The emulated outside world that outbound-only networks reach through NAT."""
+    return f"{namespace_prefix()}x-external"
+
+
+# The emulated outside world: 198.18.0.0/15 (RFC 2544, for benchmarks), with a host at
+# .0.1 that VMs with outbound access can reach; NAT gateways take uplinks in it.
+EXTERNAL_NETWORK = ipaddress.IPv4Network("198.18.0.0/15")
+EXTERNAL_HOST = ipaddress.IPv4Interface("198.18.0.1/15")
+
+
+def uplink_address(topology: str, network: str) -> ipaddress.IPv4Interface:
+    """A NAT gateway's address in the outside world, stable for (topology, network)."""
+    span = EXTERNAL_NETWORK.num_addresses - 4
+    offset = 2 + int(short_hash(topology, network, "uplink"), 16) % span
+    return ipaddress.IPv4Interface(
+        f"{EXTERNAL_NETWORK.network_address + offset}/{EXTERNAL_NETWORK.prefixlen}"
+    )
 
 
 def topology_prefix(topology: str) -> str:
@@ -178,6 +198,9 @@ class Nat:
     bridge: str
     inside: str  # the gateway's port on the bridge (in dom0)
     mac: str
+    uplink: str = ""  # the gateway's port on the outside world's bridge
+    uplink_address: ipaddress.IPv4Interface | None = None
+    external_namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,6 +266,7 @@ class Infrastructure:
     host_namespaces: tuple[str, ...] = ()
     switch_namespaces: tuple[tuple[str, str], ...] = ()  # (namespace, bridge ifname)
     links: tuple[UnderlayLink, ...] = field(default_factory=tuple)
+    external_namespace: str = ""  # the emulated outside world, "" when not emulated
 
 
 # ------------------------------------------------------------------------ JSON conversion
@@ -319,7 +343,16 @@ def _host_from_json(d: dict[str, Any]) -> HostConfig:
             for v in d["vms"]
         ),
         nats=tuple(
-            Nat(**{**n, "address": ipaddress.IPv4Interface(n["address"])}) for n in d["nats"]
+            Nat(
+                **{
+                    **n,
+                    "address": ipaddress.IPv4Interface(n["address"]),
+                    "uplink_address": ipaddress.IPv4Interface(n["uplink_address"])
+                    if n.get("uplink_address")
+                    else None,
+                }
+            )
+            for n in d["nats"]
         ),
         policies=tuple(
             Policy(

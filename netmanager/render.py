@@ -10,7 +10,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 
-from netmanager.hostconfig import INFRA, HostConfig, Infrastructure, Port, alias
+from netmanager.hostconfig import (
+    EXTERNAL_HOST,
+    INFRA,
+    HostConfig,
+    Infrastructure,
+    Nat,
+    Port,
+    alias,
+)
 from netmanager.kernel import (
     Address,
     FdbEntry,
@@ -55,16 +63,20 @@ def _egress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
     yield Qdisc(namespace, port.vif, Htb(default_minor=1))
     default_rate = egress.rate_bps or UNLIMITED_BPS
     yield _htb_class(namespace, port.vif, 0x10001, default_rate, port.mtu)
+    handles = iter(range(1, 0x1000))  # u32 node handles of this port's filters
     for n, cls in enumerate(port.classes, start=2):
         rate = cls.egress.rate_bps or default_rate
         classid = 0x10000 | n
         yield _htb_class(namespace, port.vif, classid, rate, port.mtu)
-        for m, peer in enumerate(cls.peers):
+        for peer in cls.peers:
+            handle = next(handles, None)
+            if handle is None:
+                raise RenderError(f"port of VM '{port.vm}' has more than 4095 shaped peers")
             yield U32Filter(
                 namespace,
                 port.vif,
                 flowid=classid,
-                handle=0x800000 | (n << 8) | m,
+                handle=handle,
                 src=ipaddress.IPv4Network(f"{peer}/32"),
             )
 
@@ -165,12 +177,59 @@ def render_host(config: HostConfig) -> list[KernelObject]:
             if dev is None:
                 raise RenderError(f"route of VM '{vm.vm}' via {route.via}: no interface reaches it")
             objects.append(Route(vm.namespace, route.to, dev, via=route.via))
-    if config.nats:
-        raise RenderError(
-            f"network '{config.nats[0].network}' asks for outbound access: NAT gateways are "
-            "not built by this version of netmanager"
-        )
+    mtu_of = {s.network: s.mtu for s in config.segments}
+    for nat in config.nats:
+        objects.extend(_nat_objects(config, nat, mtu_of.get(nat.network, 1500)))
     return objects
+
+
+def _nat_objects(config: HostConfig, nat: Nat, mtu: int) -> Iterator[KernelObject]:
+    """An outbound-only NAT gateway: a namespace with one leg on the network's bridge
+    (holding the network's gateway address) and one in the emulated outside world."""
+    if not nat.external_namespace or nat.uplink_address is None:
+        raise RenderError(
+            f"network '{nat.network}' asks for outbound access: only hosts emulated on "
+            "this machine have an emulated outside world to reach"
+        )
+    topology, dom0, ns = config.topology, config.dom0, nat.namespace
+    yield Namespace(ns)
+    yield Link(
+        dom0,
+        nat.inside,
+        LinkKind.VETH,
+        alias(topology, "nat", nat.network),
+        mtu=mtu,
+        master=nat.bridge,
+        peer=VethPeer(ns, "eth0"),
+    )
+    yield Link(
+        ns,
+        "eth0",
+        LinkKind.VETH,
+        alias(topology, "nat-inside", nat.network),
+        mtu=mtu,
+        mac=nat.mac,
+        peer=VethPeer(dom0, nat.inside),
+    )
+    yield Address(ns, "eth0", nat.address)
+    yield Link(
+        ns,
+        "eth1",
+        LinkKind.VETH,
+        alias(topology, "nat-uplink", nat.network),
+        peer=VethPeer(nat.external_namespace, nat.uplink),
+    )
+    yield Link(
+        nat.external_namespace,
+        nat.uplink,
+        LinkKind.VETH,
+        alias(topology, "uplink", nat.network),
+        master=SWITCH_BRIDGE,
+        peer=VethPeer(ns, "eth1"),
+    )
+    yield Address(ns, "eth1", nat.uplink_address)
+    yield Route(ns, ipaddress.IPv4Network("0.0.0.0/0"), "eth1", via=EXTERNAL_HOST.ip)
+    yield Sysctl(ns, "net.ipv4.ip_forward", "1")
 
 
 def render_infrastructure(infra: Infrastructure) -> list[KernelObject]:
@@ -214,6 +273,11 @@ def render_infrastructure(infra: Infrastructure) -> list[KernelObject]:
             objects.append(Address(link.a_namespace, link.a_ifname, link.a_address))
         for ns, ifname in ((link.a_namespace, link.a_ifname), (link.b_namespace, link.b_ifname)):
             objects.append(Qdisc(ns, ifname, tbf_for_rate(link.capacity_bps, mtu=link.mtu)))
+    if infra.external_namespace:
+        ns = infra.external_namespace
+        objects.append(Namespace(ns))
+        objects.append(Link(ns, SWITCH_BRIDGE, LinkKind.BRIDGE, alias(INFRA, "external", ns)))
+        objects.append(Address(ns, SWITCH_BRIDGE, EXTERNAL_HOST))
     return objects
 
 

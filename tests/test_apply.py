@@ -70,6 +70,7 @@ def test_two_hosts_apply_reapply_status_exec_destroy(
             f"{prefix}s-sw1",
             f"{prefix}v-two-hosts-vm1",
             f"{prefix}v-two-hosts-vm2",
+            f"{prefix}x-external",
         ]
     )
     # the VMs reach each other across the emulated underlay (VXLAN between the hosts)
@@ -223,3 +224,74 @@ def test_destroy_of_unknown_topology_is_an_error(
 ) -> None:
     assert main(["destroy", "--topology", "nothing-here"]) == 1
     assert "E720" in capsys.readouterr().err
+
+
+VC = str(EXAMPLES / "virtcloud/real.xml")
+
+
+def _neighbour_mac(namespace: str, address: str) -> str:
+    out = subprocess.run(
+        ["ip", "-n", namespace, "-j", "neigh", "show", address],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return str(json.loads(out)[0]["lladdr"])
+
+
+def _mac(namespace: str) -> str:
+    out = subprocess.run(
+        ["ip", "-n", namespace, "-j", "link", "show", "eth0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return str(json.loads(out)[0]["address"])
+
+
+def test_virtcloud_tenants_with_identical_addresses_and_outbound_nat(prefix: str) -> None:
+    before = kernelstate.snapshot(prefix)
+    for tenant in "ab":
+        deploy.apply(deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")))
+    # each tenant reaches its own VMs at the shared addresses, never the other's
+    for tenant in "ab":
+        assert _ping(prefix, "node1", "10.10.0.12", f"tenant-{tenant}")
+        assert _neighbour_mac(f"{prefix}v-tenant-{tenant}-node1", "10.10.0.12") == _mac(
+            f"{prefix}v-tenant-{tenant}-node2"
+        )
+    # outbound-only: tenant A reaches the emulated outside world, tenant B does not
+    assert _ping(prefix, "head", "198.18.0.1", "tenant-a")
+    assert not _ping(prefix, "head", "198.18.0.1", "tenant-b")
+    # and nothing outside reaches in, even with a route to the tenant's network
+    gateway = next(n for n in kernelstate.namespaces(prefix) if n.startswith(f"{prefix}g-"))
+    uplink = json.loads(
+        subprocess.run(
+            ["ip", "-n", gateway, "-j", "addr", "show", "eth1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]["addr_info"][0]["local"]
+    external = f"{prefix}x-external"
+    subprocess.run(
+        ["ip", "-n", external, "route", "add", "10.10.0.0/24", "via", uplink], check=True
+    )
+    inbound = subprocess.run(
+        ["ip", "netns", "exec", external, "ping", "-c1", "-W1", "10.10.0.12"],
+        capture_output=True,
+        check=False,
+    )
+    subprocess.run(["ip", "-n", external, "route", "del", "10.10.0.0/24"], check=True)
+    assert inbound.returncode != 0
+    # re-applying either changes nothing; destroying both leaves nothing
+    for tenant in "ab":
+        assert (
+            deploy.apply(
+                deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml"))
+            ).changes
+            == 0
+        )
+    deploy.destroy("tenant-a")
+    assert _ping(prefix, "node1", "10.10.0.12", "tenant-b")
+    deploy.destroy("tenant-b")
+    assert kernelstate.snapshot(prefix) == before

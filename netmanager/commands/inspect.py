@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
     )
     exec_.add_argument("vm", metavar="VM")
     exec_.add_argument("--topology", help="the VM's topology, where names repeat")
-    exec_.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    exec_.add_argument("command", nargs="*", metavar="CMD", help="the command (after --)")
     exec_.set_defaults(run=run_exec)
 
 
@@ -63,7 +63,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_exec(args: argparse.Namespace) -> int:
     from netmanager import deploy
 
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = [*args.command, *args.trailing]
     if not command:
         print("netmanager exec: give a command after --", file=sys.stderr)
         return ExitCode.USAGE

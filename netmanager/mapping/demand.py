@@ -127,6 +127,7 @@ def build_demand(virtual: Virtual) -> Demand:
         members = tuple(by_vm[name] for name in sorted(by_vm))
         edges.append(Hyperedge(EdgeKind.NETWORK, network.name, network.name, members, network.loc))
     seen: set[str] = set()
+
     def pair_key(p: PairShaping) -> tuple[str, int, int, str]:
         """Name, then (for a pair given twice) the higher rate and the lower latency first."""
         delay = p.shaping.delay_us if p.shaping.delay_us is not None else 1 << 62
@@ -175,7 +176,10 @@ def virtual_graph(demand: Demand) -> nx.Graph:
         else:
             a, b = (m.vm for m in edge.members)
             graph.add_edge(
-                a, b, kind="pair", rate_bps=edge.members[0].rate_bps,
+                a,
+                b,
+                kind="pair",
+                rate_bps=edge.members[0].rate_bps,
                 weight_bps=edge.members[0].weight_bps,
             )
     return graph
@@ -193,7 +197,8 @@ def colocation_groups(demand: Demand, min_host_latency_us: int | None) -> list[l
     graph = nx.Graph()
     for edge in demand.edges:
         tight = [
-            m.vm for m in edge.members
+            m.vm
+            for m in edge.members
             if m.delay_us is not None and m.delay_us < min_host_latency_us
         ]
         if not tight:

@@ -89,9 +89,11 @@ def map_model(
 def _warnings(model: Model) -> list[Diagnostic]:
     return [
         Diagnostic(
-            Severity.WARNING, W_PARALLEL,
+            Severity.WARNING,
+            W_PARALLEL,
             f"link {link.name} joins the same nodes as an earlier link; it is not used",
-            link.loc, "netmanager does not bond links: declare one link with the total capacity",
+            link.loc,
+            "netmanager does not bond links: declare one link with the total capacity",
         )
         for link in parallel_links(model.real)
     ]
@@ -108,9 +110,7 @@ class _Inputs:
     problem: PlacementProblem
 
 
-def _inputs(
-    model: Model, demand: Demand, occupied: Occupied, groups: list[list[str]]
-) -> _Inputs:
+def _inputs(model: Model, demand: Demand, occupied: Occupied, groups: list[list[str]]) -> _Inputs:
     real, virtual = model.real, model.virtual
     hosts = tuple(sorted(real.hosts, key=lambda h: h.name))
     host_index = {h.name: i for i, h in enumerate(hosts)}
@@ -170,8 +170,9 @@ def _attempt(
     if problems:
         return problems
 
-    placement = {vm.name: inputs.hosts[h].name for vm, h in zip(inputs.vms, result.host_of,
-                                                                strict=True)}
+    placement = {
+        vm.name: inputs.hosts[h].name for vm, h in zip(inputs.vms, result.host_of, strict=True)
+    }
     state = RoutingState(graph, frozenset(h.name for h in inputs.hosts), dict(occupied.links))
     networks, pairs, delays, problems = route_all(state, demand, placement)
     spans: dict[str, tuple[str, ...]] = {}
@@ -185,20 +186,31 @@ def _attempt(
 
     routed = {r.network for r in networks}
     networks += [
-        NetworkRoute(name, (), "", (), ()) for name, hosts in spans.items()
+        NetworkRoute(name, (), "", (), ())
+        for name, hosts in spans.items()
         if name not in routed and not hosts
     ]
     usage = [HostUsage() for _ in inputs.hosts]
     for vm, h in zip(inputs.vms, result.host_of, strict=True):
         usage[h] = usage[h] + HostUsage(vm.cpus, vm.memory_mib, 1)
     loads = [
-        HostLoad(host.name, usage[i], occupied.host(host.name),
-                 HostUsage(host.cpus, host.vm_memory_mib, host.max_vms or 0))
+        HostLoad(
+            host.name,
+            usage[i],
+            occupied.host(host.name),
+            HostUsage(host.cpus, host.vm_memory_mib, host.max_vms or 0),
+        )
         for i, host in enumerate(inputs.hosts)
     ]
     links = [
-        LinkLoad(link.name, link.a.node, link.b.node, state.reserved.get(link.name, 0),
-                 occupied.link(link.name), link.capacity_bps)
+        LinkLoad(
+            link.name,
+            link.a.node,
+            link.b.node,
+            state.reserved.get(link.name, 0),
+            occupied.link(link.name),
+            link.capacity_bps,
+        )
         for link in sorted(real.links, key=lambda link: link.name)
     ]
     return Mapping(
@@ -259,17 +271,22 @@ def _pin_problems(model: Model, inputs: _Inputs) -> list[Problem]:
         on_host = [vm.name for vm, h in zip(inputs.vms, inputs.pinned, strict=True) if h == i]
         held_text = (
             f" ({_usage_text(held.cpus, held.memory_mib, held.vms)} held by other topologies)"
-            if held.vms or held.cpus or held.memory_mib else ""
+            if held.vms or held.cpus or held.memory_mib
+            else ""
         )
-        problems.append(Problem(
-            E_PINNED, host.loc, f"pinned:{host.name}",
-            f"host '{host.name}' cannot hold the {need.vms} VMs of '{model.topology}' pinned to "
-            f"it ({vm_ranges(on_host)}): they need "
-            f"{_usage_text(need.cpus, need.memory_mib, need.vms)}; it has "
-            f"{_usage_text(max(cpus, 0), memory, None if vms is None else max(vms, 0))} free"
-            f"{held_text}",
-            "pin some of them to another host, or raise the host's cpus, memory or max-vms",
-        ))
+        problems.append(
+            Problem(
+                E_PINNED,
+                host.loc,
+                f"pinned:{host.name}",
+                f"host '{host.name}' cannot hold the {need.vms} VMs of '{model.topology}' pinned to "
+                f"it ({vm_ranges(on_host)}): they need "
+                f"{_usage_text(need.cpus, need.memory_mib, need.vms)}; it has "
+                f"{_usage_text(max(cpus, 0), memory, None if vms is None else max(vms, 0))} free"
+                f"{held_text}",
+                "pin some of them to another host, or raise the host's cpus, memory or max-vms",
+            )
+        )
     return problems
 
 
@@ -287,7 +304,8 @@ def _oversized(model: Model, inputs: _Inputs) -> list[Problem]:
     """E601 for each VM that no host can take even with nothing else of the topology on it."""
     pinned = _pinned_usage(inputs)
     base = [
-        pinned[i] + HostUsage(
+        pinned[i]
+        + HostUsage(
             inputs.problem.used_cpus[i], inputs.problem.used_memory[i], inputs.problem.used_vms[i]
         )
         for i in range(len(inputs.hosts))
@@ -300,12 +318,16 @@ def _oversized(model: Model, inputs: _Inputs) -> list[Problem]:
             continue
         order = sorted(range(len(inputs.hosts)), key=lambda i: _room_key(inputs.hosts[i], base[i]))
         best = [_free_text(inputs.hosts[i], base[i]) for i in order[:3]]
-        problems.append(Problem(
-            E_CAPACITY, vm.loc, f"vm:{vm.name}",
-            f"VM '{vm.name}' needs {_usage_text(vm.cpus, vm.memory_mib, None)}; no host can take "
-            f"it: {names(best, 3) if best else 'there are no hosts'}",
-            "give the VM fewer cpus or less memory, or add a larger host to real.xml",
-        ))
+        problems.append(
+            Problem(
+                E_CAPACITY,
+                vm.loc,
+                f"vm:{vm.name}",
+                f"VM '{vm.name}' needs {_usage_text(vm.cpus, vm.memory_mib, None)}; no host can take "
+                f"it: {names(best, 3) if best else 'there are no hosts'}",
+                "give the VM fewer cpus or less memory, or add a larger host to real.xml",
+            )
+        )
     return problems
 
 
@@ -313,7 +335,8 @@ def _primary_network(model: Model, vm: VM) -> str | None:
     virtual = model.virtual
     sizes = {
         iface.network: len(virtual.members(iface.network))
-        for iface in vm.interfaces if iface.network in virtual.network_by_name
+        for iface in vm.interfaces
+        if iface.network in virtual.network_by_name
     }
     if not sizes:
         return None
@@ -352,15 +375,20 @@ def _shortage(model: Model, inputs: _Inputs) -> list[Problem]:
         return []
     held_text = (
         f" ({_usage_text(held.cpus, held.memory_mib, held.vms)} held by other topologies)"
-        if held.vms or held.cpus or held.memory_mib else ""
+        if held.vms or held.cpus or held.memory_mib
+        else ""
     )
-    return [Problem(
-        E_CAPACITY, model.virtual.loc, "topology",
-        f"topology '{model.topology}' needs {_usage_text(need.cpus, need.memory_mib, need.vms)}"
-        f"; the hosts have {_usage_text(max(cpus, 0), memory, slots)} free{held_text}: "
-        f"not enough {' and '.join(short)}",
-        "add hosts or raise cpus, memory or max-vms in real.xml, or shrink the VMs",
-    )]
+    return [
+        Problem(
+            E_CAPACITY,
+            model.virtual.loc,
+            "topology",
+            f"topology '{model.topology}' needs {_usage_text(need.cpus, need.memory_mib, need.vms)}"
+            f"; the hosts have {_usage_text(max(cpus, 0), memory, slots)} free{held_text}: "
+            f"not enough {' and '.join(short)}",
+            "add hosts or raise cpus, memory or max-vms in real.xml, or shrink the VMs",
+        )
+    ]
 
 
 def _unplaced_problems(
@@ -384,8 +412,10 @@ def _unplaced_problems(
         if h >= 0:
             used[h] = used[h] + HostUsage(vm.cpus, vm.memory_mib, 1)
     used = [
-        u + HostUsage(inputs.problem.used_cpus[i], inputs.problem.used_memory[i],
-                      inputs.problem.used_vms[i])
+        u
+        + HostUsage(
+            inputs.problem.used_cpus[i], inputs.problem.used_memory[i], inputs.problem.used_vms[i]
+        )
         for i, u in enumerate(used)
     ]
     problems = _shortage(model, inputs)
@@ -401,19 +431,26 @@ def _unplaced_problems(
         listed = vm_ranges([vm.name for vm in stranded])
         if network is None:
             for vm in stranded:
-                problems.append(Problem(
-                    E_CAPACITY, vm.loc, f"vm:{vm.name}",
-                    f"VM '{vm.name}' needs {_usage_text(vm.cpus, vm.memory_mib, None)}; {room}",
-                    "add hosts or raise cpus, memory or max-vms in real.xml, or shrink the VMs",
-                ))
+                problems.append(
+                    Problem(
+                        E_CAPACITY,
+                        vm.loc,
+                        f"vm:{vm.name}",
+                        f"VM '{vm.name}' needs {_usage_text(vm.cpus, vm.memory_mib, None)}; {room}",
+                        "add hosts or raise cpus, memory or max-vms in real.xml, or shrink the VMs",
+                    )
+                )
             continue
         members = [vm for vm, _ in virtual.members(network)]
         unique = list({vm.name: vm for vm in members}.values())
-        problems.append(Problem(
-            E_CAPACITY, virtual.network_by_name[network].loc, f"network-vms:{network}",
-            f"network '{network}' needs {_need_text(unique)}; "
-            f"{len(stranded)} of its VMs fit on no host ({listed}); {room}",
-            "add hosts or raise cpus, memory or max-vms in real.xml, or shrink the VMs",
-        ))
+        problems.append(
+            Problem(
+                E_CAPACITY,
+                virtual.network_by_name[network].loc,
+                f"network-vms:{network}",
+                f"network '{network}' needs {_need_text(unique)}; "
+                f"{len(stranded)} of its VMs fit on no host ({listed}); {room}",
+                "add hosts or raise cpus, memory or max-vms in real.xml, or shrink the VMs",
+            )
+        )
     return problems
-

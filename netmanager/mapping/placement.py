@@ -345,8 +345,9 @@ class _Engine:
             conn = self._connection(u)
             hosts = [h for h in range(self.nhosts) if self.fits(u, h)]
             if hosts:
-                self.put(u, min(hosts, key=lambda h: (-round(conn.get(h, 0.0), 6),
-                                                      -self.room(h), h)))
+                self.put(
+                    u, min(hosts, key=lambda h: (-round(conn.get(h, 0.0), 6), -self.room(h), h))
+                )
 
     def _connection(self, u: int) -> dict[int, float]:
         conn: dict[int, float] = {}
@@ -363,14 +364,13 @@ class _Engine:
     def refine(self) -> None:
         for _ in range(_MAX_PASSES):
             boundary = [
-                u for u in range(len(self.units))
+                u
+                for u in range(len(self.units))
                 if self.unit_pin[u] < 0 and self.host_of[u] >= 0 and self.is_boundary(u)
             ]
             scored = []
             for u in boundary:
-                best = max(
-                    (self.gain(u, h) for h in self.candidate_hosts(u)), default=0.0
-                )
+                best = max((self.gain(u, h) for h in self.candidate_hosts(u)), default=0.0)
                 if best > _EPS:
                     scored.append((-best, u))
             scored.sort()
@@ -415,8 +415,12 @@ class _Engine:
                 continue
             xc, xm, xn = self.unit_cpu[x], self.unit_mem[x], self.unit_cnt[x]
             if (
-                t_cpu - xc <= cap_t[0] and t_mem - xm <= cap_t[1] and t_cnt - xn <= cap_t[2]
-                and s_cpu + xc <= cap_s[0] and s_mem + xm <= cap_s[1] and s_cnt + xn <= cap_s[2]
+                t_cpu - xc <= cap_t[0]
+                and t_mem - xm <= cap_t[1]
+                and t_cnt - xn <= cap_t[2]
+                and s_cpu + xc <= cap_s[0]
+                and s_mem + xm <= cap_s[1]
+                and s_cnt + xn <= cap_s[2]
             ):
                 candidates.append(x)
         if not candidates:
@@ -558,7 +562,7 @@ def _coarsen(
             for e, w, pos in incidence[u]:
                 row = members[e]
                 if len(row) > 2 * _WINDOW:
-                    row = row[max(pos - _WINDOW, 0):pos + _WINDOW + 1]
+                    row = row[max(pos - _WINDOW, 0) : pos + _WINDOW + 1]
                 d = engine.divisor[e]
                 for x, wx in row:
                     if x != u and mate[x] < 0 and not pinned[x]:

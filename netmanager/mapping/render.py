@@ -123,10 +123,15 @@ def render_table(model: Model, mapping: Mapping) -> str:
             entries = [f"{c}: {vm_ranges(cell(host, c))}" for c in columns if cell(host, c)]
             lines.append(f"{host} ({count[host]} VMs): " + ("; ".join(entries) or "-"))
 
-    others = any(load.occupied.vms or load.occupied.cpus or load.occupied.memory_mib
-                 for load in mapping.hosts)
-    lines += ["", "host loads" + (" (this topology + other topologies / capacity)" if others
-                                  else " (used / capacity)")]
+    others = any(
+        load.occupied.vms or load.occupied.cpus or load.occupied.memory_mib
+        for load in mapping.hosts
+    )
+    lines += [
+        "",
+        "host loads"
+        + (" (this topology + other topologies / capacity)" if others else " (used / capacity)"),
+    ]
     rows = [["host", "VMs", "cpus", "memory", "load"]]
 
     def used(text: str, other_text: str) -> str:
@@ -134,27 +139,30 @@ def render_table(model: Model, mapping: Mapping) -> str:
 
     for load in sorted(mapping.hosts, key=lambda h: hosts.index(h.host)):
         cap, occ, mine = load.capacity, load.occupied, load.usage
-        rows.append([
-            load.host,
-            used(str(mine.vms), str(occ.vms))
-            + f"/{cap.vms if cap.vms else '∞'}",
-            used(str(mine.cpus), str(occ.cpus)) + f"/{cap.cpus}",
-            used(format_memory(mine.memory_mib), format_memory(occ.memory_mib))
-            + f"/{format_memory(cap.memory_mib)}",
-            _percent(load.fraction),
-        ])
+        rows.append(
+            [
+                load.host,
+                used(str(mine.vms), str(occ.vms)) + f"/{cap.vms if cap.vms else '∞'}",
+                used(str(mine.cpus), str(occ.cpus)) + f"/{cap.cpus}",
+                used(format_memory(mine.memory_mib), format_memory(occ.memory_mib))
+                + f"/{format_memory(cap.memory_mib)}",
+                _percent(load.fraction),
+            ]
+        )
     lines += _table(rows, right=frozenset({1, 2, 3, 4}))
 
     lines += ["", "physical links"]
     rows = [["link", "reserved", "other topologies", "capacity", "free"]]
     for link in mapping.links:
-        rows.append([
-            link.link,
-            format_rate(link.reserved_bps),
-            format_rate(link.occupied_bps),
-            format_rate(link.capacity_bps),
-            format_rate(max(link.free_bps, 0)),
-        ])
+        rows.append(
+            [
+                link.link,
+                format_rate(link.reserved_bps),
+                format_rate(link.occupied_bps),
+                format_rate(link.capacity_bps),
+                format_rate(max(link.free_bps, 0)),
+            ]
+        )
     lines += _table(rows, right=frozenset({1, 2, 3, 4}))
 
     spread = [r for r in mapping.networks if len(r.hosts) > 1]
@@ -175,14 +183,16 @@ def render_table(model: Model, mapping: Mapping) -> str:
         lines += ["", "pairs"]
         rows = [["pair", "path", "reserved", "latency", "declared", "netem adds"]]
         for pair in mapping.pairs:
-            rows.append([
-                pair.name,
-                "–".join(pair.path),
-                _pair_rate(pair.rate_bps, pair.reserved_bps),
-                format_time(pair.latency_us),
-                format_time(pair.declared_us) if pair.declared_us is not None else "-",
-                format_time(pair.netem_delay_us) if pair.netem_delay_us is not None else "-",
-            ])
+            rows.append(
+                [
+                    pair.name,
+                    "–".join(pair.path),
+                    _pair_rate(pair.rate_bps, pair.reserved_bps),
+                    format_time(pair.latency_us),
+                    format_time(pair.declared_us) if pair.declared_us is not None else "-",
+                    format_time(pair.netem_delay_us) if pair.netem_delay_us is not None else "-",
+                ]
+            )
         lines += _table(rows)
 
     remote = [d for d in mapping.delays if d.host != d.to_host]
@@ -190,10 +200,16 @@ def render_table(model: Model, mapping: Mapping) -> str:
         lines += ["", "latency budgets towards other hosts"]
         rows = [["vm", "network", "to host", "declared", "path", "netem adds"]]
         for budget in remote:
-            rows.append([
-                budget.vm, budget.network, budget.to_host, format_time(budget.declared_us),
-                format_time(budget.latency_us), format_time(budget.netem_delay_us),
-            ])
+            rows.append(
+                [
+                    budget.vm,
+                    budget.network,
+                    budget.to_host,
+                    format_time(budget.declared_us),
+                    format_time(budget.latency_us),
+                    format_time(budget.netem_delay_us),
+                ]
+            )
         lines += _table(rows)
 
     lines += ["", "segments"]
@@ -203,9 +219,14 @@ def render_table(model: Model, mapping: Mapping) -> str:
         if segment is None:
             continue
         span = mapping.network_hosts.get(name, ())
-        rows.append([
-            name, segment.encap.value, str(segment.id), ", ".join(span) or "-",
-            ", ".join(segment.sites),
-        ])
+        rows.append(
+            [
+                name,
+                segment.encap.value,
+                str(segment.id),
+                ", ".join(span) or "-",
+                ", ".join(segment.sites),
+            ]
+        )
     lines += _table(rows)
     return "\n".join(lines) + "\n"

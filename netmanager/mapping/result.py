@@ -41,9 +41,9 @@ class Occupied:
 
     @property
     def empty(self) -> bool:
-        return not any(
-            u.cpus or u.memory_mib or u.vms for u in self.hosts.values()
-        ) and not any(self.links.values())
+        return not any(u.cpus or u.memory_mib or u.vms for u in self.hosts.values()) and not any(
+            self.links.values()
+        )
 
     def host(self, name: str) -> HostUsage:
         return self.hosts.get(name, HostUsage())

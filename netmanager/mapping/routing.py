@@ -60,8 +60,9 @@ class RoutingState:
         if bps:
             self.reserved[link] = self.reserved.get(link, 0) + bps
 
-    def weight(self, ends: frozenset[str], need_bps: int = 0,
-               excluded: frozenset[str] = frozenset()) -> WeightFunction:
+    def weight(
+        self, ends: frozenset[str], need_bps: int = 0, excluded: frozenset[str] = frozenset()
+    ) -> WeightFunction:
         """Search weight that hides other hosts, excluded links and links too full."""
         hosts = self.hosts
 
@@ -116,14 +117,22 @@ def route_pair(
     declared = first.delay_us
     if a == b:
         route = PairRoute(
-            edge.name, first.vm, second.vm, edge.network, (a, b), (a,), (), rate, 0, 0,
-            declared, declared,
+            edge.name,
+            first.vm,
+            second.vm,
+            edge.network,
+            (a, b),
+            (a,),
+            (),
+            rate,
+            0,
+            0,
+            declared,
+            declared,
         )
         return route, None
     candidates = _candidates(state, a, b, rate)
-    fast = [
-        p for p in candidates if declared is None or path_latency(state.graph, p) <= declared
-    ]
+    fast = [p for p in candidates if declared is None or path_latency(state.graph, p) <= declared]
     if not fast:
         return None, _pair_problem(state, edge, a, b, candidates)
     path = _pick(state, fast)
@@ -159,7 +168,9 @@ def _pair_problem(
         latency = path_latency(state.graph, best)
         assert declared is not None
         return Problem(
-            E_LATENCY, edge.loc, f"pair:{edge.name}",
+            E_LATENCY,
+            edge.loc,
+            f"pair:{edge.name}",
             f"{label} declares latency {format_time(declared)} but the fastest path with room, "
             f"{path_text(best)}, takes {format_time(latency)}",
             f"declare at least {format_time(latency)}, or pin both VMs on one host",
@@ -167,7 +178,9 @@ def _pair_problem(
     any_paths = _candidates(state, a, b, 0)
     if not any_paths:
         return Problem(
-            E_BANDWIDTH, edge.loc, f"pair:{edge.name}",
+            E_BANDWIDTH,
+            edge.loc,
+            f"pair:{edge.name}",
             f"{label}: no physical path joins {a} and {b}",
             "connect the hosts through switches or routers in real.xml (hosts do not forward)",
         )
@@ -176,13 +189,17 @@ def _pair_problem(
     latency = path_latency(state.graph, best)
     if declared is not None and latency > declared:
         return Problem(
-            E_LATENCY, edge.loc, f"pair:{edge.name}",
+            E_LATENCY,
+            edge.loc,
+            f"pair:{edge.name}",
             f"{label} declares latency {format_time(declared)} but the fastest path, "
             f"{path_text(best)}, takes {format_time(latency)}",
             f"declare at least {format_time(latency)}, or pin both VMs on one host",
         )
     return Problem(
-        E_BANDWIDTH, edge.loc, f"pair:{edge.name}",
+        E_BANDWIDTH,
+        edge.loc,
+        f"pair:{edge.name}",
         f"{label} needs {format_rate(rate)}; best path {path_text(best)} has "
         f"{format_rate(free)} free",
         "lower the pair's bandwidth, raise the capacity of the links, or pin both VMs on one host",
@@ -234,7 +251,9 @@ def _tree(
         return None
     if any(h not in paths for h in sides):
         return None
-    total = _Side(sum(s.shaped_bps for s in sides.values()), sum(s.unshaped for s in sides.values()))
+    total = _Side(
+        sum(s.shaped_bps for s in sides.values()), sum(s.unshaped for s in sides.values())
+    )
     below: dict[str, tuple[int, int]] = {}
     links: dict[str, PhysicalLink] = {}
     chosen = {h: tuple(paths[h]) for h in sides}
@@ -313,7 +332,9 @@ def _network_problem(
         reachable = _tree_reach(state, root, sides)
         cut_off = [h for h in sides if h not in reachable]
         return Problem(
-            E_BANDWIDTH, edge.loc, subject,
+            E_BANDWIDTH,
+            edge.loc,
+            subject,
             f"network '{edge.name}' spans hosts {', '.join(sorted(sides))} but no physical path "
             f"joins {root} and {', '.join(cut_off)}",
             "connect the hosts through switches or routers in real.xml (hosts do not forward)",
@@ -324,10 +345,15 @@ def _network_problem(
     )
     need = first.reservations[worst]
     free = max(state.free(first.links[worst]), 0)
-    host = next(h for h in sorted(first.paths) if worst in
-                {link.name for link in path_links(state.graph, first.paths[h])})
+    host = next(
+        h
+        for h in sorted(first.paths)
+        if worst in {link.name for link in path_links(state.graph, first.paths[h])}
+    )
     return Problem(
-        E_BANDWIDTH, edge.loc, subject,
+        E_BANDWIDTH,
+        edge.loc,
+        subject,
         f"network '{edge.name}' needs {format_rate(need)} on link {worst}; best path "
         f"{path_text(first.paths[host])} has {format_rate(free)} free",
         "lower the network's bandwidth, raise the capacity of the links, "
@@ -350,7 +376,7 @@ def _between(
     common = 0
     while common < min(len(pa), len(pb)) and pa[common] == pb[common]:
         common += 1
-    path = tuple(reversed(pa[common - 1:])) + pb[common:]
+    path = tuple(reversed(pa[common - 1 :])) + pb[common:]
     return path, path_latency(state.graph, path)
 
 
@@ -372,8 +398,9 @@ def _budgets(
         for other in route.hosts:
             latency = 0 if other == own else _between(state, paths, own, other)[1]
             budgets.append(
-                DelayBudget(m.vm, edge.name, own, other, m.delay_us, latency,
-                            max(m.delay_us - latency, 0))
+                DelayBudget(
+                    m.vm, edge.name, own, other, m.delay_us, latency, max(m.delay_us - latency, 0)
+                )
             )
     return budgets
 
@@ -397,12 +424,16 @@ def _latency_problems(
                 slowest = (latency, path)
         if slowest is not None:
             latency, path = slowest
-            problems.append(Problem(
-                E_LATENCY, m.delay_loc, f"latency:{edge.name}:{m.vm}",
-                f"VM '{m.vm}' declares latency {format_time(m.delay_us)} in network "
-                f"'{edge.name}' but the path {path_text(path)} takes {format_time(latency)}",
-                f"declare at least {format_time(latency)}, or pin the network's VMs on one host",
-            ))
+            problems.append(
+                Problem(
+                    E_LATENCY,
+                    m.delay_loc,
+                    f"latency:{edge.name}:{m.vm}",
+                    f"VM '{m.vm}' declares latency {format_time(m.delay_us)} in network "
+                    f"'{edge.name}' but the path {path_text(path)} takes {format_time(latency)}",
+                    f"declare at least {format_time(latency)}, or pin the network's VMs on one host",
+                )
+            )
     return problems
 
 
@@ -435,4 +466,3 @@ def route_all(
     pairs.sort(key=lambda r: r.name)
     budgets.sort(key=lambda b: (b.network, b.vm, b.to_host))
     return networks, pairs, budgets, problems
-

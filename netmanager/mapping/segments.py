@@ -122,7 +122,9 @@ def _allowed(real: Real, sites: tuple[str, ...], encap: Encap) -> list[Interval]
     result: list[Interval] | None = None
     for name in sites:
         site = real.site_by_name.get(name)
-        ranges = () if site is None else (site.vlan_ranges if encap is Encap.VLAN else site.vni_ranges)
+        ranges = (
+            () if site is None else (site.vlan_ranges if encap is Encap.VLAN else site.vni_ranges)
+        )
         own = _intervals(ranges)
         result = own if result is None else _intersect(result, own)
     return result or []
@@ -132,7 +134,9 @@ def _site_ranges(real: Real, sites: tuple[str, ...], encap: Encap) -> str:
     parts = []
     for name in sites:
         site = real.site_by_name.get(name)
-        ranges = () if site is None else (site.vlan_ranges if encap is Encap.VLAN else site.vni_ranges)
+        ranges = (
+            () if site is None else (site.vlan_ranges if encap is Encap.VLAN else site.vni_ranges)
+        )
         parts.append(f"{name} allows {ranges_text(_intervals(ranges))}")
     return "; ".join(parts)
 
@@ -230,8 +234,10 @@ def allocate_segments(
             auto_keeps = (
                 network.encap is Encap.AUTO
                 and old_encap is Encap.VXLAN
-                and _encap_problem(name, network.loc, Encap.AUTO, Encap.VXLAN, plans[name][2],
-                                   known) is None
+                and _encap_problem(
+                    name, network.loc, Encap.AUTO, Encap.VXLAN, plans[name][2], known
+                )
+                is None
             )
             if not auto_keeps:
                 continue
@@ -271,11 +277,12 @@ def _encap_problem(
     lacking = [h for h in hosts if known.get(h) is not None and feature not in (known[h] or ())]
     if not lacking:
         return None
-    how = f"encap=\"{asked.value}\"" + (" chose vxlan" if asked is Encap.AUTO else "")
+    how = f'encap="{asked.value}"' + (" chose vxlan" if asked is Encap.AUTO else "")
     return Problem(
-        E_ENCAP, loc, f"encap:{network}",
-        f"network '{network}' ({how}) spans {', '.join(lacking)}, whose kernel lacks "
-        f"'{feature}'",
+        E_ENCAP,
+        loc,
+        f"encap:{network}",
+        f"network '{network}' ({how}) spans {', '.join(lacking)}, whose kernel lacks '{feature}'",
         f"load the '{feature}' module on {', '.join(lacking)} or choose another encap",
     )
 
@@ -290,24 +297,32 @@ def _exhausted(
     element = "vlan-range" if encap is Encap.VLAN else "vni-range"
     if not allowed and len(sites) == 1:
         return Problem(
-            E_SEGMENTS, network.loc, f"segment:{name}",
+            E_SEGMENTS,
+            network.loc,
+            f"segment:{name}",
             f"no {kind} for {spanning}: the site has no {element}",
             f"add a {element} to site '{sites[0]}' in real.xml",
         )
     if not allowed:
         return Problem(
-            E_SEGMENTS, network.loc, f"segment:{name}",
+            E_SEGMENTS,
+            network.loc,
+            f"segment:{name}",
             f"no {kind} for {spanning}: the sites allow no common {kind} "
             f"({_site_ranges(real, sites, encap)})",
             f"add a common {element} to the sites in real.xml, or place the network's VMs on "
             "hosts of fewer sites",
         )
-    foreign = sum(
-        1 for a, b in allowed for i in range(a, b + 1) if taken.foreign_on(encap, i, sites)
-    ) if _count(allowed) <= 1 << 16 else 0
+    foreign = (
+        sum(1 for a, b in allowed for i in range(a, b + 1) if taken.foreign_on(encap, i, sites))
+        if _count(allowed) <= 1 << 16
+        else 0
+    )
     own = sum(1 for e, i in taken.own if e is encap and any(a <= i <= b for a, b in allowed))
     return Problem(
-        E_SEGMENTS, network.loc, f"segment:{name}",
+        E_SEGMENTS,
+        network.loc,
+        f"segment:{name}",
         f"no {kind} left for {spanning}: they allow {ranges_text(allowed)} "
         f"({_count(allowed)} ids; {_site_ranges(real, sites, encap)}), "
         f"{foreign} held by other topologies, {own} by this one",
