@@ -6,8 +6,12 @@ and a TBF on the host side; the hosts (dom0 namespaces) are joined by veths into
 emulated switch, each with a VXLAN in its bridge and static FDB entries to the others.
 The same work is done side by side, in the same run, by:
 
-* netmanager: ``Engine.apply`` of the desired HostState (observe, plan, execute), then a
-  re-apply of the unchanged state, then ``Engine.destroy``;
+* netmanager: the whole pipeline of ``netmanager apply`` — real.xml and virtual.xml read,
+  validated, mapped, compiled, rendered, then the engine and the firewall (one iptables
+  and one ebtables restore per host) — then a re-apply of the unchanged files, then
+  ``netmanager destroy``;
+* engine: ``Engine.apply`` alone of an equivalent HostState built in Python (what the
+  pipeline costs beyond the kernel work shows as the difference);
 * (a) ``ip -batch``: one batch file per namespace (``ip``, ``tc`` and ``bridge -batch``),
   namespaces added and deleted by one ``ip -batch`` each;
 * (b) the Python floor: netlink messages pre-built with pyroute2's encoders (``IPBatch`` as
@@ -193,7 +197,7 @@ def settle(limit_s: float = 60.0) -> float:
 
 def remove_all(prefix: str) -> None:
     """Delete every namespace of ``prefix`` (the safety net; also after failures)."""
-    for name in netns.listed(prefix + "-"):
+    for name in netns.listed(prefix):
         with contextlib.suppress(OSError):
             netns.remove(name)
 
@@ -219,6 +223,76 @@ def check(prefix: str, n: int) -> None:
 
 
 # --------------------------------------------------------------------------------- netmanager
+
+
+def write_inputs(directory: Path, n: int) -> tuple[Path, Path]:
+    """real.xml (4 emulated hosts on one switch) and virtual.xml (n VMs in one network that
+    spans the hosts, each shaped and with a static route), VMs pinned round-robin."""
+    hosts = "\n".join(
+        f'''  <host name="host{h}" site="lab" hypervisor="netns" cpus="{n}" memory="{n}GB">
+    <interface name="eth0" address="192.0.2.{h + 1}/24"/>
+  </host>'''
+        for h in range(HOSTS)
+    )
+    links = "\n".join(f'  <link a="host{h}:eth0" b="sw1" capacity="100Gbit"/>' for h in range(HOSTS))
+    real = directory / "real.xml"
+    real.write_text(
+        f'''<real xmlns="urn:netmanager:real:1" version="1.0">
+  <site name="lab"><vni-range first="1000" last="1999"/></site>
+  <switch name="sw1" site="lab"/>
+{hosts}
+{links}
+</real>
+'''
+    )
+    vms = "\n".join(
+        f'''  <vm name="vm{i}" host="host{h}" memory="256MB">
+    <interface network="net" ip="{vm_address(i).ip}"/>
+    <route to="10.99.0.0/16" via="{vm_address(0 if i else 1).ip}"/>
+  </vm>'''
+        for i, (h, _) in enumerate(placement(n))
+    )
+    virtual = directory / "virtual.xml"
+    virtual.write_text(
+        f'''<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="bench">
+  <network name="net" cidr="10.0.0.0/16" encap="vxlan">
+    <shaping bandwidth="{RATE_BPS // 1_000_000}Mbit"/>
+  </network>
+{vms}
+</virtual>
+'''
+    )
+    return real, virtual
+
+
+def run_pipeline(prefix: str, n: int) -> dict[str, float]:
+    from netmanager import deploy
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["NETMANAGER_NS_PREFIX"] = prefix
+        os.environ["NETMANAGER_STATE_DIR"] = str(Path(tmp) / "state")
+        try:
+            real, virtual = write_inputs(Path(tmp), n)
+            features = deploy.local_features()  # probed once, as a long-lived manager would
+            with timer(out, "apply"):
+                deploy.apply(deploy.prepare(real, virtual, features=features))
+            src = f"{prefix}v-bench-vm0"
+            for _ in range(5):
+                ping = ["ip", "netns", "exec", src, "ping", "-c1", "-W1", "-q", str(vm_address(1).ip)]
+                if subprocess.run(ping, check=False, capture_output=True).returncode == 0:
+                    break
+            else:
+                raise AssertionError("vm0 does not reach vm1 across hosts")
+            with timer(out, "reapply"):
+                again = deploy.apply(deploy.prepare(real, virtual, features=features))
+            assert again.changes == 0, again.phases
+            with timer(out, "destroy"):
+                deploy.destroy("bench")
+        finally:
+            os.environ.pop("NETMANAGER_NS_PREFIX", None)
+            os.environ.pop("NETMANAGER_STATE_DIR", None)
+    return out
 
 
 def run_netmanager(prefix: str, n: int) -> dict[str, float]:
@@ -506,7 +580,8 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     base = f"nmb{secrets.token_hex(2)}"
     methods: list[tuple[str, Callable[[str, int], dict[str, float]]]] = [
-        ("netmanager", run_netmanager),
+        ("netmanager", run_pipeline),
+        ("engine", run_netmanager),
         ("floor", run_floor),
     ]
     if not args.skip_ip_batch:
@@ -535,15 +610,16 @@ def main() -> int:
                 remove_all(f"{base}{name[0]}{attempt}")
     print()
     print(
-        f"{'N':>6} {'netmanager':>11} {'reapply':>8} {'destroy':>8} {'floor':>7} "
+        f"{'N':>6} {'netmanager':>11} {'reapply':>8} {'destroy':>8} {'engine':>7} {'floor':>7} "
         f"{'+build':>7} {'ip-batch':>9} {'ratio':>6}"
     )
     for n in sizes:
         nm, fl = results[("netmanager", n)], results[("floor", n)]
+        en = results[("engine", n)]["apply"]
         ib = results.get(("ip-batch", n), {}).get("apply", float("nan"))
         print(
             f"{n:>6} {nm['apply']:>11.3f} {nm['reapply']:>8.3f} {nm['destroy']:>8.3f} "
-            f"{fl['apply']:>7.3f} {fl['apply+build']:>7.3f} {ib:>9.3f} "
+            f"{en:>7.3f} {fl['apply']:>7.3f} {fl['apply+build']:>7.3f} {ib:>9.3f} "
             f"{nm['apply'] / fl['apply+build']:>6.2f}"
         )
     largest = max(sizes)

@@ -24,7 +24,8 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from netmanager.firewall import (
 from netmanager.hostconfig import HostConfig, Infrastructure, namespace_kinds
 from netmanager.kernel import Address, ApplyError, Engine, Faults, HostState, KernelStateError, Link
 from netmanager.kernel.plan import Plan
+from netmanager.kernel.plan import plan as kernel_plan
 from netmanager.loader import load_with_warnings
 from netmanager.mapping import (
     Mapping,
@@ -353,11 +355,14 @@ def _firewall_changes(
     existing = owned_namespaces()
     by_dom0 = {c.dom0: c for c in configs.values()}
     changes = []
+    present = [ns for ns in dom0s if ns in existing]
+    # the save tools run as processes: read every host's tables at once
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        observations = dict(
+            zip(present, pool.map(lambda ns: Firewall(ns).observe(), present), strict=True)
+        )
     for namespace in dom0s:
-        if namespace not in existing:
-            observed = (Ruleset(), Ruleset())
-        else:
-            observed = Firewall(namespace).observe()
+        observed = observations.get(namespace, (Ruleset(), Ruleset()))
         ipt, ebt = desired_rulesets(observed, topology, by_dom0.get(namespace))
         changes.append(FirewallChange(namespace, "iptables", ipt, observed[0]))
         changes.append(FirewallChange(namespace, "ebtables", ebt, observed[1]))
@@ -446,29 +451,45 @@ class Outcome:
         }
 
 
+@dataclass
+class _Observation:
+    """One observation of the kernel serves every kernel phase until one of them changes
+    something (firewall phases do not touch kernel objects)."""
+
+    state: HostState | None = None
+    scope: set[str] = field(default_factory=set)
+
+
 def _run_phases(
     topology: str,
     phases: list[tuple[str, HostState | list[FirewallChange] | GatewayRules]],
     counter: StepCounter,
     progress: Callable[[str], None],
+    seen: _Observation | None = None,
 ) -> dict[str, int]:
     """Run kernel and firewall phases in order; on failure undo the finished ones."""
     undo: list[Callable[[], None]] = []
     counts: dict[str, int] = {}
     scope = owned_namespaces()
+    seen = seen if seen is not None else _Observation()
     try:
         with Engine() as engine:
             for name, phase in phases:
                 progress(name)
                 if isinstance(phase, HostState):
-                    before = engine.observe(scope | set(phase.namespaces))
-                    the_plan = engine.plan(phase, namespaces=scope)
+                    scope |= set(phase.namespaces)
+                    if seen.state is None or seen.scope != scope:
+                        seen.state, seen.scope = engine.observe(scope), set(scope)
+                    observed = seen.state
+                    the_plan = kernel_plan(phase, observed, scope)
+                    counts[name] = len(the_plan)
+                    if not len(the_plan):
+                        continue
                     faults = counter.engine_faults(len(the_plan.steps))
+                    seen.state = None
                     result = engine.apply(the_plan, faults=faults)
                     counts[name] = result.changes
-                    scope |= set(phase.namespaces)
-                    if result.changes:
-                        undo.append(_kernel_undo(before, scope))
+                    undo.append(_kernel_undo(observed, set(scope)))
                 elif isinstance(phase, GatewayRules):
                     done = 0
                     for namespace in phase.namespaces:
@@ -567,16 +588,20 @@ def apply(
         # The infrastructure phase keeps this topology as it was applied before (if it was),
         # so that a re-apply changes only what differs.
         previous = list(applied[topology].hosts.values()) if topology in applied else []
-        infra_state = desired_state(others + previous, deployment.infrastructure)
-        full_state = desired_state(
-            others + list(deployment.configs.values()), deployment.infrastructure
+        wanted = list(deployment.configs.values())
+        full_state = desired_state(others + wanted, deployment.infrastructure)
+        infra_state = (
+            full_state
+            if previous == wanted
+            else desired_state(others + previous, deployment.infrastructure)
         )
+        seen = _Observation()
         counter = StepCounter(fail_at)
         phases: list[tuple[str, HostState | list[FirewallChange] | GatewayRules]] = [
             ("infrastructure", infra_state)
         ]
         # the firewall phase is computed once the hosts' namespaces exist
-        counts = _run_phases(topology, phases, counter, progress)
+        counts = _run_phases(topology, phases, counter, progress, seen)
         firewall = _firewall_changes(
             topology, deployment.configs, _dom0s(deployment.infrastructure)
         )
@@ -590,6 +615,7 @@ def apply(
                 ],
                 counter,
                 progress,
+                seen,
             )
         except ApplyFailed:
             if counts.get("infrastructure"):
@@ -606,7 +632,9 @@ def apply(
             placement=dict(deployment.mapping.placement),
             applied_at=time.time(),
         )
-        _save_record(record)
+        old = applied.get(topology)
+        if old is None or replace(old, applied_at=0.0) != replace(record, applied_at=0.0):
+            _save_record(record)
     outcome = Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
     outcome.hosts = {
         host: {"vms": len(config.vms), "ports": len(config.ports), "networks": len(config.segments)}
