@@ -4,7 +4,10 @@ Layers, pure until the last one::
 
     objects   frozen dataclasses (Namespace, Link, Address, Route, FdbEntry, Qdisc, ...),
               HostState = every object netmanager owns on one host; validate()
-    shaping   TBF/NetEm sizes from rates (burst and queues from the rate, not constants)
+    scope     Scope: whose objects an engine sees and changes (owners sharing a
+              namespace, the root namespace included)
+    shaping   TBF/NetEm sizes from rates (burst and queues from the rate, not constants);
+              NetEm below TBF, ingress shaping through an IFB
     plan      desired vs observed -> ordered + ~ - changes with reasons (and implied ones)
     journal   execute a plan on a backend; on failure undo what was done, report undo errors
     backend   the local kernel: observe by dumps, apply by batched rtnetlink, one socket per
@@ -26,24 +29,37 @@ Example::
     with Engine() as engine:
         print(engine.plan(state).render())
         engine.apply(state)
+
+Owners sharing a namespace (here the root namespace, a real host's dom0): each applies and
+destroys only its own objects (links marked ``nm:<owner>:``, and what hangs on them)::
+
+    from netmanager.kernel import ROOT_NAMESPACE, Scope
+    scope = Scope.of("demo", namespaces=["nm-h1-vm1"], shared=[ROOT_NAMESPACE])
+    engine.apply(desired, scope=scope)      # desired: HostState.checked(objects, scope)
+    engine.destroy(scope)
 """
 
 from netmanager.kernel.contract import Action, ActionResult, Backend, Verb
-from netmanager.kernel.engine import ApplyResult, Engine, StalePlanError
+from netmanager.kernel.engine import ApplyResult, Engine, MissingNamespaceError, StalePlanError
 from netmanager.kernel.journal import ApplyError, Faults, UndoFailure
 from netmanager.kernel.objects import (
+    INGRESS_HANDLE,
     MARKER,
+    ROOT_NAMESPACE,
     RT_PROTO,
+    TC_H_INGRESS,
     TC_H_ROOT,
     Address,
     FdbEntry,
     HostState,
     Htb,
     HtbClass,
+    Ingress,
     KernelObject,
     KernelStateError,
     Link,
     LinkKind,
+    MirredRedirect,
     Namespace,
     Netem,
     Qdisc,
@@ -52,18 +68,24 @@ from netmanager.kernel.objects import (
     Tbf,
     U32Filter,
     VethPeer,
+    Vlan,
     Vxlan,
     format_handle,
     kernel_name,
+    tbf_class,
     tc_handle,
     validate,
 )
 from netmanager.kernel.plan import Change, Op, Plan, plan
-from netmanager.kernel.shaping import netem_for, tbf_for_rate
+from netmanager.kernel.scope import Scope
+from netmanager.kernel.shaping import ifb_ingress, netem_for, tbf_for_rate, tbf_with_netem
 
 __all__ = [
+    "INGRESS_HANDLE",
     "MARKER",
+    "ROOT_NAMESPACE",
     "RT_PROTO",
+    "TC_H_INGRESS",
     "TC_H_ROOT",
     "Action",
     "ActionResult",
@@ -78,16 +100,20 @@ __all__ = [
     "HostState",
     "Htb",
     "HtbClass",
+    "Ingress",
     "KernelObject",
     "KernelStateError",
     "Link",
     "LinkKind",
+    "MirredRedirect",
+    "MissingNamespaceError",
     "Namespace",
     "Netem",
     "Op",
     "Plan",
     "Qdisc",
     "Route",
+    "Scope",
     "StalePlanError",
     "Sysctl",
     "Tbf",
@@ -95,12 +121,16 @@ __all__ = [
     "UndoFailure",
     "Verb",
     "VethPeer",
+    "Vlan",
     "Vxlan",
     "format_handle",
+    "ifb_ingress",
     "kernel_name",
     "netem_for",
     "plan",
+    "tbf_class",
     "tbf_for_rate",
+    "tbf_with_netem",
     "tc_handle",
     "validate",
 ]

@@ -4,10 +4,13 @@ Design (see docs in the package's ``__init__``):
 
 * **One socket per namespace**, opened by entering the namespace in-process (setns),
   kept for the life of the backend.  Namespaces are created in-process too.
-* **Observe** = one dump each of links, addresses, routes (filtered by netmanager's
-  route protocol in the kernel) and qdiscs per namespace, plus FDB, class and filter
-  dumps only for the links that have them, and the managed sysctls.  Veth peers are
-  resolved across namespaces with one RTM_GETNSID batch per namespace that needs it.
+* **Observe** a :class:`~netmanager.kernel.scope.Scope` = one dump each of links,
+  addresses, routes (filtered by netmanager's route protocol in the kernel) and qdiscs per
+  namespace, plus FDB, class and filter dumps only for the owned links that have them
+  (filters below an HTB root or an ingress qdisc), and the managed sysctls of fully owned
+  namespaces.  Veth peers are resolved across namespaces with one RTM_GETNSID batch per
+  namespace that needs it.  The root namespace (``""``) is the one the backend was made
+  in.
 * **Execute**: consecutive actions in the same namespace become one batch of requests,
   sent many per send(); every request is ACKed and checked.  Interface indexes are chosen
   by the engine (free ones, per namespace) so that a whole batch — a veth, its qdisc, an
@@ -19,6 +22,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -29,8 +33,10 @@ from netmanager.kernel.ethtool import EthtoolSocket
 from netmanager.kernel.netlink import NetlinkError, RawLink, RawTc, Request
 from netmanager.kernel.nlsock import RtnlSocket
 from netmanager.kernel.objects import (
+    ETH_P_ALL,
     IPV6_SYSCTLS,
     MARKER,
+    ROOT_NAMESPACE,
     RT_PROTO,
     SYSCTL_DEFAULTS,
     Address,
@@ -38,9 +44,11 @@ from netmanager.kernel.objects import (
     HostState,
     Htb,
     HtbClass,
+    Ingress,
     KernelObject,
     Link,
     LinkKind,
+    MirredRedirect,
     Namespace,
     Netem,
     Qdisc,
@@ -50,9 +58,11 @@ from netmanager.kernel.objects import (
     Tbf,
     U32Filter,
     VethPeer,
+    Vlan,
     Vxlan,
     ipv6_sysctls,
 )
+from netmanager.kernel.scope import Scope
 
 _KINDS = {kind.value: kind for kind in LinkKind}
 SYSCTL_NAMES = [*SYSCTL_DEFAULTS, *IPV6_SYSCTLS]
@@ -60,7 +70,8 @@ NETCONF_SYSCTLS = {
     "net.ipv4.ip_forward": nl.NETCONFA_FORWARDING,
     "net.ipv4.conf.all.rp_filter": nl.NETCONFA_RP_FILTER,
 }
-_TC_KINDS = ("tbf", "htb", "netem")
+_TC_KINDS = ("tbf", "htb", "netem", "ingress")
+_FILTERED = ("htb", "ingress")  # qdiscs whose filters are observed
 
 
 class _Ns:
@@ -199,6 +210,8 @@ def _decode_params(tc: RawTc) -> QdiscParams | None:
         if tc.kind == "htb":
             default, r2q = nl.decode_htb(options)
             return Htb(default_minor=default, r2q=r2q)
+        if tc.kind == "ingress":
+            return Ingress()
     except (KeyError, ValueError, IndexError):
         return None
     return None
@@ -211,6 +224,8 @@ def _qdisc_options(params: QdiscParams) -> bytes:
         return nl.netem_options(
             params.delay_us, params.jitter_us, params.loss_ppm, params.limit_packets
         )
+    if isinstance(params, Ingress):
+        return b""
     return nl.htb_options(params.default_minor, params.r2q)
 
 
@@ -248,11 +263,17 @@ class NetlinkBackend:
         self._ns[name] = handle
         return handle
 
+    @staticmethod
+    def _exists(name: str) -> bool:
+        return name == ROOT_NAMESPACE or netns.exists(name)
+
     def _attach(self, name: str) -> _Ns | None:
         """The handle of an existing namespace, opened (socket and fd) on first use."""
         handle = self._ns.get(name)
         if handle is not None:
             return handle
+        if name == ROOT_NAMESPACE:
+            return self._open(name, os.dup(self._home))
         if not netns.exists(name):
             return None
         return self._open(name, netns.open_fd(name))
@@ -279,29 +300,81 @@ class NetlinkBackend:
             if m.type == nl.RTM_NEWLINK
         ]
 
+    # -------------------------------------------------------------------------- settle
+
+    def settle(self, links: Iterable[tuple[str, str]], timeout_s: float) -> list[tuple[str, str]]:
+        """Wait until the given links, where up and with carrier, run.
+
+        The kernel activates the queue of a link whose carrier came on asynchronously
+        (linkwatch): until then the link drops what it sends.  That is the case of the end
+        of a veth pair whose other end came up after it, in a later batch, and of a bridge
+        whose first port starts forwarding.  An ARP request or reply lost that way costs
+        the first packets a one-second retransmission, right after an apply (measured
+        over 400 applies of two emulated hosts joined by VXLAN: 30 left such a link
+        behind, and about one in a hundred first pings took a second).  This polls one
+        link dump per namespace, usually once (about a millisecond).
+        """
+        waiting: dict[str, set[str]] = {}
+        for namespace, ifname in links:
+            waiting.setdefault(namespace, set()).add(ifname)
+        deadline = time.monotonic() + timeout_s
+        pause = 0.0005
+        while True:
+            for namespace in list(waiting):
+                handle = self._attach(namespace)
+                if handle is None:
+                    del waiting[namespace]
+                    continue
+                pending = {
+                    link.ifname
+                    for link in self._dump_links(handle)
+                    if link.ifname in waiting[namespace]
+                    and link.flags & nl.IFF_UP
+                    and link.flags & nl.IFF_LOWER_UP
+                    and not link.flags & nl.IFF_RUNNING
+                }
+                if pending:
+                    waiting[namespace] = pending
+                else:
+                    del waiting[namespace]
+            if not waiting or time.monotonic() >= deadline:
+                return sorted((ns, name) for ns, names in waiting.items() for name in names)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
     # ------------------------------------------------------------------------- observe
 
-    def observe(self, namespaces: Iterable[str]) -> HostState:
+    def absent(self, namespaces: Iterable[str]) -> set[str]:
+        return {name for name in namespaces if not self._exists(name)}
+
+    def observe(self, scope: Scope | Iterable[str]) -> HostState:
+        scope = Scope.coerce(scope)
         raws: dict[str, _Raw] = {}
-        for name in sorted(set(namespaces)):
-            if name in self._ns and not netns.exists(name):
+        for name in sorted(scope.all):
+            if name in self._ns and not self._exists(name):
                 self._drop(name)
             handle = self._attach(name)
             if handle is not None:
-                raws[name] = self._read(handle)
-        peers = self._resolve_peers(raws)
+                raws[name] = self._read(handle, scope.marker, name in scope.namespaces)
+        peers = self._resolve_peers(raws, scope.marker)
         objects: list[KernelObject] = []
         for name, raw in raws.items():
-            objects.extend(self._objects(self._ns[name], raw, peers))
+            objects.extend(self._objects(self._ns[name], raw, peers, scope))
         return HostState(frozenset(objects))
 
-    def _read(self, handle: _Ns) -> _Raw:
+    def _read(self, handle: _Ns, marker: str, full: bool) -> _Raw:
+        """Dump one namespace.  ``marker`` selects the owned links; ``full``: the namespace
+        is owned too (its sysctls are read)."""
         sock = handle.sock
         links = self._dump_links(handle)
         handle.learn(links)
-        owned = {link.index for link in links if link.alias.startswith(MARKER)}
-        # a veth end without the marker may still be owned through its peer (decided later)
-        maybe = owned | {link.index for link in links if link.kind == "veth"}
+        owned = {link.index for link in links if link.alias.startswith(marker)}
+        # an unmarked veth end may still be owned through its peer (decided later)
+        maybe = owned | {
+            link.index
+            for link in links
+            if link.kind == "veth" and not link.alias.startswith(MARKER)
+        }
         addrs = []
         for m in sock.dump(nl.addr_dump()):
             if (
@@ -321,12 +394,13 @@ class NetlinkBackend:
         ]
         raw = _Raw(links=links, addrs=addrs, routes=routes, qdiscs=qdiscs)
         for tc in qdiscs:
-            if tc.kind == "htb" and tc.index in owned:
-                raw.classes.setdefault(tc.index, []).extend(
-                    nl.decode_tc(m.buf, m.pos, m.end)
-                    for m in sock.dump(nl.tc_dump(nl.RTM_GETTCLASS, tc.index))
-                    if m.type == nl.RTM_NEWTCLASS
-                )
+            if tc.kind in _FILTERED and tc.index in owned:
+                if tc.kind == "htb":
+                    raw.classes.setdefault(tc.index, []).extend(
+                        nl.decode_tc(m.buf, m.pos, m.end)
+                        for m in sock.dump(nl.tc_dump(nl.RTM_GETTCLASS, tc.index))
+                        if m.type == nl.RTM_NEWTCLASS
+                    )
                 raw.filters.setdefault(tc.index, []).extend(
                     nl.decode_tc(m.buf, m.pos, m.end)
                     for m in sock.dump(nl.tc_dump(nl.RTM_GETTFILTER, tc.index, tc.handle))
@@ -339,7 +413,8 @@ class NetlinkBackend:
                     for m in sock.dump(nl.fdb_dump(link.index))
                     if m.type == nl.RTM_NEWNEIGH
                 ]
-        raw.sysctls = self._read_sysctls(handle, links)
+        if full:
+            raw.sysctls = self._read_sysctls(handle, links)
         return raw
 
     def _read_sysctls(self, handle: _Ns, links: list[RawLink]) -> dict[str, str]:
@@ -364,15 +439,18 @@ class NetlinkBackend:
                 values.update(netns.read_sysctls(rest))
         return values
 
-    def _resolve_peers(self, raws: dict[str, _Raw]) -> dict[tuple[str, int], tuple[str, int]]:
+    def _resolve_peers(
+        self, raws: dict[str, _Raw], marker: str
+    ) -> dict[tuple[str, int], tuple[str, int]]:
         """(namespace, ifindex) -> (namespace, ifindex) of the other end, for every owned
-        veth end and its peer.  Namespace ids are asked of the kernel only where a peer
-        in another namespace is not already known from the other side."""
+        veth end (alias starting with ``marker``) and its peer.  Namespace ids are asked
+        of the kernel only where a peer in another namespace is not already known from the
+        other side."""
         peers: dict[tuple[str, int], tuple[str, int]] = {}
         crossing: dict[str, list[RawLink]] = {}
         for name, raw in raws.items():
             for link in raw.links:
-                if link.kind != "veth" or not link.alias.startswith(MARKER):
+                if link.kind != "veth" or not link.alias.startswith(marker):
                     continue
                 if link.peer_netnsid is None:
                     peers[(name, link.index)] = (name, link.peer_index)
@@ -402,21 +480,32 @@ class NetlinkBackend:
         return peers
 
     def _objects(
-        self, handle: _Ns, raw: _Raw, peers: dict[tuple[str, int], tuple[str, int]]
+        self,
+        handle: _Ns,
+        raw: _Raw,
+        peers: dict[tuple[str, int], tuple[str, int]],
+        scope: Scope,
     ) -> list[KernelObject]:
+        """The objects of ``scope`` in one namespace (the rule of :meth:`Scope.select`)."""
         name = handle.name
         names = handle.names
+        full = name in scope.namespaces
         out: list[KernelObject] = []
-        lo_up = any(link.ifname == "lo" and link.flags & nl.IFF_UP for link in raw.links)
-        ipv6 = any(raw.sysctls.get(key, "1") == "0" for key in IPV6_SYSCTLS)
-        out.append(Namespace(name, loopback_up=lo_up, ipv6=ipv6))
+        if full:
+            lo_up = any(link.ifname == "lo" and link.flags & nl.IFF_UP for link in raw.links)
+            ipv6 = any(raw.sysctls.get(key, "1") == "0" for key in IPV6_SYSCTLS)
+            out.append(Namespace(name, loopback_up=lo_up, ipv6=ipv6))
         owned: dict[int, str] = {}
+        foreign: set[int] = set()
         for link in raw.links:
             kind = _KINDS.get(link.kind)
-            if kind is None:
-                continue
-            ours = link.alias.startswith(MARKER)
-            if not ours and not (kind is LinkKind.VETH and (name, link.index) in peers):
+            ours = link.alias.startswith(scope.marker)
+            marked = link.alias.startswith(MARKER)
+            if kind is None or not (
+                ours or (kind is LinkKind.VETH and not marked and (name, link.index) in peers)
+            ):
+                if marked and not ours:
+                    foreign.add(link.index)
                 continue
             owned[link.index] = link.ifname
             offloads = None
@@ -432,6 +521,8 @@ class NetlinkBackend:
         for route in raw.routes:
             if route.protocol != RT_PROTO or route.type != 1:
                 continue
+            if route.oif not in owned and not (full and route.oif not in foreign):
+                continue
             dev = names.get(route.oif, f"#{route.oif}")
             out.append(Route(name, route.dst, dev, route.gateway, route.table, route.metric))
         for tc in raw.qdiscs:
@@ -440,6 +531,8 @@ class NetlinkBackend:
                 if params is not None:
                     out.append(Qdisc(name, owned[tc.index], params, tc.handle, tc.parent))
         for index, classes in raw.classes.items():
+            if index not in owned:
+                continue
             for tc in classes:
                 if tc.kind != "htb":
                     continue
@@ -451,26 +544,8 @@ class NetlinkBackend:
                     HtbClass(name, owned[index], tc.handle, rate, ceil, burst, cburst, parent, prio)
                 )
         for index, filters in raw.filters.items():
-            for tc in filters:
-                node = tc.handle & 0xFFF
-                if tc.kind != "u32" or tc.handle != nl.u32_handle(node) or not node:
-                    continue
-                decoded = nl.decode_u32(nl.parse_attrs(tc.options, 0, len(tc.options)))
-                if decoded is None:
-                    continue
-                flowid, src, dst = decoded
-                out.append(
-                    U32Filter(
-                        name,
-                        owned[index],
-                        flowid,
-                        node,
-                        dst=dst,
-                        src=src,
-                        parent=tc.parent,
-                        prio=tc.info >> 16,
-                    )
-                )
+            if index in owned:
+                out.extend(self._filters(name, owned[index], names, filters))
         for index, entries in raw.fdb.items():
             for _index, state, flags, mac, remote in entries:
                 if remote is not None and flags & nl.NTF_SELF and state & nl.NUD_PERMANENT:
@@ -478,6 +553,36 @@ class NetlinkBackend:
         for key, value in raw.sysctls.items():
             if key in SYSCTL_DEFAULTS and value != SYSCTL_DEFAULTS[key]:
                 out.append(Sysctl(name, key, value))
+        return out
+
+    @staticmethod
+    def _filters(
+        name: str, ifname: str, names: dict[int, str], filters: list[RawTc]
+    ) -> list[KernelObject]:
+        """Our u32 nodes among a link's dumped filters: address filters to a class, and
+        match-all redirects (hash tables and foreign filters are skipped)."""
+        out: list[KernelObject] = []
+        for tc in filters:
+            node = tc.handle & 0xFFF
+            if tc.kind != "u32" or tc.handle != nl.u32_handle(node) or not node:
+                continue
+            options = nl.parse_attrs(tc.options, 0, len(tc.options))
+            prio = tc.info >> 16
+            target = nl.decode_mirred(options)
+            if target is not None:
+                out.append(
+                    MirredRedirect(
+                        name, ifname, names.get(target, f"#{target}"), tc.parent, prio, node
+                    )
+                )
+                continue
+            decoded = nl.decode_u32(options)
+            if decoded is None:
+                continue
+            flowid, src, dst = decoded
+            out.append(
+                U32Filter(name, ifname, flowid, node, dst=dst, src=src, parent=tc.parent, prio=prio)
+            )
         return out
 
     def _link(
@@ -491,6 +596,8 @@ class NetlinkBackend:
     ) -> Link:
         peer = None
         vxlan = None
+        vlan = None
+        snooping = False
         if kind is LinkKind.VETH:
             found = peers.get((name, link.index))
             if found is None:
@@ -508,6 +615,15 @@ class NetlinkBackend:
                 port=port,
                 learning=learning,
             )
+        elif kind is LinkKind.VLAN:
+            parent = (
+                names.get(link.peer_index, f"#{link.peer_index}")
+                if link.peer_netnsid is None
+                else f"#{link.peer_index}"
+            )
+            vlan = Vlan(nl.decode_vlan(link.data), parent)
+        elif kind is LinkKind.BRIDGE:
+            snooping = nl.decode_mcast_snooping(link.data)
         return Link(
             namespace=name,
             ifname=link.ifname,
@@ -520,6 +636,8 @@ class NetlinkBackend:
             peer=peer,
             vxlan=vxlan,
             offloads=offloads,
+            vlan=vlan,
+            mcast_snooping=snooping,
         )
 
     # ------------------------------------------------------------------------- execute
@@ -747,6 +865,24 @@ class NetlinkBackend:
                     options=options,
                 )
             ]
+        if isinstance(obj, MirredRedirect):
+            index = handle.ifindex(obj.ifname, what)
+            cmd, flags = self._tc_verb(action.verb, nl.RTM_NEWTFILTER, nl.RTM_DELTFILTER)
+            options = b""
+            if action.verb is not Verb.DELETE:
+                options = nl.mirred_options(handle.ifindex(obj.target, what))
+            return [
+                nl.filter_request(
+                    cmd,
+                    flags,
+                    index,
+                    parent=obj.parent,
+                    prio=obj.prio,
+                    handle=nl.u32_handle(obj.handle),
+                    options=options,
+                    protocol=ETH_P_ALL,
+                )
+            ]
         raise TypeError(f"cannot compile {what}")
 
     @staticmethod
@@ -826,6 +962,12 @@ class NetlinkBackend:
                 port=v.port,
                 learning=v.learning,
             )
+        elif obj.kind is LinkKind.BRIDGE:
+            data = nl.bridge_data(obj.mcast_snooping)
+        lower = 0
+        if obj.vlan is not None:
+            lower = handle.ifindex(obj.vlan.parent, what)
+            data = nl.vlan_data(obj.vlan.vlan_id)
         settlers.append(handle.allocate(obj.ifname, avoid))
         index = handle.index[obj.ifname]
         return [
@@ -837,6 +979,7 @@ class NetlinkBackend:
                 up=obj.up,
                 mac=obj.mac,
                 master=master,
+                link=lower,
                 data=data,
             ),
             nl.link_set(index, alias=obj.alias),
@@ -856,6 +999,7 @@ class NetlinkBackend:
                 master=master or None,
                 alias=obj.alias,
             )
+        snooping = obj.kind is LinkKind.BRIDGE and obj.mcast_snooping != old.mcast_snooping
         return nl.link_set(
             index,
             up=obj.up if obj.up != old.up else None,
@@ -863,4 +1007,6 @@ class NetlinkBackend:
             mac=obj.mac if obj.mac is not None and obj.mac != old.mac else None,
             master=master if obj.master != old.master else None,
             alias=obj.alias if obj.alias != old.alias else None,
+            kind="bridge" if snooping else None,
+            data=nl.bridge_data(obj.mcast_snooping) if snooping else None,
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from netmanager.kernel.objects import HostState, KernelObject
+from netmanager.kernel.scope import Scope
 
 
 class Verb(enum.StrEnum):
@@ -53,8 +54,18 @@ NOT_RUN = ActionResult(applied=False)
 
 
 class Backend(Protocol):
-    def observe(self, namespaces: Iterable[str]) -> HostState:
-        """The owned objects in those namespaces (absent namespaces are simply absent)."""
+    def observe(self, scope: Scope | Iterable[str]) -> HostState:
+        """The objects of ``scope`` (namespace names: every netmanager object in them);
+        absent namespaces are simply absent."""
+        ...
+
+    def absent(self, namespaces: Iterable[str]) -> set[str]:
+        """Which of ``namespaces`` do not exist (the root namespace always does)."""
+        ...
+
+    def settle(self, links: Iterable[tuple[str, str]], timeout_s: float) -> list[tuple[str, str]]:
+        """Wait until each (namespace, ifname) that is up and has carrier also runs (its
+        queue is active); the ones still waiting after ``timeout_s``."""
         ...
 
     def execute(self, actions: Sequence[Action], *, stop_on_error: bool) -> list[ActionResult]:

@@ -2,9 +2,12 @@
 
 It refuses what the kernel refuses — EEXIST for an object that exists, ENODEV for a
 missing link, ENOENT for a missing namespace, ENETDOWN for a route through a link that
-is down, EBUSY for an HTB class that still has children or filters — and deletes what
-the kernel deletes along (see :mod:`netmanager.kernel.semantics`).  Extra failures can
-be injected per action with ``refuse``.
+is down, EBUSY for an HTB class that still has children or filters, EINVAL for a VLAN
+larger than its parent — and deletes what the kernel deletes along (see
+:mod:`netmanager.kernel.semantics`).  It holds the objects of every owner, and observes a
+:class:`~netmanager.kernel.scope.Scope` through :meth:`Scope.select`, the pure form of
+the ownership rule.  The root namespace always exists.  Extra failures can be injected
+per action with ``refuse``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from netmanager.kernel.contract import NOT_RUN, Action, ActionResult, Verb
 from netmanager.kernel.objects import (
+    ROOT_NAMESPACE,
     HostState,
     HtbClass,
     KernelObject,
@@ -28,6 +32,7 @@ from netmanager.kernel.objects import (
     requires,
     with_changes,
 )
+from netmanager.kernel.scope import Scope
 from netmanager.kernel.semantics import KernelModel
 
 
@@ -51,11 +56,14 @@ class FakeKernel:
         self.batch = batch
         self.executed: list[Action] = []
 
-    def observe(self, namespaces: Iterable[str]) -> HostState:
-        wanted = set(namespaces)
-        return HostState.of(
-            o for o in self.model if (o.name if isinstance(o, Namespace) else o.namespace) in wanted
-        )
+    def observe(self, scope: Scope | Iterable[str]) -> HostState:
+        return Scope.coerce(scope).select(self.model)
+
+    def absent(self, namespaces: Iterable[str]) -> set[str]:
+        return {n for n in namespaces if n != ROOT_NAMESPACE and ("netns", n) not in self.model}
+
+    def settle(self, links: Iterable[tuple[str, str]], timeout_s: float) -> list[tuple[str, str]]:
+        return []  # the fake's links run as soon as they are up
 
     def state(self) -> HostState:
         return HostState.of(self.model)
@@ -121,6 +129,10 @@ class FakeKernel:
             dev = self.model.get(link_key(obj.namespace, obj.dev))
             if isinstance(dev, Link) and not dev.up:
                 raise _error(errno.ENETDOWN, action)
+        if isinstance(obj, Link) and obj.vlan is not None:
+            parent = self.model.get(link_key(obj.namespace, obj.vlan.parent))
+            if isinstance(parent, Link) and obj.mtu > parent.mtu:
+                raise _error(errno.EINVAL, action)
         if isinstance(obj, Link) and obj.peer is not None:
             peer_key = link_key(obj.peer.namespace, obj.peer.ifname)
             if peer_key in m:

@@ -59,7 +59,7 @@ RTM_NEWNSID, RTM_GETNSID = 88, 90
 NETCONFA_IFINDEX, NETCONFA_FORWARDING, NETCONFA_RP_FILTER = 1, 2, 3
 NETCONFA_IFINDEX_ALL = -1
 
-IFF_UP = 0x1
+IFF_UP, IFF_RUNNING, IFF_LOWER_UP = 0x1, 0x40, 0x10000
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK = 1, 3, 4, 5
 IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = 10, 18, 20
 IFLA_AF_SPEC, IFLA_NET_NS_FD, IFLA_EXT_MASK, IFLA_LINK_NETNSID = 26, 28, 29, 37
@@ -69,6 +69,8 @@ IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFLA_VXLAN_ID, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL = 1, 3, 4
 IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 7, 15
+IFLA_VLAN_ID = 1
+IFLA_BR_MCAST_SNOOPING = 23
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
@@ -90,11 +92,16 @@ TCA_KIND, TCA_OPTIONS = 1, 2
 TCA_TBF_PARMS, TCA_TBF_RATE64, TCA_TBF_BURST = 1, 4, 6
 TCA_HTB_PARMS, TCA_HTB_INIT, TCA_HTB_RATE64, TCA_HTB_CEIL64 = 1, 2, 6, 7
 TCA_NETEM_LATENCY64, TCA_NETEM_JITTER64 = 10, 11
-TCA_U32_CLASSID, TCA_U32_SEL = 1, 5
+TCA_U32_CLASSID, TCA_U32_SEL, TCA_U32_ACT = 1, 5, 7
+TCA_ACT_KIND, TCA_ACT_OPTIONS = 1, 2
+TCA_MIRRED_PARMS = 2
+TCA_EGRESS_REDIR = 1
+TC_ACT_STOLEN = 4
 TC_U32_TERMINAL = 1
 TC_LINKLAYER_ETHERNET = 1
 TC_H_ROOT = 0xFFFFFFFF
 U32_DEFAULT_HT = 0x800 << 20
+ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
 
 NSEC_PER_SEC = 1_000_000_000
 PSCHED_SHIFT = 6  # one psched tick is 64 ns
@@ -120,6 +127,8 @@ _HTB_OPT = struct.Struct("=12s12sIIIII")
 _NETEM_QOPT = struct.Struct("=IIIIII")
 _U32_SEL = struct.Struct("=BBBxHHhhI")
 _U32_KEY = struct.Struct("=IIii")
+# struct tc_mirred: tc_gen (index, capab, action, refcnt, bindcnt), eaction, ifindex
+_MIRRED = struct.Struct("=IIiiiiI")
 
 HEADER_SIZE = _HDR.size
 
@@ -203,9 +212,11 @@ def link_create(
     up: bool,
     mac: str | None = None,
     master: int = 0,
+    link: int = 0,
     data: bytes = b"",
 ) -> Request:
-    """RTM_NEWLINK create, as ``ip link add`` (the alias needs a second request)."""
+    """RTM_NEWLINK create, as ``ip link add`` (the alias needs a second request).
+    ``link`` is the lower device (IFLA_LINK) of a VLAN."""
     info = attr_str(IFLA_INFO_KIND, kind) + (nested(IFLA_INFO_DATA, data) if data else b"")
     body = (
         _IFI.pack(0, 0, index, IFF_UP if up else 0, IFF_UP)
@@ -213,6 +224,7 @@ def link_create(
         + attr_u32(IFLA_MTU, mtu)
         + (attr(IFLA_ADDRESS, mac_bytes(mac)) if mac else b"")
         + (attr_u32(IFLA_MASTER, master) if master else b"")
+        + (attr_u32(IFLA_LINK, link) if link else b"")
         + nested(IFLA_LINKINFO, info)
     )
     return Request(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
@@ -249,6 +261,15 @@ def vxlan_data(
     )
 
 
+def vlan_data(vlan_id: int) -> bytes:
+    """IFLA_INFO_DATA of an 802.1Q link (the parent goes in IFLA_LINK)."""
+    return attr(IFLA_VLAN_ID, _U16.pack(vlan_id))
+
+
+def bridge_data(mcast_snooping: bool) -> bytes:
+    return attr_u8(IFLA_BR_MCAST_SNOOPING, int(mcast_snooping))
+
+
 def link_set(
     index: int,
     *,
@@ -257,17 +278,24 @@ def link_set(
     mac: str | None = None,
     master: int | None = None,
     alias: str | None = None,
+    kind: str | None = None,
+    data: bytes | None = None,
 ) -> Request:
     """RTM_NEWLINK on an existing link: only the given attributes change.
 
-    ``master=0`` releases the link from its bridge.
+    ``master=0`` releases the link from its bridge; ``kind`` and ``data`` change settings
+    of the link's type (``ip link set X type bridge mcast_snooping 0``).
     """
+    info = b""
+    if kind is not None and data is not None:
+        info = nested(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, kind) + nested(IFLA_INFO_DATA, data))
     body = (
         _IFI.pack(0, 0, index, IFF_UP if up else 0, IFF_UP if up is not None else 0)
         + (attr_u32(IFLA_MTU, mtu) if mtu is not None else b"")
         + (attr(IFLA_ADDRESS, mac_bytes(mac)) if mac else b"")
         + (attr_u32(IFLA_MASTER, master) if master is not None else b"")
         + (attr_str(IFLA_IFALIAS, alias) if alias is not None else b"")
+        + info
     )
     return Request(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body)
 
@@ -367,6 +395,19 @@ def decode_vxlan(
         int(_BE16.unpack(data[IFLA_VXLAN_PORT])[0]) if IFLA_VXLAN_PORT in data else 0,
         bool(data.get(IFLA_VXLAN_LEARNING, b"\0")[0]),
     )
+
+
+def decode_vlan(data: dict[int, bytes]) -> int:
+    """The VLAN id of an 802.1Q link's IFLA_INFO_DATA (0 if absent)."""
+    raw = data.get(IFLA_VLAN_ID)
+    return int(_U16.unpack_from(raw)[0]) if raw is not None and len(raw) >= 2 else 0
+
+
+def decode_mcast_snooping(data: dict[int, bytes]) -> bool:
+    """Whether a bridge snoops multicast, from its IFLA_INFO_DATA (the kernel's default,
+    on, when the attribute is absent)."""
+    raw = data.get(IFLA_BR_MCAST_SNOOPING)
+    return bool(raw[0]) if raw else True
 
 
 # ------------------------------------------------------------------------------- addresses
@@ -753,6 +794,46 @@ def decode_u32(
     return u32(options[TCA_U32_CLASSID]), src, dst
 
 
+def mirred_options(target_index: int) -> bytes:
+    """A u32 node that matches everything (key 0/0 at offset 0, as ``match u32 0 0``) and
+    redirects it to the egress of ``target_index``: ``action mirred egress redirect``."""
+    sel = _U32_SEL.pack(TC_U32_TERMINAL, 0, 1, 0, 0, 0, 0, 0) + _U32_KEY.pack(0, 0, 0, 0)
+    parms = _MIRRED.pack(0, 0, TC_ACT_STOLEN, 0, 0, TCA_EGRESS_REDIR, target_index)
+    action = attr_str(TCA_ACT_KIND, "mirred") + nested(
+        TCA_ACT_OPTIONS, attr(TCA_MIRRED_PARMS, parms)
+    )
+    return attr(TCA_U32_SEL, sel) + nested(TCA_U32_ACT, nested(1, action))
+
+
+def decode_mirred(options: dict[int, bytes]) -> int | None:
+    """The target ifindex of a dumped u32 node that matches everything and has exactly
+    one action, a mirred egress redirect (0: the target is gone); None for anything else."""
+    sel = options.get(TCA_U32_SEL)
+    acts = options.get(TCA_U32_ACT)
+    if sel is None or acts is None or TCA_U32_CLASSID in options:
+        return None
+    nkeys = _U32_SEL.unpack_from(sel)[2]
+    for i in range(nkeys):
+        mask, _value, _offset, _ = _U32_KEY.unpack_from(sel, _U32_SEL.size + i * _U32_KEY.size)
+        if mask:
+            return None
+    actions = parse_attrs(acts, 0, len(acts))
+    if len(actions) != 1:
+        return None
+    action = parse_attrs(*_whole(next(iter(actions.values()))))
+    if text(action.get(TCA_ACT_KIND, b"")) != "mirred" or TCA_ACT_OPTIONS not in action:
+        return None
+    parms = parse_attrs(*_whole(action[TCA_ACT_OPTIONS])).get(TCA_MIRRED_PARMS)
+    if parms is None or len(parms) < _MIRRED.size:
+        return None
+    _index, _capab, _action, _ref, _bind, eaction, ifindex = _MIRRED.unpack_from(parms)
+    return int(ifindex) if eaction == TCA_EGRESS_REDIR else None
+
+
+def _whole(value: bytes) -> tuple[bytes, int, int]:
+    return value, 0, len(value)
+
+
 def filter_request(
     cmd: int,
     flags: int,
@@ -762,8 +843,10 @@ def filter_request(
     prio: int,
     handle: int,
     options: bytes,
+    protocol: int = ETH_P_IP,
 ) -> Request:
-    info = (prio << 16) | socket.htons(0x0800)
+    """A u32 filter request (RTM_NEWTFILTER or RTM_DELTFILTER) for ``protocol``."""
+    info = (prio << 16) | socket.htons(protocol)
     body = _TCM.pack(0, index, handle, parent, info) + attr_str(TCA_KIND, "u32")
     if options:
         body += attr(TCA_OPTIONS, options)

@@ -11,9 +11,13 @@ Conventions:
 * quantities are integers in the unit their name says (``rate_bps``, ``burst_bytes``);
 * a field that a desired object leaves as ``None`` where the kernel always has a value
   (a link's MAC address) means "whatever the kernel chooses" and is not compared;
-* ownership: every link carries an ``alias`` (ifalias) that starts with :data:`MARKER`;
-  routes carry :data:`RT_PROTO` as their protocol; addresses, qdiscs and FDB entries are
-  owned through the link they sit on; namespaces are owned by the caller's choice.
+* ownership: every link carries an ``alias`` (ifalias) that starts with :data:`MARKER`
+  (``nm:<owner>:...``); routes carry :data:`RT_PROTO` as their protocol; addresses, qdiscs,
+  classes, filters and FDB entries are owned through the link they sit on; namespaces are
+  owned by the caller's choice (see :class:`netmanager.kernel.scope.Scope`, which also
+  lets several owners share a namespace, the root namespace included);
+* :data:`ROOT_NAMESPACE` ("") is the namespace the engine runs in — on a real host, the
+  root namespace.  It is never created or deleted, only shared.
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ import enum
 import hashlib
 import ipaddress
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, ClassVar, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, cast
+
+if TYPE_CHECKING:
+    from netmanager.kernel.scope import Scope
 
 IPInterface: TypeAlias = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -37,10 +45,19 @@ MARKER = "nm:"
 RT_PROTO = 0xEA
 """rtm_protocol of every route netmanager owns (234, unassigned in iproute2's rt_protos)."""
 
+ROOT_NAMESPACE = ""
+"""The namespace the engine itself runs in (on a real host: the root namespace)."""
+
 IFNAMSIZ = 15
 MAIN_TABLE = 254
 TC_H_ROOT = 0xFFFFFFFF
+TC_H_INGRESS = 0xFFFFFFF1
+"""Parent of an ingress qdisc (``tc qdisc add dev X ingress``)."""
+INGRESS_HANDLE = 0xFFFF0000
+"""Handle of an ingress qdisc, ``ffff:``: the parent of the filters below it."""
 ETH_P_IP = 0x0800
+ETH_P_ALL = 0x0003
+VLAN_ID_MAX = 4094
 VXLAN_PORT = 4789
 VXLAN_OVERHEAD = 50  # outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
 MAX_BUCKET_S = 250
@@ -67,15 +84,23 @@ def tc_handle(text: str) -> int:
 
 
 def format_handle(handle: int) -> str:
-    """0x10000 -> '1:', 0x1000a -> '1:a', TC_H_ROOT -> 'root'."""
+    """0x10000 -> '1:', 0x1000a -> '1:a', TC_H_ROOT -> 'root', TC_H_INGRESS -> 'ingress'."""
     if handle == TC_H_ROOT:
         return "root"
+    if handle == TC_H_INGRESS:
+        return "ingress"
     major, minor = handle >> 16, handle & 0xFFFF
     return f"{major:x}:{minor:x}" if minor else f"{major:x}:"
 
 
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def where(namespace: str, ifname: str | None = None) -> str:
+    """How labels name a namespace (or a link in it): the root namespace is '(root)'."""
+    ns = namespace if namespace != ROOT_NAMESPACE else "(root)"
+    return ns if ifname is None else f"{ns}/{ifname}"
 
 
 def kernel_name(prefix: str, *parts: str, limit: int = IFNAMSIZ) -> str:
@@ -135,6 +160,11 @@ class LinkKind(enum.StrEnum):
     VETH = "veth"
     VXLAN = "vxlan"
     DUMMY = "dummy"
+    IFB = "ifb"
+    """Intermediate functional block: a port's ingress is redirected to it
+    (:class:`MirredRedirect`), so that a qdisc on its egress shapes what the port receives."""
+    VLAN = "vlan"
+    """An 802.1Q sub-interface of a parent link (:class:`Vlan`)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -157,8 +187,25 @@ class Vxlan:
 
 
 @dataclass(frozen=True)
+class Vlan:
+    """An 802.1Q sub-interface: frames tagged ``vlan_id`` on ``parent``, the ifname of a
+    link in the same namespace (which may belong to another owner, e.g. the underlay)."""
+
+    vlan_id: int
+    parent: str
+
+
+@dataclass(frozen=True)
 class Link:
-    """A network interface.  A veth pair is two Links that name each other as ``peer``."""
+    """A network interface.  A veth pair is two Links that name each other as ``peer``.
+
+    ``mcast_snooping`` is a bridge's IGMP/MLD snooping, off by default: a netmanager
+    bridge is an emulated segment without a multicast querier, so it floods multicast;
+    and a snooping bridge joins the all-snoopers group (224.0.0.106) as it comes up, and
+    the IGMP report it sends then crosses its VXLAN port while the underlay may not be
+    complete yet — the lost ARP probe of that report holds the first packets to that
+    remote host for up to a second.
+    """
 
     namespace: str
     ifname: str
@@ -171,10 +218,12 @@ class Link:
     peer: VethPeer | None = None
     vxlan: Vxlan | None = None
     offloads: bool | None = None  # TSO+GSO+GRO of a veth end; None: left as they are
+    vlan: Vlan | None = None
+    mcast_snooping: bool = False  # bridges only
 
     KIND: ClassVar[str] = "link"
     MUTABLE: ClassVar[frozenset[str]] = frozenset(
-        {"alias", "mtu", "up", "master", "mac", "offloads"}
+        {"alias", "mtu", "up", "master", "mac", "offloads", "mcast_snooping"}
     )
     WILDCARDS: ClassVar[tuple[str, ...]] = ("mac", "offloads")
     """Fields that a desired link may leave as None: whatever the kernel has is fine."""
@@ -184,7 +233,7 @@ class Link:
         return ("link", self.namespace, self.ifname)
 
     def label(self) -> str:
-        return f"link {self.namespace}/{self.ifname} ({self.kind})"
+        return f"link {where(self.namespace, self.ifname)} ({self.kind})"
 
     @property
     def creates_pair(self) -> bool:
@@ -220,7 +269,7 @@ class Address:
         return ("address", self.namespace, self.ifname, str(self.address))
 
     def label(self) -> str:
-        return f"address {self.address} on {self.namespace}/{self.ifname}"
+        return f"address {self.address} on {where(self.namespace, self.ifname)}"
 
 
 @dataclass(frozen=True)
@@ -245,7 +294,7 @@ class Route:
         dst = "default" if self.dst.prefixlen == 0 else str(self.dst)
         via = f" via {self.via}" if self.via else ""
         table = "" if self.table == MAIN_TABLE else f" table {self.table}"
-        return f"route {dst}{via} dev {self.dev}{table} in {self.namespace}"
+        return f"route {dst}{via} dev {self.dev}{table} in {where(self.namespace)}"
 
 
 @dataclass(frozen=True)
@@ -269,7 +318,7 @@ class FdbEntry:
         return ("fdb", self.namespace, self.ifname, self.mac, str(self.dst))
 
     def label(self) -> str:
-        return f"fdb {self.mac} dst {self.dst} on {self.namespace}/{self.ifname}"
+        return f"fdb {self.mac} dst {self.dst} on {where(self.namespace, self.ifname)}"
 
 
 # -------------------------------------------------------------------------- traffic control
@@ -312,12 +361,29 @@ class Htb:
     KIND: ClassVar[str] = "htb"
 
 
-QdiscParams: TypeAlias = Tbf | Netem | Htb
+@dataclass(frozen=True)
+class Ingress:
+    """The ingress qdisc of a link: no queue, a place for filters on what the link receives
+    (handle :data:`INGRESS_HANDLE`, parent :data:`TC_H_INGRESS`; see :meth:`Qdisc.ingress`)."""
+
+    KIND: ClassVar[str] = "ingress"
+
+
+QdiscParams: TypeAlias = Tbf | Netem | Htb | Ingress
+
+
+def tbf_class(handle: int) -> int:
+    """The one class of a TBF with ``handle`` (``1:`` -> ``1:1``): the parent of its child
+    qdisc, e.g. NetEm below the rate limiter."""
+    return (handle & 0xFFFF0000) | 1
 
 
 @dataclass(frozen=True)
 class Qdisc:
-    """A qdisc at ``parent`` (TC_H_ROOT or an HTB class) of a link."""
+    """A qdisc of a link at ``parent``: TC_H_ROOT, TC_H_INGRESS (an :class:`Ingress`), an
+    HTB class, or the class of a TBF (:func:`tbf_class`) — NetEm as the child of the
+    egress rate limiter is ``Qdisc(ns, port, netem, handle=0x100000, parent=tbf_class(0x10000))``.
+    """
 
     namespace: str
     ifname: str
@@ -327,6 +393,10 @@ class Qdisc:
 
     KIND: ClassVar[str] = "qdisc"
     MUTABLE: ClassVar[frozenset[str]] = frozenset({"params"})
+
+    @classmethod
+    def ingress(cls, namespace: str, ifname: str) -> Qdisc:
+        return cls(namespace, ifname, Ingress(), INGRESS_HANDLE, TC_H_INGRESS)
 
     @property
     def key(self) -> Key:
@@ -339,7 +409,7 @@ class Qdisc:
     def label(self) -> str:
         return (
             f"qdisc {self.kind} {format_handle(self.handle)} at {format_handle(self.parent)}"
-            f" on {self.namespace}/{self.ifname}"
+            f" on {where(self.namespace, self.ifname)}"
         )
 
 
@@ -367,7 +437,7 @@ class HtbClass:
         return ("class", self.namespace, self.ifname, self.classid)
 
     def label(self) -> str:
-        return f"class htb {format_handle(self.classid)} on {self.namespace}/{self.ifname}"
+        return f"class htb {format_handle(self.classid)} on {where(self.namespace, self.ifname)}"
 
 
 @dataclass(frozen=True)
@@ -405,7 +475,43 @@ class U32Filter:
         )
         return (
             f"filter u32 {match or 'all'} -> {format_handle(self.flowid)}"
-            f" on {self.namespace}/{self.ifname}"
+            f" on {where(self.namespace, self.ifname)}"
+        )
+
+
+@dataclass(frozen=True)
+class MirredRedirect:
+    """Everything ``ifname`` receives, redirected to ``target`` (a link in the same
+    namespace, typically an IFB whose root qdisc then shapes it)::
+
+        tc filter add dev IFNAME parent ffff: protocol all prio PRIO handle 800::HANDLE \\
+            u32 match u32 0 0 action mirred egress redirect dev TARGET
+
+    A u32 "match all" node with a mirred action, below the link's ingress qdisc
+    (``parent`` :data:`INGRESS_HANDLE`).  Like :class:`U32Filter` it is addressed by its
+    node ``handle``.  When ``target`` is deleted the kernel keeps the filter, redirecting to
+    nothing (dropping what the link receives): observed, ``target`` is then ``"#0"``.
+    """
+
+    namespace: str
+    ifname: str
+    target: str
+    parent: int = INGRESS_HANDLE
+    prio: int = 1
+    handle: int = 1
+
+    KIND: ClassVar[str] = "filter"
+    MUTABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def key(self) -> Key:
+        return ("filter", self.namespace, self.ifname, self.parent, self.prio, self.handle)
+
+    def label(self) -> str:
+        return (
+            f"filter u32 all -> redirect to {self.target}"
+            f" on {where(self.namespace, self.ifname)}"
+            + (" ingress" if self.parent == INGRESS_HANDLE else f" at {format_handle(self.parent)}")
         )
 
 
@@ -445,11 +551,20 @@ class Sysctl:
         return SYSCTL_DEFAULTS[self.name]
 
     def label(self) -> str:
-        return f"sysctl {self.name}={self.value} in {self.namespace}"
+        return f"sysctl {self.name}={self.value} in {where(self.namespace)}"
 
 
 KernelObject: TypeAlias = (
-    Namespace | Link | Address | Route | FdbEntry | Qdisc | HtbClass | U32Filter | Sysctl
+    Namespace
+    | Link
+    | Address
+    | Route
+    | FdbEntry
+    | Qdisc
+    | HtbClass
+    | U32Filter
+    | MirredRedirect
+    | Sysctl
 )
 
 ORDER: dict[str, int] = {
@@ -470,27 +585,39 @@ def link_key(namespace: str, ifname: str) -> Key:
     return ("link", namespace, ifname)
 
 
+def netns_key(namespace: str) -> list[Key]:
+    """The key of a namespace to depend on: none for the root namespace, which always is."""
+    return [] if namespace == ROOT_NAMESPACE else [("netns", namespace)]
+
+
 def requires(obj: KernelObject) -> list[Key]:
-    """Keys of the objects that must exist before ``obj`` can (and must outlive it)."""
+    """Keys of the objects that must exist before ``obj`` can (and must outlive it).
+
+    A qdisc below a TBF requires ``("class", ns, ifname, tbf_class(handle))``, which the
+    TBF answers to (:func:`netmanager.kernel.semantics.aliases`), as a qdisc answers to
+    ``("qdisc-handle", ns, ifname, handle)``.
+    """
     if isinstance(obj, Namespace):
         return []
-    deps: list[Key] = [("netns", obj.namespace)]
+    deps: list[Key] = netns_key(obj.namespace)
     if isinstance(obj, Link):
         if obj.master:
             deps.append(link_key(obj.namespace, obj.master))
         if obj.peer:
-            deps.append(("netns", obj.peer.namespace))
+            deps.extend(netns_key(obj.peer.namespace))
             if not obj.creates_pair:
                 deps.append(link_key(obj.peer.namespace, obj.peer.ifname))
         if obj.vxlan and obj.vxlan.underlay:
             deps.append(link_key(obj.namespace, obj.vxlan.underlay))
+        if obj.vlan:
+            deps.append(link_key(obj.namespace, obj.vlan.parent))
     elif isinstance(obj, Route):
         deps.append(link_key(obj.namespace, obj.dev))
     elif isinstance(obj, Address | FdbEntry):
         deps.append(link_key(obj.namespace, obj.ifname))
     elif isinstance(obj, Qdisc):
         deps.append(link_key(obj.namespace, obj.ifname))
-        if obj.parent != TC_H_ROOT:
+        if obj.parent not in (TC_H_ROOT, TC_H_INGRESS):
             deps.append(("class", obj.namespace, obj.ifname, obj.parent))
     elif isinstance(obj, HtbClass):
         deps.append(link_key(obj.namespace, obj.ifname))
@@ -503,6 +630,10 @@ def requires(obj: KernelObject) -> list[Key]:
         deps.append(link_key(obj.namespace, obj.ifname))
         deps.append(("qdisc-handle", obj.namespace, obj.ifname, obj.parent))
         deps.append(("class", obj.namespace, obj.ifname, obj.flowid))
+    elif isinstance(obj, MirredRedirect):
+        deps.append(link_key(obj.namespace, obj.ifname))
+        deps.append(("qdisc-handle", obj.namespace, obj.ifname, obj.parent))
+        deps.append(link_key(obj.namespace, obj.target))
     return deps
 
 
@@ -534,9 +665,10 @@ class HostState:
         return cls(frozenset(seen.values()))
 
     @classmethod
-    def checked(cls, objects: Iterable[KernelObject]) -> HostState:
+    def checked(cls, objects: Iterable[KernelObject], scope: Scope | None = None) -> HostState:
+        """A state from objects, validated (for ``scope`` if given)."""
         state = cls.of(objects)
-        problems = validate(state)
+        problems = validate(state, scope)
         if problems:
             raise KernelStateError(problems)
         return state
@@ -595,83 +727,80 @@ def with_changes(obj: KernelObject, **changes: object) -> KernelObject:
 # ------------------------------------------------------------------------------ validation
 
 
-def validate(state: HostState) -> list[str]:
-    """Every reason why ``state`` could not exist in a kernel, or [] if it could."""
-    problems: list[str] = []
+def validate(state: HostState, scope: Scope | None = None) -> list[str]:
+    """Every reason why ``state`` could not exist in a kernel, or [] if it could.
+
+    With a ``scope``, objects may also live in its shared namespaces (which the state does
+    not declare), every link must carry the scope's owner marker, and a link in a shared
+    namespace may refer to links of other owners there (a bridge master, a VXLAN underlay,
+    a VLAN parent, a redirect target) that the state does not hold: they must exist when
+    the state is applied.
+    """
+    problems: list[str] = [] if scope is None else scope.problems()
     namespaces = state.namespaces
+    shared = scope.shared if scope is not None else frozenset()
     links = {o.key: o for o in state.objects if isinstance(o, Link)}
-    qdisc_handles = {
-        ("qdisc-handle", o.namespace, o.ifname, o.handle)
-        for o in state.objects
-        if isinstance(o, Qdisc)
+    qdiscs = [o for o in state.objects if isinstance(o, Qdisc)]
+    qdisc_handles = {("qdisc-handle", o.namespace, o.ifname, o.handle) for o in qdiscs}
+    tbf_classes: set[Key] = {
+        ("class", o.namespace, o.ifname, tbf_class(o.handle))
+        for o in qdiscs
+        if isinstance(o.params, Tbf)
     }
     classes = {o.key for o in state.objects if isinstance(o, HtbClass)}
     bridge_ports: dict[Key, list[int]] = {}
     for port in links.values():
         if port.master:
             bridge_ports.setdefault(link_key(port.namespace, port.master), []).append(port.mtu)
+    handles = Counter((q.namespace, q.ifname, q.handle) for q in qdiscs)
+    protocols: dict[tuple[str, str, int, int], set[str]] = {}
+    for f in state.objects:
+        if isinstance(f, U32Filter | MirredRedirect):
+            protocol = "ip" if isinstance(f, U32Filter) else "all"
+            protocols.setdefault((f.namespace, f.ifname, f.parent, f.prio), set()).add(protocol)
 
-    def need_link(obj: KernelObject, namespace: str, ifname: str, what: str) -> Link | None:
+    def need_link(
+        obj: KernelObject, namespace: str, ifname: str, what: str, *, foreign: bool = False
+    ) -> Link | None:
+        """The link ``ifname`` of the state; a problem if it is missing, unless ``foreign``
+        links are allowed (another owner's, in a shared namespace)."""
         link = links.get(link_key(namespace, ifname))
-        if link is None:
-            problems.append(f"{obj.label()}: {what} {namespace}/{ifname} is not in the state")
+        if link is None and not (foreign and namespace in shared):
+            problems.append(f"{obj.label()}: {what} {where(namespace, ifname)} is not in the state")
         return link
 
     for obj in state:
         if isinstance(obj, Namespace):
-            if not _IFNAME_RE.match(obj.name) and not re.match(r"^[A-Za-z0-9_.-]{1,64}$", obj.name):
+            if obj.name == ROOT_NAMESPACE:
+                problems.append(
+                    "the root namespace is never created or deleted: share it"
+                    " (Scope.shared) instead of declaring it"
+                )
+            elif not re.match(r"^[A-Za-z0-9_.-]{1,64}$", obj.name):
                 problems.append(f"{obj.label()}: namespace names use [A-Za-z0-9_.-], 1-64")
+            if obj.name in shared:
+                problems.append(
+                    f"{obj.label()}: is shared in this scope, so it is never created or"
+                    " deleted here (only its owner declares it)"
+                )
             continue
-        if obj.namespace not in namespaces:
-            problems.append(f"{obj.label()}: namespace {obj.namespace} is not in the state")
+        if obj.namespace not in namespaces and obj.namespace not in shared:
+            if obj.namespace == ROOT_NAMESPACE:
+                problems.append(
+                    f"{obj.label()}: the root namespace holds objects only through a Scope"
+                    " that shares it"
+                )
+            else:
+                problems.append(
+                    f"{obj.label()}: namespace {obj.namespace} is not in the state"
+                    + (" nor shared in its scope" if scope is not None else "")
+                )
         if isinstance(obj, Link):
-            if not _IFNAME_RE.match(obj.ifname):
+            _check_link(obj, links, bridge_ports, namespaces | shared, need_link, problems)
+            if scope is not None and not obj.alias.startswith(scope.marker):
                 problems.append(
-                    f"{obj.label()}: interface names have 1-{IFNAMSIZ} characters of [A-Za-z0-9_.-]"
-                )
-            if not obj.alias.startswith(MARKER) or len(obj.alias) > 255:
-                problems.append(
-                    f"{obj.label()}: alias '{obj.alias}' must start with '{MARKER}'"
-                    " (netmanager's ownership marker) and have at most 255 characters"
-                )
-            if not 68 <= obj.mtu <= 65535:
-                problems.append(f"{obj.label()}: mtu {obj.mtu} is outside 68-65535")
-            if obj.mac is not None and not _MAC_RE.match(obj.mac):
-                problems.append(f"{obj.label()}: mac '{obj.mac}' is not lower-case aa:bb:..")
-            if obj.master:
-                master = need_link(obj, obj.namespace, obj.master, "master")
-                if master is not None and master.kind is not LinkKind.BRIDGE:
-                    problems.append(f"{obj.label()}: master {obj.master} is not a bridge")
-            if (obj.kind is LinkKind.VETH) != (obj.peer is not None):
-                problems.append(f"{obj.label()}: a veth, and only a veth, has a peer")
-            if obj.peer is not None:
-                if obj.peer.namespace not in namespaces:
-                    problems.append(
-                        f"{obj.label()}: peer namespace {obj.peer.namespace} is not in the state"
-                    )
-                peer = need_link(obj, obj.peer.namespace, obj.peer.ifname, "peer")
-                if peer is not None and peer.peer != VethPeer(obj.namespace, obj.ifname):
-                    problems.append(f"{obj.label()}: its peer does not name it as peer")
-            if obj.offloads is not None and obj.kind is not LinkKind.VETH:
-                problems.append(f"{obj.label()}: offloads are set on veth ends only")
-            if (obj.kind is LinkKind.VXLAN) != (obj.vxlan is not None):
-                problems.append(f"{obj.label()}: a vxlan, and only a vxlan, has vxlan settings")
-            if obj.vxlan is not None and not 0 < obj.vxlan.vni < 1 << 24:
-                problems.append(f"{obj.label()}: vni {obj.vxlan.vni} is outside 1-16777215")
-            if obj.vxlan is not None and obj.vxlan.underlay:
-                lower = links.get(link_key(obj.namespace, obj.vxlan.underlay))
-                if lower is not None and obj.mtu > lower.mtu - VXLAN_OVERHEAD:
-                    problems.append(
-                        f"{obj.label()}: mtu {obj.mtu} is above what its underlay"
-                        f" {lower.ifname} carries ({lower.mtu} - {VXLAN_OVERHEAD} bytes of"
-                        " VXLAN encapsulation)"
-                    )
-            port_mtus = bridge_ports.get(obj.key, [])
-            if obj.kind is LinkKind.BRIDGE and port_mtus and obj.mtu != min(port_mtus):
-                problems.append(
-                    f"{obj.label()}: mtu {obj.mtu} differs from its smallest port's"
-                    f" ({min(port_mtus)}); the kernel gives a bridge the MTU of its"
-                    " smallest port"
+                    f"{obj.label()}: alias '{obj.alias}' does not carry the marker of owner"
+                    f" '{scope.owner}' ('{scope.marker}'), so it would not be seen as theirs"
                 )
         elif isinstance(obj, Address | FdbEntry):
             link = need_link(obj, obj.namespace, obj.ifname, "link")
@@ -686,25 +815,16 @@ def validate(state: HostState) -> list[str]:
                 problems.append(f"{obj.label()}: device {obj.dev} is down")
             if obj.via is not None and obj.via.version != obj.dst.version:
                 problems.append(f"{obj.label()}: gateway and destination differ in family")
-        elif isinstance(obj, Qdisc | HtbClass | U32Filter):
+        elif isinstance(obj, Qdisc | HtbClass | U32Filter | MirredRedirect):
             need_link(obj, obj.namespace, obj.ifname, "link")
-            buckets: list[tuple[int, int]] = []
-            if isinstance(obj, Qdisc) and isinstance(obj.params, Tbf):
-                buckets.append((obj.params.rate_bps, obj.params.burst_bytes))
-            if isinstance(obj, HtbClass):
-                buckets += [(obj.rate_bps, obj.burst_bytes), (obj.ceil_bps, obj.cburst_bytes)]
-            for rate, burst in buckets:
-                if rate < 8 or burst * 8 > rate * MAX_BUCKET_S:
-                    problems.append(
-                        f"{obj.label()}: a bucket of {burst} bytes at {rate} bit/s is not"
-                        f" within 8 bit/s and {MAX_BUCKET_S} s (the kernel keeps it in 64 ns"
-                        " ticks, 32 bits)"
-                    )
+            _check_buckets(obj, problems)
             if isinstance(obj, Qdisc):
-                if obj.handle & 0xFFFF or not obj.handle:
-                    problems.append(f"{obj.label()}: a qdisc handle is 'N:' with N > 0")
-                if obj.parent != TC_H_ROOT and ("class", *obj.key[1:3], obj.parent) not in classes:
-                    problems.append(f"{obj.label()}: parent class is not in the state")
+                _check_qdisc(obj, classes, tbf_classes, problems)
+                if handles[(obj.namespace, obj.ifname, obj.handle)] > 1:
+                    problems.append(
+                        f"{obj.label()}: another qdisc of the link has handle"
+                        f" {format_handle(obj.handle)}"
+                    )
             elif isinstance(obj, HtbClass):
                 qdisc = ("qdisc-handle", obj.namespace, obj.ifname, obj.classid & 0xFFFF0000)
                 if qdisc not in qdisc_handles:
@@ -712,11 +832,26 @@ def validate(state: HostState) -> list[str]:
             else:
                 if ("qdisc-handle", obj.namespace, obj.ifname, obj.parent) not in qdisc_handles:
                     problems.append(f"{obj.label()}: its parent qdisc is not in the state")
-                if ("class", obj.namespace, obj.ifname, obj.flowid) not in classes:
-                    problems.append(f"{obj.label()}: its class is not in the state")
                 if not 0 < obj.handle < 0x1000:
                     problems.append(f"{obj.label()}: u32 handle must be within 1-0xfff")
+                if len(protocols[(obj.namespace, obj.ifname, obj.parent, obj.prio)]) > 1:
+                    problems.append(
+                        f"{obj.label()}: filters of one parent and prio share one protocol;"
+                        " address filters match IPv4, redirects every protocol: give them"
+                        " different prios"
+                    )
+                if isinstance(obj, U32Filter):
+                    if ("class", obj.namespace, obj.ifname, obj.flowid) not in classes:
+                        problems.append(f"{obj.label()}: its class is not in the state")
+                else:
+                    if obj.target == obj.ifname:
+                        problems.append(f"{obj.label()}: a link cannot redirect to itself")
+                    need_link(obj, obj.namespace, obj.target, "target", foreign=True)
         elif isinstance(obj, Sysctl):
+            if obj.namespace in shared:
+                problems.append(
+                    f"{obj.label()}: the sysctls of a shared namespace belong to its owner"
+                )
             if obj.name not in SYSCTL_DEFAULTS:
                 problems.append(
                     f"{obj.label()}: not a managed sysctl ({', '.join(sorted(SYSCTL_DEFAULTS))})"
@@ -724,3 +859,117 @@ def validate(state: HostState) -> list[str]:
             elif obj.value == SYSCTL_DEFAULTS[obj.name]:
                 problems.append(f"{obj.label()}: is the default; leave it out of the state")
     return problems
+
+
+class _NeedLink(Protocol):
+    def __call__(
+        self, obj: KernelObject, namespace: str, ifname: str, what: str, *, foreign: bool = ...
+    ) -> Link | None: ...
+
+
+def _check_link(
+    obj: Link,
+    links: dict[Key, Link],
+    bridge_ports: dict[Key, list[int]],
+    namespaces: frozenset[str],
+    need_link: _NeedLink,
+    problems: list[str],
+) -> None:
+    if not _IFNAME_RE.match(obj.ifname):
+        problems.append(
+            f"{obj.label()}: interface names have 1-{IFNAMSIZ} characters of [A-Za-z0-9_.-]"
+        )
+    if not obj.alias.startswith(MARKER) or len(obj.alias) > 255:
+        problems.append(
+            f"{obj.label()}: alias '{obj.alias}' must start with '{MARKER}'"
+            " (netmanager's ownership marker) and have at most 255 characters"
+        )
+    if not 68 <= obj.mtu <= 65535:
+        problems.append(f"{obj.label()}: mtu {obj.mtu} is outside 68-65535")
+    if obj.mac is not None and not _MAC_RE.match(obj.mac):
+        problems.append(f"{obj.label()}: mac '{obj.mac}' is not lower-case aa:bb:..")
+    if obj.master:
+        master = need_link(obj, obj.namespace, obj.master, "master", foreign=True)
+        if master is not None and master.kind is not LinkKind.BRIDGE:
+            problems.append(f"{obj.label()}: master {obj.master} is not a bridge")
+    if (obj.kind is LinkKind.VETH) != (obj.peer is not None):
+        problems.append(f"{obj.label()}: a veth, and only a veth, has a peer")
+    if obj.peer is not None:
+        if obj.peer.namespace not in namespaces:
+            problems.append(
+                f"{obj.label()}: peer namespace {where(obj.peer.namespace)} is not in the state"
+            )
+        peer = need_link(obj, obj.peer.namespace, obj.peer.ifname, "peer")
+        if peer is not None and peer.peer != VethPeer(obj.namespace, obj.ifname):
+            problems.append(f"{obj.label()}: its peer does not name it as peer")
+    if obj.offloads is not None and obj.kind is not LinkKind.VETH:
+        problems.append(f"{obj.label()}: offloads are set on veth ends only")
+    if obj.mcast_snooping and obj.kind is not LinkKind.BRIDGE:
+        problems.append(f"{obj.label()}: multicast snooping is a bridge's setting")
+    if (obj.kind is LinkKind.VXLAN) != (obj.vxlan is not None):
+        problems.append(f"{obj.label()}: a vxlan, and only a vxlan, has vxlan settings")
+    if obj.vxlan is not None and not 0 < obj.vxlan.vni < 1 << 24:
+        problems.append(f"{obj.label()}: vni {obj.vxlan.vni} is outside 1-16777215")
+    if obj.vxlan is not None and obj.vxlan.underlay:
+        lower = links.get(link_key(obj.namespace, obj.vxlan.underlay))
+        if lower is not None and obj.mtu > lower.mtu - VXLAN_OVERHEAD:
+            problems.append(
+                f"{obj.label()}: mtu {obj.mtu} is above what its underlay"
+                f" {lower.ifname} carries ({lower.mtu} - {VXLAN_OVERHEAD} bytes of"
+                " VXLAN encapsulation)"
+            )
+    if (obj.kind is LinkKind.VLAN) != (obj.vlan is not None):
+        problems.append(f"{obj.label()}: a vlan, and only a vlan, has vlan settings")
+    if obj.vlan is not None:
+        if not 1 <= obj.vlan.vlan_id <= VLAN_ID_MAX:
+            problems.append(f"{obj.label()}: vlan id {obj.vlan.vlan_id} is outside 1-{VLAN_ID_MAX}")
+        if obj.vlan.parent == obj.ifname:
+            problems.append(f"{obj.label()}: a vlan cannot be its own parent")
+        parent = need_link(obj, obj.namespace, obj.vlan.parent, "parent", foreign=True)
+        if parent is not None and obj.mtu > parent.mtu:
+            problems.append(
+                f"{obj.label()}: mtu {obj.mtu} is above its parent {parent.ifname}'s"
+                f" ({parent.mtu}); the kernel refuses a vlan larger than its parent"
+            )
+    port_mtus = bridge_ports.get(obj.key, [])
+    if obj.kind is LinkKind.BRIDGE and port_mtus and obj.mtu != min(port_mtus):
+        problems.append(
+            f"{obj.label()}: mtu {obj.mtu} differs from its smallest port's"
+            f" ({min(port_mtus)}); the kernel gives a bridge the MTU of its"
+            " smallest port"
+        )
+
+
+def _check_buckets(obj: Qdisc | HtbClass | U32Filter | MirredRedirect, problems: list[str]) -> None:
+    buckets: list[tuple[int, int]] = []
+    if isinstance(obj, Qdisc) and isinstance(obj.params, Tbf):
+        buckets.append((obj.params.rate_bps, obj.params.burst_bytes))
+    if isinstance(obj, HtbClass):
+        buckets += [(obj.rate_bps, obj.burst_bytes), (obj.ceil_bps, obj.cburst_bytes)]
+    for rate, burst in buckets:
+        if rate < 8 or burst * 8 > rate * MAX_BUCKET_S:
+            problems.append(
+                f"{obj.label()}: a bucket of {burst} bytes at {rate} bit/s is not"
+                f" within 8 bit/s and {MAX_BUCKET_S} s (the kernel keeps it in 64 ns"
+                " ticks, 32 bits)"
+            )
+
+
+def _check_qdisc(obj: Qdisc, classes: set[Key], tbf_classes: set[Key], problems: list[str]) -> None:
+    if obj.handle & 0xFFFF or not obj.handle:
+        problems.append(f"{obj.label()}: a qdisc handle is 'N:' with N > 0")
+    ingress = isinstance(obj.params, Ingress)
+    if ingress != (obj.parent == TC_H_INGRESS):
+        problems.append(f"{obj.label()}: an ingress qdisc, and only one, sits at 'ingress'")
+    if ingress and obj.handle != INGRESS_HANDLE:
+        problems.append(f"{obj.label()}: an ingress qdisc has handle ffff:")
+    if obj.parent in (TC_H_ROOT, TC_H_INGRESS):
+        return
+    parent: Key = ("class", obj.namespace, obj.ifname, obj.parent)
+    if parent not in classes and parent not in tbf_classes:
+        problems.append(
+            f"{obj.label()}: its parent {format_handle(obj.parent)} is neither a class of an"
+            " HTB in the state nor the class N:1 of a TBF N: in the state"
+        )
+    if obj.parent & 0xFFFF0000 == obj.handle:
+        problems.append(f"{obj.label()}: a qdisc cannot be its own parent")

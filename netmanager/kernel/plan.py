@@ -17,6 +17,15 @@ are listed as *implied* changes: never sent, but undone like the others if the a
 to roll back.  The end of a veth pair that crosses out of a namespace being deleted is
 deleted explicitly, because namespace teardown is asynchronous and would leave that end
 in the surviving namespace for a while.
+
+Where the kernel would leave something broken, the planner replaces more than asked:
+
+* a TBF whose child qdisc (NetEm) goes is replaced too: deleting the child of a TBF
+  leaves it with a qdisc that drops every packet (sch_tbf grafts ``noop``);
+* a redirect whose target link goes is deleted before it and created again: the kernel
+  keeps the filter, redirecting to nothing.  The target is deleted only after the link
+  the redirect sits on and its ingress qdisc, so that the kernel never has to leave a
+  redirect dangling during an apply.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from netmanager.kernel.contract import Action, Verb
 from netmanager.kernel.netlink import burst_tolerance
 from netmanager.kernel.objects import (
     ORDER,
+    TC_H_INGRESS,
     TC_H_ROOT,
     Address,
     FdbEntry,
@@ -40,6 +50,7 @@ from netmanager.kernel.objects import (
     KernelObject,
     Key,
     Link,
+    MirredRedirect,
     Namespace,
     Netem,
     Qdisc,
@@ -48,8 +59,11 @@ from netmanager.kernel.objects import (
     Tbf,
     U32Filter,
     link_key,
+    netns_key,
     requires,
+    tbf_class,
 )
+from netmanager.kernel.scope import Scope
 from netmanager.kernel.semantics import KernelModel, aliases
 from netmanager.units import format_rate
 
@@ -124,6 +138,12 @@ class Plan:
     changes: tuple[Change, ...]
     namespaces: tuple[str, ...]
     observed: HostState = field(repr=False, compare=False)
+    scope: Scope | None = None  # None: the namespaces, fully owned, any owner
+
+    @property
+    def effective_scope(self) -> Scope:
+        """The scope to observe again before applying this plan."""
+        return self.scope if self.scope is not None else Scope.of(None, self.namespaces)
 
     @cached_property
     def observed_digest(self) -> str:
@@ -166,6 +186,7 @@ class Plan:
             "changes": [change.to_json() for change in self.changes],
             "counts": self.counts(),
             "namespaces": list(self.namespaces),
+            "scope": self.effective_scope.to_json(),
             "observed_digest": self.observed_digest,
         }
 
@@ -263,19 +284,30 @@ def _channel(obj: KernelObject) -> str | None:
 
 
 def _dependencies(objects: Mapping[Key, KernelObject]) -> dict[Key, list[Key]]:
-    """For each object, the keys (among ``objects``) it must come after when created."""
+    """For each object, the keys (among ``objects``) it must come after when created.
+
+    Besides what an object requires, a link with a redirect (and its ingress qdisc) comes
+    after the redirect's target, so that the target is deleted only after them."""
     alias: dict[Key, Key] = {}
     addresses: dict[Key, list[Key]] = {}
+    targets: dict[Key, list[Key]] = {}  # the link and qdisc of a redirect: after its target
     for key, obj in objects.items():
         for a in aliases(obj):
             alias[a] = key
         if isinstance(obj, Address):
             addresses.setdefault(link_key(obj.namespace, obj.ifname), []).append(key)
+    for obj in objects.values():
+        if isinstance(obj, MirredRedirect):
+            target = link_key(obj.namespace, obj.target)
+            qdisc = ("qdisc-handle", obj.namespace, obj.ifname, obj.parent)
+            for holder in (link_key(obj.namespace, obj.ifname), alias.get(qdisc, qdisc)):
+                targets.setdefault(holder, []).append(target)
     out: dict[Key, list[Key]] = {}
     for key, obj in objects.items():
         deps = [alias.get(d, d) for d in requires(obj)]
         if isinstance(obj, Route):
             deps.extend(addresses.get(link_key(obj.namespace, obj.dev), ()))
+        deps.extend(targets.get(key, ()))
         out[key] = [d for d in deps if d in objects and d != key]
     return out
 
@@ -347,23 +379,62 @@ def _containers(obj: KernelObject, model: KernelModel) -> list[Key]:
     """
     if isinstance(obj, Namespace):
         return []
-    out: list[Key] = [("netns", obj.namespace)]
+    out: list[Key] = netns_key(obj.namespace)
     if isinstance(obj, Link):
         if obj.vxlan and obj.vxlan.underlay:
             out.append(link_key(obj.namespace, obj.vxlan.underlay))
+        if obj.vlan:
+            out.append(link_key(obj.namespace, obj.vlan.parent))
     elif isinstance(obj, Route):
         out.append(link_key(obj.namespace, obj.dev))
     elif isinstance(obj, Address | FdbEntry):
         out.append(link_key(obj.namespace, obj.ifname))
     elif isinstance(obj, Qdisc):
         out.append(link_key(obj.namespace, obj.ifname))
-        if obj.parent != TC_H_ROOT:
-            out.append(("class", obj.namespace, obj.ifname, obj.parent))
-    elif isinstance(obj, HtbClass | U32Filter):
+        if obj.parent not in (TC_H_ROOT, TC_H_INGRESS):
+            out.append(model.resolve(("class", obj.namespace, obj.ifname, obj.parent)))
+    elif isinstance(obj, HtbClass | U32Filter | MirredRedirect):
         out.append(link_key(obj.namespace, obj.ifname))
         major = (obj.classid if isinstance(obj, HtbClass) else obj.parent) & 0xFFFF0000
         out.append(model.resolve(("qdisc-handle", obj.namespace, obj.ifname, major)))
     return out
+
+
+def _also_gone(have: Mapping[Key, KernelObject], want_gone: dict[Key, str]) -> None:
+    """Add to ``want_gone`` what must go with it so that the kernel is never left broken:
+    the other end of a veth, a TBF whose child goes, a redirect whose target goes."""
+    redirects: dict[Key, list[Key]] = {}
+    tbfs: dict[Key, Key] = {}
+    for key, obj in have.items():
+        if isinstance(obj, MirredRedirect):
+            redirects.setdefault(link_key(obj.namespace, obj.target), []).append(key)
+        elif isinstance(obj, Qdisc) and isinstance(obj.params, Tbf):
+            tbfs[("class", obj.namespace, obj.ifname, tbf_class(obj.handle))] = key
+    todo = list(want_gone)
+    while todo:
+        key = todo.pop()
+        obj = have[key]
+        more: list[tuple[Key, str]] = []
+        if isinstance(obj, Link):
+            if obj.peer_key in have:
+                assert obj.peer_key is not None
+                more.append((obj.peer_key, f"its veth peer {obj.ifname} goes ({want_gone[key]})"))
+            for redirect in redirects.get(key, ()):
+                more.append((redirect, f"its target {obj.ifname} goes ({want_gone[key]})"))
+        elif isinstance(obj, Qdisc):
+            tbf = tbfs.get(("class", obj.namespace, obj.ifname, obj.parent))
+            if tbf is not None:
+                more.append(
+                    (
+                        tbf,
+                        f"replaced: its child {obj.kind} goes, and a TBF whose child is"
+                        " deleted drops every packet",
+                    )
+                )
+        for other, reason in more:
+            if other not in want_gone:
+                want_gone[other] = reason
+                todo.append(other)
 
 
 @dataclass
@@ -376,15 +447,23 @@ class _Entry:
     cause: int | None = None  # entry number of the real change that does this one
 
 
-def plan(desired: HostState, observed: HostState, namespaces: Iterable[str] | None = None) -> Plan:
+def plan(
+    desired: HostState,
+    observed: HostState,
+    namespaces: Iterable[str] | None = None,
+    *,
+    scope: Scope | None = None,
+) -> Plan:
     """The changes that turn ``observed`` into ``desired``.
 
-    ``namespaces`` is the scope that was observed (default: the namespaces of both states);
-    objects of ``observed`` outside ``desired`` are deleted.
+    ``namespaces`` were observed (default: the namespaces of both states), or ``scope``,
+    recorded in the plan so that applying it observes the same again; objects of
+    ``observed`` outside ``desired`` are deleted.
     """
     want = desired.by_key
     have = observed.by_key
-    scope = sorted(set(namespaces or ()) | desired.namespaces | observed.namespaces)
+    seen = set(namespaces or ()) | (scope.all if scope is not None else set())
+    names = sorted(seen | desired.namespaces | observed.namespaces)
 
     # 1. what must go: not desired, or desired with different identity-defining fields
     want_gone: dict[Key, str] = {}
@@ -396,13 +475,10 @@ def plan(desired: HostState, observed: HostState, namespaces: Iterable[str] | No
         _, replace = compare(target, obj)
         if replace:
             want_gone[key] = "replaced: " + ", ".join(replace)
-    for key in list(want_gone):
-        obj = have[key]
-        if isinstance(obj, Link) and obj.peer_key in have and obj.peer_key not in want_gone:
-            want_gone[obj.peer_key] = f"its veth peer {obj.ifname} goes ({want_gone[key]})"
+    _also_gone(have, want_gone)
 
     if not want_gone:  # the common case of a re-apply: no kernel model needed
-        return _finish([], want, have, {}, set(), {}, scope, observed)
+        return _finish([], want, have, {}, set(), {}, names, observed, scope)
 
     # 2. everything that goes, including what the kernel takes along
     scratch = KernelModel(have.values())
@@ -452,7 +528,7 @@ def plan(desired: HostState, observed: HostState, namespaces: Iterable[str] | No
             entry.real = True
             entry.reason = want_gone.get(key, "goes with its container")
 
-    return _finish(entries, want, model.objects, want_gone, gone, entry_of, scope, observed)
+    return _finish(entries, want, model.objects, want_gone, gone, entry_of, names, observed, scope)
 
 
 def _finish(
@@ -462,8 +538,9 @@ def _finish(
     want_gone: Mapping[Key, str],
     gone: set[Key],
     entry_of: Mapping[Key, int],
-    scope: list[str],
+    names: list[str],
     observed: HostState,
+    scope: Scope | None,
 ) -> Plan:
     """Steps 4 and 5: creations and modifications against what is ``left`` after the
     deletions, then numbering."""
@@ -509,4 +586,4 @@ def _finish(
             else:
                 reason = f"goes with {cause_label}"
         changes.append(Change(entry.op, entry.obj, reason, old=entry.old, implied_by=implied_by))
-    return Plan(tuple(changes), tuple(scope), observed)
+    return Plan(tuple(changes), tuple(names), observed, scope)

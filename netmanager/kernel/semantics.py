@@ -2,9 +2,11 @@
 
 Deleting a namespace takes everything in it, and the other end of every veth that
 crosses out of it; deleting a link takes its addresses, routes, qdiscs and FDB entries,
-its veth peer and the VXLANs built on it, and releases the ports of a bridge; deleting
-the last IPv4 (or IPv6) address of a link flushes the routes through it; deleting a qdisc
-takes its classes, filters and child qdiscs.
+its veth peer and the VXLANs and VLANs built on it, and releases the ports of a bridge;
+deleting the last IPv4 (or IPv6) address of a link flushes the routes through it;
+deleting a qdisc takes its classes, filters and child qdiscs (a TBF its NetEm child).
+Deleting the target of a mirred redirect leaves the redirect in place, redirecting to
+nothing: its target becomes ``"#0"``, as it reads back from the kernel.
 
 The planner uses :class:`KernelModel` to know which deletions the kernel does by itself
 (they become implied changes, undone but never sent), and the in-memory fake backend uses
@@ -20,18 +22,28 @@ from netmanager.kernel.objects import (
     KernelObject,
     Key,
     Link,
+    MirredRedirect,
     Qdisc,
     Route,
+    Tbf,
     link_key,
     requires,
+    tbf_class,
     with_changes,
 )
 
+DANGLING = "#0"
+"""The target of a redirect whose target link is gone (ifindex 0)."""
+
 
 def aliases(obj: KernelObject) -> list[Key]:
-    """Other keys under which ``obj`` is required (a qdisc is also known by its handle)."""
+    """Other keys under which ``obj`` is required: a qdisc is also known by its handle, and
+    a TBF also as its one class (the parent of its child qdisc)."""
     if isinstance(obj, Qdisc):
-        return [("qdisc-handle", obj.namespace, obj.ifname, obj.handle)]
+        out: list[Key] = [("qdisc-handle", obj.namespace, obj.ifname, obj.handle)]
+        if isinstance(obj.params, Tbf):
+            out.append(("class", obj.namespace, obj.ifname, tbf_class(obj.handle)))
+        return out
     return []
 
 
@@ -96,7 +108,8 @@ class KernelModel:
         """Delete ``key`` and what the kernel deletes with it.
 
         Returns the removed objects (``key``'s first) and the objects changed on the way as
-        (before, after) pairs: the ports a deleted bridge releases.
+        (before, after) pairs: the ports a deleted bridge releases, the redirects left
+        dangling by the deletion of their target.
         """
         removed: list[KernelObject] = []
         changed: list[tuple[KernelObject, KernelObject]] = []
@@ -119,6 +132,16 @@ class KernelModel:
                     released = with_changes(dep, master=None)
                     self.replace(released)
                     changed.append((dep, released))
+                elif (
+                    isinstance(current, Link)
+                    and isinstance(dep, MirredRedirect)
+                    and dep.target == current.ifname
+                    and dep.namespace == current.namespace
+                    and dep.ifname != current.ifname
+                ):
+                    dangling = with_changes(dep, target=DANGLING)
+                    self.replace(dangling)
+                    changed.append((dep, dangling))
                 else:
                     stack.append(dep_key)
             if isinstance(current, Link) and current.peer_key is not None:

@@ -28,13 +28,26 @@ TBF, for a rate ``R`` bit/s on a link with frames of ``F = mtu + 14`` bytes:
 
 NetEm: ``limit_packets = max(1000, ceil(1.5 · R/8 · (delay + jitter) / F))`` — every packet
 in flight inside the delay line must fit, with 50 % headroom for jitter bunching.
+
+Where the objects go (design, "Shaping semantics"): the egress TBF of a VM's port with
+NetEm as its child (:func:`tbf_with_netem`), and for what the VM sends, the port's
+ingress redirected to an IFB whose root TBF shapes it (:func:`ifb_ingress`).
 """
 
 from __future__ import annotations
 
 import math
 
-from netmanager.kernel.objects import Netem, Tbf
+from netmanager.kernel.objects import (
+    KernelObject,
+    Link,
+    LinkKind,
+    MirredRedirect,
+    Netem,
+    Qdisc,
+    Tbf,
+    tbf_class,
+)
 
 HZ = 250
 ETH_HEADER = 14
@@ -99,3 +112,41 @@ def netem_for(
 def htb_burst_bytes(rate_bps: int, mtu: int = 1500) -> int:
     """HTB class bucket: the same reasoning as TBF's burst."""
     return tbf_burst_bytes(rate_bps, mtu)
+
+
+def tbf_with_netem(
+    namespace: str,
+    ifname: str,
+    tbf: Tbf,
+    netem: Netem | None,
+    *,
+    handle: int = 0x10000,
+    netem_handle: int = 0x100000,
+) -> list[Qdisc]:
+    """The egress of a port: TBF at the root (``1:``), NetEm (``10:``) as its child."""
+    out = [Qdisc(namespace, ifname, tbf, handle)]
+    if netem is not None:
+        out.append(Qdisc(namespace, ifname, netem, netem_handle, tbf_class(handle)))
+    return out
+
+
+def ifb_ingress(
+    namespace: str,
+    port: str,
+    ifb: str,
+    alias: str,
+    tbf: Tbf,
+    *,
+    mtu: int = 1500,
+    prio: int = 1,
+    handle: int = 1,
+) -> list[KernelObject]:
+    """Shaping of what ``port`` receives: an IFB link ``ifb`` (owned through ``alias``),
+    the port's ingress qdisc, a redirect of everything it receives to the IFB, and ``tbf``
+    at the IFB's root.  Packets leave the IFB back into the port's receive path."""
+    return [
+        Link(namespace, ifb, LinkKind.IFB, alias=alias, mtu=mtu),
+        Qdisc.ingress(namespace, port),
+        MirredRedirect(namespace, port, ifb, prio=prio, handle=handle),
+        Qdisc(namespace, ifb, tbf),
+    ]

@@ -22,12 +22,16 @@ from netmanager.kernel import (
     Link,
     LinkKind,
     Namespace,
+    Netem,
     Qdisc,
     Route,
+    Scope,
     Sysctl,
     VethPeer,
     Vxlan,
+    ifb_ingress,
     tbf_for_rate,
+    tbf_with_netem,
 )
 
 ip_if = ipaddress.ip_interface
@@ -108,6 +112,103 @@ def small_host(prefix: str, *, rate_bps: int = 10_000_000, vni: int = 100) -> Ho
     )
 
 
+def shaped_host(
+    prefix: str,
+    *,
+    egress_bps: int = 20_000_000,
+    ingress_bps: int | None = 10_000_000,
+    netem: Netem | None = None,
+    ifb: str = "ib1",
+) -> HostState:
+    """dom0 with a bridge and two VMs; v1's port p1 shaped both ways as the design says:
+    a TBF towards the VM (NetEm as its child if ``netem``) and, if ``ingress_bps``, what
+    the VM sends redirected to the IFB ``ifb`` whose TBF shapes it."""
+    dom0 = f"{prefix}-d"
+    objects: list[KernelObject] = [
+        Namespace(dom0),
+        Link(dom0, "br0", LinkKind.BRIDGE, alias="nm:t:net1"),
+        *vm(dom0, f"{prefix}-v1", "p1", "10.78.0.1/24"),
+        *vm(dom0, f"{prefix}-v2", "p2", "10.78.0.2/24"),
+        *tbf_with_netem(dom0, "p1", tbf_for_rate(egress_bps), netem),
+    ]
+    if ingress_bps:
+        objects += ifb_ingress(dom0, "p1", ifb, f"nm:t:{prefix}-v1/ifb", tbf_for_rate(ingress_bps))
+    return HostState.checked(objects)
+
+
+# ------------------------------------------------------------------- owners sharing a dom0
+
+
+def infra_state(dom0: str) -> HostState:
+    """A host's own namespace, owned by '-': an underlay link with an address and a route,
+    forwarding on."""
+    return HostState.checked(
+        [
+            Namespace(dom0),
+            Link(dom0, "ul0", LinkKind.BRIDGE, alias="nm:-:underlay"),
+            Address(dom0, "ul0", ip_if("192.0.2.1/24")),
+            Route(dom0, ip_net("198.51.100.0/24"), "ul0", ip_addr("192.0.2.254")),
+            Sysctl(dom0, "net.ipv4.ip_forward", "1"),
+        ],
+        Scope.of("-", [dom0]),
+    )
+
+
+def owner_scope(prefix: str, owner: str, vms: list[str], dom0: str) -> Scope:
+    """The scope of ``owner``: its VM namespaces, and ``dom0`` shared."""
+    return Scope.of(owner, [f"{prefix}-{owner.lower()}{v}" for v in vms], shared=[dom0])
+
+
+def owner_state(
+    prefix: str,
+    owner: str,
+    net: int,
+    vms: list[str],
+    dom0: str,
+    *,
+    rate_bps: int = 10_000_000,
+    vni: int = 100,
+) -> HostState:
+    """One owner's network in ``dom0``: a bridge with an address and a route through it, a
+    VXLAN on the infrastructure's underlay ``ul0`` (not the owner's), and VMs whose ports
+    are shaped both ways (TBF, and an IFB for what the VM sends)."""
+    tag = owner.lower()
+    bridge = f"br{tag}"
+    objects: list[KernelObject] = [
+        Link(dom0, bridge, LinkKind.BRIDGE, alias=f"nm:{owner}:net", mtu=1450),
+        Address(dom0, bridge, ip_if(f"10.{net}.0.254/24")),
+        Route(dom0, ip_net(f"10.{net}.100.0/24"), bridge, ip_addr(f"10.{net}.0.1")),
+        Link(
+            dom0,
+            f"vx{tag}",
+            LinkKind.VXLAN,
+            alias=f"nm:{owner}:net/vx",
+            master=bridge,
+            mtu=1450,
+            vxlan=Vxlan(vni, underlay="ul0"),
+        ),
+        FdbEntry(dom0, f"vx{tag}", ipaddress.IPv4Address("192.0.2.2")),
+    ]
+    for v in vms:
+        name = f"{prefix}-{tag}{v}"
+        port = f"{tag}{v}p"
+        objects += vm(
+            dom0,
+            name,
+            port,
+            f"10.{net}.0.{v}/24",
+            bridge=bridge,
+            gateway=f"10.{net}.0.254",
+            rate_bps=rate_bps,
+            mtu=1450,
+            topology=owner,
+        )
+        objects += ifb_ingress(
+            dom0, port, f"{tag}{v}i", f"nm:{owner}:{name}/ifb", tbf_for_rate(rate_bps // 2)
+        )
+    return HostState.checked(objects, owner_scope(prefix, owner, vms, dom0))
+
+
 # ------------------------------------------------------------------------ reading the kernel
 
 
@@ -150,7 +251,35 @@ def _link(link: dict[str, Any], nsids: dict[int, str]) -> dict[str, Any]:
     }
     if info.get("info_kind") == "vxlan":
         out["vxlan"] = {k: data.get(k) for k in ("id", "local", "port", "learning", "link")}
+    if info.get("info_kind") == "vlan":
+        out["vlan"] = data.get("id")
+    if info.get("info_kind") == "bridge":
+        out["mcast_snooping"] = data.get("mcast_snooping")
     return out
+
+
+def _filter(entry: dict[str, Any]) -> str:
+    """A filter as tc -j shows it, without the action's kernel-chosen index and counts
+    (a filter created again by a rollback gets a new action instance)."""
+    options = dict(entry.get("options", {}))
+    options["actions"] = [
+        {k: v for k, v in action.items() if k not in ("index", "ref", "bind")}
+        for action in options.get("actions", [])
+    ]
+    return json.dumps({**entry, "options": options}, sort_keys=True)
+
+
+def filters(namespace: str) -> list[str]:
+    """Every filter below an ingress or HTB qdisc of ``namespace``, normalized."""
+    out: list[str] = []
+    for q in jrun("tc", "-n", namespace, "-j", "qdisc", "show"):
+        if q.get("kind") in ("ingress", "htb"):
+            parent = "ffff:" if q["kind"] == "ingress" else q["handle"]
+            shown = jrun(
+                "tc", "-n", namespace, "-j", "filter", "show", "dev", q["dev"], "parent", parent
+            )
+            out += [f"{q['dev']} {_filter(f)}" for f in shown]
+    return sorted(out)
 
 
 def _autoconf(address: str) -> bool:
@@ -219,6 +348,7 @@ def snapshot(namespaces: Iterable[str]) -> dict[str, Any]:
             "addrs": addrs,
             "routes": routes,
             "qdiscs": qdiscs,
+            "filters": filters(ns),
             "fdb": fdb,
             "ip_forward": sysctl,
         }
@@ -253,6 +383,21 @@ def kernel_has_qdisc(kind: str, prefix: str) -> bool:
             ["tc", "-n", probe, "qdisc", "add", "dev", "lo", "root", kind],
             capture_output=True,
             check=False,
+        )
+        return result.returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "delete", probe], check=False, capture_output=True)
+
+
+def kernel_has_link(prefix: str, *args: str) -> bool:
+    """Probe for a link type in a throwaway namespace of ours that holds a bridge ``b0``:
+    ``ip link add ARGS`` (e.g. ``link b0 name x0 type vlan id 5``) must succeed."""
+    probe = f"{prefix}-probe"
+    try:
+        run("ip", "netns", "add", probe)
+        run("ip", "-n", probe, "link", "add", "b0", "type", "bridge")
+        result = subprocess.run(
+            ["ip", "-n", probe, "link", "add", *args], capture_output=True, check=False
         )
         return result.returncode == 0
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import struct
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,10 +20,11 @@ from pyroute2.netlink.rtnl.tcmsg import tcmsg
 from netmanager.kernel import netlink as nl
 
 
-def _pyroute2(cls: type, request: nl.Request) -> dict:  # type: ignore[type-arg]
+def _pyroute2(cls: type, request: nl.Request) -> Any:
+    """The request as pyroute2's message class ``cls`` decodes it (untyped: pyroute2 is)."""
     msg = cls(nl.frame(request, 7))
     msg.decode()
-    return msg  # type: ignore[no-any-return]
+    return msg
 
 
 def test_veth_creation_as_pyroute2_reads_it() -> None:
@@ -197,3 +199,83 @@ def test_errors_carry_the_kernels_explanation() -> None:
     error = nl.NetlinkError(errno.EOPNOTSUPP, "Unknown device type", "create link x")
     assert error.errno == errno.EOPNOTSUPP
     assert "Operation not supported" in str(error) and "Unknown device type" in str(error)
+
+
+def test_vlan_creation_as_pyroute2_reads_it_and_back() -> None:
+    request = nl.link_create(9, "ul0.42", "vlan", mtu=1500, up=True, link=3, data=nl.vlan_data(42))
+    msg = _pyroute2(ifinfmsg, request)
+    assert msg.get_attr("IFLA_LINK") == 3
+    info = msg.get_attr("IFLA_LINKINFO")
+    assert info.get_attr("IFLA_INFO_KIND") == "vlan"
+    assert info.get_attr("IFLA_INFO_DATA").get_attr("IFLA_VLAN_ID") == 42
+    batch = IPBatch()
+    batch.link("add", ifname="ul0.7", kind="vlan", link=3, vlan_id=7)
+    sent = next(nl.messages(bytes(batch.batch)))
+    link = nl.decode_link(sent.buf, sent.pos, sent.end)
+    assert (link.kind, link.peer_index, nl.decode_vlan(link.data)) == ("vlan", 3, 7)
+
+
+def test_bridge_multicast_snooping_both_ways() -> None:
+    request = nl.link_create(9, "br0", "bridge", mtu=1500, up=True, data=nl.bridge_data(False))
+    info = _pyroute2(ifinfmsg, request).get_attr("IFLA_LINKINFO")
+    assert info.get_attr("IFLA_INFO_DATA").get_attr("IFLA_BR_MCAST_SNOOPING") == 0
+    change = _pyroute2(ifinfmsg, nl.link_set(9, kind="bridge", data=nl.bridge_data(True)))
+    assert change["change"] == 0  # nothing else is touched
+    data = change.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA")
+    assert data.get_attr("IFLA_BR_MCAST_SNOOPING") == 1
+    batch = IPBatch()
+    batch.link("add", ifname="br1", kind="bridge", br_mcast_snooping=0)
+    sent = next(nl.messages(bytes(batch.batch)))
+    assert nl.decode_mcast_snooping(nl.decode_link(sent.buf, sent.pos, sent.end).data) is False
+    assert nl.decode_mcast_snooping({}) is True  # the kernel's default
+
+
+def test_ingress_redirect_as_pyroute2_reads_it() -> None:
+    request = nl.filter_request(
+        nl.RTM_NEWTFILTER,
+        nl.NLM_F_CREATE | nl.NLM_F_EXCL,
+        4,
+        parent=0xFFFF0000,
+        prio=1,
+        handle=nl.u32_handle(1),
+        options=nl.mirred_options(7),
+        protocol=nl.ETH_P_ALL,
+    )
+    msg = _pyroute2(tcmsg, request)
+    assert (msg["index"], msg["parent"], msg["handle"]) == (4, 0xFFFF0000, 0x80000001)
+    assert msg["info"] == (1 << 16) | 0x0300  # prio 1, protocol all (network order)
+    options = msg.get_attr("TCA_OPTIONS")
+    sel = options.get_attr("TCA_U32_SEL")
+    assert sel["nkeys"] == 1 and sel["keys"][0]["key_mask"] == 0  # matches everything
+    assert options.get_attr("TCA_U32_CLASSID") is None
+    action = options.get_attr("TCA_U32_ACT").get_attr("TCA_ACT_PRIO_1")
+    assert action.get_attr("TCA_ACT_KIND") == "mirred"
+    parms = action.get_attr("TCA_ACT_OPTIONS").get_attr("TCA_MIRRED_PARMS")
+    assert (parms["eaction"], parms["action"], parms["ifindex"]) == (
+        nl.TCA_EGRESS_REDIR,
+        nl.TC_ACT_STOLEN,
+        7,
+    )
+    ours = nl.mirred_options(7)
+    assert nl.decode_mirred(nl.parse_attrs(ours, 0, len(ours))) == 7
+
+
+def test_a_classifying_u32_node_is_no_redirect() -> None:
+    options = nl.u32_options(0x10010, ipaddress.IPv4Network("10.0.0.0/8"), None)
+    assert nl.decode_mirred(nl.parse_attrs(options, 0, len(options))) is None
+
+
+def test_ingress_qdisc_has_no_options() -> None:
+    request = nl.qdisc_request(
+        nl.RTM_NEWQDISC,
+        nl.NLM_F_CREATE | nl.NLM_F_EXCL,
+        4,
+        handle=0xFFFF0000,
+        parent=0xFFFFFFF1,
+        kind="ingress",
+        options=b"",
+    )
+    msg = _pyroute2(tcmsg, request)
+    assert (msg["handle"], msg["parent"]) == (0xFFFF0000, 0xFFFFFFF1)
+    assert msg.get_attr("TCA_KIND") == "ingress"
+    assert msg.get_attr("TCA_OPTIONS") is None

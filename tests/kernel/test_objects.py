@@ -9,6 +9,7 @@ import pytest
 from netmanager.kernel import (
     Address,
     HostState,
+    KernelObject,
     KernelStateError,
     Link,
     LinkKind,
@@ -32,7 +33,7 @@ def test_small_host_is_valid() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    objects = [
+    objects: list[KernelObject] = [
         Namespace("a"),
         Link("a", "this-name-is-too-long", LinkKind.BRIDGE, alias="nm:t:x"),
         Link("a", "br0", LinkKind.BRIDGE, alias="mine"),

@@ -1,0 +1,139 @@
+"""Which kernel objects belong to whom: the scope of one owner's observe, plan, apply, destroy.
+
+Several owners (topologies, and the infrastructure owner ``-``) share a host: VM ports,
+bridges and VXLANs of many topologies sit in one dom0 namespace, which on a real host is
+the root namespace.  A :class:`Scope` says what one owner may see and change:
+
+* ``namespaces`` the owner fully owns: it creates and deletes them, and owns their
+  loopback, IPv6 switch and sysctls;
+* ``shared`` namespaces, never created nor deleted through this scope (a missing one is
+  an error when the owner wants to put objects there);
+* in both, the links whose alias starts with ``nm:<owner>:`` (:attr:`Scope.marker`) — and
+  the far end of a veth pair of theirs that has no alias yet — and what hangs on those
+  links: addresses, routes through them, qdiscs, classes, filters, FDB entries.  In a
+  fully owned namespace, netmanager's routes through links nobody marked (``lo``) are the
+  owner's too.
+
+``owner=None`` is the scope of the engine's first version: every netmanager marker counts,
+every namespace is fully owned.  :meth:`Scope.select` is the rule as a pure function (the
+in-memory fake kernel observes through it); the netlink backend applies the same rule to
+what it dumps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from netmanager.kernel.objects import (
+    MARKER,
+    ROOT_NAMESPACE,
+    HostState,
+    KernelObject,
+    Link,
+    LinkKind,
+    Namespace,
+    Route,
+    Sysctl,
+    link_key,
+    where,
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one owner sees and changes (see the module docstring)."""
+
+    owner: str | None = None
+    namespaces: frozenset[str] = field(default_factory=frozenset)
+    shared: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(
+        cls,
+        owner: str | None,
+        namespaces: Iterable[str] = (),
+        shared: Iterable[str] = (),
+    ) -> Scope:
+        """A scope from any iterables of namespace names."""
+        return cls(owner, frozenset(namespaces), frozenset(shared))
+
+    @classmethod
+    def coerce(cls, value: Scope | Iterable[str]) -> Scope:
+        """A scope as given, or the first version's scope of some namespace names."""
+        return value if isinstance(value, Scope) else cls(None, frozenset(value))
+
+    @property
+    def marker(self) -> str:
+        """The alias prefix of the owner's links: ``nm:<owner>:`` (``nm:`` for any owner)."""
+        return MARKER if self.owner is None else f"{MARKER}{self.owner}:"
+
+    @property
+    def all(self) -> frozenset[str]:
+        """Every namespace the scope looks into."""
+        return self.namespaces | self.shared
+
+    def including(self, namespaces: Iterable[str]) -> Scope:
+        """This scope, also owning ``namespaces`` (those it does not share)."""
+        more = frozenset(namespaces) - self.shared
+        if more <= self.namespaces:
+            return self
+        return Scope(self.owner, self.namespaces | more, self.shared)
+
+    def owns(self, alias: str) -> bool:
+        return alias.startswith(self.marker)
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        if self.owner is not None and (not self.owner or ":" in self.owner):
+            out.append(f"owner '{self.owner}' must be a non-empty name without ':'")
+        if ROOT_NAMESPACE in self.namespaces:
+            out.append("the root namespace can only be shared, never owned (created or deleted)")
+        both = sorted(self.namespaces & self.shared)
+        if both:
+            out.append("namespaces both owned and shared: " + ", ".join(where(n) for n in both))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner,
+            "namespaces": sorted(self.namespaces),
+            "shared": sorted(self.shared),
+        }
+
+    def select(self, objects: Iterable[KernelObject]) -> HostState:
+        """The objects of this scope among ``objects`` (every object of a kernel, of all
+        owners; namespaces outside the scope are ignored)."""
+        inside = [o for o in objects if o.namespace in self.all]
+        links = {o.key: o for o in inside if isinstance(o, Link)}
+        owned = {k for k, link in links.items() if self.owns(link.alias)}
+        for key in list(owned):
+            link = links[key]
+            peer = links.get(link.peer_key) if link.peer_key is not None else None
+            if (
+                peer is not None
+                and peer.kind is LinkKind.VETH
+                and not peer.alias.startswith(MARKER)
+            ):
+                owned.add(peer.key)
+
+        def foreign(namespace: str, ifname: str) -> bool:
+            link = links.get(link_key(namespace, ifname))
+            return link is not None and link.key not in owned and link.alias.startswith(MARKER)
+
+        out: list[KernelObject] = []
+        for obj in inside:
+            if isinstance(obj, Namespace | Sysctl):
+                keep = obj.namespace in self.namespaces
+            elif isinstance(obj, Link):
+                keep = obj.key in owned
+            elif isinstance(obj, Route):
+                keep = link_key(obj.namespace, obj.dev) in owned or (
+                    obj.namespace in self.namespaces and not foreign(obj.namespace, obj.dev)
+                )
+            else:  # addresses, FDB entries, qdiscs, classes, filters: by their link
+                keep = link_key(obj.namespace, obj.ifname) in owned
+            if keep:
+                out.append(obj)
+        return HostState(frozenset(out))
