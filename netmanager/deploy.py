@@ -51,7 +51,7 @@ from netmanager.mapping import (
     release_allocations,
     save_allocations,
 )
-from netmanager.model import HypervisorKind, Model
+from netmanager.model import Encap, HypervisorKind, Model
 from netmanager.render import RenderError, render_all
 from netmanager.state import read_json, state_dir, write_json
 
@@ -272,6 +272,22 @@ def _precheck(model: Model, configs: dict[str, HostConfig], features: frozenset[
                     "netmanager doctor lists the kernel's features; remove latency/jitter/loss, "
                     "or run the topology on guest hosts with a stock kernel",
                 )
+    if "8021q" not in features:
+        vlan_networks = sorted(
+            {
+                s.network
+                for c in configs.values()
+                for s in c.segments
+                if s.encap is Encap.VLAN and s.tunnel
+            }
+        )
+        for name in vlan_networks:
+            diags.error(
+                "E706",
+                model.virtual.network_by_name[name].loc,
+                f"network '{name}' spans hosts over an 802.1Q VLAN, which this kernel does not have",
+                'use encap="vxlan" or "auto" (netmanager doctor lists the kernel\'s features)',
+            )
     if diags.has_errors:
         diags.raise_if_errors("apply")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from netmanager.hostconfig import (
     EXTERNAL_HOST,
@@ -17,6 +18,7 @@ from netmanager.hostconfig import (
     Infrastructure,
     Nat,
     Port,
+    Shaping,
     alias,
 )
 from netmanager.kernel import (
@@ -27,15 +29,24 @@ from netmanager.kernel import (
     KernelObject,
     Link,
     LinkKind,
+    MirredRedirect,
     Namespace,
+    Netem,
     Qdisc,
     Route,
     Sysctl,
     U32Filter,
     VethPeer,
+    Vlan,
     Vxlan,
 )
-from netmanager.kernel.shaping import htb_burst_bytes, tbf_for_rate
+from netmanager.kernel.shaping import (
+    htb_burst_bytes,
+    ifb_ingress,
+    netem_for,
+    tbf_for_rate,
+    tbf_with_netem,
+)
 from netmanager.model import Encap
 
 UNLIMITED_BPS = 10_000_000_000  # an HTB default class for a port that has no rate of its own
@@ -46,39 +57,72 @@ class RenderError(ValueError):
     """A configuration this host's kernel cannot build; the message says what and why."""
 
 
-def _egress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
-    """Shaping of the traffic towards the VM, on its port in dom0."""
-    egress = port.egress
-    if egress.needs_netem or any(c.egress.needs_netem for c in port.classes):
-        raise RenderError(
-            f"port of VM '{port.vm}' in '{port.network}' asks for latency, jitter or loss: "
-            "NetEm under a rate limiter is not built by this version of the engine"
-        )
-    if not port.classes:
-        if egress.rate_bps:
-            yield Qdisc(namespace, port.vif, tbf_for_rate(egress.rate_bps, mtu=port.mtu))
-        return
-    # Per-pair shaping: an HTB root, a default class with the port's own rate, one class
-    # per peer group, and u32 filters on the peers' source addresses.
-    yield Qdisc(namespace, port.vif, Htb(default_minor=1))
-    default_rate = egress.rate_bps or UNLIMITED_BPS
-    yield _htb_class(namespace, port.vif, 0x10001, default_rate, port.mtu)
-    handles = iter(range(1, 0x1000))  # u32 node handles of this port's filters
-    for n, cls in enumerate(port.classes, start=2):
-        rate = cls.egress.rate_bps or default_rate
+def _netem(shaping: Shaping, rate_bps: int | None, mtu: int) -> Netem | None:
+    if not shaping.needs_netem:
+        return None
+    netem = netem_for(
+        shaping.delay_us or 0,
+        shaping.jitter_us or 0,
+        shaping.loss_ppm or 0,
+        rate_bps=rate_bps or UNLIMITED_BPS,
+        mtu=mtu,
+    )
+    if shaping.queue_pkts:
+        netem = replace(netem, limit_packets=shaping.queue_pkts)
+    return netem
+
+
+def _htb(
+    namespace: str,
+    ifname: str,
+    mtu: int,
+    default: Shaping,
+    classes: list[tuple[Shaping, tuple[ipaddress.IPv4Address, ...]]],
+    match: str,
+) -> Iterator[KernelObject]:
+    """HTB root, a default class (1:1) with ``default``, one class per peer group with
+    u32 filters on the peers' addresses (``match`` "src" or "dst"), NetEm under a class
+    where it asks for delay, jitter or loss."""
+    yield Qdisc(namespace, ifname, Htb(default_minor=1))
+    groups: list[tuple[Shaping, tuple[ipaddress.IPv4Address, ...]]] = [(default, ()), *classes]
+    handles = iter(range(1, 0x1000))  # u32 node handles of this device's filters
+    for n, (shaping, peers) in enumerate(groups, start=1):
         classid = 0x10000 | n
-        yield _htb_class(namespace, port.vif, classid, rate, port.mtu)
-        for peer in cls.peers:
+        rate = shaping.rate_bps or default.rate_bps or UNLIMITED_BPS
+        yield _htb_class(namespace, ifname, classid, rate, mtu)
+        netem = _netem(shaping, rate, mtu)
+        if netem is not None:
+            yield Qdisc(namespace, ifname, netem, handle=(0x10 + n) << 16, parent=classid)
+        for peer in peers:
             handle = next(handles, None)
             if handle is None:
-                raise RenderError(f"port of VM '{port.vm}' has more than 4095 shaped peers")
+                raise RenderError(f"{namespace}/{ifname} has more than 4095 shaped peers")
+            prefix = ipaddress.IPv4Network(f"{peer}/32")
             yield U32Filter(
                 namespace,
-                port.vif,
+                ifname,
                 flowid=classid,
                 handle=handle,
-                src=ipaddress.IPv4Network(f"{peer}/32"),
+                src=prefix if match == "src" else None,
+                dst=prefix if match == "dst" else None,
             )
+
+
+def _egress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
+    """Shaping of the traffic towards the VM, on its port in dom0: TBF with NetEm as its
+    child; with per-pair classes, HTB on the peers' source addresses."""
+    egress = port.egress
+    if port.classes:
+        classes = [(c.egress, c.peers) for c in port.classes]
+        yield from _htb(namespace, port.vif, port.mtu, egress, classes, "src")
+        return
+    netem = _netem(egress, egress.rate_bps, port.mtu)
+    if egress.rate_bps:
+        yield from tbf_with_netem(
+            namespace, port.vif, tbf_for_rate(egress.rate_bps, mtu=port.mtu), netem
+        )
+    elif netem is not None:
+        yield Qdisc(namespace, port.vif, netem)
 
 
 def _htb_class(namespace: str, ifname: str, classid: int, rate: int, mtu: int) -> HtbClass:
@@ -87,13 +131,21 @@ def _htb_class(namespace: str, ifname: str, classid: int, rate: int, mtu: int) -
 
 
 def _ingress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
-    """Shaping of the traffic the VM sends: its own veth end, the only place this engine
-    can shape it until IFB redirection exists."""
-    rates = [port.ingress.rate_bps] + [c.ingress.rate_bps for c in port.classes]
-    if not any(rates):
+    """Shaping of the traffic the VM sends: everything the port receives is redirected to
+    an IFB device in dom0 whose qdisc shapes it (TBF, or HTB on the peers' addresses)."""
+    classes = [(c.ingress, c.peers) for c in port.classes if c.ingress.rate_bps]
+    if not port.ingress.rate_bps and not classes:
         return
-    rate = min(r for r in rates if r)
-    yield Qdisc(port.vm_namespace, port.ifname, tbf_for_rate(rate, mtu=port.mtu))
+    ifb_alias = alias(port.topology, "ifb", port.vm, port.network)
+    if not classes:
+        assert port.ingress.rate_bps is not None
+        tbf = tbf_for_rate(port.ingress.rate_bps, mtu=port.mtu)
+        yield from ifb_ingress(namespace, port.vif, port.ifb, ifb_alias, tbf, mtu=port.mtu)
+        return
+    yield Link(namespace, port.ifb, LinkKind.IFB, alias=ifb_alias, mtu=port.mtu)
+    yield Qdisc.ingress(namespace, port.vif)
+    yield MirredRedirect(namespace, port.vif, port.ifb)
+    yield from _htb(namespace, port.ifb, port.mtu, port.ingress, classes, "dst")
 
 
 def render_host(config: HostConfig) -> list[KernelObject]:
@@ -114,11 +166,21 @@ def render_host(config: HostConfig) -> list[KernelObject]:
         )
         if segment.tunnel is None:
             continue
-        if segment.encap is not Encap.VXLAN:
-            raise RenderError(
-                f"network '{segment.network}' is carried by 802.1Q VLAN {segment.segment_id}: "
-                "this version of the engine builds VXLAN only"
+        if segment.encap is Encap.VLAN:
+            if segment.underlay is None:
+                raise RenderError(f"network '{segment.network}': no underlay interface to trunk on")
+            objects.append(
+                Link(
+                    dom0,
+                    segment.tunnel,
+                    LinkKind.VLAN,
+                    alias(topology, "vlan", segment.network),
+                    mtu=segment.mtu,
+                    master=segment.bridge,
+                    vlan=Vlan(segment.segment_id, segment.underlay),
+                )
             )
+            continue
         objects.append(
             Link(
                 dom0,
