@@ -295,3 +295,33 @@ def test_virtcloud_tenants_with_identical_addresses_and_outbound_nat(prefix: str
     assert _ping(prefix, "node1", "10.10.0.12", "tenant-b")
     deploy.destroy("tenant-b")
     assert kernelstate.snapshot(prefix) == before
+
+
+def test_anti_spoofing_drops_forged_addresses_and_macs(prefix: str) -> None:
+    deploy.apply(deploy.prepare(*TWO))
+    vm1 = f"{prefix}v-two-hosts-vm1"
+
+    def ping_from(source: str | None = None) -> bool:
+        argv = ["ip", "netns", "exec", vm1, "ping", "-c1", "-W1"]
+        argv += ["-I", source] if source else []
+        for _ in range(2):
+            if (
+                subprocess.run([*argv, "10.20.0.2"], capture_output=True, check=False).returncode
+                == 0
+            ):
+                return True
+        return False
+
+    assert ping_from()
+    # another source address on the VM's own interface: dropped at its port
+    subprocess.run(["ip", "-n", vm1, "addr", "add", "10.20.0.99/24", "dev", "eth0"], check=True)
+    assert not ping_from("10.20.0.99")
+    subprocess.run(["ip", "-n", vm1, "addr", "del", "10.20.0.99/24", "dev", "eth0"], check=True)
+    assert ping_from()
+    # a forged MAC: dropped too
+    subprocess.run(
+        ["ip", "-n", vm1, "link", "set", "eth0", "address", "02:00:00:00:66:66"], check=True
+    )
+    subprocess.run(["ip", "-n", vm1, "neigh", "flush", "all"], check=True)
+    assert not ping_from()
+    deploy.destroy("two-hosts")
