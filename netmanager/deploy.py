@@ -20,10 +20,9 @@ Each step can be made to fail on purpose (``faults``) to test exactly that.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,7 +52,7 @@ from netmanager.mapping import (
 )
 from netmanager.model import Encap, HypervisorKind, Model
 from netmanager.render import RenderError, render_all
-from netmanager.state import read_json, state_dir, write_json
+from netmanager.state import apply_lock, read_json, state_dir, write_json
 
 
 class ApplyFailed(NetmanagerError):
@@ -160,19 +159,6 @@ def _save_record(record: Record) -> None:
 def _remove_record(topology: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         (_records_dir() / f"{topology}.json").unlink()
-
-
-@contextlib.contextmanager
-def _exclusive() -> Iterator[None]:
-    """One apply/destroy at a time on this machine."""
-    directory = state_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".apply.lock").open("a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 # ------------------------------------------------------------------------------- prepare
@@ -598,7 +584,7 @@ def apply(
     """Build the topology; raises ApplyFailed after undoing everything on failure."""
     start = time.perf_counter()
     topology = deployment.topology
-    with _exclusive():
+    with apply_lock():
         applied = records()
         others = _other_configs(topology, applied)
         # The infrastructure phase keeps this topology as it was applied before (if it was),
@@ -675,7 +661,7 @@ def destroy(
     """Remove everything of a topology, release its segment ids; the last one takes the
     emulated infrastructure with it."""
     start = time.perf_counter()
-    with _exclusive():
+    with apply_lock():
         applied = records()
         record = applied.get(topology)
         if record is None:

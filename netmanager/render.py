@@ -309,28 +309,19 @@ def render_infrastructure(infra: Infrastructure) -> list[KernelObject]:
             )
         )
     for link in infra.links:
-        objects.append(
-            Link(
-                link.a_namespace,
-                link.a_ifname,
-                LinkKind.VETH,
-                alias(INFRA, "underlay", link.a_namespace, link.a_ifname),
-                mtu=link.mtu,
-                master=switches.get(link.a_namespace),
-                peer=VethPeer(link.b_namespace, link.b_ifname),
+        ends = ((link.a_namespace, link.a_ifname), (link.b_namespace, link.b_ifname))
+        for (ns, ifname), (peer_ns, peer_ifname) in (ends, ends[::-1]):
+            objects.append(
+                Link(
+                    ns,
+                    ifname,
+                    LinkKind.VETH,
+                    alias(INFRA, "underlay", ns, ifname),
+                    mtu=link.mtu,
+                    master=switches.get(ns),
+                    peer=VethPeer(peer_ns, peer_ifname),
+                )
             )
-        )
-        objects.append(
-            Link(
-                link.b_namespace,
-                link.b_ifname,
-                LinkKind.VETH,
-                alias(INFRA, "underlay", link.b_namespace, link.b_ifname),
-                mtu=link.mtu,
-                master=switches.get(link.b_namespace),
-                peer=VethPeer(link.a_namespace, link.a_ifname),
-            )
-        )
         if link.a_address is not None:
             objects.append(Address(link.a_namespace, link.a_ifname, link.a_address))
         for ns, ifname in ((link.a_namespace, link.a_ifname), (link.b_namespace, link.b_ifname)):

@@ -58,3 +58,18 @@ def locked(directory: Path | None = None) -> Iterator[Path]:
             yield directory
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def apply_lock(shared: bool = False) -> Iterator[None]:
+    """Held exclusively by apply and destroy (one at a time on this machine), shared by
+    readers that must not see a half-made change (verify).  Separate from :func:`locked`,
+    which guards the state files themselves and is taken inside an apply."""
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".apply.lock").open("a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
