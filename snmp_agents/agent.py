@@ -257,6 +257,13 @@ def make_backend(args: argparse.Namespace, state_dir: Path) -> HostBackend:
         return MemoryBackend(
             state_dir / "memory-backend.json", fail=args.memory_fail, delay_s=args.memory_delay
         )
+    if args.backend == "kernel":
+        if not args.dom0:
+            raise StartupError("--backend kernel needs --dom0 NAMESPACE")
+        from snmp_agents.kernel_backend import KernelBackend
+
+        # the engine itself is created by the first call, in the backend's worker thread
+        return KernelBackend(args.dom0, state_dir)
     raise StartupError(f"unknown backend '{args.backend}'")  # pragma: no cover - argparse checks
 
 
@@ -304,7 +311,12 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
         )
         traps.send(trap, link_trap_varbinds(row))
 
-    namespaces = ["" if n == "." else n for n in (args.netns or ["."])]
+    backend = make_backend(args, state_dir)
+    default_netns = ["."]
+    if args.backend == "kernel":
+        # the dom0 and the VM namespaces of the running configuration (as of start-up)
+        default_netns = [args.dom0, *getattr(backend, "vm_namespaces", list)()]
+    namespaces = ["" if n == "." else n for n in (args.netns or default_netns)]
     reader = NetnsLinkReader(namespaces, args.alias_prefix)
     monitor = Monitor(
         reader,
@@ -316,7 +328,6 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
         on_oper_change=on_oper_change,
     )
     store = ConfigStore()
-    backend = make_backend(args, state_dir)
 
     def notify(name: str, varbinds: Sequence[tuple[Oid, Any]]) -> None:
         traps.send(mib.oid_of(name), varbinds)
@@ -370,6 +381,10 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
         snmp.close_dispatcher()
         reader_close = loop.run_in_executor(poll_executor, reader.close)
         await asyncio.wait([reader_close], timeout=2)
+        close = getattr(backend, "close", None)
+        if close is not None:
+            backend_close = loop.run_in_executor(backend_executor, close)
+            await asyncio.wait([backend_close], timeout=2)
         backend_executor.shutdown(wait=False, cancel_futures=True)
         poll_executor.shutdown(wait=False, cancel_futures=True)
         (state_dir / "agent.json").unlink(missing_ok=True)
@@ -395,7 +410,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--trap-receiver", action="append", default=[], metavar="HOST[:PORT]", help="(repeat)"
     )
-    p.add_argument("--backend", choices=["memory"], default="memory")
+    p.add_argument("--backend", choices=["memory", "kernel"], default="memory")
+    p.add_argument(
+        "--dom0",
+        default="",
+        metavar="NAMESPACE",
+        help="kernel backend: the host's dom0 namespace (its default --netns too)",
+    )
     p.add_argument(
         "--memory-fail",
         action="append",

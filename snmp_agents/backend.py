@@ -151,7 +151,27 @@ class RouteConfig:
     KEY: ClassVar[tuple[str, ...]] = ("vm", "destination", "prefix_length")
 
 
-ConfigRow = NetworkConfig | PeerConfig | PortConfig | ShapingConfig | RuleConfig | RouteConfig
+@dataclass(frozen=True)
+class DocumentConfig:
+    """nmDocumentEntry: one chunk of a topology's host configuration document (see
+    :mod:`snmp_agents.hostconfig_rows`)."""
+
+    topology: str
+    chunk: int
+    data: str
+
+    KEY: ClassVar[tuple[str, ...]] = ("topology", "chunk")
+
+
+ConfigRow = (
+    NetworkConfig
+    | PeerConfig
+    | PortConfig
+    | ShapingConfig
+    | RuleConfig
+    | RouteConfig
+    | DocumentConfig
+)
 
 #: Candidate attribute -> row class, in the order of the MIB tables
 TABLES: dict[str, type[Any]] = {
@@ -161,6 +181,7 @@ TABLES: dict[str, type[Any]] = {
     "shapings": ShapingConfig,
     "rules": RuleConfig,
     "routes": RouteConfig,
+    "documents": DocumentConfig,
 }
 
 
@@ -202,6 +223,7 @@ class Candidate:
     shapings: tuple[ShapingConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
+    documents: tuple[DocumentConfig, ...] = ()
 
     @staticmethod
     def of(**tables: Iterable[Any]) -> Candidate:

@@ -108,6 +108,14 @@ FIELD_MAP: dict[str, tuple[str, dict[str, str]]] = {
             "nmRouteNextHop": "next_hop",
         },
     ),
+    "documents": (
+        "nmDocumentEntry",
+        {
+            "nmDocumentTopology": "topology",
+            "nmDocumentChunk": "chunk",
+            "nmDocumentData": "data",
+        },
+    ),
 }
 
 

@@ -119,7 +119,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2025-11-22 00:00",)
+        ("2025-11-22 01:00",
+         "2025-11-22 00:00")
     )
 
 
@@ -1064,6 +1065,78 @@ nmRouteRowStatus = _NmRouteRowStatus_Object(
 nmRouteRowStatus.setMaxAccess("read-create")
 if mibBuilder.loadTexts:
     nmRouteRowStatus.setStatus("current")
+_NmDocumentTable_Object = MibTable
+nmDocumentTable = _NmDocumentTable_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 1, 7)
+)
+if mibBuilder.loadTexts:
+    nmDocumentTable.setStatus("current")
+_NmDocumentEntry_Object = MibTableRow
+nmDocumentEntry = _NmDocumentEntry_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 1, 7, 1)
+)
+nmDocumentEntry.setIndexNames(
+    (0, "NETMANAGER-MIB", "nmDocumentTopology"),
+    (0, "NETMANAGER-MIB", "nmDocumentChunk"),
+)
+if mibBuilder.loadTexts:
+    nmDocumentEntry.setStatus("current")
+_NmDocumentTopology_Type = NmName
+_NmDocumentTopology_Object = MibTableColumn
+nmDocumentTopology = _NmDocumentTopology_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 1, 7, 1, 1),
+    _NmDocumentTopology_Type()
+)
+nmDocumentTopology.setMaxAccess("not-accessible")
+if mibBuilder.loadTexts:
+    nmDocumentTopology.setStatus("current")
+
+
+class _NmDocumentChunk_Type(Unsigned32):
+    """Custom type nmDocumentChunk based on Unsigned32"""
+    subtypeSpec = Unsigned32.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueRangeConstraint(1, 4096),
+    )
+
+
+_NmDocumentChunk_Type.__name__ = "Unsigned32"
+_NmDocumentChunk_Object = MibTableColumn
+nmDocumentChunk = _NmDocumentChunk_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 1, 7, 1, 2),
+    _NmDocumentChunk_Type()
+)
+nmDocumentChunk.setMaxAccess("not-accessible")
+if mibBuilder.loadTexts:
+    nmDocumentChunk.setStatus("current")
+
+
+class _NmDocumentData_Type(DisplayString):
+    """Custom type nmDocumentData based on DisplayString"""
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(1, 255),
+    )
+
+
+_NmDocumentData_Type.__name__ = "DisplayString"
+_NmDocumentData_Object = MibTableColumn
+nmDocumentData = _NmDocumentData_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 1, 7, 1, 3),
+    _NmDocumentData_Type()
+)
+nmDocumentData.setMaxAccess("read-create")
+if mibBuilder.loadTexts:
+    nmDocumentData.setStatus("current")
+_NmDocumentRowStatus_Type = RowStatus
+_NmDocumentRowStatus_Object = MibTableColumn
+nmDocumentRowStatus = _NmDocumentRowStatus_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 1, 7, 1, 4),
+    _NmDocumentRowStatus_Type()
+)
+nmDocumentRowStatus.setMaxAccess("read-create")
+if mibBuilder.loadTexts:
+    nmDocumentRowStatus.setStatus("current")
 _NmTxn_ObjectIdentity = ObjectIdentity
 nmTxn = _NmTxn_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 2)
@@ -1639,7 +1712,9 @@ nmConfigGroup.setObjects(
         ("NETMANAGER-MIB", "nmRulePortLast"),
         ("NETMANAGER-MIB", "nmRuleRowStatus"),
         ("NETMANAGER-MIB", "nmRouteNextHop"),
-        ("NETMANAGER-MIB", "nmRouteRowStatus"))
+        ("NETMANAGER-MIB", "nmRouteRowStatus"),
+        ("NETMANAGER-MIB", "nmDocumentData"),
+        ("NETMANAGER-MIB", "nmDocumentRowStatus"))
 )
 if mibBuilder.loadTexts:
     nmConfigGroup.setStatus("current")
@@ -1830,6 +1905,12 @@ mibBuilder.export_symbols(
        "nmRoutePrefixLength": nmRoutePrefixLength,
        "nmRouteNextHop": nmRouteNextHop,
        "nmRouteRowStatus": nmRouteRowStatus,
+       "nmDocumentTable": nmDocumentTable,
+       "nmDocumentEntry": nmDocumentEntry,
+       "nmDocumentTopology": nmDocumentTopology,
+       "nmDocumentChunk": nmDocumentChunk,
+       "nmDocumentData": nmDocumentData,
+       "nmDocumentRowStatus": nmDocumentRowStatus,
        "nmTxn": nmTxn,
        "nmTxnOperation": nmTxnOperation,
        "nmTxnRevertTimeout": nmTxnRevertTimeout,

@@ -326,7 +326,7 @@ def test_commit_without_confirm_reverts_after_the_timer(
     host = agent.backend_state()
     assert host["log"] == ["commit", "rollback"]
     assert host["applied"] == {
-        k: [] for k in ("networks", "peers", "ports", "routes", "rules", "shapings")
+        k: [] for k in ("documents", "networks", "peers", "ports", "routes", "rules", "shapings")
     }
     # the tables show the running configuration again
     assert value(tools, agent, NM + 'nmNetworkRowStatus."lan"').startswith("No Such Instance")

@@ -1,0 +1,174 @@
+"""A host's :class:`~netmanager.hostconfig.HostConfig` list <-> the agent's :class:`Candidate`.
+
+What travels, for each topology on the host:
+
+* ``nmDocumentTable``: the topology's whole ``HostConfig`` as a document (JSON, zlib,
+  base64, cut into chunks of at most :data:`CHUNK` characters) — the source of truth,
+  lossless for what :func:`netmanager.render.render_host` needs (MTUs, tunnel and IFB
+  names, static FDB entries, per-direction and per-peer shaping, forwarding VMs, NAT
+  gateways, policies), none of which the first version of the MIB had columns for;
+* the structured tables show the same configuration for people and tools (``snmptable``)
+  and for the agent's link monitor (``nmPortIfName`` names the interfaces): networks,
+  VXLAN peers, ports, per-port shaping, VM routes.  Several topologies share a host, so
+  names are qualified by the topology: network ``topology/network``, VM ``topology/vm``
+  (at most 32 characters, the MIB's ``NmName``).  The isolation rules of virtual.xml
+  travel in the documents only (``nmRuleTable`` holds one prefix per side, policies many).
+
+:func:`host_configs_from_candidate` refuses (``ValueError``) a candidate whose structured
+rows are not exactly those its documents imply, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Iterable
+from ipaddress import IPv4Address
+
+from netmanager.hostconfig import HostConfig, Port
+from snmp_agents.backend import (
+    Candidate,
+    DocumentConfig,
+    NetworkConfig,
+    PeerConfig,
+    PortConfig,
+    RouteConfig,
+    ShapingConfig,
+)
+
+CHUNK = 255  # nmDocumentData: DisplayString (SIZE (1..255))
+NAME_MAX = 32  # NmName
+SEPARATOR = "/"
+ROWS = ("networks", "peers", "ports", "shapings", "routes")
+
+
+def qualified(topology: str, name: str) -> str:
+    """A network or VM name as it appears in the structured tables."""
+    out = f"{topology}{SEPARATOR}{name}"
+    if len(out) > NAME_MAX or not out.isascii() or any(c.isspace() for c in out):
+        raise ValueError(
+            f"'{out}' cannot name a row of NETMANAGER-MIB (at most {NAME_MAX} printable "
+            "ASCII characters): shorten the topology or the name"
+        )
+    return out
+
+
+def encode_document(config: HostConfig) -> list[str]:
+    raw = json.dumps(config.as_json(), separators=(",", ":"), sort_keys=True).encode()
+    text = base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+    return [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+
+
+def decode_document(chunks: Iterable[str]) -> HostConfig:
+    raw = zlib.decompress(base64.b64decode("".join(chunks).encode("ascii"), validate=True))
+    return HostConfig.from_json(json.loads(raw))
+
+
+def _kbps(bps: int | None) -> int:
+    return (bps or 0) // 1000
+
+
+def _port_shaping(topology: str, port: Port) -> ShapingConfig | None:
+    egress = port.egress
+    if egress.empty and port.ingress.empty:
+        return None
+    return ShapingConfig(
+        vm=qualified(topology, port.vm),
+        network=qualified(topology, port.network),
+        rate_kbps=_kbps(egress.rate_bps or port.ingress.rate_bps),
+        delay_us=egress.delay_us or 0,
+        jitter_us=egress.jitter_us or 0,
+        loss_ppm=egress.loss_ppm or 0,
+        queue_pkts=egress.queue_pkts or 0,
+    )
+
+
+def rows_of(config: HostConfig) -> dict[str, list[object]]:
+    """The structured rows (every table but the documents) that show one HostConfig."""
+    t = config.topology
+    rows: dict[str, list[object]] = {name: [] for name in ROWS}
+    for s in config.segments:
+        rows["networks"].append(
+            NetworkConfig(
+                name=qualified(t, s.network),
+                encap=s.encap.value,
+                segment_id=s.segment_id,
+                bridge=s.bridge,
+                underlay=s.underlay or "",
+                local_address=s.local or IPv4Address(0),
+                isolated=any(p.network == s.network for p in config.policies),
+            )
+        )
+        rows["peers"].extend(PeerConfig(qualified(t, s.network), r) for r in s.remotes)
+    for p in config.ports:
+        rows["ports"].append(
+            PortConfig(
+                vm=qualified(t, p.vm),
+                network=qualified(t, p.network),
+                address=p.ip.ip,
+                prefix_length=p.ip.network.prefixlen,
+                ifname=p.vif,
+                vm_ifname=p.ifname,
+                mac=p.mac,
+            )
+        )
+        shaping = _port_shaping(t, p)
+        if shaping is not None:
+            rows["shapings"].append(shaping)
+    for vm in config.vms:
+        rows["routes"].extend(
+            RouteConfig(qualified(t, vm.vm), r.to.network_address, r.to.prefixlen, r.via)
+            for r in vm.routes
+        )
+    return rows
+
+
+def candidate_from_host_configs(configs: Iterable[HostConfig]) -> Candidate:
+    """The candidate that carries what one host builds for every topology it serves."""
+    tables: dict[str, list[object]] = {name: [] for name in (*ROWS, "documents")}
+    seen: set[str] = set()
+    for config in configs:
+        if config.topology in seen:
+            raise ValueError(f"topology '{config.topology}' given twice")
+        seen.add(config.topology)
+        qualified(config.topology, "")  # the topology itself must fit in a row name
+        for name, rows in rows_of(config).items():
+            tables[name].extend(rows)
+        tables["documents"].extend(
+            DocumentConfig(config.topology, n, chunk)
+            for n, chunk in enumerate(encode_document(config), start=1)
+        )
+    return Candidate.of(**tables)
+
+
+def host_configs_from_candidate(candidate: Candidate) -> list[HostConfig]:
+    """The HostConfigs a candidate carries, by topology name; ``ValueError`` when its
+    documents are incomplete or unreadable, or the structured rows disagree with them."""
+    chunks: dict[str, dict[int, str]] = {}
+    for d in candidate.documents:
+        chunks.setdefault(d.topology, {})[d.chunk] = d.data
+    configs: list[HostConfig] = []
+    for topology in sorted(chunks):
+        numbers = sorted(chunks[topology])
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(
+                f"topology '{topology}': document chunks {numbers} are not numbered 1..n"
+            )
+        try:
+            config = decode_document(chunks[topology][n] for n in numbers)
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise ValueError(f"topology '{topology}': unreadable document ({exc})") from exc
+        if config.topology != topology:
+            raise ValueError(
+                f"the document of row '{topology}' describes topology '{config.topology}'"
+            )
+        configs.append(config)
+    expected = candidate_from_host_configs(configs)
+    for name in ROWS:
+        if getattr(expected, name) != getattr(candidate, name):
+            raise ValueError(
+                f"the {name} rows do not match the host configuration documents "
+                "(nmDocumentTable): load both from the same configuration"
+            )
+    return configs

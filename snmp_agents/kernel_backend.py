@@ -1,0 +1,333 @@
+"""The agent's backend for real (and emulated) hosts: netmanager's kernel engine.
+
+``KernelBackend(dom0, state_dir)`` realises a :class:`Candidate` — the
+:class:`~netmanager.hostconfig.HostConfig` of every topology the host serves (see
+:mod:`snmp_agents.hostconfig_rows`) — with the same pipeline as ``netmanager apply``:
+:func:`~netmanager.render.render_host` → desired :class:`HostState` → the engine's
+observe/plan/apply, plus the host's iptables/ebtables chains
+(:func:`~netmanager.firewall.desired_rulesets`) and the NAT gateways' rules.
+
+Ownership: each topology is planned and applied with its own
+:class:`~netmanager.kernel.Scope` — owner = the topology, owning its VM and NAT gateway
+namespaces, sharing the dom0 (and the emulated outside world).  The underlay and the
+switches belong to the infrastructure owner ``-``; the agent never sees nor touches them.
+
+Journal (``kernel-backend.json`` in the state directory, replaced atomically): before a
+commit or rollback touches the host, the file records the configuration to restore
+(``undo_point``), the one being applied (``target``) and ``in_progress``.  Every change
+is a convergence to a whole candidate, so undoing — after a failed step, on rollback, or
+in :meth:`recover` after a crash — is converging to the configuration before.
+
+Threads: namespace switching is per thread, so the :class:`Engine` is created by the
+first call and refuses to be used from another thread (the agent calls the backend from
+one worker thread).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netmanager.deploy import FirewallChange
+from netmanager.firewall import Firewall, FirewallError, desired_rulesets, ensure_gateway
+from netmanager.hostconfig import HostConfig
+from netmanager.kernel import (
+    ApplyError,
+    Engine,
+    HostState,
+    KernelStateError,
+    Namespace,
+    Scope,
+    StalePlanError,
+)
+from netmanager.render import RenderError, render_host
+from snmp_agents.backend import BackendError, Candidate, Change, UndoFailed
+from snmp_agents.hostconfig_rows import host_configs_from_candidate
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "kernel-backend.json"
+_OPS = {"+": "add", "~": "modify", "-": "remove"}
+_FAILURES = (ApplyError, KernelStateError, StalePlanError, FirewallError, RenderError, OSError)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A candidate and the HostConfigs it carries, by topology."""
+
+    candidate: Candidate
+    configs: dict[str, HostConfig]
+
+
+class KernelBackend:
+    """A :class:`~snmp_agents.backend.HostBackend` over netmanager's kernel engine."""
+
+    def __init__(self, dom0: str, state_dir: Path, engine: Engine | None = None) -> None:
+        self.dom0 = dom0
+        self.path = state_dir / STATE_FILE
+        self._engine = engine
+        self._thread: int | None = None
+        self.running_candidate = Candidate()
+        self.undo_point: Candidate | None = None
+        self.target: Candidate | None = None
+        self.in_progress: str | None = None
+        self.staged: _Target | None = None
+        if self.path.exists():
+            doc = json.loads(self.path.read_text())
+            self.running_candidate = Candidate.from_json(doc.get("running"))
+            undo = doc.get("undo_point")
+            self.undo_point = Candidate.from_json(undo) if undo is not None else None
+            target = doc.get("target")
+            self.target = Candidate.from_json(target) if target is not None else None
+            self.in_progress = doc.get("in_progress")
+
+    # ------------------------------------------------------------------ persistence
+
+    def _save(self) -> None:
+        doc: dict[str, Any] = {
+            "running": self.running_candidate.to_json(),
+            "undo_point": self.undo_point.to_json() if self.undo_point is not None else None,
+            "target": self.target.to_json() if self.target is not None else None,
+            "in_progress": self.in_progress,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w") as f:
+            json.dump(doc, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    # ------------------------------------------------------------------ helpers
+
+    def engine(self) -> Engine:
+        """The engine, created in (and bound to) the thread of the first call."""
+        me = threading.get_ident()
+        if self._thread is None:
+            self._thread = me
+        elif self._thread != me:
+            raise BackendError("the kernel engine is bound to another thread")
+        if self._engine is None:
+            self._engine = Engine()
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None and self._thread == threading.get_ident():
+            self._engine.close()
+            self._engine = None
+
+    def _target(self, candidate: Candidate) -> _Target:
+        try:
+            configs = host_configs_from_candidate(candidate)
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
+        for config in configs:
+            if config.dom0 != self.dom0:
+                raise BackendError(
+                    f"topology '{config.topology}' is for dom0 '{config.dom0}' "
+                    f"(host '{config.host}'), this agent serves '{self.dom0}'"
+                )
+        return _Target(candidate, {c.topology: c for c in configs})
+
+    def _known(self) -> list[HostConfig]:
+        """Every HostConfig the host may carry objects of (running, undo point, target)."""
+        out: list[HostConfig] = []
+        for cand in (self.running_candidate, self.undo_point, self.target):
+            if cand is None:
+                continue
+            try:
+                out.extend(host_configs_from_candidate(cand))
+            except ValueError:  # pragma: no cover - journaled candidates were staged
+                continue
+        return out
+
+    def _scope(self, topology: str, configs: Iterable[HostConfig]) -> Scope:
+        owned: set[str] = set()
+        shared = {self.dom0}
+        for c in configs:
+            if c.topology != topology:
+                continue
+            owned |= {v.namespace for v in c.vms} | {p.vm_namespace for p in c.ports}
+            owned |= {n.namespace for n in c.nats}
+            shared |= {n.external_namespace for n in c.nats if n.external_namespace}
+        return Scope.of(topology, owned - shared, shared)
+
+    def _desired(self, config: HostConfig | None, scope: Scope) -> HostState:
+        if config is None:
+            return HostState()
+        objects = [
+            o
+            for o in render_host(config)
+            if not (isinstance(o, Namespace) and o.name in scope.shared)
+        ]
+        return HostState.checked(objects, scope)
+
+    def _work(
+        self, target: _Target, extra: Iterable[HostConfig] = ()
+    ) -> list[tuple[str, HostConfig | None, Scope]]:
+        """(topology, its config or None when it goes, its scope), target's first."""
+        known = [*self._known(), *target.configs.values(), *extra]
+        topologies = sorted({c.topology for c in known})
+        return [(t, target.configs.get(t), self._scope(t, known)) for t in topologies]
+
+    def _firewall(
+        self, topology: str, config: HostConfig | None, *, apply: bool
+    ) -> list[FirewallChange]:
+        observed = Firewall(self.dom0).observe()
+        ipt, ebt = desired_rulesets(observed, topology, config)
+        changes = [
+            FirewallChange(self.dom0, "iptables", ipt, observed[0]),
+            FirewallChange(self.dom0, "ebtables", ebt, observed[1]),
+        ]
+        if apply:
+            for change in changes:
+                if change.changed:
+                    Firewall(self.dom0).replace(change.table, change.desired, change.observed)
+        return changes
+
+    def _converge(self, target: _Target) -> int:
+        """Make the host carry exactly ``target`` (every known topology converged);
+        raises one of _FAILURES.  Returns the number of kernel changes made."""
+        engine = self.engine()
+        work = self._work(target)
+        done = 0
+        # rules first: a port never exists without its chain
+        for topology, config, _ in work:
+            if config is not None:
+                self._firewall(topology, config, apply=True)
+        for _topology, config, scope in work:
+            result = engine.apply(self._desired(config, scope), scope=scope)
+            done += result.changes
+        for topology, config, _ in work:
+            if config is None:
+                self._firewall(topology, None, apply=True)
+        for config in target.configs.values():
+            for nat in config.nats:
+                ensure_gateway(nat.namespace)
+        return done
+
+    # ------------------------------------------------------------------ the contract
+
+    def recover(self) -> str | None:
+        what = self.in_progress
+        if what in ("commit", "rollback"):
+            # cut short: go back to where the journal says the host was
+            back = self.undo_point if self.undo_point is not None else self.running_candidate
+            try:
+                self._restore(back, f"an interrupted {what}")
+            except UndoFailed as exc:
+                # the journal stays: the agent's rollback of the interrupted commit, or
+                # the next start, tries again; the agent keeps answering meanwhile
+                return str(exc)
+            self.undo_point = None
+            self.target = None
+            self.in_progress = None
+            self._save()
+            return (
+                "undid an interrupted commit"
+                if what == "commit"
+                else ("finished an interrupted rollback")
+            )
+        if not self.running_candidate.documents:
+            return None
+        # the host may have lost its state (reboot): re-apply the last committed candidate
+        try:
+            changes = self._converge(self._target(self.running_candidate))
+        except _FAILURES as exc:
+            return f"could not re-apply the running configuration: {exc}"
+        return f"re-applied the running configuration ({changes} changes)" if changes else None
+
+    def _restore(self, candidate: Candidate, what: str) -> None:
+        try:
+            self._converge(self._target(candidate))
+        except (*_FAILURES, BackendError) as exc:
+            raise UndoFailed(
+                f"undoing {what} failed, the host is partly configured: {exc}"
+            ) from exc
+        self.running_candidate = candidate
+
+    def stage(self, candidate: Candidate) -> Sequence[Change]:
+        target = self._target(candidate)
+        engine = self.engine()
+        out: list[Change] = []
+        try:
+            for topology, config, scope in self._work(target):
+                plan = engine.plan(self._desired(config, scope), scope=scope)
+                for change in plan.changes:
+                    if not change.implied:
+                        out.append(
+                            Change(
+                                _OPS.get(str(change.op.value), str(change.op.value)),
+                                f"{topology}: {change.obj.label()}",
+                                change.reason,
+                            )
+                        )
+                for fw in self._firewall(topology, config, apply=False):
+                    out.extend(
+                        Change(_OPS.get(line[0], "modify"), f"{topology}: {line[2:]}", "firewall")
+                        for line in fw.lines()
+                    )
+        except _FAILURES as exc:
+            raise BackendError(f"cannot stage: {exc}") from exc
+        self.staged = target
+        return out
+
+    def commit(self) -> None:
+        if self.staged is None:
+            raise BackendError("nothing staged")
+        target, self.staged = self.staged, None
+        before = self.running_candidate
+        self.undo_point = before
+        self.target = target.candidate
+        self.in_progress = "commit"
+        self._save()
+        try:
+            self._converge(target)
+        except _FAILURES as exc:
+            try:
+                self._restore(before, "the failed commit")
+            finally:
+                self.undo_point = None
+                self.target = None
+                self.in_progress = None
+                self._save()
+            raise BackendError(f"commit failed, every change undone: {exc}") from exc
+        self.running_candidate = target.candidate
+        self.target = None
+        self.in_progress = None
+        self._save()
+
+    def confirm(self) -> None:
+        self.undo_point = None
+        self._save()
+
+    def rollback(self) -> None:
+        if self.undo_point is None:
+            return
+        # target stays as it is: an interrupted commit's target must stay in scope
+        self.in_progress = "rollback"
+        self._save()
+        self._restore(self.undo_point, "the commit")
+        self.undo_point = None
+        self.target = None
+        self.in_progress = None
+        self._save()
+
+    def discard(self) -> None:
+        self.staged = None
+
+    def running(self) -> Candidate:
+        return self.running_candidate
+
+    def vm_namespaces(self) -> list[str]:
+        """The VM and gateway namespaces of the running configuration (for monitoring)."""
+        out: set[str] = set()
+        for c in host_configs_from_candidate(self.running_candidate):
+            out |= {v.namespace for v in c.vms} | {n.namespace for n in c.nats}
+        return sorted(out)
