@@ -1,0 +1,28 @@
+"""``netmanager verify``: measure an applied topology against its virtual.xml.
+
+Levels like Emulab's linktest — reachability, isolation (ICMP, TCP, UDP and ARP, with a
+capture in every VM), paths (traceroute hops against the declared gateways), latency and
+loss (echo series against the declared values, both directions), bandwidth (iperf3 TCP
+and UDP, both directions, against the declared rate) and state (shaping and rules read
+back from the kernel against the plan) — and a report with a terminal table, JSON, CSV and
+figures::
+
+    from netmanager.verify import verify
+    report = verify(("real.xml", "virtual.xml"), level=6, sample=5)
+    if not report.passed:
+        for check in report.failures:
+            print(check.kind, check.src, check.dst, check.detail)
+
+Modules: :mod:`~netmanager.verify.expect` (what must happen, pure),
+:mod:`~netmanager.verify.scan` (in-process probes and captures inside namespaces),
+:mod:`~netmanager.verify.iperf` (throughput), :mod:`~netmanager.verify.connectivity`,
+:mod:`~netmanager.verify.throughput` and :mod:`~netmanager.verify.state` (the levels),
+:mod:`~netmanager.verify.report` and :mod:`~netmanager.verify.plots` (the output),
+:mod:`~netmanager.verify.run` (the orchestration), :mod:`~netmanager.verify.fidelity`
+(the accuracy table of the README).
+"""
+
+from netmanager.verify.report import LEVELS, Check, Kind, Report
+from netmanager.verify.run import Options, verify
+
+__all__ = ["LEVELS", "Check", "Kind", "Options", "Report", "verify"]

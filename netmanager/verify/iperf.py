@@ -1,0 +1,189 @@
+"""Throughput between two VMs with iperf3, measured where the data arrives.
+
+For a direction ``sender -> receiver`` the iperf3 server runs in the sender's namespace and
+the client in the receiver's, in reverse mode (``-R``): the server sends, and the client
+counts what arrives, interval by interval.  The measured goodput is the bytes of the
+intervals after the first ``omit`` seconds (slow start, the queue filling) over their
+seconds, so that the receiver's own clock measures it.  The first seconds are skipped
+here rather than with iperf3's ``-O``: in reverse mode iperf3 3.12 loses about half a
+second of data at the end of ``-O`` in some runs (a 1 Mbit/s TCP flow then reads 17 %
+low), and its summary of a UDP receiver counts datagrams from sequence gaps, which
+overstates loss around that boundary.
+
+Both processes are ours: the server is started one-off (``-1``) and is killed by its PID
+when the run ends, whatever happens; nothing is ever killed by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class IperfError(RuntimeError):
+    """iperf3 could not measure (not installed, no connection, bad output)."""
+
+
+@dataclass(frozen=True)
+class Throughput:
+    proto: str
+    goodput_bps: float
+    seconds: float
+    mss: int | None = None
+    retransmits: int | None = None
+    lost_percent: float | None = None
+    offered_bps: float | None = None  # what the sender sent, over the whole run
+    intervals_bps: tuple[float, ...] = field(default_factory=tuple)
+
+
+def _in(namespace: str, argv: list[str]) -> list[str]:
+    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    return [nsenter, f"--net=/run/netns/{namespace}", *argv]
+
+
+def iperf3() -> str:
+    found = shutil.which("iperf3")
+    if found is None:
+        raise IperfError("iperf3 is not installed (scripts/install --dev installs it)")
+    return found
+
+
+def _wait_listening(server: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Until the server says it listens (read from the pipe's descriptor: a buffered
+    reader would hold lines the selector no longer sees)."""
+    assert server.stdout is not None
+    fd = server.stdout.fileno()
+    selector = selectors.DefaultSelector()
+    selector.register(fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    seen = b""
+    try:
+        while time.monotonic() < deadline:
+            if selector.select(max(0.0, deadline - time.monotonic())):
+                chunk = os.read(fd, 4096)
+                seen += chunk
+                if b"listening" in seen.lower():
+                    return
+                if not chunk:
+                    break
+        if server.poll() is not None:
+            raise IperfError(f"iperf3 server exited at start: {seen.decode(errors='replace')}")
+        raise IperfError("iperf3 server did not start listening in time")
+    finally:
+        selector.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def measure(
+    *,
+    sender_ns: str,
+    sender_ip: str,
+    receiver_ns: str,
+    receiver_ip: str,
+    proto: str = "tcp",
+    seconds: int = 4,
+    omit: int = 1,
+    port: int = 5201,
+    udp_rate_bps: float | None = None,
+    udp_length: int | None = None,
+    timeout_s: float | None = None,
+) -> Throughput:
+    """Goodput from ``sender`` to ``receiver`` (see the module docstring)."""
+    binary = iperf3()
+    server = subprocess.Popen(
+        _in(sender_ns, [binary, "-s", "-1", "-B", sender_ip, "-p", str(port), "--forceflush"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(server, 5.0)
+        argv = [
+            binary,
+            "-c",
+            sender_ip,
+            "-B",
+            receiver_ip,
+            "-p",
+            str(port),
+            "-R",
+            "-J",
+            "-t",
+            str(seconds + omit),
+        ]
+        if proto == "udp":
+            argv += ["-u", "-b", str(int(udp_rate_bps or 1_000_000))]
+            if udp_length:
+                argv += ["-l", str(udp_length)]
+        limit = timeout_s if timeout_s is not None else seconds + omit + 15
+        try:
+            client = subprocess.run(
+                _in(receiver_ns, argv),
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise IperfError(f"iperf3 did not finish within {limit:.0f}s") from exc
+        return parse(client.stdout, proto, skip=omit)
+    finally:
+        _stop(server)
+
+
+def parse(text: str, proto: str, skip: int = 0) -> Throughput:
+    """The receiver's goodput out of iperf3's JSON (client in reverse mode), without the
+    first ``skip`` intervals."""
+    try:
+        document: dict[str, Any] = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IperfError(f"iperf3 printed no JSON: {text[:200]!r}") from exc
+    if document.get("error"):
+        raise IperfError(f"iperf3: {document['error']}")
+    intervals = [
+        i["sum"] for i in document.get("intervals", []) if not i.get("sum", {}).get("omitted")
+    ][skip:]
+    total_bytes = sum(float(i.get("bytes", 0)) for i in intervals)
+    total_seconds = sum(float(i.get("seconds", 0)) for i in intervals)
+    if total_seconds <= 0:
+        raise IperfError("iperf3 measured no interval")
+    end = document.get("end", {})
+    start = document.get("start", {})
+    mss = start.get("tcp_mss_default") if proto == "tcp" else None
+    retransmits = end.get("sum_sent", {}).get("retransmits") if proto == "tcp" else None
+    lost = end.get("sum", {}).get("lost_percent") if proto == "udp" else None
+    sent = end.get("sum_sent", {})
+    offered = (
+        float(sent["bytes"]) * 8 / float(sent["seconds"])
+        if sent.get("bytes") and sent.get("seconds")
+        else None
+    )
+    return Throughput(
+        proto=proto,
+        goodput_bps=total_bytes * 8 / total_seconds,
+        seconds=total_seconds,
+        mss=int(mss) if mss else None,
+        retransmits=int(retransmits) if retransmits is not None else None,
+        lost_percent=float(lost) if lost is not None else None,
+        offered_bps=offered,
+        intervals_bps=tuple(float(i.get("bits_per_second", 0)) for i in intervals),
+    )

@@ -1,0 +1,283 @@
+"""``verify``: measure applied topologies against their virtual.xml, level by level.
+
+Levels, each including the ones before it (like Emulab's linktest): 1 reachability,
+2 isolation, 3 paths, 4 latency, 5 loss, 6 bandwidth, 7 state.  ``only`` picks kinds
+instead.  Several topologies verified together are also scanned for leaks between them:
+every VM namespace of each is captured while all of them probe.
+
+Everything runs inside the topologies' own VM namespaces, towards their own addresses;
+the scanner refuses anything else.  A shared lock on the state directory keeps apply and
+destroy from changing the network during the measurements.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from netmanager import deploy
+from netmanager.errors import Diagnostic, Loc, NetmanagerError, Severity
+from netmanager.kernel import netns
+from netmanager.state import apply_lock
+from netmanager.verify import connectivity, throughput
+from netmanager.verify.connectivity import Keys, Owners
+from netmanager.verify.expect import Address, TopologyView
+from netmanager.verify.report import LEVELS, Check, Kind, Report, kinds_for_level
+from netmanager.verify.scan import ArpProbe, IpProbe, Scanner, ScanResult
+from netmanager.verify.state import state_checks
+
+Target = str | tuple[str | Path, str | Path]
+
+
+class Progress(Protocol):
+    def __call__(self, stage: str, done: int, total: int) -> None: ...
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to verify.  ``budget_s`` bounds each check (an iperf3 run, a scan);
+    ``jobs`` how many probes run at once (ping series; sockets in flight are 64 per job)."""
+
+    kinds: tuple[Kind, ...] = LEVELS
+    sample: int | None = None
+    jobs: int = 4
+    budget_s: float = 60.0
+    udp: bool = True
+    seed: int = 0
+    probe_port: int = 7
+    iperf_port: int = 5201
+    timeout_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Subject:
+    view: TopologyView
+    deployment: deploy.Deployment
+
+
+class VerifyEnvironmentError(deploy.EnvironmentProblem):
+    """verify cannot run here (not root, a tool missing)."""
+
+
+def _problem(
+    code: str, message: str, hint: str = "", *, environment: bool = False
+) -> NetmanagerError:
+    cls = VerifyEnvironmentError if environment else NetmanagerError
+    return cls("verify", [Diagnostic(Severity.ERROR, code, message, Loc("netmanager"), hint)])
+
+
+def _targets(target: Target | Sequence[Target]) -> list[Target]:
+    if isinstance(target, str):
+        return [target]
+    if (
+        isinstance(target, tuple)
+        and len(target) == 2
+        and all(isinstance(t, str | Path) for t in target)
+        and str(target[1]).endswith(".xml")
+    ):
+        return [target]  # type: ignore[list-item]
+    return list(target)  # type: ignore[arg-type]
+
+
+def load_subjects(targets: Sequence[Target]) -> list[Subject]:
+    """Each target (a topology's name, or its real.xml and virtual.xml) as applied."""
+    applied = deploy.records()
+    subjects = []
+    for target in targets:
+        real: str | Path
+        virtual: str | Path
+        if isinstance(target, str):
+            record = applied.get(target)
+            if record is None:
+                raise _problem(
+                    "E730",
+                    f"topology '{target}' is not applied on this machine",
+                    "applied here: " + (", ".join(sorted(applied)) or "nothing"),
+                )
+            real, virtual = record.real, record.virtual
+        else:
+            real, virtual = target
+        deployment = deploy.prepare(real, virtual)
+        if deployment.topology not in applied:
+            raise _problem(
+                "E730",
+                f"topology '{deployment.topology}' is not applied on this machine",
+                "netmanager apply builds it; applied here: "
+                + (", ".join(sorted(applied)) or "nothing"),
+            )
+        subjects.append(Subject(TopologyView(deployment.model, deployment.configs), deployment))
+    names = [s.view.name for s in subjects]
+    if len(set(names)) != len(names):
+        raise _problem("E732", f"a topology is named twice: {', '.join(names)}")
+    return subjects
+
+
+def _owners(views: Sequence[TopologyView]) -> Owners:
+    namespaces: dict[str, tuple[str, str]] = {}
+    macs: dict[str, str] = {}
+    for topology, record in deploy.records().items():
+        for config in record.hosts.values():
+            for port in config.ports:
+                macs[port.mac] = f"{topology}/{port.vm}"
+                namespaces[port.vm_namespace] = (topology, port.vm)
+            for nat in config.nats:
+                macs[nat.mac] = f"{topology}/gateway:{nat.network}"
+                namespaces[nat.namespace] = (topology, f"gateway:{nat.network}")
+    for view in views:
+        for node in view.nodes.values():
+            namespaces[node.namespace] = (view.name, node.name)
+            for nic in node.nics:
+                macs[nic.mac] = f"{view.name}/{node.name}"
+    return Owners(namespaces, macs)
+
+
+def _netem() -> bool:
+    return "netem" in deploy.local_features()
+
+
+def run(subjects: Sequence[Subject], options: Options, progress: Progress = _quiet) -> Report:
+    """Verify ``subjects`` (already loaded) with ``options``."""
+    if os.geteuid() != 0:
+        raise _problem(
+            "E731",
+            "verify needs root: it probes from inside the VMs' network namespaces",
+            "run it as root (sudo netmanager verify ...)",
+            environment=True,
+        )
+    start = time.monotonic()
+    kinds = tuple(k for k in LEVELS if k in options.kinds)
+    views = [s.view for s in subjects]
+    report = Report(tuple(v.name for v in views), kinds)
+    rng = random.Random(options.seed)
+    keys = Keys()
+    namespaces = {n.namespace for v in views for n in v.nodes.values()}
+    existing = set(netns.listed()) & namespaces
+    missing = namespaces - existing
+    targets = connectivity.targets_of(views)
+    owners = _owners(views)
+    if options.sample is not None:
+        report.notes.append(
+            f"sampled: at most {options.sample} destinations per VM and kind, "
+            f"{options.sample} pairs per network (seed {options.seed})"
+        )
+    with apply_lock(shared=True):
+        if Kind.REACHABILITY in kinds or Kind.ISOLATION in kinds:
+            pairs, ip_probes, arp_probes = connectivity.plan_scan(
+                views,
+                kinds,
+                port=options.probe_port,
+                sample=options.sample,
+                rng=rng,
+                keys=keys,
+                sources=existing,
+            )
+            result = _scan(options, existing, targets, ip_probes, arp_probes, "scan", progress)
+            report.checks += connectivity.scan_checks(pairs, result, kinds, owners, missing)
+            if Kind.ISOLATION in kinds:
+                report.checks += connectivity.capture_checks(views, result, owners)
+        if Kind.PATH in kinds:
+            plans, probes = connectivity.plan_paths(
+                views, sample=options.sample, rng=rng, keys=keys, sources=existing
+            )
+            result = _scan(options, existing, targets, probes, [], "paths", progress, capture=False)
+            report.checks += connectivity.path_checks(plans, result)
+        if Kind.LATENCY in kinds or Kind.LOSS in kinds:
+            netem = _netem()
+            if not netem:
+                report.notes.append(
+                    "this kernel has no NetEm: where virtual.xml declares no latency or loss, "
+                    "the round trip is reported as measured (not applicable)"
+                )
+            latency_plans, probes = connectivity.plan_latency(
+                views,
+                sample=options.sample,
+                jobs=options.jobs,
+                with_loss=Kind.LOSS in kinds,
+                keys=keys,
+                sources=existing,
+            )
+            result = _scan(
+                options, existing, targets, probes, [], "latency", progress, capture=False
+            )
+            report.checks += connectivity.latency_checks(latency_plans, result, kinds, netem=netem)
+        if Kind.BANDWIDTH in kinds:
+            directions = throughput.directions(views, options.sample)
+            report.checks += throughput.bandwidth_checks(
+                directions,
+                udp=options.udp,
+                port=options.iperf_port,
+                budget_s=options.budget_s,
+                sources=existing,
+                progress=lambda done, total: progress("bandwidth", done, total),
+            )
+        if Kind.STATE in kinds:
+            for index, subject in enumerate(subjects):
+                progress("state", index, len(subjects))
+                report.checks += state_checks(subject.view, subject.deployment)
+            progress("state", len(subjects), len(subjects))
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _scan(
+    options: Options,
+    namespaces: set[str],
+    targets: set[Address],
+    ip_probes: list[IpProbe],
+    arp_probes: list[ArpProbe],
+    stage: str,
+    progress: Progress,
+    *,
+    capture: bool = True,
+) -> ScanResult:
+    scanner = Scanner(
+        namespaces=namespaces,
+        targets=targets,
+        capture=namespaces if capture else (),
+        timeout_s=options.timeout_s,
+        in_flight=64 * max(1, options.jobs),
+    )
+    return scanner.run(
+        ip_probes,
+        arp_probes,
+        progress=lambda done, total: progress(stage, done, total),
+        budget_s=options.budget_s,
+    )
+
+
+def verify(
+    target: Target | Sequence[Target],
+    *,
+    level: int = len(LEVELS),
+    only: Iterable[Kind | str] | None = None,
+    sample: int | None = None,
+    jobs: int = 4,
+    budget_s: float = 60.0,
+    udp: bool = True,
+    seed: int = 0,
+    progress: Progress = _quiet,
+) -> Report:
+    """Measure applied topologies against their virtual.xml; see :class:`Report`.
+
+    ``target``: a topology's name, a ``(real.xml, virtual.xml)`` pair, or a list of those
+    (verified together, and against each other).  ``level`` 1-7 runs the kinds up to it
+    (reachability, isolation, path, latency, loss, bandwidth, state); ``only`` picks
+    kinds instead.  Raises NetmanagerError when a topology is not applied or verify
+    cannot run here; a failed measurement is a failed check, never an exception.
+    """
+    kinds = tuple(Kind(k) for k in only) if only is not None else kinds_for_level(level)
+    subjects = load_subjects(_targets(target))
+    options = Options(kinds=kinds, sample=sample, jobs=jobs, budget_s=budget_s, udp=udp, seed=seed)
+    return run(subjects, options, progress)
+
+
+__all__ = ["Check", "Kind", "Options", "Report", "Subject", "load_subjects", "run", "verify"]

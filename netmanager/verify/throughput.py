@@ -1,0 +1,315 @@
+"""The bandwidth level: iperf3 TCP (and UDP) in both directions of each shaped pair.
+
+What "rate" means: the declared bandwidth is the rate of Ethernet frames at the VM's port
+(what TBF counts: the frame without preamble, FCS or inter-frame gap), the convention of tc
+and Mininet.  iperf3 measures goodput, the application bytes that arrive; a full frame of
+MTU ``m`` carries ``m - 52`` bytes of TCP payload (IPv4 20, TCP 20, timestamps 12) in
+``m + 14`` bytes, so the goodput to expect is ``rate * (m - 52) / (m + 14)`` (95.5 % at
+MTU 1450, 96.6 % at 1500), and the measured goodput is converted back to a frame rate
+before it is compared with the declared rate.  UDP: ``m - 28`` bytes per frame.
+
+Pairs: per shaped network one pair on one host and one across hosts, each VM whose own
+interface declares another rate, and every ``<link>`` pair.  One iperf3 runs at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from netmanager.verify.expect import (
+    ETH_HEADER,
+    Nic,
+    Probe,
+    Reach,
+    TopologyView,
+    declared_rate,
+    expect,
+    frame_rate,
+    payload_bytes,
+)
+from netmanager.verify.iperf import IperfError, Throughput, measure
+from netmanager.verify.report import Check, Kind, error_pct
+
+TOLERANCE_PCT = 2.0
+UDP_OVERLOAD = 1.05  # offered UDP load over the declared rate, so that the shaper is busy
+
+
+@dataclass(frozen=True)
+class Direction:
+    view: TopologyView
+    sender: Nic
+    receiver: Nic
+
+    @property
+    def placement(self) -> str:
+        return "local" if self.sender.host == self.receiver.host else "remote"
+
+
+def _rate_of(view: TopologyView, nic: Nic) -> int | None:
+    vm = view.model.virtual.vm_by_name.get(nic.node)
+    iface = vm.interface_in(nic.network) if vm else None
+    shaping = view.model.virtual.interface_shaping(iface) if iface else None
+    return shaping.rate_bps if shaping else None
+
+
+def bandwidth_pairs(view: TopologyView, sample: int | None) -> list[tuple[Nic, Nic]]:
+    chosen: list[tuple[Nic, Nic]] = []
+    seen: set[frozenset[str]] = set()
+
+    def add(a: Nic, b: Nic) -> None:
+        key = frozenset((a.node, b.node, a.network))
+        if a.node != b.node and key not in seen:
+            seen.add(key)
+            chosen.append((a, b))
+
+    vms = {n.name for n in view.vms}
+    declared_pairs = {frozenset((p.a, p.b)) for p in view.model.virtual.pairs}
+    for network in sorted({n.network for n in view.nics}):
+        members = sorted(
+            (n for n in view.nics if n.network == network and n.node in vms), key=lambda n: n.node
+        )
+        net = view.model.virtual.network_by_name.get(network)
+        base = net.shaping.rate_bps if net and net.shaping else None
+        rated = [n for n in members if _rate_of(view, n) is not None]
+        if not rated:
+            continue
+        plain = [
+            (a, b)
+            for a in members
+            for b in members
+            if a.node < b.node and frozenset((a.node, b.node)) not in declared_pairs
+        ]
+        local = [(a, b) for a, b in plain if a.host == b.host]
+        remote = [(a, b) for a, b in plain if a.host != b.host]
+        picks = local[:1] + remote[:1]
+        for a in rated:
+            if _rate_of(view, a) != base:
+                partner = next((b for b in members if b.node != a.node), None)
+                if partner is not None:
+                    picks.append((a, partner))
+        for a, b in picks[: sample or len(picks)]:
+            add(a, b)
+    for pair in view.model.virtual.pairs:
+        if pair.shaping.rate_bps is None:
+            continue
+        a_node, b_node = view.nodes.get(pair.a), view.nodes.get(pair.b)
+        if a_node is None or b_node is None:
+            continue
+        shared = {n.network for n in a_node.nics} & {n.network for n in b_node.nics}
+        on: str | None = pair.network or (sorted(shared)[0] if shared else None)
+        a_nic = next((n for n in a_node.nics if n.network == on), None)
+        b_nic = next((n for n in b_node.nics if n.network == on), None)
+        if a_nic is not None and b_nic is not None:
+            add(a_nic, b_nic)
+    return chosen
+
+
+def directions(views: Sequence[TopologyView], sample: int | None) -> list[Direction]:
+    out = []
+    for view in views:
+        for a, b in bandwidth_pairs(view, sample):
+            out.append(Direction(view, a, b))
+            out.append(Direction(view, b, a))
+    return out
+
+
+def durations(rate_bps: float) -> tuple[int, int]:
+    """(seconds measured, seconds omitted): longer at low rates, where one queue of
+    packets is a larger share of a second."""
+    if rate_bps <= 2_000_000:
+        return 5, 2
+    return 4, 1
+
+
+def bandwidth_checks(
+    directions_: Sequence[Direction],
+    *,
+    udp: bool,
+    port: int,
+    budget_s: float,
+    sources: set[str],
+    progress: Callable[[int, int], None] | None = None,
+    runner: Callable[..., Throughput] = measure,
+) -> list[Check]:
+    protocols = ["tcp", "udp"] if udp else ["tcp"]
+    total = len(directions_) * len(protocols)
+    checks: list[Check] = []
+    done = 0
+    for direction in directions_:
+        for proto in protocols:
+            checks.append(
+                _one(direction, proto, port=port, budget_s=budget_s, sources=sources, runner=runner)
+            )
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return checks
+
+
+def _check(
+    direction: Direction,
+    proto: str,
+    configured: float | None,
+    measured: float | None,
+    passed: bool,
+    **fields: Any,
+) -> Check:
+    return Check(
+        Kind.BANDWIDTH,
+        direction.sender.node,
+        direction.receiver.node,
+        configured,
+        measured,
+        passed,
+        direction.view.name,
+        probe=f"iperf3 {proto}",
+        unit="bit/s",
+        tolerance=f"±{TOLERANCE_PCT:g}%",
+        **fields,
+    )
+
+
+def _one(
+    direction: Direction,
+    proto: str,
+    *,
+    port: int,
+    budget_s: float,
+    sources: set[str],
+    runner: Callable[..., Throughput],
+) -> Check:
+    view, sender, receiver = direction.view, direction.sender, direction.receiver
+    receiver_node = view.node_of(receiver)
+    # iperf3 -R: the receiver's client connects to the sender's server (TCP control, and
+    # the data for TCP), the data comes back on that connection or flow.
+    control = expect(view, receiver_node, sender, Probe("tcp", port))
+    data = expect(view, receiver_node, sender, Probe(proto, port))
+    if control.reach is not Reach.BOTH or data.reach is not Reach.BOTH or data.reply is None:
+        return _check(
+            direction,
+            proto,
+            None,
+            None,
+            True,
+            applicable=False,
+            detail=f"the rules let no iperf3 through on {proto}/{port}: {data.why()}",
+        )
+    limit = declared_rate(view, data.reply)
+    declared_bps = limit.declared_bps
+    extra: dict[str, object] = {
+        "placement": direction.placement,
+        "hosts": [sender.host, receiver.host],
+    }
+    if declared_bps is None:
+        return _check(
+            direction,
+            proto,
+            None,
+            None,
+            True,
+            applicable=False,
+            detail="no bandwidth declared on this path",
+            extra=extra,
+        )
+    bottleneck = limit.bottleneck or sender
+    mtu = min(h.out.mtu for h in data.reply.hops) if data.reply.hops else bottleneck.mtu
+    if sender.namespace not in sources or receiver.namespace not in sources:
+        return _check(
+            direction,
+            proto,
+            declared_bps,
+            None,
+            False,
+            detail="a VM namespace is missing",
+            extra=extra,
+        )
+    seconds, omit = durations(declared_bps)
+    if seconds + omit + 3 > budget_s:
+        seconds = max(1, int(budget_s) - omit - 3)
+    expected = limit.expected_bps or float(declared_bps)
+    udp_payload = payload_bytes(mtu, "udp")
+    try:
+        result = runner(
+            sender_ns=sender.namespace,
+            sender_ip=str(sender.address),
+            receiver_ns=receiver.namespace,
+            receiver_ip=str(receiver.address),
+            proto=proto,
+            seconds=seconds,
+            omit=omit,
+            port=port,
+            udp_rate_bps=expected * UDP_OVERLOAD * udp_payload / (mtu + ETH_HEADER),
+            udp_length=udp_payload,
+            timeout_s=budget_s,
+        )
+    except IperfError as exc:
+        return _check(
+            direction,
+            proto,
+            declared_bps,
+            None,
+            False,
+            detail=str(exc),
+            extra=extra,
+        )
+    payload = payload_bytes(mtu, proto, result.mss)
+    measured = frame_rate(result.goodput_bps, mtu, payload)
+    error = error_pct(declared_bps, measured)
+    passed = abs(error) <= TOLERANCE_PCT
+    details = []
+    offered = (
+        frame_rate(result.offered_bps, mtu, payload) if result.offered_bps is not None else None
+    )
+    if proto == "udp" and not passed and offered is not None and offered < 0.98 * expected:
+        # The sender could not even offer the rate (one iperf3 thread, CPU-bound): this
+        # run says nothing about the shaper.
+        return _check(
+            direction,
+            proto,
+            declared_bps,
+            measured,
+            True,
+            error_pct=error,
+            applicable=False,
+            detail=f"inconclusive: the UDP sender offered only {offered / 1e6:.4g}Mbit/s of "
+            "frames (CPU-bound), below the rate to measure",
+            extra={
+                **extra,
+                "goodput_bps": round(result.goodput_bps),
+                "offered_bps": round(offered),
+            },
+        )
+    if limit.underlay_bps is not None and limit.underlay_bps < declared_bps:
+        details.append(f"the underlay caps it: {limit.note}")
+    if not passed and limit.bottleneck is not None:
+        details.append(
+            f"expected {expected / 1e6:.4g}Mbit/s of frames = "
+            f"{expected * payload / (mtu + ETH_HEADER) / 1e6:.4g}Mbit/s goodput"
+        )
+    extra.update(
+        {
+            "goodput_bps": round(result.goodput_bps),
+            "expected_goodput_bps": round(expected * payload / (mtu + ETH_HEADER)),
+            "expected_bps": round(expected),
+            "mtu": mtu,
+            "payload_bytes": payload,
+            "seconds": round(result.seconds, 3),
+            "omitted_seconds": omit,
+        }
+    )
+    if result.retransmits is not None:
+        extra["retransmits"] = result.retransmits
+    if result.lost_percent is not None:
+        extra["lost_percent"] = round(result.lost_percent, 3)
+    return _check(
+        direction,
+        proto,
+        declared_bps,
+        measured,
+        passed,
+        error_pct=error,
+        detail="; ".join(details),
+        extra=extra,
+    )
