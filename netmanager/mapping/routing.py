@@ -108,12 +108,27 @@ def _pick(state: RoutingState, paths: list[tuple[str, ...]]) -> tuple[str, ...]:
     )
 
 
+# A VM's frames cross physical links inside a tunnel: VXLAN adds 50 bytes to each (802.1Q
+# only 4; the larger is reserved, so the choice of encapsulation can never break a
+# reservation). A declared rate counts the VM's frames (what its port's TBF counts); a
+# physical link's capacity counts what it carries. With 1500-byte underlays, VMs get a
+# 1450-byte MTU: a frame of 1464 bytes travels as 1514.
+UNDERLAY_FRAME = 1500 + 14
+TUNNEL_OVERHEAD = 50
+
+
+def on_wire(rate_bps: int) -> int:
+    """What ``rate_bps`` of VM frames takes on a physical link, tunnel headers included."""
+    frame = UNDERLAY_FRAME - TUNNEL_OVERHEAD
+    return -(-rate_bps * UNDERLAY_FRAME // frame)
+
+
 def route_pair(
     state: RoutingState, edge: Hyperedge, placement: dict[str, str]
 ) -> tuple[PairRoute | None, Problem | None]:
     first, second = edge.members
     a, b = placement[first.vm], placement[second.vm]
-    rate = first.rate_bps
+    rate = on_wire(first.rate_bps) if first.rate_bps else 0
     declared = first.delay_us
     if a == b:
         route = PairRoute(
@@ -124,7 +139,7 @@ def route_pair(
             (a, b),
             (a,),
             (),
-            rate,
+            first.rate_bps,
             0,
             0,
             declared,
@@ -148,7 +163,7 @@ def route_pair(
         hosts=(a, b),
         path=path,
         links=tuple(link.name for link in links),
-        rate_bps=rate,
+        rate_bps=first.rate_bps,
         reserved_bps=rate,
         latency_us=latency,
         declared_us=declared,
@@ -161,7 +176,7 @@ def _pair_problem(
     state: RoutingState, edge: Hyperedge, a: str, b: str, feasible: list[tuple[str, ...]]
 ) -> Problem:
     first = edge.members[0]
-    rate, declared = first.rate_bps, first.delay_us
+    rate, declared = on_wire(first.rate_bps), first.delay_us
     label = f"pair {edge.name} ({a} to {b})"
     if feasible:  # there is bandwidth, but every such path is too slow
         best = min(feasible, key=lambda p: (path_latency(state.graph, p), p))
@@ -269,7 +284,7 @@ def _tree(
     for name, (shaped, unshaped) in below.items():
         inner = _Side(shaped, unshaped)
         outer = _Side(total.shaped_bps - shaped, total.unshaped - unshaped)
-        reservations[name] = max(inner.sends_to(outer), outer.sends_to(inner))
+        reservations[name] = on_wire(max(inner.sends_to(outer), outer.sends_to(inner)))
     return _Tree(chosen, reservations, links)
 
 

@@ -9,6 +9,7 @@ from netmanager.errors import InfeasibleError
 from netmanager.mapping import HostUsage, Occupied, map_model
 from netmanager.mapping.demand import EdgeKind, build_demand, virtual_graph
 from netmanager.mapping.physical import min_host_latency, physical_graph
+from netmanager.mapping.routing import on_wire
 from netmanager.model import Model
 
 
@@ -51,7 +52,8 @@ def test_pair_takes_fast_path_and_reports_netem_remainder() -> None:
     (pair,) = mapping.pairs
     assert pair.path == ("h1", "sw1", "h2")
     assert (pair.latency_us, pair.declared_us, pair.netem_delay_us) == (100, 20_000, 19_900)
-    assert pair.reserved_bps == 100 * MBIT
+    assert pair.rate_bps == 100 * MBIT
+    assert pair.reserved_bps == on_wire(100 * MBIT)  # VM frames inside VXLAN
 
 
 def test_pair_takes_least_loaded_path_when_the_fast_one_is_full() -> None:
@@ -71,8 +73,8 @@ def test_hose_reservation_on_a_star() -> None:
     (route,) = mapping.networks
     assert route.root == "h1"
     assert {r.link: r.reserved_bps for r in route.links} == {
-        "h1:eth0--sw1": 10 * MBIT,
-        "h2:eth0--sw1": 10 * MBIT,
+        "h1:eth0--sw1": on_wire(10 * MBIT),
+        "h2:eth0--sw1": on_wire(10 * MBIT),
     }
 
 
@@ -80,7 +82,7 @@ def test_unshaped_receiver_takes_everything_a_shaped_side_sends() -> None:
     hosts = [host("h1", pinned=["a", "b"]), host("h2", pinned=["c"])]
     vms = [("a", [("lan", 10 * MBIT)]), ("b", [("lan", 10 * MBIT)]), ("c", ["lan"])]
     mapping = map_model(Model(real(hosts), virtual(["lan"], vms)))
-    assert {r.reserved_bps for r in mapping.networks[0].links} == {20 * MBIT}
+    assert {r.reserved_bps for r in mapping.networks[0].links} == {on_wire(20 * MBIT)}
 
 
 def test_network_avoids_full_link() -> None:
@@ -126,8 +128,8 @@ def test_links_report_reserved_and_capacity() -> None:
     v = virtual([("lan", 10 * MBIT)], [("a", ["lan"]), ("b", ["lan"])])
     mapping = map_model(Model(real(hosts), v))
     assert [(li.link, li.reserved_bps, li.free_bps) for li in mapping.links] == [
-        ("h1:eth0--sw1", 10 * MBIT, 990 * MBIT),
-        ("h2:eth0--sw1", 10 * MBIT, 990 * MBIT),
+        ("h1:eth0--sw1", on_wire(10 * MBIT), 1000 * MBIT - on_wire(10 * MBIT)),
+        ("h2:eth0--sw1", on_wire(10 * MBIT), 1000 * MBIT - on_wire(10 * MBIT)),
     ]
 
 
@@ -144,7 +146,7 @@ def test_occupied_of_applied_mappings_adds_up() -> None:
     first = map_model(model)
     occupied = Occupied.of([first, first])
     assert occupied.host("h1") == HostUsage(cpus=2, memory_mib=512, vms=2)
-    assert occupied.link("h1:eth0--sw1") == 20 * MBIT
+    assert occupied.link("h1:eth0--sw1") == 2 * on_wire(10 * MBIT)
     assert Occupied.from_json(occupied.as_json()) == occupied
     again = map_model(model, occupied=occupied)
-    assert {li.link: li.occupied_bps for li in again.links}["h2:eth0--sw1"] == 20 * MBIT
+    assert {li.link: li.occupied_bps for li in again.links}["h2:eth0--sw1"] == 2 * on_wire(10 * MBIT)
