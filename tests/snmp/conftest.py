@@ -258,6 +258,16 @@ class TrapReceiver:
             time.sleep(0.1)
         raise AssertionError(f"no {needle!r} received within {timeout}s; got:\n{self.text()}")
 
+    def wait_for_line(self, *needles: str, timeout: float = 10) -> str:
+        """Wait for one notification (one logged line) that contains every needle."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if any(all(n in line for n in needles) for line in text.splitlines()):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"no line with {needles!r} within {timeout}s; got:\n{self.text()}")
+
 
 @pytest.fixture
 def snmptrapd(tmp_path: Path, tool_env: dict[str, str]) -> Iterator[TrapReceiver]:
