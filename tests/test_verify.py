@@ -106,9 +106,15 @@ def test_two_hosts_verify_passes_then_catches_deleted_shaping(
     document = json.loads(capsys.readouterr().out)
     assert code == 5 and document["passed"] is False
     failed = [c for c in document["checks"] if not c["passed"]]
-    unshaped = [c for c in failed if c["kind"] == "bandwidth"]
-    assert [(c["src"], c["dst"]) for c in unshaped] == [("vm1", "vm2")]
-    assert unshaped[0]["measured"] > 1.5 * unshaped[0]["configured"]
+    bandwidth = {(c["src"], c["dst"]): c for c in failed if c["kind"] == "bandwidth"}
+    # vm1 -> vm2 lost both of its shapers: it runs far above the declared rate.
+    assert bandwidth[("vm1", "vm2")]["measured"] > 1.5 * bandwidth[("vm1", "vm2")]["configured"]
+    # vm2 -> vm1 keeps its shapers, but its ACKs now cross vm1's IFB without its TBF: that
+    # can move it by a few percent (seen once in three runs), never above the rate.
+    assert set(bandwidth) <= {("vm1", "vm2"), ("vm2", "vm1")}
+    if ("vm2", "vm1") in bandwidth:
+        reverse = bandwidth[("vm2", "vm1")]
+        assert reverse["measured"] < reverse["configured"]
     state = [c for c in failed if c["kind"] == "state"]
     assert any(vif in c["dst"] and "tbf" in c["dst"] and c["measured"] == "missing" for c in state)
     assert any(sender.ifb in c["dst"] and "tbf" in c["dst"] for c in state)
