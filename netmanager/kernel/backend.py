@@ -34,6 +34,7 @@ from netmanager.kernel.netlink import NetlinkError, RawLink, RawTc, Request
 from netmanager.kernel.nlsock import RtnlSocket
 from netmanager.kernel.objects import (
     ETH_P_ALL,
+    ETH_P_IP,
     IPV6_SYSCTLS,
     MARKER,
     ROOT_NAMESPACE,
@@ -848,29 +849,17 @@ class NetlinkBackend:
                     options=options,
                 )
             ]
-        if isinstance(obj, U32Filter):
+        if isinstance(obj, U32Filter | MirredRedirect):
+            # both are u32 filters: on addresses, or matching all and redirecting
             index = handle.ifindex(obj.ifname, what)
             cmd, flags = self._tc_verb(action.verb, nl.RTM_NEWTFILTER, nl.RTM_DELTFILTER)
             options = b""
             if action.verb is not Verb.DELETE:
-                options = nl.u32_options(obj.flowid, obj.src, obj.dst)
-            return [
-                nl.filter_request(
-                    cmd,
-                    flags,
-                    index,
-                    parent=obj.parent,
-                    prio=obj.prio,
-                    handle=nl.u32_handle(obj.handle),
-                    options=options,
+                options = (
+                    nl.u32_options(obj.flowid, obj.src, obj.dst)
+                    if isinstance(obj, U32Filter)
+                    else nl.mirred_options(handle.ifindex(obj.target, what))
                 )
-            ]
-        if isinstance(obj, MirredRedirect):
-            index = handle.ifindex(obj.ifname, what)
-            cmd, flags = self._tc_verb(action.verb, nl.RTM_NEWTFILTER, nl.RTM_DELTFILTER)
-            options = b""
-            if action.verb is not Verb.DELETE:
-                options = nl.mirred_options(handle.ifindex(obj.target, what))
             return [
                 nl.filter_request(
                     cmd,
@@ -880,7 +869,7 @@ class NetlinkBackend:
                     prio=obj.prio,
                     handle=nl.u32_handle(obj.handle),
                     options=options,
-                    protocol=ETH_P_ALL,
+                    protocol=ETH_P_ALL if isinstance(obj, MirredRedirect) else ETH_P_IP,
                 )
             ]
         raise TypeError(f"cannot compile {what}")
