@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from netmanager.compile import compile_infrastructure, compile_topology
-from netmanager.errors import Diagnostic, Diagnostics, ExitCode, Loc, NetmanagerError, Severity
+from netmanager.errors import (
+    Diagnostic,
+    Diagnostics,
+    ExitCode,
+    Loc,
+    NetmanagerError,
+    Severity,
+    single,
+)
 from netmanager.firewall import (
     Firewall,
     FirewallError,
@@ -68,7 +76,7 @@ class EnvironmentProblem(NetmanagerError):
 def _problem(
     cls: type[NetmanagerError], code: str, message: str, hint: str = "", loc: Loc | None = None
 ) -> NetmanagerError:
-    return cls("apply", [Diagnostic(Severity.ERROR, code, message, loc or Loc("netmanager"), hint)])
+    return single(code, loc or Loc("netmanager"), message, hint, "apply", cls)
 
 
 # ------------------------------------------------------------------------------- records
@@ -192,7 +200,7 @@ def prepare(
     loaded = load_with_warnings(real, virtual)
     model = loaded.model
     others = {t: r for t, r in records().items() if t != model.topology}
-    occupied = _sum_occupied(r.occupied for r in others.values())
+    occupied = sum((r.occupied for r in others.values()), Occupied())
     unsupported = [h for h in model.real.hosts if h.hypervisor is not HypervisorKind.NETNS]
     if unsupported:
         host = unsupported[0]
@@ -226,17 +234,6 @@ def prepare(
             )
     _precheck(model, configs, features)
     return Deployment(model, mapping, configs, infrastructure, loaded.warnings + mapping.warnings)
-
-
-def _sum_occupied(items: Any) -> Occupied:
-    hosts: dict[str, Any] = {}
-    links: dict[str, int] = {}
-    for occupied in items:
-        for name, usage in occupied.hosts.items():
-            hosts[name] = hosts[name] + usage if name in hosts else usage
-        for name, bps in occupied.links.items():
-            links[name] = links.get(name, 0) + bps
-    return Occupied(hosts, links)
 
 
 def _precheck(model: Model, configs: dict[str, HostConfig], features: frozenset[str]) -> None:
@@ -274,17 +271,6 @@ def _precheck(model: Model, configs: dict[str, HostConfig], features: frozenset[
                 f"network '{name}' spans hosts over an 802.1Q VLAN, which this kernel does not have",
                 'use encap="vxlan" or "auto" (netmanager doctor lists the kernel\'s features)',
             )
-    if diags.has_errors:
-        diags.raise_if_errors("apply")
-    try:
-        render_all(configs.values())
-    except RenderError as exc:
-        diags.error(
-            "E702",
-            model.virtual.loc,
-            str(exc),
-            "netmanager doctor lists what this machine can build",
-        )
     diags.raise_if_errors("apply")
 
 
@@ -301,9 +287,16 @@ def owned_namespaces() -> set[str]:
 
 
 def desired_state(configs: list[HostConfig], infrastructure: Infrastructure | None) -> HostState:
+    """The machine's desired kernel state; raises before any change when it cannot be built."""
     try:
-        return HostState.checked(render_all(configs, infrastructure))
-    except (KernelStateError, RenderError) as exc:
+        objects = render_all(configs, infrastructure)
+    except RenderError as exc:
+        raise _problem(
+            NetmanagerError, "E702", str(exc), "netmanager doctor lists what this machine can build"
+        ) from exc
+    try:
+        return HostState.checked(objects)
+    except KernelStateError as exc:
         raise _problem(
             NetmanagerError, "E705", f"the configuration cannot be built: {exc}"
         ) from exc

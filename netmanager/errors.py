@@ -134,7 +134,12 @@ class InfeasibleError(NetmanagerError):
 
 
 def single(
-    code: str, loc: Loc, message: str, hint: str = "", phase: str = "input"
+    code: str,
+    loc: Loc,
+    message: str,
+    hint: str = "",
+    phase: str = "input",
+    error: type[NetmanagerError] = NetmanagerError,
 ) -> NetmanagerError:
-    """A NetmanagerError with one error diagnostic, for failures that stop a phase at once."""
-    return NetmanagerError(phase, [Diagnostic(Severity.ERROR, code, message, loc, hint)])
+    """An ``error`` with one error diagnostic, for failures that stop a phase at once."""
+    return error(phase, [Diagnostic(Severity.ERROR, code, message, loc, hint)])

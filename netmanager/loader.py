@@ -52,6 +52,7 @@ from netmanager.model import (
     UnderlayInterface,
     Virtual,
 )
+from netmanager.validate import check, choices
 from netmanager.xmlsource import NS_REAL, NS_VIRTUAL, Source, read
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -573,7 +574,7 @@ def _pin_from_virtual(
                 "E303",
                 loc,
                 f"VM '{vm}' is pinned to unknown host '{name}'",
-                _choices("hosts", sorted(real.host_by_name)),
+                choices("hosts", real.host_by_name),
             )
             continue
         current = real.pinned_host(vm, virtual.topology)
@@ -587,18 +588,8 @@ def _pin_from_virtual(
     return replace(real, hosts=tuple(hosts))
 
 
-def _choices(what: str, names: list[str], limit: int = 12) -> str:
-    if not names:
-        return f"there are no {what}"
-    shown = ", ".join(names[:limit])
-    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
-    return f"known {what}: {shown}{more}"
-
-
 def load_with_warnings(real: str | Path, virtual: str | Path) -> LoadResult:
     """Load and validate both files; raise NetmanagerError with every error found."""
-    from netmanager.validate import check
-
     diags = Diagnostics()
     real_source = read(real, "real", diags)
     virtual_source = read(virtual, "virtual", diags)

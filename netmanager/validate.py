@@ -26,7 +26,8 @@ from netmanager.model import (
 from netmanager.units import format_memory
 
 
-def _choices(what: str, names: Iterable[str], limit: int = 12) -> str:
+def choices(what: str, names: Iterable[str], limit: int = 12) -> str:
+    """A hint listing the valid names (sorted, at most ``limit``)."""
     ordered = sorted(names)
     if not ordered:
         return f"there are no {what}"
@@ -69,7 +70,7 @@ def check_real(real: Real, diags: Diagnostics, base_dir: Path | None = None) -> 
                 "E302",
                 host.loc,
                 f"host '{host.name}' is in unknown site '{host.site}'",
-                _choices("sites", sites),
+                choices("sites", sites),
             )
         if host.reserved_memory_mib >= host.memory_mib:
             diags.error(
@@ -88,7 +89,7 @@ def check_real(real: Real, diags: Diagnostics, base_dir: Path | None = None) -> 
                 "E302",
                 node.loc,
                 f"{node.kind} '{node.name}' is in unknown site '{node.site}'",
-                _choices("sites", sites),
+                choices("sites", sites),
             )
     for site in real.sites:
         for kind, ranges in (("VLAN", site.vlan_ranges), ("VNI", site.vni_ranges)):
@@ -150,7 +151,7 @@ def _check_links(real: Real, diags: Diagnostics) -> None:
                         link.loc,
                         f"link end '{end}' ({attr}) is a host: name its interface",
                         f"write '{end.node}:{names[0] if names else 'eth0'}'"
-                        + (f"; {_choices('interfaces', names)}" if names else ""),
+                        + (f"; {choices('interfaces', names)}" if names else ""),
                     )
                     ends_ok = False
                 elif end.interface not in names:
@@ -158,7 +159,7 @@ def _check_links(real: Real, diags: Diagnostics) -> None:
                         "E302",
                         link.loc,
                         f"host '{end.node}' has no interface '{end.interface}'",
-                        _choices(f"interfaces of '{end.node}'", names),
+                        choices(f"interfaces of '{end.node}'", names),
                     )
                     ends_ok = False
                 else:
@@ -184,7 +185,7 @@ def _check_links(real: Real, diags: Diagnostics) -> None:
                     "E302",
                     link.loc,
                     f"link end '{end}' ({attr}) names unknown node '{end.node}'",
-                    _choices("hosts, switches and routers", list(hosts) + list(nodes)),
+                    choices("hosts, switches and routers", list(hosts) + list(nodes)),
                 )
                 ends_ok = False
         if ends_ok and link.a.node == link.b.node:
@@ -334,7 +335,7 @@ def check_virtual(virtual: Virtual, diags: Diagnostics) -> None:
                     "E302",
                     iface.loc,
                     f"VM '{vm.name}' has an interface in unknown network '{iface.network}'",
-                    _choices("networks", networks),
+                    choices("networks", networks),
                 )
                 continue
             net = found
@@ -431,7 +432,7 @@ def _check_pairs(virtual: Virtual, diags: Diagnostics) -> None:
         _shaping_checks(pair.shaping, diags)
         missing = [n for n in (pair.a, pair.b) if n not in vms]
         for name in missing:
-            diags.error("E302", pair.loc, f"link names unknown VM '{name}'", _choices("VMs", vms))
+            diags.error("E302", pair.loc, f"link names unknown VM '{name}'", choices("VMs", vms))
         if missing:
             continue
         if pair.a == pair.b:
@@ -467,7 +468,7 @@ def _check_pairs(virtual: Virtual, diags: Diagnostics) -> None:
                 "E521",
                 pair.loc,
                 f"VMs '{pair.a}' and '{pair.b}' are not both in network '{network}'",
-                _choices("shared networks", shared),
+                choices("shared networks", shared),
             )
             continue
         if pair.shaping.empty:
@@ -497,7 +498,7 @@ def _check_rules(virtual: Virtual, diags: Diagnostics) -> None:
                     "E306",
                     rule.loc,
                     f"rule {attr}='{selector}' names no network or VM",
-                    _choices("networks and VMs", names) + "; '*' means any",
+                    choices("networks and VMs", names) + "; '*' means any",
                 )
         if rule.ports and rule.protocol not in (Protocol.TCP, Protocol.UDP):
             diags.error(

@@ -22,7 +22,6 @@ import pytest
 
 from netmanager import deploy
 from netmanager.cli import main
-from netmanager.errors import NetmanagerError
 from netmanager.hostconfig import Port, policy_chain
 from netmanager.loader import load
 from netmanager.verify import Kind, verify
@@ -160,21 +159,11 @@ def test_aef_grid_isolated_sites_reachable_proxies_1mbit_backbone(prefix: str) -
 
 
 def _tenants(tmp_path: Path) -> list[tuple[str, str]]:
-    """Both virtcloud tenants applied side by side; tenant-a without outbound NAT where
-    this build cannot make it yet (E702)."""
+    """Both virtcloud tenants applied side by side (tenant-a with outbound NAT)."""
     real = str(CLOUD / "real.xml")
     tenants = [(real, str(CLOUD / "tenant-a.xml")), (real, str(CLOUD / "tenant-b.xml"))]
-    try:
-        deploy.apply(deploy.prepare(*tenants[0]))
-    except NetmanagerError as exc:
-        if not any(d.code == "E702" for d in exc.errors):
-            raise
-        plain = tmp_path / "tenant-a.xml"
-        text = (CLOUD / "tenant-a.xml").read_text().replace(' external="outbound"', "")
-        plain.write_text(text.replace('topology="tenant-a"', 'topology="tenant-c"'))
-        tenants[0] = (real, str(plain))
-        deploy.apply(deploy.prepare(*tenants[0]))
-    deploy.apply(deploy.prepare(*tenants[1]))
+    for tenant in tenants:
+        deploy.apply(deploy.prepare(*tenant))
     return tenants
 
 

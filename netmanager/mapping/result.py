@@ -48,6 +48,15 @@ class Occupied:
     def host(self, name: str) -> HostUsage:
         return self.hosts.get(name, HostUsage())
 
+    def __add__(self, other: Occupied) -> Occupied:
+        hosts = dict(self.hosts)
+        for name, usage in other.hosts.items():
+            hosts[name] = hosts.get(name, HostUsage()) + usage
+        links = dict(self.links)
+        for name, bps in other.links.items():
+            links[name] = links.get(name, 0) + bps
+        return Occupied(dict(sorted(hosts.items())), dict(sorted(links.items())))
+
     def link(self, name: str) -> int:
         return self.links.get(name, 0)
 

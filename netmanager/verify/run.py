@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from netmanager import deploy
-from netmanager.errors import Diagnostic, Loc, NetmanagerError, Severity
+from netmanager.errors import Loc, NetmanagerError, single
 from netmanager.kernel import netns
 from netmanager.state import apply_lock
 from netmanager.verify import connectivity, throughput
@@ -72,7 +72,7 @@ def _problem(
     code: str, message: str, hint: str = "", *, environment: bool = False
 ) -> NetmanagerError:
     cls = VerifyEnvironmentError if environment else NetmanagerError
-    return cls("verify", [Diagnostic(Severity.ERROR, code, message, Loc("netmanager"), hint)])
+    return single(code, Loc("netmanager"), message, hint, "verify", cls)
 
 
 def _targets(target: Target | Sequence[Target]) -> list[Target]:
