@@ -92,6 +92,8 @@ def tool_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = dict(os.environ)
     env["SNMPCONFPATH"] = str(home)
     env["SNMP_PERSISTENT_DIR"] = str(home / "persist")
+    # made beforehand: the first run of a tool would announce them on stderr
+    (home / "persist" / "cert_indexes").mkdir(parents=True)
     env.pop("MIBS", None)
     env.pop("MIBDIRS", None)
     return env

@@ -31,9 +31,11 @@ def test_smilint_prints_nothing_at_level_6() -> None:
     assert proc.stdout + proc.stderr == ""
 
 
-def test_net_snmp_resolves_the_names() -> None:
+def test_net_snmp_resolves_the_names(tool_env: dict[str, str]) -> None:
     if shutil.which("snmptranslate") is None:
         pytest.skip("needs snmptranslate (Debian package snmp)")
+    # tool_env keeps net-snmp's persistent files in a temporary directory: on a fresh
+    # machine the first run of any tool announces "Created directory: /var/lib/snmp/..."
     proc = subprocess.run(
         [
             *("snmptranslate", "-M", f"+{MIBS}", "-m", "NETMANAGER-MIB", "-On"),
@@ -41,6 +43,7 @@ def test_net_snmp_resolves_the_names() -> None:
         ],
         capture_output=True,
         text=True,
+        env=tool_env,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [".1.3.6.1.3.7171.1.3.1.1.8", ".1.3.6.1.3.7171.1.2.1"]
