@@ -15,7 +15,7 @@ from netmanager import __version__
 from netmanager.errors import ExitCode, NetmanagerError
 from netmanager.report import print_error
 
-COMMANDS = ("validate", "show", "map", "apply", "inspect", "doctor", "verify")
+COMMANDS = ("validate", "show", "map", "apply", "inspect", "doctor", "verify", "agents")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -94,6 +94,8 @@ class Record:
     occupied: Occupied
     placement: dict[str, str]
     applied_at: float = 0.0
+    #: how it was applied: "agents" (through each host's SNMP agent) or "local" (in-process)
+    transport: str = "local"
 
     def as_json(self) -> dict[str, Any]:
         from netmanager.hostconfig import _to_json
@@ -107,6 +109,7 @@ class Record:
             "occupied": self.occupied.as_json(),
             "placement": dict(sorted(self.placement.items())),
             "applied_at": self.applied_at,
+            "transport": self.transport,
         }
 
     @classmethod
@@ -140,6 +143,7 @@ class Record:
             occupied=Occupied.from_json(d["occupied"]),
             placement=dict(d["placement"]),
             applied_at=float(d.get("applied_at", 0.0)),
+            transport=str(d.get("transport", "local")),
         )
 
 
@@ -579,6 +583,7 @@ def apply(
     topology = deployment.topology
     with apply_lock():
         applied = records()
+        _refuse_mixed(applied, "local", deployment.model.virtual.loc)
         others = _other_configs(topology, applied)
         # The infrastructure phase keeps this topology as it was applied before (if it was),
         # so that a re-apply changes only what differs.
@@ -636,6 +641,21 @@ def apply(
         for host, config in sorted(deployment.configs.items())
     }
     return outcome
+
+
+def _refuse_mixed(applied: dict[str, Record], transport: str, loc: Loc) -> None:
+    """One machine's topologies are applied one way: all through agents, or all locally."""
+    other = sorted(t for t, r in applied.items() if r.transport != transport)
+    if other:
+        flag = "--local" if transport == "agents" else "without --local"
+        raise _problem(
+            NetmanagerError,
+            "E743",
+            f"topology '{other[0]}' was applied {'without' if transport == 'agents' else 'through'}"
+            f" agents; one machine's topologies are applied one way",
+            f"destroy '{other[0]}' first, or apply {flag}",
+            loc,
+        )
 
 
 def _undo_infrastructure(

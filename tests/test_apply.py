@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import deploy
+from netmanager import agents, deploy
 from netmanager.cli import main
 from netmanager.errors import NetmanagerError
 from tests import kernelstate
@@ -39,6 +39,8 @@ def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     try:
         yield prefix
     finally:
+        # apply through agents starts one per host: end them (by PID) before the namespaces
+        agents.stop_agents()
         for name in kernelstate.namespaces(prefix):
             subprocess.run(["ip", "netns", "del", name], check=False)
 

@@ -21,6 +21,7 @@ def register(sub: Any) -> None:
     )
     add_inputs(plan)
     add_json(plan)
+    _add_local(plan)
     plan.set_defaults(run=run_plan)
 
     apply = sub.add_parser(
@@ -32,6 +33,15 @@ def register(sub: Any) -> None:
     )
     add_inputs(apply)
     add_json(apply)
+    _add_local(apply)
+    apply.add_argument(
+        "--revert-timeout",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="through agents: a host reverts a commit not confirmed within this time "
+        "(default 120)",
+    )
     apply.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
     apply.set_defaults(run=run_apply)
 
@@ -49,6 +59,20 @@ def register(sub: Any) -> None:
     destroy.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
     add_json(destroy)
     destroy.set_defaults(run=run_destroy)
+
+
+def _add_local(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="emulated hosts only: apply in this process with the kernel engine instead of "
+        "through each host's SNMP agent",
+    )
+
+
+def _through_agents(args: argparse.Namespace) -> bool:
+    # injected faults (--fail-at) number the steps of the in-process engine
+    return not args.local and getattr(args, "fail_at", None) is None
 
 
 class _Progress:
@@ -83,7 +107,13 @@ def run_plan(args: argparse.Namespace) -> int:
     from netmanager import deploy
 
     deployment = deploy.prepare(args.real, args.virtual)
-    machine_plan = deploy.plan(deployment)
+    machine_plan: Any
+    if _through_agents(args):
+        from netmanager import remote
+
+        machine_plan = remote.plan(deployment)
+    else:
+        machine_plan = deploy.plan(deployment)
     if args.json:
         print_json(machine_plan.as_json())
         return ExitCode.OK
@@ -102,7 +132,16 @@ def run_apply(args: argparse.Namespace) -> int:
         print_warnings(deployment.warnings)
     progress = _progress(args)
     try:
-        outcome = deploy.apply(deployment, fail_at=args.fail_at, progress=progress)
+        if _through_agents(args):
+            from netmanager import remote
+
+            outcome = remote.apply(
+                deployment,
+                progress=progress,
+                revert_s=args.revert_timeout or remote.REVERT_S,
+            )
+        else:
+            outcome = deploy.apply(deployment, fail_at=args.fail_at, progress=progress)
     finally:
         progress.done()
     if args.json:
@@ -130,7 +169,13 @@ def run_destroy(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     progress = _progress(args)
     try:
-        outcome = deploy.destroy(topology, fail_at=args.fail_at, progress=progress)
+        record = deploy.records().get(topology)
+        if record is not None and record.transport == "agents" and args.fail_at is None:
+            from netmanager import remote
+
+            outcome = remote.destroy(topology, progress=progress)
+        else:
+            outcome = deploy.destroy(topology, fail_at=args.fail_at, progress=progress)
     finally:
         progress.done()
     if args.json:

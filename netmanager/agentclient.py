@@ -1,0 +1,379 @@
+"""The manager's side of SNMP: talk to one host's netmanager-agent (asyncio, pysnmp 7).
+
+Every request goes as SNMPv3 USM authPriv with the ``[write]`` principal of the host's
+credentials file (the only one an agent lets change anything).  A candidate travels as
+SET PDUs of whole rows (``createAndGo`` with every column that differs from its DEFVAL,
+``destroy`` for rows that go), several rows per PDU; the transaction is driven through
+``nmTxnOperation`` and watched through ``nmTxnState``.  The agent's own candidate is read
+back by walking the configuration tables, so that only the rows that differ are sent.
+
+Raises :class:`AgentError` (with the host's name) for a timeout, an SNMP error status, or
+a transaction operation the agent refused or failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from snmp_agents import mib
+from snmp_agents.backend import TABLES, Candidate
+from snmp_agents.configstore import MANDATORY, ROW_STATUS, ROW_STATUS_VALUE, TableDef, load_tables
+from snmp_agents.credentials import Credentials
+
+Oid = tuple[int, ...]
+VarBind = tuple[Oid, Any]
+
+#: var-binds per SET PDU (a row has up to a dozen): well under a UDP datagram on loopback
+ROWS_PER_SET = 12
+BULK_REPETITIONS = 60
+
+STATES = {
+    1: "idle",
+    2: "staging",
+    3: "staged",
+    4: "committing",
+    5: "pendingConfirm",
+    6: "rollingBack",
+    7: "failed",
+}
+RESULTS = {1: "none", 2: "success", 3: "failed", 4: "reverted"}
+OPERATIONS = {"none": 1, "stage": 2, "commit": 3, "confirm": 4, "rollback": 5, "discard": 6}
+CHANGE_ACTIONS = {1: "+", 2: "~", 3: "-"}
+#: the state each operation ends in when it succeeds
+SETTLED = {
+    "stage": "staged",
+    "commit": "pendingConfirm",
+    "confirm": "idle",
+    "rollback": "idle",
+    "discard": "idle",
+}
+
+
+class AgentError(Exception):
+    """A request to a host's agent failed; the message names the host."""
+
+    def __init__(self, host: str, message: str) -> None:
+        super().__init__(f"host '{host}': {message}")
+        self.host = host
+
+
+def _oid(name: str, *index: int) -> Oid:
+    return (*mib.oid_of(name), *index)
+
+
+_TABLES: list[TableDef] | None = None
+
+
+def tables() -> list[TableDef]:
+    global _TABLES
+    if _TABLES is None:
+        _TABLES = load_tables()
+    return _TABLES
+
+
+def _row_varbinds(table: TableDef, row: Any, destroy: bool = False) -> list[VarBind]:
+    values = asdict(row)
+    index = table.encode_index(values)
+    status = "destroy" if destroy else "createAndGo"
+    out: list[VarBind] = [((*table.status.oid, *index), table.status.to_snmp(status))]
+    if destroy:
+        return out
+    for column in table.data_columns():
+        value = values[column.field]
+        if column.default is not MANDATORY and column.default == value:
+            continue
+        out.append(((*column.oid, *index), column.to_snmp(value)))
+    return out
+
+
+def candidate_pdus(want: Candidate, have: Candidate) -> list[list[VarBind]]:
+    """SET PDUs that turn the agent's candidate ``have`` into ``want``: destroys first
+    (dependent tables first), then creations in table order, ``ROWS_PER_SET`` rows a PDU."""
+    by_attr = {t.attr: t for t in tables()}
+    rows: list[list[VarBind]] = []
+    for attr in reversed(list(TABLES)):
+        wanted = set(getattr(want, attr))
+        rows += [
+            _row_varbinds(by_attr[attr], r, destroy=True)
+            for r in getattr(have, attr)
+            if r not in wanted
+        ]
+    for attr in TABLES:
+        existing = set(getattr(have, attr))
+        rows += [_row_varbinds(by_attr[attr], r) for r in getattr(want, attr) if r not in existing]
+    return [
+        [vb for row in rows[i : i + ROWS_PER_SET] for vb in row]
+        for i in range(0, len(rows), ROWS_PER_SET)
+    ]
+
+
+def candidate_from_walk(varbinds: Sequence[VarBind]) -> Candidate:
+    """The active rows of a walk of the configuration tables, as a Candidate."""
+    found: dict[tuple[str, Oid], dict[str, Any]] = {}
+    status: dict[tuple[str, Oid], str] = {}
+    for oid, value in varbinds:
+        for table in tables():
+            n = len(table.entry)
+            if oid[:n] != table.entry or len(oid) <= n + 1:
+                continue
+            column = table.columns.get(oid[n])
+            index = oid[n + 1 :]
+            if column is None:
+                break
+            key = (table.attr, index)
+            if column.kind == "status":
+                status[key] = ROW_STATUS.get(int(value), "")
+            else:
+                found.setdefault(key, {})[column.field] = column.to_python(value)
+            break
+    by_attr = {t.attr: t for t in tables()}
+    rows: dict[str, list[Any]] = {attr: [] for attr in TABLES}
+    for (attr, index), row_status in status.items():
+        if row_status != "active":
+            continue
+        values = found.get((attr, index), {})
+        table = by_attr[attr]
+        keys = table.decode_index(index)
+        if keys is None:
+            continue
+        rows[attr].append(table.cls(**{**table.defaults(), **values, **keys}))
+    return Candidate.of(**rows)
+
+
+@dataclass(frozen=True)
+class TxnStatus:
+    state: str
+    last_result: str
+    last_error: str
+    candidate_version: int
+    running_version: int
+    changes: int
+
+
+class AgentClient:
+    """One agent, reached over UDP with SNMPv3 authPriv; use inside one event loop."""
+
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        port: int,
+        credentials: Credentials,
+        *,
+        timeout_s: float = 2.0,
+        retries: int = 2,
+    ) -> None:
+        self.host = host
+        self.address = address
+        self.port = port
+        self.credentials = credentials
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._engine: Any = None
+        self._target: Any = None
+        self._user: Any = None
+
+    async def open(self) -> AgentClient:
+        from pysnmp.hlapi.v3arch import asyncio as hl
+
+        from snmp_agents.agent import AUTH, PRIV
+
+        write = self.credentials.write
+        self._engine = hl.SnmpEngine()
+        self._user = hl.UsmUserData(
+            write.user,
+            write.auth_key,
+            write.priv_key,
+            authProtocol=AUTH[write.auth_protocol],
+            privProtocol=PRIV[write.priv_protocol],
+        )
+        self._target = await hl.UdpTransportTarget.create(
+            (self.address, self.port), timeout=self.timeout_s, retries=self.retries
+        )
+        return self
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = None
+
+    async def __aenter__(self) -> AgentClient:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ requests
+
+    def _check(self, what: str, result: Any, varbinds: Sequence[VarBind] = ()) -> list[Any]:
+        indication, status, index, out = result
+        if indication:
+            raise AgentError(self.host, f"{what}: {indication}")
+        if status:
+            detail = ""
+            if varbinds and 0 < int(index) <= len(varbinds):
+                detail = f" at {'.'.join(map(str, varbinds[int(index) - 1][0]))}"
+            raise AgentError(self.host, f"{what}: {status.prettyPrint()}{detail}")
+        return list(out)
+
+    async def get(self, *oids: Oid) -> list[Any]:
+        """The values of some OIDs, in order."""
+        from pysnmp.hlapi.v3arch import asyncio as hl
+
+        result = await hl.get_cmd(
+            self._engine,
+            self._user,
+            self._target,
+            hl.ContextData(),
+            *(hl.ObjectType(hl.ObjectIdentity(o)) for o in oids),
+            lookupMib=False,
+        )
+        return [value for _, value in self._check("GET", result)]
+
+    async def set(self, varbinds: Sequence[VarBind]) -> None:
+        from pysnmp.hlapi.v3arch import asyncio as hl
+
+        result = await hl.set_cmd(
+            self._engine,
+            self._user,
+            self._target,
+            hl.ContextData(),
+            *(hl.ObjectType(hl.ObjectIdentity(o), v) for o, v in varbinds),
+            lookupMib=False,
+        )
+        self._check("SET", result, varbinds)
+
+    async def walk(self, prefix: Oid) -> list[VarBind]:
+        """Every (OID, value) under ``prefix``, by GETBULK."""
+        from pysnmp.hlapi.v3arch import asyncio as hl
+        from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
+
+        out: list[VarBind] = []
+        cursor = prefix
+        while True:
+            result = await hl.bulk_cmd(
+                self._engine,
+                self._user,
+                self._target,
+                hl.ContextData(),
+                0,
+                BULK_REPETITIONS,
+                hl.ObjectType(hl.ObjectIdentity(cursor)),
+                lookupMib=False,
+            )
+            page = self._check("GETBULK", result)
+            if not page:
+                return out
+            for name, value in page:
+                oid = tuple(name)
+                if oid[: len(prefix)] != prefix or isinstance(
+                    value, EndOfMibView | NoSuchObject | NoSuchInstance
+                ):
+                    return out
+                out.append((oid, value))
+                cursor = oid
+
+    # ------------------------------------------------------------------ transaction
+
+    async def status(self) -> TxnStatus:
+        values = await self.get(
+            _oid("nmTxnState", 0),
+            _oid("nmTxnLastResult", 0),
+            _oid("nmTxnLastError", 0),
+            _oid("nmTxnCandidateVersion", 0),
+            _oid("nmTxnRunningVersion", 0),
+            _oid("nmTxnChanges", 0),
+        )
+        state, result, error, candidate, running, changes = values
+        return TxnStatus(
+            STATES.get(int(state), str(int(state))),
+            RESULTS.get(int(result), str(int(result))),
+            bytes(error.asOctets()).decode("utf-8", "replace"),
+            int(candidate),
+            int(running),
+            int(changes),
+        )
+
+    async def candidate(self) -> Candidate:
+        return candidate_from_walk(await self.walk(mib.NM_CONFIG))
+
+    async def load(self, want: Candidate, have: Candidate | None = None) -> int:
+        """Make the agent's candidate ``want``; returns the number of SET PDUs sent."""
+        if have is None:
+            have = await self.candidate()
+        pdus = candidate_pdus(want, have)
+        for pdu in pdus:
+            await self.set(pdu)
+        return len(pdus)
+
+    async def operate(
+        self, op: str, *, revert_s: int | None = None, timeout_s: float = 600.0
+    ) -> TxnStatus:
+        """Start a transaction operation and wait until it settles; AgentError when the
+        agent refuses it or it ends anywhere but where it should."""
+        from pysnmp.proto import rfc1902
+
+        varbinds: list[VarBind] = []
+        if revert_s is not None:
+            varbinds.append((_oid("nmTxnRevertTimeout", 0), rfc1902.Unsigned32(revert_s)))
+        varbinds.append((_oid("nmTxnOperation", 0), rfc1902.Integer32(OPERATIONS[op])))
+        try:
+            await self.set(varbinds)
+        except AgentError as exc:
+            reason = ""
+            with contextlib.suppress(AgentError):
+                reason = (await self.status()).last_error
+            raise AgentError(self.host, f"{op} refused: {reason or exc}") from exc
+        return await self.wait(op, timeout_s)
+
+    async def wait(self, op: str, timeout_s: float) -> TxnStatus:
+        want = SETTLED[op]
+        deadline = time.monotonic() + timeout_s
+        delay = 0.02
+        while True:
+            status = await self.status()
+            if status.state == want and not (op == "confirm" and status.last_result == "failed"):
+                if op in ("stage", "commit", "confirm") and status.last_result == "failed":
+                    raise AgentError(self.host, f"{op} failed: {status.last_error}")
+                return status
+            if status.state == "failed":
+                raise AgentError(self.host, f"{op} failed, undo incomplete: {status.last_error}")
+            if status.state == "idle" and op in ("stage", "commit"):
+                raise AgentError(
+                    self.host, f"{op} failed: {status.last_error or status.last_result}"
+                )
+            if time.monotonic() > deadline:
+                raise AgentError(self.host, f"{op} did not finish within {timeout_s:.0f} s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    async def changes(self) -> list[tuple[str, str, str]]:
+        """The staged changes (nmChangeTable): (+|~|-, object, reason)."""
+        entry = mib.oid_of("nmChangeEntry")
+        cells: dict[int, dict[int, Any]] = {}
+        for oid, value in await self.walk(entry):
+            column, index = oid[len(entry)], oid[len(entry) + 1]
+            cells.setdefault(index, {})[column] = value
+        out = []
+        for index in sorted(cells):
+            row = cells[index]
+            action = CHANGE_ACTIONS.get(int(row.get(2, 0)), "?")
+            obj = bytes(row[3].asOctets()).decode("utf-8", "replace") if 3 in row else ""
+            why = bytes(row[4].asOctets()).decode("utf-8", "replace") if 4 in row else ""
+            out.append((action, obj, why))
+        return out
+
+
+__all__ = [
+    "ROW_STATUS_VALUE",
+    "AgentClient",
+    "AgentError",
+    "TxnStatus",
+    "candidate_from_walk",
+    "candidate_pdus",
+]

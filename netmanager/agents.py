@@ -1,0 +1,295 @@
+"""The SNMP agents of emulated hosts: started, found, checked and stopped by netmanager.
+
+An emulated host (``hypervisor="netns"``) gets the same agent a real host runs,
+``netmanager-agent --backend kernel --dom0 <the host's namespace>``, started by ``apply``
+as a process of its own that outlives the command.  It listens on the loopback address
+that ``real.xml`` gives the host's agent (127.0.0.1 and any free port by default), so it
+is reachable from this machine only.  Its state directory is
+``<state dir>/agents/<host>``: the agent writes ``agent.json`` ({pid, address, port})
+once it listens and removes it on a clean exit; netmanager writes ``manager.json``
+beside it (how it started the agent).  An agent is ended only by its PID, and only after
+checking that the PID is still that agent (its command line names its state directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netmanager.errors import ExitCode, Loc, NetmanagerError, single
+from netmanager.model import Host, Real
+from netmanager.state import read_json, state_dir, write_json
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+
+class AgentProblem(NetmanagerError):
+    """An agent could not be started or reached."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+def agents_dir() -> Path:
+    return state_dir() / "agents"
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """One agent netmanager started: where it listens and how to reach it."""
+
+    host: str
+    address: str
+    port: int
+    pid: int
+    dom0: str
+    credentials: str
+    state_dir: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "address": self.address,
+            "port": self.port,
+            "pid": self.pid,
+            "dom0": self.dom0,
+            "credentials": self.credentials,
+            "state_dir": self.state_dir,
+        }
+
+
+def credentials_path(real: Real, host: Host) -> Path | None:
+    """The credentials file of a host's agent (relative paths are relative to real.xml)."""
+    name = host.agent.credentials or real.credentials
+    if name is None:
+        return None
+    path = Path(name)
+    if not path.is_absolute():
+        path = Path(real.file).resolve().parent / path
+    return path
+
+
+def _alive(pid: int, agent_dir: Path) -> bool:
+    """Whether ``pid`` runs and is the agent of ``agent_dir`` (not a recycled PID)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except (OSError, IndexError):
+        return False
+    return str(agent_dir).encode() in cmdline
+
+
+def running(directory: Path | None = None) -> dict[str, AgentInfo]:
+    """The agents netmanager started that are alive now, by host."""
+    where = directory or agents_dir()
+    found: dict[str, AgentInfo] = {}
+    if not where.is_dir():
+        return found
+    for agent_dir in sorted(p for p in where.iterdir() if p.is_dir()):
+        listening = read_json(agent_dir / "agent.json")
+        started = read_json(agent_dir / "manager.json")
+        if not isinstance(listening, dict) or not isinstance(started, dict):
+            continue
+        pid = int(listening.get("pid", 0))
+        if pid <= 0 or not _alive(pid, agent_dir):
+            continue
+        found[started["host"]] = AgentInfo(
+            host=started["host"],
+            address=str(listening["address"]),
+            port=int(listening["port"]),
+            pid=pid,
+            dom0=started.get("dom0", ""),
+            credentials=started.get("credentials", ""),
+            state_dir=str(agent_dir),
+        )
+    return found
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def _command(real: Real, host: Host, dom0: str, agent_dir: Path, credentials: Path) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "snmp_agents.agent",
+        "--listen",
+        f"{host.agent.address}:{host.agent.port}",
+        "--state-dir",
+        str(agent_dir),
+        "--credentials",
+        str(credentials),
+        "--backend",
+        "kernel",
+        "--dom0",
+        dom0,
+        "--sys-name",
+        host.name,
+        "--sys-location",
+        f"emulated host {host.name} (network namespace {dom0})",
+    ]
+    for receiver in real.trap_receivers:
+        command += ["--trap-receiver", f"{receiver.address}:{receiver.port}"]
+    return command
+
+
+def ensure_agents(
+    real: Real,
+    dom0s: dict[str, str],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, AgentInfo]:
+    """The agents of the given emulated hosts (host -> dom0 namespace), started where not
+    running.  Raises AgentProblem naming the host when one cannot be started."""
+    alive = running()
+    wanted = {h: ns for h, ns in dom0s.items() if h not in alive}
+    started: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+    problems: list[tuple[Host, str, str]] = []
+    for name, dom0 in sorted(wanted.items()):
+        host = real.host_by_name[name]
+        credentials = credentials_path(real, host)
+        if credentials is None:
+            problems.append(
+                (
+                    host,
+                    f"host '{name}' has no SNMP credentials for its agent",
+                    'name a credentials file in <snmp credentials="snmp.toml"/> of real.xml',
+                )
+            )
+            continue
+        agent_dir = agents_dir() / name
+        agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (agent_dir / "agent.json").unlink(missing_ok=True)
+        write_json(
+            agent_dir / "manager.json",
+            {"host": name, "dom0": dom0, "credentials": str(credentials), "started": time.time()},
+        )
+        log = (agent_dir / "agent.log").open("ab")
+        try:
+            process = subprocess.Popen(
+                _command(real, host, dom0, agent_dir, credentials),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            log.close()
+        started[name] = (process, agent_dir)
+    if progress is not None and started:
+        progress(f"starting {len(started)} agent(s)")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    for name, (process, agent_dir) in started.items():
+        host = real.host_by_name[name]
+        while True:
+            listening = read_json(agent_dir / "agent.json")
+            if isinstance(listening, dict) and listening.get("pid") == process.pid:
+                break
+            code = process.poll()
+            if code is not None:
+                problems.append(
+                    (
+                        host,
+                        f"the agent of host '{name}' exited with status {code}: "
+                        f"{_tail(agent_dir / 'agent.log')}",
+                        f"its log is {agent_dir / 'agent.log'}",
+                    )
+                )
+                break
+            if time.monotonic() > deadline:
+                _end(process.pid)
+                problems.append(
+                    (
+                        host,
+                        f"the agent of host '{name}' did not listen within {START_TIMEOUT_S:.0f} s",
+                        f"its log is {agent_dir / 'agent.log'}",
+                    )
+                )
+                break
+            time.sleep(0.05)
+    if problems:
+        # leave nothing half-started behind
+        _end(*(p.pid for p, _ in started.values() if p.poll() is None))
+        host, message, hint = problems[0]
+        raise single("E740", host.loc or Loc("netmanager"), message, hint, "apply", AgentProblem)
+    return {h: a for h, a in running().items() if h in dom0s}
+
+
+def _end(*pids: int) -> None:
+    """SIGTERM to each, then SIGKILL to those still there after STOP_TIMEOUT_S."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    left = set(pids)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while left and time.monotonic() < deadline:
+        for pid in list(left):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    left.discard(pid)
+                    continue
+            if not Path(f"/proc/{pid}").exists():
+                left.discard(pid)
+        if left:
+            time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def stop_agents(hosts: Iterable[str] | None = None) -> list[AgentInfo]:
+    """End the agents netmanager started (of some hosts, or all), by PID; returns them."""
+    chosen = set(hosts) if hosts is not None else None
+    stopping = [
+        agent for name, agent in sorted(running().items()) if chosen is None or name in chosen
+    ]
+    _end(*(a.pid for a in stopping))
+    return stopping
+
+
+def agent_health(agents: dict[str, AgentInfo]) -> dict[str, str]:
+    """'ok' or why not, for each agent: an SNMPv3 GET of its transaction state."""
+    import asyncio
+
+    from netmanager.agentclient import AgentClient, AgentError
+    from snmp_agents.credentials import CredentialsError, load_credentials
+
+    async def check(agent: AgentInfo) -> str:
+        try:
+            credentials = load_credentials(agent.credentials)
+        except CredentialsError as exc:
+            return f"credentials: {exc}"
+        try:
+            async with AgentClient(
+                agent.host, agent.address, agent.port, credentials, timeout_s=1.0, retries=1
+            ) as client:
+                status = await client.status()
+        except AgentError as exc:
+            return str(exc)
+        return "ok" if status.state != "failed" else f"transaction failed: {status.last_error}"
+
+    async def check_all() -> list[str]:
+        return list(await asyncio.gather(*(check(a) for a in agents.values())))
+
+    return dict(zip(agents, asyncio.run(check_all()), strict=True)) if agents else {}

@@ -1,0 +1,531 @@
+"""Plan, apply and destroy through the hosts' SNMP agents (seed 002: the manager never
+touches a host itself; an agent on each host applies what it is sent).
+
+The manager builds, for every host a topology touches, the host's whole candidate — the
+:class:`~netmanager.hostconfig.HostConfig` of every topology applied there — and drives
+all hosts at once (asyncio), NAPALM's way:
+
+1. **load** each host's candidate (only the rows that differ from the agent's own) and
+   **stage** it: the agent computes its changes without touching the host;
+2. **commit** with a revert timer on every host that has changes;
+3. **verify**: every committed host is pending confirmation with the staged version
+   running;
+4. **confirm** everywhere.
+
+A failure before the confirmations discards the staged candidates and rolls back every
+host that committed; a host whose agent died reverts by itself (its journal is restored
+when the agent starts again, and the revert timer ends an unconfirmed commit).  Nothing
+is ever left half-configured.
+
+The emulated physical environment (the hosts' and switches' namespaces and the underlay
+between them) is not any host's to build: it is built here, in the scope of the
+infrastructure owner ``-``, before the agents are started inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from netmanager import agents as agent_procs
+from netmanager.agentclient import AgentClient, AgentError
+from netmanager.deploy import (
+    ApplyFailed,
+    Deployment,
+    Outcome,
+    Record,
+    _refuse_mixed,
+    _remove_record,
+    _save_record,
+    records,
+)
+from netmanager.errors import Diagnostic, Loc, NetmanagerError, Severity, single
+from netmanager.hostconfig import HostConfig, Infrastructure
+from netmanager.kernel import ApplyError, Engine, HostState, KernelStateError, Scope
+from netmanager.kernel.plan import Plan
+from netmanager.mapping import Occupied, release_allocations, save_allocations
+from netmanager.model import Real
+from netmanager.render import render_infrastructure
+from netmanager.state import apply_lock
+from snmp_agents.backend import Candidate
+from snmp_agents.credentials import CredentialsError, load_credentials
+from snmp_agents.hostconfig_rows import candidate_from_host_configs
+
+INFRASTRUCTURE_OWNER = "-"
+#: seconds a host waits for the confirmation before it reverts a commit by itself
+REVERT_S = 120
+#: how long one transaction operation may take on one host
+OPERATION_TIMEOUT_S = 900.0
+
+T = TypeVar("T")
+Progress = Callable[[str], None]
+#: called with (event, host) as the transaction goes: "staged", "committing", ...
+Hook = Callable[[str, str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _no_hook(_event: str, _host: str) -> None:
+    return None
+
+
+# ------------------------------------------------------------------------ infrastructure
+
+
+def _infra_scope(infra: Infrastructure) -> Scope:
+    namespaces = [*infra.host_namespaces, *(ns for ns, _ in infra.switch_namespaces)]
+    if infra.external_namespace:
+        namespaces.append(infra.external_namespace)
+    return Scope.of(INFRASTRUCTURE_OWNER, namespaces)
+
+
+def _infrastructure_state(infra: Infrastructure | None) -> HostState:
+    return HostState.checked(render_infrastructure(infra)) if infra is not None else HostState()
+
+
+def build_infrastructure(infra: Infrastructure) -> int:
+    """The emulated physical environment, in the infrastructure owner's scope only (the
+    topologies' objects in the hosts' namespaces are the agents' and stay untouched)."""
+    with Engine() as engine:
+        return engine.apply(_infrastructure_state(infra), scope=_infra_scope(infra)).changes
+
+
+def remove_infrastructure(infra: Infrastructure) -> int:
+    with Engine() as engine:
+        return engine.apply(HostState(), scope=_infra_scope(infra)).changes
+
+
+def plan_infrastructure(infra: Infrastructure) -> Plan:
+    with Engine() as engine:
+        return engine.plan(_infrastructure_state(infra), scope=_infra_scope(infra))
+
+
+# ------------------------------------------------------------------------------- hosts
+
+
+def host_candidates(
+    configs: dict[str, HostConfig], topology: str, applied: dict[str, Record], hosts: Iterable[str]
+) -> dict[str, Candidate]:
+    """Each host's whole candidate: every other applied topology's configuration there, and
+    ``configs`` (this topology's, by host)."""
+    out = {}
+    for host in sorted(set(hosts)):
+        on_host = [
+            r.hosts[host] for t, r in sorted(applied.items()) if t != topology and host in r.hosts
+        ]
+        if host in configs:
+            on_host.append(configs[host])
+        out[host] = candidate_from_host_configs(on_host)
+    return out
+
+
+def _dom0s(real: Real, infra: Infrastructure, hosts: Iterable[str]) -> dict[str, str]:
+    from netmanager.hostconfig import host_namespace
+
+    known = set(infra.host_namespaces)
+    out = {}
+    for host in hosts:
+        ns = host_namespace(host)
+        if ns in known:
+            out[host] = ns
+    return out
+
+
+def _clients(real: Real, infos: dict[str, agent_procs.AgentInfo]) -> dict[str, AgentClient]:
+    out = {}
+    for host, info in sorted(infos.items()):
+        try:
+            credentials = load_credentials(info.credentials)
+        except CredentialsError as exc:
+            raise single(
+                "E741",
+                real.host_by_name[host].loc,
+                f"host '{host}': {exc}",
+                "agents refuse credentials files that others can read (chmod 600)",
+                "apply",
+                ApplyFailed,
+            ) from exc
+        out[host] = AgentClient(host, info.address, info.port, credentials)
+    return out
+
+
+async def _each(
+    clients: dict[str, AgentClient], work: Callable[[str, AgentClient], Awaitable[T]]
+) -> tuple[dict[str, T], dict[str, BaseException]]:
+    """``work`` on every host at once; (results, failures) by host."""
+    hosts = sorted(clients)
+    results = await asyncio.gather(*(work(h, clients[h]) for h in hosts), return_exceptions=True)
+    done: dict[str, T] = {}
+    failed: dict[str, BaseException] = {}
+    for host, result in zip(hosts, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, AgentError | OSError | asyncio.TimeoutError):
+                raise result
+            failed[host] = result
+        else:
+            done[host] = result
+    return done, failed
+
+
+@dataclass
+class HostChanges:
+    """What a host's agent staged: (+|~|-, object, reason) lines."""
+
+    host: str
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class TransactionResult:
+    changes: dict[str, int]
+    lines: dict[str, list[tuple[str, str, str]]]
+
+
+def _failure(topology: str, failed: dict[str, BaseException], undo: list[str]) -> ApplyFailed:
+    diagnostics = [
+        Diagnostic(
+            Severity.ERROR,
+            "E741",
+            f"{topology}: {exc}",
+            Loc("netmanager"),
+            "every host was rolled back" if not undo else "",
+        )
+        for _, exc in sorted(failed.items())
+    ]
+    diagnostics += [
+        Diagnostic(
+            Severity.ERROR,
+            "E711",
+            f"an undo failed, the host is NOT as it was: {text}",
+            Loc("netmanager"),
+            "its agent reverts an unconfirmed commit by itself; netmanager plan shows what differs",
+        )
+        for text in undo
+    ]
+    return ApplyFailed("apply", diagnostics)
+
+
+async def transaction(
+    topology: str,
+    clients: dict[str, AgentClient],
+    wanted: dict[str, Candidate],
+    *,
+    revert_s: int = REVERT_S,
+    progress: Progress = _quiet,
+    hook: Hook = _no_hook,
+    commit: bool = True,
+) -> TransactionResult:
+    """Stage ``wanted`` on every host, then (``commit``) commit, verify and confirm; or
+    roll every host back and raise ApplyFailed.  Without ``commit``: stage, read the
+    changes and discard (a plan)."""
+    for client in clients.values():
+        await client.open()
+    try:
+        progress(f"staging on {len(clients)} host(s)")
+
+        async def stage(host: str, client: AgentClient) -> list[tuple[str, str, str]]:
+            await client.load(wanted[host])
+            status = await client.operate("stage", timeout_s=OPERATION_TIMEOUT_S)
+            hook("staged", host)
+            return await client.changes() if status.changes else []
+
+        staged, failed = await _each(clients, stage)
+
+        async def discard(host: str, client: AgentClient) -> None:
+            await client.operate("discard", timeout_s=OPERATION_TIMEOUT_S)
+
+        changed = {h: c for h, c in staged.items() if c}
+        if failed or not commit or not changed:
+            await _each({h: clients[h] for h in staged}, discard)
+            if failed:
+                raise _failure(topology, failed, [])
+            return TransactionResult({h: len(c) for h, c in staged.items()}, staged)
+
+        committing = {h: clients[h] for h in changed}
+        unchanged = {h: clients[h] for h in staged if h not in changed}
+        await _each(unchanged, discard)
+        progress(f"committing on {len(committing)} host(s)")
+
+        async def commit_host(host: str, client: AgentClient) -> None:
+            hook("committing", host)
+            await client.operate("commit", revert_s=revert_s, timeout_s=OPERATION_TIMEOUT_S)
+            hook("committed", host)
+
+        _, failed = await _each(committing, commit_host)
+
+        async def verify(host: str, client: AgentClient) -> None:
+            status = await client.status()
+            if status.state != "pendingConfirm" or status.running_version != (
+                status.candidate_version
+            ):
+                raise AgentError(
+                    host,
+                    f"after commit the agent is {status.state} running version "
+                    f"{status.running_version}, not {status.candidate_version}",
+                )
+
+        if not failed:
+            progress("verifying")
+            _, failed = await _each(committing, verify)
+        if failed:
+            progress("rolling back")
+
+            async def rollback(host: str, client: AgentClient) -> None:
+                status = await client.status()
+                if status.state in ("pendingConfirm", "committing", "rollingBack"):
+                    if status.state == "committing":
+                        status = await client.wait("commit", OPERATION_TIMEOUT_S)
+                    await client.operate("rollback", timeout_s=OPERATION_TIMEOUT_S)
+                elif status.state == "staged":
+                    await client.operate("discard", timeout_s=OPERATION_TIMEOUT_S)
+                hook("rolled back", host)
+
+            alive = {h: c for h, c in committing.items() if h not in failed}
+            _, undo_failed = await _each(alive, rollback)
+            raise _failure(topology, failed, [str(e) for e in undo_failed.values()])
+
+        progress(f"confirming on {len(committing)} host(s)")
+
+        async def confirm(host: str, client: AgentClient) -> None:
+            await client.operate("confirm", timeout_s=OPERATION_TIMEOUT_S)
+            hook("confirmed", host)
+
+        _, failed = await _each(committing, confirm)
+        if failed:
+            raise ApplyFailed(
+                "apply",
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        "E742",
+                        f"{topology}: {exc}",
+                        Loc("netmanager"),
+                        "the host reverts its unconfirmed commit by itself; apply again",
+                    )
+                    for exc in failed.values()
+                ],
+            )
+        return TransactionResult({h: len(c) for h, c in staged.items()}, staged)
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _touched_hosts(deployment: Deployment, previous: Record | None) -> list[str]:
+    hosts = set(deployment.configs)
+    if previous is not None:
+        hosts |= set(previous.hosts)
+    return sorted(hosts)
+
+
+def _run(coro: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+def apply(
+    deployment: Deployment,
+    *,
+    progress: Progress = _quiet,
+    hook: Hook = _no_hook,
+    revert_s: int = REVERT_S,
+) -> Outcome:
+    """Build the topology through the hosts' agents (started here where they are not
+    running); raises ApplyFailed after every host was rolled back."""
+    start = time.perf_counter()
+    topology = deployment.topology
+    infra = deployment.infrastructure
+    real = deployment.model.real
+    with apply_lock():
+        applied = records()
+        _refuse_mixed(applied, "agents", deployment.model.virtual.loc)
+        first = not applied
+        counts: dict[str, int] = {}
+        progress("infrastructure")
+        try:
+            counts["infrastructure"] = build_infrastructure(infra)
+        except (ApplyError, KernelStateError) as exc:
+            raise single(
+                "E710", Loc("netmanager"), f"{topology}: {exc}", "", "apply", ApplyFailed
+            ) from exc
+        try:
+            hosts = _touched_hosts(deployment, applied.get(topology))
+            progress("agents")
+            infos = agent_procs.ensure_agents(real, _dom0s(real, infra, hosts))
+            wanted = host_candidates(deployment.configs, topology, applied, hosts)
+            result = _run(
+                transaction(
+                    topology,
+                    _clients(real, infos),
+                    wanted,
+                    revert_s=revert_s,
+                    progress=progress,
+                    hook=hook,
+                )
+            )
+        except NetmanagerError:
+            if first:
+                agent_procs.stop_agents()
+                remove_infrastructure(infra)
+            raise
+        counts["hosts"] = sum(result.changes.values())
+        save_allocations(topology, deployment.mapping.segments)
+        _save_record(
+            Record(
+                topology=topology,
+                real=str(Path(real.file).resolve()),
+                virtual=str(Path(deployment.model.virtual.file).resolve()),
+                hosts=deployment.configs,
+                infrastructure=infra,
+                occupied=Occupied.of([deployment.mapping]),
+                placement=dict(deployment.mapping.placement),
+                applied_at=time.time(),
+                transport="agents",
+            )
+        )
+    outcome = Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
+    outcome.hosts = {
+        host: {
+            "vms": len(config.vms),
+            "ports": len(config.ports),
+            "networks": len(config.segments),
+            "changes": result.changes.get(host, 0),
+            "agent": f"{infos[host].address}:{infos[host].port}" if host in infos else None,
+        }
+        for host, config in sorted(deployment.configs.items())
+    }
+    return outcome
+
+
+@dataclass
+class AgentsPlan:
+    """What apply would change: the infrastructure's kernel plan, and each host's staged
+    changes as its agent reported them."""
+
+    topology: str
+    infrastructure: Plan | None
+    hosts: dict[str, list[tuple[str, str, str]]]
+    unreachable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> int:
+        infra = len(self.infrastructure) if self.infrastructure is not None else 0
+        return infra + sum(len(c) for c in self.hosts.values())
+
+    def lines(self) -> list[str]:
+        out = self.infrastructure.lines() if self.infrastructure is not None else []
+        for host, changes in sorted(self.hosts.items()):
+            out += [f"{op} {host}: {obj} ({why})" for op, obj, why in changes]
+        out += [f"? {host}: not asked ({why})" for host, why in sorted(self.unreachable.items())]
+        return out
+
+    def summary(self) -> str:
+        infra = len(self.infrastructure) if self.infrastructure is not None else 0
+        hosts = sum(1 for c in self.hosts.values() if c)
+        text = (
+            f"{self.changes} change(s): {infra} to the emulated infrastructure, "
+            f"{sum(len(c) for c in self.hosts.values())} on {hosts} host(s) through their agents"
+        )
+        if self.unreachable:
+            text += f"; {len(self.unreachable)} host(s) without a running agent"
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "topology": self.topology,
+            "changes": self.changes,
+            "infrastructure": self.infrastructure.to_json()
+            if self.infrastructure is not None
+            else None,
+            "hosts": {
+                h: [{"op": op, "object": obj, "reason": why} for op, obj, why in c]
+                for h, c in sorted(self.hosts.items())
+            },
+            "unreachable": self.unreachable,
+        }
+
+
+def plan(deployment: Deployment) -> AgentsPlan:
+    """Ask every running agent what the topology would change on its host (stage, read the
+    changes, discard); hosts without a running agent would get everything (shown as such).
+    The kernel is not changed, nor is any agent's running configuration."""
+    topology = deployment.topology
+    infra = deployment.infrastructure
+    real = deployment.model.real
+    with apply_lock():
+        applied = records()
+        hosts = _touched_hosts(deployment, applied.get(topology))
+        infra_plan = plan_infrastructure(infra)
+        infos = {h: a for h, a in agent_procs.running().items() if h in hosts}
+        wanted = host_candidates(deployment.configs, topology, applied, hosts)
+        result = _run(transaction(topology, _clients(real, infos), wanted, commit=False))
+    lines = dict(result.lines)
+    unreachable = {}
+    for host in hosts:
+        if host not in infos:
+            config = deployment.configs.get(host)
+            lines[host] = (
+                [("+", f"everything of '{topology}' ({len(config.vms)} VMs)", "no agent yet")]
+                if config is not None
+                else []
+            )
+            unreachable[host] = "its agent starts with apply"
+    return AgentsPlan(topology, infra_plan, lines, unreachable)
+
+
+def destroy(topology: str, *, progress: Progress = _quiet, hook: Hook = _no_hook) -> Outcome:
+    """Remove the topology from every host through the agents; the last topology takes the
+    agents and the emulated infrastructure with it."""
+    from netmanager.loader import load
+
+    start = time.perf_counter()
+    with apply_lock():
+        applied = records()
+        record = applied[topology]
+        model = load(record.real, record.virtual) if Path(record.real).exists() else None
+        real = model.real if model is not None else None
+        counts: dict[str, int] = {}
+        hosts = sorted(record.hosts)
+        running = {h: a for h, a in agent_procs.running().items() if h in hosts}
+        if real is not None:
+            missing = _dom0s(real, record.infrastructure, [h for h in hosts if h not in running])
+            if missing:
+                running |= agent_procs.ensure_agents(real, missing)
+        absent = [h for h in hosts if h not in running]
+        if absent:
+            raise single(
+                "E741",
+                Loc("netmanager"),
+                f"the agents of {', '.join(absent)} are not running and cannot be started "
+                f"({record.real} is gone)",
+                "restore real.xml, or netmanager agents status",
+                "destroy",
+                ApplyFailed,
+            )
+        wanted = host_candidates({}, topology, applied, hosts)
+        clients = {}
+        for host, info in running.items():
+            clients[host] = AgentClient(
+                host, info.address, info.port, load_credentials(info.credentials)
+            )
+        result = _run(transaction(topology, clients, wanted, progress=progress, hook=hook))
+        counts["hosts"] = sum(result.changes.values())
+        release_allocations(topology)
+        _remove_record(topology)
+        if len(applied) == 1:
+            progress("agents")
+            agent_procs.stop_agents()
+            progress("infrastructure")
+            counts["infrastructure"] = remove_infrastructure(record.infrastructure)
+    return Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
