@@ -95,19 +95,24 @@ def candidate_pdus(want: Candidate, have: Candidate) -> list[list[VarBind]]:
     """SET PDUs that turn the agent's candidate ``have`` into ``want``: destroys first
     (dependent tables first), then creations in table order, ``ROWS_PER_SET`` rows a PDU."""
     by_attr = {t.attr: t for t in tables()}
-    rows: list[list[VarBind]] = []
+    destroys: list[list[VarBind]] = []
     for attr in reversed(list(TABLES)):
         wanted = set(getattr(want, attr))
-        rows += [
+        destroys += [
             _row_varbinds(by_attr[attr], r, destroy=True)
             for r in getattr(have, attr)
             if r not in wanted
         ]
+    creations: list[list[VarBind]] = []
     for attr in TABLES:
         existing = set(getattr(have, attr))
-        rows += [_row_varbinds(by_attr[attr], r) for r in getattr(want, attr) if r not in existing]
+        creations += [
+            _row_varbinds(by_attr[attr], r) for r in getattr(want, attr) if r not in existing
+        ]
+    # a changed row is a destroy and a creation of the same index: never in one PDU
     return [
         [vb for row in rows[i : i + ROWS_PER_SET] for vb in row]
+        for rows in (destroys, creations)
         for i in range(0, len(rows), ROWS_PER_SET)
     ]
 

@@ -211,6 +211,20 @@ def _failure(topology: str, failed: dict[str, BaseException], undo: list[str]) -
     return ApplyFailed("apply", diagnostics)
 
 
+async def _clear_leftover(client: AgentClient) -> None:
+    """A commit that an earlier apply left unconfirmed (its manager or the agent died, and
+    the apply lock is ours now): wait for what is running to settle, then roll it back."""
+    status = await client.status()
+    deadline = time.monotonic() + OPERATION_TIMEOUT_S
+    while status.state in ("staging", "committing", "rollingBack"):
+        if time.monotonic() > deadline:
+            raise AgentError(client.host, f"the agent stays {status.state}")
+        await asyncio.sleep(0.1)
+        status = await client.status()
+    if status.state == "pendingConfirm":
+        await client.operate("rollback", timeout_s=OPERATION_TIMEOUT_S)
+
+
 async def transaction(
     topology: str,
     clients: dict[str, AgentClient],
@@ -230,6 +244,7 @@ async def transaction(
         progress(f"staging on {len(clients)} host(s)")
 
         async def stage(host: str, client: AgentClient) -> list[tuple[str, str, str]]:
+            await _clear_leftover(client)
             await client.load(wanted[host])
             status = await client.operate("stage", timeout_s=OPERATION_TIMEOUT_S)
             hook("staged", host)

@@ -1,0 +1,188 @@
+"""apply / plan / destroy through the hosts' agents, end to end, on emulated hosts.
+
+The agents are real processes (one per host, started by apply), configured by
+netmanager's SNMPv3 client; what they built is read back through ip -j, tc -j and the
+save tools (tests/kernelstate.py), and what they serve through net-snmp's tools.  Every
+test has its own namespace prefix and state directory; agents are ended by PID and
+namespaces deleted in the fixture's finalizer, even when the test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from netmanager import agents, deploy, remote
+from netmanager.cli import main
+from tests import kernelstate
+from tests.snmp.conftest import Tools, need_tools
+from tests.test_apply import AEF, EXAMPLES, TWO, _ping, prefix
+
+__all__ = ["prefix"]
+
+pytestmark = [
+    pytest.mark.privileged,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to build namespaces"),
+]
+
+VC = str(EXAMPLES / "virtcloud/real.xml")
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def test_aef_grid_through_agents_served_to_net_snmp(
+    prefix: str, capsys: pytest.CaptureFixture[str], tool_env: dict[str, str]
+) -> None:
+    need_tools("snmpbulkwalk", "snmpget")
+    before = kernelstate.snapshot(prefix)
+    assert main(["apply", "--json", *AEF]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["changes"] > 0 and outcome["phases"]["hosts"] > 0
+    assert all(h["agent"].startswith("127.0.0.1:") for h in outcome["hosts"].values())
+
+    # one agent per host, on loopback, healthy
+    assert main(["agents", "status", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(a["host"] for a in listed) == ["host1", "host2", "host3", "host4"]
+    for agent in listed:
+        assert {"host", "address", "port", "pid"} <= set(agent)
+        assert agent["address"] == "127.0.0.1" and agent["health"] == "ok"
+        assert _alive(agent["pid"])
+
+    # seed 002's isolation, built by the agents
+    assert _ping(prefix, "vmgrid101", "10.1.0.18", "aef-grid")  # site 1, across hosts
+    assert _ping(prefix, "vmgridpeer1", "10.0.0.2", "aef-grid")  # proxy to proxy
+    assert not _ping(prefix, "vmgrid101", "10.2.0.11", "aef-grid")  # across sites
+
+    # a re-apply changes nothing, and plan (asking every agent) says so
+    assert main(["apply", "--json", *AEF]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == 0
+    assert main(["plan", "--json", *AEF]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == 0
+
+    # net-snmp's tools walk IF-MIB and the link table of host3's agent (v2c, read-only)
+    community = tomllib.loads((EXAMPLES / "aef-grid/snmp.toml").read_text())["read"]["community"]
+    host3 = next(a for a in listed if a["host"] == "host3")
+    tools = Tools(tool_env, target=f"127.0.0.1:{host3['port']}")
+    deadline = time.monotonic() + 30
+    while True:  # the link poller publishes the new ports within one poll interval
+        walk = tools.run(
+            "snmpbulkwalk", "-v2c", "-c", community, "-Cr50", tools.target, "IF-MIB::ifAlias"
+        )
+        if "vmgrid101" in walk.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert walk.returncode == 0, walk.stderr
+    aliases = [line for line in walk.stdout.splitlines() if "aef-grid" in line]
+    assert len(aliases) >= 8 and any("vmgrid101" in line for line in aliases), walk.stdout
+    links = tools.run(
+        "snmpbulkwalk", "-v2c", "-c", community, "-Cr50", tools.target, "NETMANAGER-MIB::nmLinkVm"
+    )
+    assert "vmgrid101" in links.stdout, links.stdout
+
+    # destroy of the last topology takes the agents and the emulated hosts with it
+    assert main(["destroy", *AEF]) == 0
+    capsys.readouterr()
+    assert not any(_alive(a["pid"]) for a in listed)
+    assert agents.running() == {}
+    assert kernelstate.snapshot(prefix) == before
+
+
+def test_virtcloud_tenants_side_by_side_through_agents(prefix: str) -> None:
+    before = kernelstate.snapshot(prefix)
+    for tenant in "ab":
+        remote.apply(deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")))
+    for tenant in "ab":
+        assert _ping(prefix, "node1", "10.10.0.12", f"tenant-{tenant}")
+    assert _ping(prefix, "head", "198.18.0.1", "tenant-a")  # outbound NAT
+    assert not _ping(prefix, "head", "198.18.0.1", "tenant-b")
+    remote.destroy("tenant-a")
+    assert _ping(prefix, "node1", "10.10.0.12", "tenant-b")
+    assert agents.running(), "the agents stay while a topology is applied"
+    remote.destroy("tenant-b")
+    assert agents.running() == {}
+    assert kernelstate.snapshot(prefix) == before
+
+
+def test_local_and_agents_are_not_mixed(prefix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tenant_a, tenant_b = (str(EXAMPLES / f"virtcloud/tenant-{t}.xml") for t in "ab")
+    assert main(["apply", "--local", VC, tenant_a]) == 0
+    capsys.readouterr()
+    assert main(["apply", VC, tenant_b]) == 1
+    assert "E743" in capsys.readouterr().err
+    assert agents.running() == {}
+    assert main(["destroy", VC, tenant_a]) == 0
+
+
+def _whole_rate_change(before: dict[str, object], now: dict[str, object]) -> bool:
+    """``now`` is ``before`` with every 10 Mbit/s TBF at 20 Mbit/s (and nothing else)."""
+    if {k: v for k, v in now.items() if k != "qdiscs"} != {
+        k: v for k, v in before.items() if k != "qdiscs"
+    }:
+        return False
+    faster = [
+        (*q[:4], q[4].replace('"rate": 1250000', '"rate": 2500000'))
+        for q in before["qdiscs"]  # type: ignore[attr-defined]
+    ]
+    return bool(faster != before["qdiscs"] and sorted(faster) == sorted(now["qdiscs"]))  # type: ignore[call-overload]
+
+
+def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
+    """SIGKILL of one host's agent while the others commit: every other host is rolled
+    back, the killed host comes back whole when its agent restarts, and apply again
+    converges."""
+    remote.apply(deploy.prepare(*TWO))
+    hosts = {h: f"{prefix}h-{h}" for h in ("host1", "host2")}
+    applied = {h: kernelstate.namespace_state(ns) for h, ns in hosts.items()}
+
+    faster = tmp_path / "virtual.xml"
+    faster.write_text(Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
+    (tmp_path / "snmp.toml").write_bytes((EXAMPLES / "two-hosts/snmp.toml").read_bytes())
+    victim = agents.running()["host2"].pid
+    killed = threading.Event()
+
+    def kill_host2(event: str, host: str) -> None:
+        if event == "committing" and host == "host2":
+            # just after the commit is sent: the agent dies in or right after it
+            def kill() -> None:
+                time.sleep(0.01)
+                os.kill(victim, signal.SIGKILL)
+                killed.set()
+
+            threading.Thread(target=kill).start()
+
+    with pytest.raises(deploy.ApplyFailed) as failure:
+        remote.apply(deploy.prepare(TWO[0], faster), hook=kill_host2, revert_s=60)
+    assert killed.wait(5), [d.format() for d in failure.value.errors]
+    assert any(d.code == "E741" and "host2" in d.message for d in failure.value.errors)
+    # host1 was rolled back to exactly what it had
+    assert kernelstate.namespace_state(hosts["host1"]) == applied["host1"]
+    # host2's agent, started again, restores its journal: never half-configured
+    model = deploy.prepare(*TWO).model
+    agents.ensure_agents(model.real, {"host2": hosts["host2"]})
+    # (back to the last confirmed configuration; or, had the commit finished before the
+    # kill, the whole new one, pending its confirmation until the revert timer)
+    deadline = time.monotonic() + 30
+    while True:
+        now = kernelstate.namespace_state(hosts["host2"])
+        if now == applied["host2"] or _whole_rate_change(applied["host2"], now):
+            break
+        assert time.monotonic() < deadline, f"host2 is half-configured: {now['qdiscs']}"
+        time.sleep(0.2)
+    # apply again converges on both hosts
+    outcome = remote.apply(deploy.prepare(TWO[0], faster))
+    assert outcome.changes > 0
+    for ns in hosts.values():
+        qdiscs = kernelstate.namespace_state(ns)["qdiscs"]
+        assert any('"rate": 2500000' in q[4] for q in qdiscs)  # 20 Mbit/s in bytes/s
+    assert remote.apply(deploy.prepare(TWO[0], faster)).changes == 0
+    remote.destroy("two-hosts")
