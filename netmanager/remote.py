@@ -544,3 +544,91 @@ def destroy(topology: str, *, progress: Progress = _quiet, hook: Hook = _no_hook
             progress("infrastructure")
             counts["infrastructure"] = remove_infrastructure(record.infrastructure)
     return Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------------- status
+
+#: nmLinkEntry columns read for status: vm, network, rate, delay, operStatus, in/out octets
+_LINK_COLUMNS = {
+    1: "vm",
+    2: "network",
+    4: "rate_kbps",
+    5: "delay_us",
+    8: "oper",
+    9: "in_octets",
+    10: "out_octets",
+}
+_OPER = {
+    1: "up",
+    2: "down",
+    3: "testing",
+    4: "unknown",
+    5: "dormant",
+    6: "notPresent",
+    7: "lowerLayerDown",
+}
+
+
+async def _links_of(client: AgentClient) -> dict[tuple[str, str], dict[str, Any]]:
+    """The agent's link table, by (qualified VM, qualified network)."""
+    from snmp_agents import mib
+
+    entry = mib.oid_of("nmLinkEntry")
+    rows: dict[int, dict[str, Any]] = {}
+    async with client:
+        for column, name in _LINK_COLUMNS.items():
+            for oid, value in await client.walk((*entry, column)):
+                cell: Any
+                if name in ("vm", "network"):
+                    cell = bytes(value.asOctets()).decode("utf-8", "replace")
+                elif name == "oper":
+                    cell = _OPER.get(int(value), str(int(value)))
+                else:
+                    cell = int(value)
+                rows.setdefault(oid[-1], {})[name] = cell
+    return {
+        (row.get("vm", ""), row.get("network", "")): {
+            k: v for k, v in row.items() if k not in ("vm", "network")
+        }
+        for row in rows.values()
+        if row.get("vm")
+    }
+
+
+def status(topology: str | None = None) -> list[dict[str, Any]]:
+    """:func:`netmanager.deploy.status`, and for topologies applied through agents what
+    each host's agent reports of every VM port (its link table: operational state,
+    configured rate and delay, octet counters) and where the agent listens."""
+    from netmanager import deploy
+
+    documents = deploy.status(topology)
+    applied = records()
+    through = [d for d in documents if applied[d["topology"]].transport == "agents"]
+    if not through:
+        return documents
+    hosts = sorted({vm["host"] for d in through for vm in d["vms"]})
+    infos = {h: a for h, a in agent_procs.running().items() if h in hosts}
+    clients = {}
+    for host, info in infos.items():
+        try:
+            clients[host] = AgentClient(
+                host, info.address, info.port, load_credentials(info.credentials)
+            )
+        except CredentialsError:
+            continue
+    links, failed = _run(_each(clients, lambda _host, client: _links_of(client)))
+    for document in through:
+        name = document["topology"]
+        document["agents"] = {
+            h: (f"{infos[h].address}:{infos[h].port}" if h in links else None)
+            for h in sorted({vm["host"] for vm in document["vms"]})
+        }
+        for vm in document["vms"]:
+            table = links.get(vm["host"])
+            for interface in vm["interfaces"]:
+                key = (f"{name}/{vm['name']}", f"{name}/{interface['network']}")
+                # None: the agent did not answer; {}: it has no such link (yet)
+                interface["link"] = table.get(key, {}) if table is not None else None
+        if failed:
+            document["agent_errors"] = {h: str(e) for h, e in sorted(failed.items())}
+    return documents

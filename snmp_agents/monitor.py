@@ -494,13 +494,14 @@ class Monitor:
             self.on_oper_change(row, old, new)
 
     def set_running(self, running: Candidate) -> None:
-        """The configuration in force changed: refresh the configured values now."""
+        """The configuration in force changed: read the links again now, so that new ports
+        are served at once (the poll runs in the poll executor, off the request path)."""
         self.running = running
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._refresh = loop.create_task(self.poll(read=False))
+        self._refresh = loop.create_task(self.poll())
 
     async def run(self) -> None:
         while True:

@@ -104,6 +104,14 @@ def test_two_hosts_apply_reapply_status_exec_destroy(
             "ip": "10.20.0.1/24",
             "mac": vm1["interfaces"][0]["mac"],
             "state": "up",
+            # what host1's agent reports of the port (the topology went through agents)
+            "link": {
+                "rate_kbps": 10000,
+                "delay_us": 0,
+                "oper": "up",
+                "in_octets": vm1["interfaces"][0]["link"]["in_octets"],
+                "out_octets": vm1["interfaces"][0]["link"]["out_octets"],
+            },
         }
     ]
     # exec returns the command's exit code

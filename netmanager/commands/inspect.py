@@ -37,14 +37,28 @@ def register(sub: Any) -> None:
     exec_.set_defaults(run=run_exec)
 
 
+def _link_text(interface: dict[str, Any]) -> str:
+    """What the host's agent says of the port, when the topology went through agents."""
+    if "link" not in interface:
+        return ""
+    link = interface["link"]
+    if link is None:
+        return " (agent: no answer)"
+    if not link:
+        return " (agent: no such link)"
+    rate = f", {link['rate_kbps']}kbit/s" if link.get("rate_kbps") else ""
+    return f" (agent: {link['oper']}{rate})"
+
+
 def run_status(args: argparse.Namespace) -> int:
-    from netmanager import deploy
     from netmanager.loader import load
 
     topology = args.topology
     if topology is None and args.real and args.virtual:
         topology = load(args.real, args.virtual).topology
-    documents = deploy.status(topology)
+    from netmanager import remote
+
+    documents = remote.status(topology)
     if args.json:
         print_json(documents[0] if topology is not None else documents)
         return ExitCode.OK
@@ -54,7 +68,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"topology {doc['topology']} (applied {doc['applied']})")
         for vm in doc["vms"]:
             ifaces = ", ".join(
-                f"{i['ifname']} {i['ip']} {i['network']} {i['state']}" for i in vm["interfaces"]
+                f"{i['ifname']} {i['ip']} {i['network']} {i['state']}" + _link_text(i)
+                for i in vm["interfaces"]
             )
             print(f"  {vm['name']:<16} {vm['host']:<10} {ifaces}")
     return ExitCode.OK

@@ -22,7 +22,7 @@ import pytest
 from netmanager import agents, deploy, remote
 from netmanager.cli import main
 from tests import kernelstate
-from tests.snmp.conftest import Tools, need_tools
+from tests.snmp.conftest import Tools, TrapReceiver, need_tools
 from tests.test_apply import AEF, EXAMPLES, TWO, _ping, prefix
 
 __all__ = ["prefix"]
@@ -185,4 +185,38 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
         qdiscs = kernelstate.namespace_state(ns)["qdiscs"]
         assert any('"rate": 2500000' in q[4] for q in qdiscs)  # 20 Mbit/s in bytes/s
     assert remote.apply(deploy.prepare(TWO[0], faster)).changes == 0
+    remote.destroy("two-hosts")
+
+
+def test_trap_receivers_of_real_xml_get_link_down(
+    prefix: str, tmp_path: Path, snmptrapd: TrapReceiver
+) -> None:
+    """The agents apply starts send linkDown/linkUp to the receivers real.xml names."""
+    import shutil
+    import subprocess
+
+    example = tmp_path / "two-hosts"
+    shutil.copytree(EXAMPLES / "two-hosts", example)
+    (example / "snmp.toml").chmod(0o600)
+    real = example / "real.xml"
+    real.write_text(
+        real.read_text().replace(
+            '<snmp credentials="snmp.toml"/>',
+            f'<snmp credentials="snmp.toml"><trap-receiver address="127.0.0.1" '
+            f'port="{snmptrapd.port}"/></snmp>',
+        )
+    )
+    remote.apply(deploy.prepare(real, example / "virtual.xml"))
+    # status goes through the agents too: the port's link as host1's agent sees it
+    documents = remote.status("two-hosts")
+    vm1 = next(v for v in documents[0]["vms"] if v["name"] == "vm1")
+    assert vm1["interfaces"][0]["link"]["oper"] == "up"
+    assert vm1["interfaces"][0]["link"]["rate_kbps"] == 10000
+    port = deploy.records()["two-hosts"].hosts["host1"].ports[0]
+    dom0 = f"{prefix}h-host1"
+    subprocess.run(["ip", "-n", dom0, "link", "set", port.vif, "down"], check=True)
+    # linkDown (1.3.6.1.6.3.1.1.5.3) with the port's ifAlias naming topology and VM
+    snmptrapd.wait_for_line(".1.3.6.1.6.3.1.1.5.3", "two-hosts", timeout=20)
+    subprocess.run(["ip", "-n", dom0, "link", "set", port.vif, "up"], check=True)
+    snmptrapd.wait_for_line(".1.3.6.1.6.3.1.1.5.4", "two-hosts", timeout=20)
     remote.destroy("two-hosts")
