@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,6 +60,12 @@ class AgentError(Exception):
     def __init__(self, host: str, message: str) -> None:
         super().__init__(f"host '{host}': {message}")
         self.host = host
+
+
+def _raw(varbinds: Sequence[VarBind]) -> list[tuple[Any, Any]]:
+    from pysnmp.proto.rfc1902 import ObjectName
+
+    return [(ObjectName(oid), value) for oid, value in varbinds]
 
 
 def _oid(name: str, *index: int) -> Oid:
@@ -181,25 +187,29 @@ class AgentClient:
         self.retries = retries
         self._engine: Any = None
         self._target: Any = None
-        self._user: Any = None
 
     async def open(self) -> AgentClient:
         from pysnmp.hlapi.v3arch import asyncio as hl
+        from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 
         from snmp_agents.agent import AUTH, PRIV
 
         write = self.credentials.write
         self._engine = hl.SnmpEngine()
-        self._user = hl.UsmUserData(
+        user = hl.UsmUserData(
             write.user,
             write.auth_key,
             write.priv_key,
             authProtocol=AUTH[write.auth_protocol],
             privProtocol=PRIV[write.priv_protocol],
         )
-        self._target = await hl.UdpTransportTarget.create(
+        target = await hl.UdpTransportTarget.create(
             (self.address, self.port), timeout=self.timeout_s, retries=self.retries
         )
+        # the target's name in the engine's configuration; requests then go through the
+        # command generators with numeric OIDs, never through a MIB lookup (the hlapi
+        # calls resolve every var-bind against the MIBs, and build a MIB compiler first)
+        self._target, _ = LCD.configure(self._engine, user, target, b"")
         return self
 
     def close(self) -> None:
@@ -215,67 +225,66 @@ class AgentClient:
 
     # ------------------------------------------------------------------ requests
 
-    def _check(self, what: str, result: Any, varbinds: Sequence[VarBind] = ()) -> list[Any]:
-        indication, status, index, out = result
-        if indication:
-            raise AgentError(self.host, f"{what}: {indication}")
-        if status:
-            detail = ""
-            if varbinds and 0 < int(index) <= len(varbinds):
-                detail = f" at {'.'.join(map(str, varbinds[int(index) - 1][0]))}"
-            raise AgentError(self.host, f"{what}: {status.prettyPrint()}{detail}")
-        return list(out)
+    async def _request(self, what: str, send: Callable[..., Any], *args: Any) -> list[VarBind]:
+        """Send one request through a pysnmp command generator; its var-binds."""
+        future: asyncio.Future[list[VarBind]] = asyncio.get_running_loop().create_future()
+        sent: Sequence[VarBind] = args[-1]
+
+        def done(
+            _engine: Any,
+            _handle: Any,
+            indication: Any,
+            status: Any,
+            index: Any,
+            varbinds: Any,
+            _ctx: Any,
+        ) -> None:
+            if future.done():
+                return
+            if indication:
+                future.set_exception(AgentError(self.host, f"{what}: {indication}"))
+            elif status:
+                detail = ""
+                if 0 < int(index) <= len(sent):
+                    detail = f" at {'.'.join(map(str, sent[int(index) - 1][0]))}"
+                future.set_exception(
+                    AgentError(self.host, f"{what}: {status.prettyPrint()}{detail}")
+                )
+            else:
+                future.set_result([(tuple(name), value) for name, value in varbinds])
+
+        send(self._engine, self._target, None, b"", *args[:-1], _raw(sent), done)
+        return await future
 
     async def get(self, *oids: Oid) -> list[Any]:
         """The values of some OIDs, in order."""
-        from pysnmp.hlapi.v3arch import asyncio as hl
+        from pysnmp.entity.rfc3413 import cmdgen
+        from pysnmp.proto.rfc1902 import Null
 
-        result = await hl.get_cmd(
-            self._engine,
-            self._user,
-            self._target,
-            hl.ContextData(),
-            *(hl.ObjectType(hl.ObjectIdentity(o)) for o in oids),
-            lookupMib=False,
+        out = await self._request(
+            "GET", cmdgen.GetCommandGenerator().send_varbinds, [(o, Null("")) for o in oids]
         )
-        return [value for _, value in self._check("GET", result)]
+        return [value for _, value in out]
 
     async def set(self, varbinds: Sequence[VarBind]) -> None:
-        from pysnmp.hlapi.v3arch import asyncio as hl
+        from pysnmp.entity.rfc3413 import cmdgen
 
-        result = await hl.set_cmd(
-            self._engine,
-            self._user,
-            self._target,
-            hl.ContextData(),
-            *(hl.ObjectType(hl.ObjectIdentity(o), v) for o, v in varbinds),
-            lookupMib=False,
-        )
-        self._check("SET", result, varbinds)
+        await self._request("SET", cmdgen.SetCommandGenerator().send_varbinds, list(varbinds))
 
     async def walk(self, prefix: Oid) -> list[VarBind]:
         """Every (OID, value) under ``prefix``, by GETBULK."""
-        from pysnmp.hlapi.v3arch import asyncio as hl
+        from pysnmp.entity.rfc3413 import cmdgen
+        from pysnmp.proto.rfc1902 import Null
         from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
+        bulk = cmdgen.BulkCommandGenerator().send_varbinds
         out: list[VarBind] = []
         cursor = prefix
         while True:
-            result = await hl.bulk_cmd(
-                self._engine,
-                self._user,
-                self._target,
-                hl.ContextData(),
-                0,
-                BULK_REPETITIONS,
-                hl.ObjectType(hl.ObjectIdentity(cursor)),
-                lookupMib=False,
-            )
-            page = self._check("GETBULK", result)
+            page = await self._request("GETBULK", bulk, 0, BULK_REPETITIONS, [(cursor, Null(""))])
             if not page:
                 return out
-            for name, value in page:
-                oid = tuple(name)
+            for oid, value in page:
                 if oid[: len(prefix)] != prefix or isinstance(
                     value, EndOfMibView | NoSuchObject | NoSuchInstance
                 ):

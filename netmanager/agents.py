@@ -77,6 +77,28 @@ def credentials_path(real: Real, host: Host) -> Path | None:
     return path
 
 
+def generated_credentials() -> Path:
+    """For emulated hosts whose real.xml names no credentials: a private file of random
+    keys in the state directory, made once (mode 0600), so that the embedded default runs
+    with nothing to set up; its read community and keys are in the file."""
+    import secrets
+
+    path = agents_dir() / "credentials.toml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        text = (
+            "# made by netmanager for the agents of emulated hosts (real.xml names none)\n"
+            f'[read]\ncommunity = "nm-{secrets.token_hex(8)}"\n\n'
+            '[write]\nuser = "nmadmin"\nauth_protocol = "SHA-256"\n'
+            f'auth_key = "{secrets.token_hex(16)}"\npriv_protocol = "AES-128"\n'
+            f'priv_key = "{secrets.token_hex(16)}"\n'
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    return path
+
+
 def _alive(pid: int, agent_dir: Path) -> bool:
     """Whether ``pid`` runs and is the agent of ``agent_dir`` (not a recycled PID)."""
     try:
@@ -165,16 +187,7 @@ def ensure_agents(
     problems: list[tuple[Host, str, str]] = []
     for name, dom0 in sorted(wanted.items()):
         host = real.host_by_name[name]
-        credentials = credentials_path(real, host)
-        if credentials is None:
-            problems.append(
-                (
-                    host,
-                    f"host '{name}' has no SNMP credentials for its agent",
-                    'name a credentials file in <snmp credentials="snmp.toml"/> of real.xml',
-                )
-            )
-            continue
+        credentials = credentials_path(real, host) or generated_credentials()
         agent_dir = agents_dir() / name
         agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         (agent_dir / "agent.json").unlink(missing_ok=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from netmanager import agents as agent_procs
-from netmanager.agentclient import AgentClient, AgentError
+from netmanager.agentclient import AgentClient, AgentError, TxnStatus
 from netmanager.deploy import (
     ApplyFailed,
     Deployment,
@@ -211,7 +211,59 @@ def _failure(topology: str, failed: dict[str, BaseException], undo: list[str]) -
     return ApplyFailed("apply", diagnostics)
 
 
-async def _clear_leftover(client: AgentClient) -> None:
+class KnownCandidates:
+    """What the manager knows each agent holds, so that a load sends only the rows that
+    differ without walking the agent's tables first.  Per host: the candidate and running
+    configurations as of their version numbers (``nmTxnCandidateVersion`` and
+    ``nmTxnRunningVersion``, which the agent bumps at every change); kept in
+    ``<state>/agents/<host>/manager-candidate.json``.  When a version differs from the
+    agent's, the agent's tables are walked instead."""
+
+    FILE = "manager-candidate.json"
+
+    def __init__(self, hosts: Iterable[str]) -> None:
+        from netmanager.state import read_json
+
+        self.known: dict[str, dict[str, Any]] = {}
+        for host in hosts:
+            doc = read_json(agent_procs.agents_dir() / host / self.FILE)
+            if isinstance(doc, dict):
+                self.known[host] = doc
+
+    def candidate(self, host: str, candidate_version: int) -> Candidate | None:
+        doc = self.known.get(host)
+        if doc is None or doc.get("candidate_version") != candidate_version:
+            return None
+        return Candidate.from_json(doc["candidate"])
+
+    def running(self, host: str, running_version: int) -> Candidate | None:
+        doc = self.known.get(host)
+        if doc is None or doc.get("running_version") != running_version:
+            return None
+        return Candidate.from_json(doc["running"])
+
+    def remember(
+        self, host: str, status: TxnStatus, candidate: Candidate | None, running: Candidate | None
+    ) -> None:
+        from netmanager.state import write_json
+
+        path = agent_procs.agents_dir() / host / self.FILE
+        if candidate is None or running is None:
+            self.known.pop(host, None)
+            path.unlink(missing_ok=True)
+            return
+        doc = {
+            "candidate_version": status.candidate_version,
+            "running_version": status.running_version,
+            "candidate": candidate.to_json(),
+            "running": running.to_json(),
+        }
+        self.known[host] = doc
+        if path.parent.is_dir():
+            write_json(path, doc)
+
+
+async def _clear_leftover(client: AgentClient) -> TxnStatus:
     """A commit that an earlier apply left unconfirmed (its manager or the agent died, and
     the apply lock is ours now): wait for what is running to settle, then roll it back."""
     status = await client.status()
@@ -222,7 +274,8 @@ async def _clear_leftover(client: AgentClient) -> None:
         await asyncio.sleep(0.1)
         status = await client.status()
     if status.state == "pendingConfirm":
-        await client.operate("rollback", timeout_s=OPERATION_TIMEOUT_S)
+        status = await client.operate("rollback", timeout_s=OPERATION_TIMEOUT_S)
+    return status
 
 
 async def transaction(
@@ -238,14 +291,15 @@ async def transaction(
     """Stage ``wanted`` on every host, then (``commit``) commit, verify and confirm; or
     roll every host back and raise ApplyFailed.  Without ``commit``: stage, read the
     changes and discard (a plan)."""
+    known = KnownCandidates(clients)
     for client in clients.values():
         await client.open()
     try:
         progress(f"staging on {len(clients)} host(s)")
 
         async def stage(host: str, client: AgentClient) -> list[tuple[str, str, str]]:
-            await _clear_leftover(client)
-            await client.load(wanted[host])
+            status = await _clear_leftover(client)
+            await client.load(wanted[host], known.candidate(host, status.candidate_version))
             status = await client.operate("stage", timeout_s=OPERATION_TIMEOUT_S)
             hook("staged", host)
             return await client.changes() if status.changes else []
@@ -253,7 +307,11 @@ async def transaction(
         staged, failed = await _each(clients, stage)
 
         async def discard(host: str, client: AgentClient) -> None:
-            await client.operate("discard", timeout_s=OPERATION_TIMEOUT_S)
+            before = await client.status()
+            running = known.running(host, before.running_version)
+            status = await client.operate("discard", timeout_s=OPERATION_TIMEOUT_S)
+            # after a discard the agent's candidate is its running configuration again
+            known.remember(host, status, running, running)
 
         changed = {h: c for h, c in staged.items() if c}
         if failed or not commit or not changed:
@@ -299,6 +357,7 @@ async def transaction(
                     await client.operate("rollback", timeout_s=OPERATION_TIMEOUT_S)
                 elif status.state == "staged":
                     await client.operate("discard", timeout_s=OPERATION_TIMEOUT_S)
+                known.remember(host, status, None, None)
                 hook("rolled back", host)
 
             alive = {h: c for h, c in committing.items() if h not in failed}
@@ -308,7 +367,8 @@ async def transaction(
         progress(f"confirming on {len(committing)} host(s)")
 
         async def confirm(host: str, client: AgentClient) -> None:
-            await client.operate("confirm", timeout_s=OPERATION_TIMEOUT_S)
+            status = await client.operate("confirm", timeout_s=OPERATION_TIMEOUT_S)
+            known.remember(host, status, wanted[host], wanted[host])
             hook("confirmed", host)
 
         _, failed = await _each(committing, confirm)
