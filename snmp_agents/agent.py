@@ -378,6 +378,7 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
         log.info("stopping")
         monitor.stop()
         traps.close()
+        txn.flush()
         snmp.close_dispatcher()
         reader_close = loop.run_in_executor(poll_executor, reader.close)
         await asyncio.wait([reader_close], timeout=2)

@@ -10,6 +10,12 @@ restart lives in the state directory:
 ``confirmed.json``  the last confirmed configuration: what a rollback returns to
 ``txn.json``        state, versions, revert deadline (wall clock), last result
 
+Edits of the candidate by SET are written down together (``candidate.json`` and
+``txn.json`` with its version) at most every ``FLUSH_DELAY_S`` and before any operation
+starts: loading a large candidate takes many SETs, and writing the whole candidate after
+each one made loading quadratic.  An agent that dies between an edit and its write comes
+back with the candidate and version of the last write, which agree with each other.
+
 On start the backend's ``recover()`` runs first; then a commit still pending is given
 the rest of its time, or rolled back at once if its deadline passed while the agent was
 down — a host whose manager (or agent) disappeared reverts by itself.
@@ -63,6 +69,8 @@ OPERATIONS = {1: "none", 2: "stage", 3: "commit", 4: "confirm", 5: "rollback", 6
 OPERATION_VALUE = {v: k for k, v in OPERATIONS.items()}
 CHANGE_ACTIONS = {"add": 1, "modify": 2, "remove": 3}
 LOCKED = (State.committing, State.pendingConfirm, State.rollingBack)
+#: seconds between a candidate edit and its write to disk (an operation writes it first)
+FLUSH_DELAY_S = 0.5
 
 Notify = Callable[[str, Sequence[tuple[Oid, Any]]], None]
 
@@ -117,6 +125,8 @@ class Transaction:
         self.confirmed = Candidate()
 
         self._timer: asyncio.TimerHandle | None = None
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._unsaved = False
         self._task: asyncio.Task[None] | None = None
         self.section_changed: Callable[[], None] = lambda: None
 
@@ -128,6 +138,10 @@ class Transaction:
     # ---------------------------------------------------------------- persistence
 
     def _save(self) -> None:
+        if self._unsaved:
+            # the version written below must never run ahead of the candidate on disk
+            self._unsaved = False
+            self._save_candidate()
         write_json(
             self.state_dir / "txn.json",
             {
@@ -146,6 +160,26 @@ class Transaction:
 
     def _save_candidate(self) -> None:
         write_json(self.state_dir / "candidate.json", self.store.to_json())
+
+    def _edited(self) -> None:
+        """The candidate changed: write it (and the version) soon."""
+        self._unsaved = True
+        if self._flush_at is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_at = loop.call_later(FLUSH_DELAY_S, self.flush)
+
+    def flush(self) -> None:
+        """Write down candidate edits not yet written (also called at shutdown)."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        if self._unsaved:
+            self._save()
 
     def _save_confirmed(self) -> None:
         write_json(
@@ -260,13 +294,15 @@ class Transaction:
                 self.state = State.idle
                 self.staged_version = None
                 self.changes = []
-            self._save_candidate()
+            self._edited()
             self.section_changed()
         if timeout is not None:
             self.revert_timeout = timeout
         if op is not None and op[1] != "none":
+            self.flush()
             self._begin(op[1])
-        self._save()
+        if op is not None or timeout is not None:
+            self._save()
 
     def _refusal(self, op: str, candidate: Candidate | None, editing: bool) -> str | None:
         """Why ``op`` cannot start now; "" for a harmless repeat; None to go ahead."""

@@ -255,3 +255,34 @@ def test_restart_after_a_commit_that_finished_unrecorded_rolls_back(tmp_path: Pa
 
     run(first())
     run(later())
+
+
+def test_candidate_edits_are_written_together_and_before_an_operation(tmp_path: Path) -> None:
+    """SET edits reach the disk as one write (candidate and version agreeing), within
+    FLUSH_DELAY_S or before any operation, and come back after a restart."""
+    from snmp_agents.transaction import FLUSH_DELAY_S
+
+    def on_disk() -> int:
+        return int(json.loads((tmp_path / "txn.json").read_text())["candidate_version"])
+
+    async def scenario() -> None:
+        host = Host(tmp_path)
+        await host.txn.start()
+        host.load()  # two SETs
+        assert host.txn.candidate_version == 2
+        assert on_disk() == 0, "written at once, not together"
+        await asyncio.sleep(FLUSH_DELAY_S + 0.3)
+        assert on_disk() == 2
+        # an edit then an operation: written before the operation starts
+        host.set(((*mib.oid_of("nmNetworkSegmentId"), *LAN), rfc1902.Unsigned32(7)))
+        await host.op_done("stage")
+        assert on_disk() == 3
+
+    async def later() -> None:
+        host = Host(tmp_path)
+        await host.txn.start()
+        assert host.txn.candidate_version == 3
+        assert host.store.candidate().networks[0].segment_id == 7
+
+    run(scenario())
+    run(later())
