@@ -548,8 +548,14 @@ def plan(deployment: Deployment) -> AgentsPlan:
     lines = dict(result.lines)
     unreachable = {}
     for host in hosts:
-        if host not in infos:
-            config = deployment.configs.get(host)
+        if host in infos:
+            continue
+        config = deployment.configs.get(host)
+        if topology in applied:
+            # applied before, its agent stopped since: what differs is not known here
+            lines[host] = []
+            unreachable[host] = "its agent is not running; apply starts it again"
+        else:
             lines[host] = (
                 [("+", f"everything of '{topology}' ({len(config.vms)} VMs)", "no agent yet")]
                 if config is not None
