@@ -14,6 +14,7 @@ checking that the PID is still that agent (its command line names its state dire
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -187,6 +188,16 @@ def ensure_agents(
     problems: list[tuple[Host, str, str]] = []
     for name, dom0 in sorted(wanted.items()):
         host = real.host_by_name[name]
+        if not ipaddress.ip_address(host.agent.address).is_loopback:
+            problems.append(
+                (
+                    host,
+                    f"the agent of emulated host '{name}' would listen on {host.agent.address}: "
+                    "agents of emulated hosts listen on this machine's loopback only",
+                    'use <agent address="127.0.0.1"/> (or leave the address out)',
+                )
+            )
+            continue
         credentials = credentials_path(real, host) or generated_credentials()
         agent_dir = agents_dir() / name
         agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -220,3 +220,26 @@ def test_trap_receivers_of_real_xml_get_link_down(
     subprocess.run(["ip", "-n", dom0, "link", "set", port.vif, "up"], check=True)
     snmptrapd.wait_for_line(".1.3.6.1.6.3.1.1.5.4", "two-hosts", timeout=20)
     remote.destroy("two-hosts")
+
+
+def test_an_emulated_hosts_agent_listens_on_loopback_only(prefix: str, tmp_path: Path) -> None:
+    import shutil
+
+    example = tmp_path / "two-hosts"
+    shutil.copytree(EXAMPLES / "two-hosts", example)
+    (example / "snmp.toml").chmod(0o600)
+    real = example / "real.xml"
+    real.write_text(
+        real.read_text().replace(
+            '<interface name="eth0" address="192.0.2.11/24" speed="1Gbit"/>',
+            '<interface name="eth0" address="192.0.2.11/24" speed="1Gbit"/>\n'
+            '    <agent address="192.0.2.11" port="16161"/>',
+        )
+    )
+    before = kernelstate.snapshot(prefix)
+    with pytest.raises(agents.AgentProblem) as err:
+        remote.apply(deploy.prepare(real, example / "virtual.xml"))
+    assert [d.code for d in err.value.errors] == ["E740"]
+    assert "loopback" in err.value.errors[0].message
+    assert agents.running() == {}
+    assert kernelstate.snapshot(prefix) == before
