@@ -188,25 +188,33 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
     remote.destroy("two-hosts")
 
 
-def test_trap_receivers_of_real_xml_get_link_down(
-    prefix: str, tmp_path: Path, snmptrapd: TrapReceiver
-) -> None:
-    """The agents apply starts send linkDown/linkUp to the receivers real.xml names."""
+def _two_hosts_with(tmp_path: Path, old: str, new: str) -> tuple[Path, Path]:
+    """A copy of examples/two-hosts whose real.xml has ``old`` replaced by ``new``."""
     import shutil
-    import subprocess
 
     example = tmp_path / "two-hosts"
     shutil.copytree(EXAMPLES / "two-hosts", example)
     (example / "snmp.toml").chmod(0o600)
     real = example / "real.xml"
-    real.write_text(
-        real.read_text().replace(
-            '<snmp credentials="snmp.toml"/>',
-            f'<snmp credentials="snmp.toml"><trap-receiver address="127.0.0.1" '
-            f'port="{snmptrapd.port}"/></snmp>',
-        )
+    text = real.read_text()
+    assert old in text
+    real.write_text(text.replace(old, new))
+    return real, example / "virtual.xml"
+
+
+def test_trap_receivers_of_real_xml_get_link_down(
+    prefix: str, tmp_path: Path, snmptrapd: TrapReceiver
+) -> None:
+    """The agents apply starts send linkDown/linkUp to the receivers real.xml names."""
+    import subprocess
+
+    real, virtual = _two_hosts_with(
+        tmp_path,
+        '<snmp credentials="snmp.toml"/>',
+        f'<snmp credentials="snmp.toml"><trap-receiver address="127.0.0.1" '
+        f'port="{snmptrapd.port}"/></snmp>',
     )
-    remote.apply(deploy.prepare(real, example / "virtual.xml"))
+    remote.apply(deploy.prepare(real, virtual))
     # status goes through the agents too: the port's link as host1's agent sees it
     documents = remote.status("two-hosts")
     vm1 = next(v for v in documents[0]["vms"] if v["name"] == "vm1")
@@ -223,22 +231,13 @@ def test_trap_receivers_of_real_xml_get_link_down(
 
 
 def test_an_emulated_hosts_agent_listens_on_loopback_only(prefix: str, tmp_path: Path) -> None:
-    import shutil
-
-    example = tmp_path / "two-hosts"
-    shutil.copytree(EXAMPLES / "two-hosts", example)
-    (example / "snmp.toml").chmod(0o600)
-    real = example / "real.xml"
-    real.write_text(
-        real.read_text().replace(
-            '<interface name="eth0" address="192.0.2.11/24" speed="1Gbit"/>',
-            '<interface name="eth0" address="192.0.2.11/24" speed="1Gbit"/>\n'
-            '    <agent address="192.0.2.11" port="16161"/>',
-        )
+    interface = '<interface name="eth0" address="192.0.2.11/24" speed="1Gbit"/>'
+    real, virtual = _two_hosts_with(
+        tmp_path, interface, f'{interface}\n    <agent address="192.0.2.11" port="16161"/>'
     )
     before = kernelstate.snapshot(prefix)
     with pytest.raises(agents.AgentProblem) as err:
-        remote.apply(deploy.prepare(real, example / "virtual.xml"))
+        remote.apply(deploy.prepare(real, virtual))
     assert [d.code for d in err.value.errors] == ["E740"]
     assert "loopback" in err.value.errors[0].message
     assert agents.running() == {}
