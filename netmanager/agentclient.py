@@ -176,8 +176,8 @@ class AgentClient:
         port: int,
         credentials: Credentials,
         *,
-        timeout_s: float = 2.0,
-        retries: int = 2,
+        timeout_s: float = 3.0,
+        retries: int = 3,
     ) -> None:
         self.host = host
         self.address = address
