@@ -47,6 +47,7 @@ from netmanager.firewall import (
 )
 from netmanager.hostconfig import HostConfig, Infrastructure, namespace_kinds
 from netmanager.kernel import Address, ApplyError, Engine, Faults, HostState, KernelStateError, Link
+from netmanager.kernel.journal import StepProgress
 from netmanager.kernel.plan import Plan
 from netmanager.kernel.plan import plan as kernel_plan
 from netmanager.loader import load_with_warnings
@@ -465,8 +466,10 @@ def _run_phases(
     counter: StepCounter,
     progress: Callable[[str], None],
     seen: _Observation | None = None,
+    steps: StepProgress | None = None,
 ) -> dict[str, int]:
-    """Run kernel and firewall phases in order; on failure undo the finished ones."""
+    """Run kernel and firewall phases in order; on failure undo the finished ones.
+    ``progress`` is told each phase, ``steps`` the kernel steps done in it."""
     undo: list[Callable[[], None]] = []
     counts: dict[str, int] = {}
     scope = owned_namespaces()
@@ -486,7 +489,7 @@ def _run_phases(
                         continue
                     faults = counter.engine_faults(len(the_plan.steps))
                     seen.state = None
-                    result = engine.apply(the_plan, faults=faults)
+                    result = engine.apply(the_plan, faults=faults, progress=steps)
                     counts[name] = result.changes
                     undo.append(_kernel_undo(observed, set(scope)))
                 elif isinstance(phase, GatewayRules):
@@ -577,8 +580,10 @@ def apply(
     *,
     fail_at: int | None = None,
     progress: Callable[[str], None] = _quiet,
+    steps: StepProgress | None = None,
 ) -> Outcome:
-    """Build the topology; raises ApplyFailed after undoing everything on failure."""
+    """Build the topology; raises ApplyFailed after undoing everything on failure.
+    ``progress`` is told each phase, ``steps`` (done, in all) the kernel steps of each."""
     start = time.perf_counter()
     topology = deployment.topology
     with apply_lock():
@@ -601,7 +606,7 @@ def apply(
             ("infrastructure", infra_state)
         ]
         # the firewall phase is computed once the hosts' namespaces exist
-        counts = _run_phases(topology, phases, counter, progress, seen)
+        counts = _run_phases(topology, phases, counter, progress, seen, steps)
         firewall = _firewall_changes(
             topology, deployment.configs, _dom0s(deployment.infrastructure)
         )
@@ -616,6 +621,7 @@ def apply(
                 counter,
                 progress,
                 seen,
+                steps,
             )
         except ApplyFailed:
             if counts.get("infrastructure"):
@@ -669,7 +675,11 @@ def _undo_infrastructure(
 
 
 def destroy(
-    topology: str, *, fail_at: int | None = None, progress: Callable[[str], None] = _quiet
+    topology: str,
+    *,
+    fail_at: int | None = None,
+    progress: Callable[[str], None] = _quiet,
+    steps: StepProgress | None = None,
 ) -> Outcome:
     """Remove everything of a topology, release its segment ids; the last one takes the
     emulated infrastructure with it."""
@@ -695,6 +705,7 @@ def destroy(
             [("topology", desired_state(others, infra)), ("firewall", firewall)],
             counter,
             progress,
+            steps=steps,
         )
         release_allocations(topology)
         _remove_record(topology)

@@ -335,3 +335,17 @@ def test_anti_spoofing_drops_forged_addresses_and_macs(prefix: str) -> None:
     subprocess.run(["ip", "-n", vm1, "neigh", "flush", "all"], check=True)
     assert not ping_from()
     deploy.destroy("two-hosts")
+
+
+def test_progress_shows_the_kernel_steps_of_each_phase(
+    prefix: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    monkeypatch.setenv("NETMANAGER_PROGRESS", "1")
+    assert main(["apply", "--local", *TWO]) == 0
+    err = capsys.readouterr().err
+    steps = re.search(r"topology: (\d+)/(\d+) steps", err)
+    assert steps and steps.group(1) == steps.group(2) and int(steps.group(2)) > 0, err
+    assert main(["destroy", *TWO]) == 0
+    assert re.search(r"topology: (\d+)/\1 steps", capsys.readouterr().err)

@@ -76,31 +76,61 @@ def _through_agents(args: argparse.Namespace) -> bool:
 
 
 class _Progress:
-    """Phase by phase on stderr (only on a terminal, or always with NETMANAGER_PROGRESS)."""
+    """Phase by phase on stderr (only on a terminal, or always with NETMANAGER_PROGRESS),
+    with a bar of the kernel steps done in the phase (redrawn in place on a terminal)."""
 
-    def __init__(self, enabled: bool) -> None:
+    WIDTH = 30
+
+    def __init__(self, enabled: bool, tty: bool = False) -> None:
         self.enabled = enabled
+        self.tty = tty
         self.start = time.perf_counter()
         self.last: str | None = None
+        self.steps: tuple[int, int] | None = None
 
     def __call__(self, phase: str) -> None:
         if not self.enabled:
             return
         self.done()
         self.last = phase
+        self.steps = None
         self.mark = time.perf_counter()
         print(f"  {phase} ...", end="", file=sys.stderr, flush=True)
 
+    def step(self, done: int, total: int) -> None:
+        """Kernel steps done of the phase's total."""
+        if not self.enabled or self.last is None:
+            return
+        self.steps = (done, total)
+        if self.tty:
+            filled = self.WIDTH * done // max(total, 1)
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            print(
+                f"\r  {self.last} [{bar}] {done}/{total}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
     def done(self) -> None:
         if self.enabled and self.last is not None:
-            print(f" {time.perf_counter() - self.mark:.2f}s", file=sys.stderr, flush=True)
+            seconds = time.perf_counter() - self.mark
+            if self.steps is not None:
+                done, total = self.steps
+                line = f"{self.last}: {done}/{total} steps"
+                prefix = "\r  " if self.tty else " "
+                pad = " " * (self.WIDTH + 4) if self.tty else ""
+                print(f"{prefix}{line} {seconds:.2f}s{pad}", file=sys.stderr, flush=True)
+            else:
+                print(f" {seconds:.2f}s", file=sys.stderr, flush=True)
             self.last = None
 
 
 def _progress(args: argparse.Namespace) -> _Progress:
     import os
 
-    return _Progress(not args.json and (sys.stderr.isatty() or "NETMANAGER_PROGRESS" in os.environ))
+    tty = sys.stderr.isatty()
+    return _Progress(not args.json and (tty or "NETMANAGER_PROGRESS" in os.environ), tty)
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -141,7 +171,9 @@ def run_apply(args: argparse.Namespace) -> int:
                 revert_s=args.revert_timeout or remote.REVERT_S,
             )
         else:
-            outcome = deploy.apply(deployment, fail_at=args.fail_at, progress=progress)
+            outcome = deploy.apply(
+                deployment, fail_at=args.fail_at, progress=progress, steps=progress.step
+            )
     finally:
         progress.done()
     if args.json:
@@ -175,7 +207,9 @@ def run_destroy(args: argparse.Namespace) -> int:
 
             outcome = remote.destroy(topology, progress=progress)
         else:
-            outcome = deploy.destroy(topology, fail_at=args.fail_at, progress=progress)
+            outcome = deploy.destroy(
+                topology, fail_at=args.fail_at, progress=progress, steps=progress.step
+            )
     finally:
         progress.done()
     if args.json:

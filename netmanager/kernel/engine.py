@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netmanager.kernel.contract import Backend
-from netmanager.kernel.journal import Faults, execute
+from netmanager.kernel.journal import Faults, StepProgress, execute
 from netmanager.kernel.objects import HostState, KernelStateError, Link, LinkKind, validate, where
 from netmanager.kernel.plan import Op, Plan, plan
 from netmanager.kernel.scope import Scope
@@ -123,8 +123,10 @@ class Engine:
         namespaces: Iterable[str] = (),
         scope: Scope | None = None,
         faults: Faults | None = None,
+        progress: StepProgress | None = None,
     ) -> ApplyResult:
-        """Apply a desired state (observe, plan, execute) or a plan made earlier.
+        """Apply a desired state (observe, plan, execute) or a plan made earlier;
+        ``progress`` is told (steps done, steps in all) as the steps go.
 
         Raises :class:`~netmanager.kernel.journal.ApplyError` after rolling back when a
         step fails, :class:`StalePlanError` when a given plan no longer matches the
@@ -149,7 +151,7 @@ class Engine:
             the_plan = plan(desired, observed, scope=full)
             timings["plan"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        result = execute(the_plan, self.backend, faults=faults)
+        result = execute(the_plan, self.backend, faults=faults, progress=progress)
         timings["execute"] = time.perf_counter() - mark
         mark = time.perf_counter()
         unsettled = self.backend.settle(_carrier_later(the_plan), SETTLE_S)

@@ -101,28 +101,89 @@ class JournalResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+#: (steps done, steps in all), called as an apply goes
+StepProgress = Callable[[int, int], None]
+
+#: without a progress callback a plan goes to the backend whole; with one, in slices of
+#: at least this many steps (about a hundred slices), so that progress can be shown
+PROGRESS_SLICE = 64
+
+
+def _sliced(
+    backend: Backend,
+    actions: Sequence[Action],
+    *,
+    stop_on_error: bool,
+    progress: StepProgress | None,
+    offset: int,
+    total: int,
+) -> list[ActionResult]:
+    """``backend.execute``, in slices with a progress report after each."""
+    if progress is None or not actions:
+        return backend.execute(actions, stop_on_error=stop_on_error)
+    size = max(PROGRESS_SLICE, total // 100)
+    results: list[ActionResult] = []
+    for start in range(0, len(actions), size):
+        part = backend.execute(actions[start : start + size], stop_on_error=stop_on_error)
+        results += part
+        progress(offset + len(results), total)
+        if stop_on_error and any(not r.ok for r in part):
+            break
+    return results + [NOT_RUN] * (len(actions) - len(results))
+
+
 def _run(
     backend: Backend,
     actions: Sequence[Action],
     *,
     stop_on_error: bool,
     fail_at: int | None,
+    progress: StepProgress | None = None,
 ) -> list[ActionResult]:
     """Execute actions; an injected failure at ``fail_at`` replaces that action."""
+    total = len(actions)
     if fail_at is None or fail_at >= len(actions):
-        return backend.execute(actions, stop_on_error=stop_on_error)
-    head = backend.execute(actions[:fail_at], stop_on_error=stop_on_error)
+        return _sliced(
+            backend,
+            actions,
+            stop_on_error=stop_on_error,
+            progress=progress,
+            offset=0,
+            total=total,
+        )
+    head = _sliced(
+        backend,
+        actions[:fail_at],
+        stop_on_error=stop_on_error,
+        progress=progress,
+        offset=0,
+        total=total,
+    )
     fault = ActionResult(applied=False, error=InjectedFault(actions[fail_at].label()))
     if stop_on_error:
         if any(not r.ok for r in head):
             return [*head, NOT_RUN, *([NOT_RUN] * (len(actions) - fail_at - 1))]
         return [*head, fault, *([NOT_RUN] * (len(actions) - fail_at - 1))]
-    tail = backend.execute(actions[fail_at + 1 :], stop_on_error=False)
+    tail = _sliced(
+        backend,
+        actions[fail_at + 1 :],
+        stop_on_error=False,
+        progress=progress,
+        offset=fail_at + 1,
+        total=total,
+    )
     return [*head, fault, *tail]
 
 
-def execute(plan: Plan, backend: Backend, *, faults: Faults | None = None) -> JournalResult:
-    """Make every change of ``plan``; on a failure undo and raise :class:`ApplyError`."""
+def execute(
+    plan: Plan,
+    backend: Backend,
+    *,
+    faults: Faults | None = None,
+    progress: StepProgress | None = None,
+) -> JournalResult:
+    """Make every change of ``plan``; on a failure undo and raise :class:`ApplyError`.
+    ``progress`` is told (steps done, steps in all) as the steps go."""
     started = time.perf_counter()
     faults = faults or Faults()
     indices = plan.steps
@@ -133,7 +194,7 @@ def execute(plan: Plan, backend: Backend, *, faults: Faults | None = None) -> Jo
         assert action is not None
         actions.append(action)
     fail_at = faults.step_to_fail([changes[i] for i in indices])
-    results = _run(backend, actions, stop_on_error=True, fail_at=fail_at)
+    results = _run(backend, actions, stop_on_error=True, fail_at=fail_at, progress=progress)
 
     done: set[int] = {i for i, r in zip(indices, results, strict=True) if r.applied}
     failure = next(
