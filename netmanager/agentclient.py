@@ -164,6 +164,8 @@ class TxnStatus:
     candidate_version: int
     running_version: int
     changes: int
+    steps_done: int = 0
+    steps_total: int = 0
 
 
 class AgentClient:
@@ -302,8 +304,10 @@ class AgentClient:
             _oid("nmTxnCandidateVersion", 0),
             _oid("nmTxnRunningVersion", 0),
             _oid("nmTxnChanges", 0),
+            _oid("nmTxnStepsDone", 0),
+            _oid("nmTxnStepsTotal", 0),
         )
-        state, result, error, candidate, running, changes = values
+        state, result, error, candidate, running, changes, done, total = values
         return TxnStatus(
             STATES.get(int(state), str(int(state))),
             RESULTS.get(int(result), str(int(result))),
@@ -311,6 +315,8 @@ class AgentClient:
             int(candidate),
             int(running),
             int(changes),
+            int(done),
+            int(total),
         )
 
     async def candidate(self) -> Candidate:
@@ -326,7 +332,12 @@ class AgentClient:
         return len(pdus)
 
     async def operate(
-        self, op: str, *, revert_s: int | None = None, timeout_s: float = 600.0
+        self,
+        op: str,
+        *,
+        revert_s: int | None = None,
+        timeout_s: float = 600.0,
+        on_status: Callable[[TxnStatus], None] | None = None,
     ) -> TxnStatus:
         """Start a transaction operation and wait until it settles; AgentError when the
         agent refuses it or it ends anywhere but where it should."""
@@ -343,14 +354,18 @@ class AgentClient:
             with contextlib.suppress(AgentError):
                 reason = (await self.status()).last_error
             raise AgentError(self.host, f"{op} refused: {reason or exc}") from exc
-        return await self.wait(op, timeout_s)
+        return await self.wait(op, timeout_s, on_status)
 
-    async def wait(self, op: str, timeout_s: float) -> TxnStatus:
+    async def wait(
+        self, op: str, timeout_s: float, on_status: Callable[[TxnStatus], None] | None = None
+    ) -> TxnStatus:
         want = SETTLED[op]
         deadline = time.monotonic() + timeout_s
         delay = 0.02
         while True:
             status = await self.status()
+            if on_status is not None:
+                on_status(status)
             if status.state == want and not (op == "confirm" and status.last_result == "failed"):
                 if op in ("stage", "commit", "confirm") and status.last_result == "failed":
                     raise AgentError(self.host, f"{op} failed: {status.last_error}")

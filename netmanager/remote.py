@@ -46,6 +46,7 @@ from netmanager.deploy import (
 from netmanager.errors import Diagnostic, Loc, NetmanagerError, Severity, single
 from netmanager.hostconfig import HostConfig, Infrastructure
 from netmanager.kernel import ApplyError, Engine, HostState, KernelStateError, Scope
+from netmanager.kernel.journal import StepProgress
 from netmanager.kernel.plan import Plan
 from netmanager.mapping import Occupied, release_allocations, save_allocations
 from netmanager.model import Real
@@ -287,6 +288,7 @@ async def transaction(
     progress: Progress = _quiet,
     hook: Hook = _no_hook,
     commit: bool = True,
+    steps: StepProgress | None = None,
 ) -> TransactionResult:
     """Stage ``wanted`` on every host, then (``commit``) commit, verify and confirm; or
     roll every host back and raise ApplyFailed.  Without ``commit``: stage, read the
@@ -325,9 +327,32 @@ async def transaction(
         await _each(unchanged, discard)
         progress(f"committing on {len(committing)} host(s)")
 
+        # every host's kernel steps, summed into one bar
+        progress_of: dict[str, tuple[int, int]] = {}
+
+        def report(host: str) -> Callable[[TxnStatus], None]:
+            def seen(status: TxnStatus) -> None:
+                if steps is None or not status.steps_total:
+                    return
+                if status.state == "committing":
+                    progress_of[host] = (status.steps_done, status.steps_total)
+                elif status.state == "pendingConfirm":  # done: all of its steps
+                    progress_of[host] = (status.steps_total, status.steps_total)
+                else:
+                    return
+                done = sum(d for d, _ in progress_of.values())
+                steps(done, sum(t for _, t in progress_of.values()))
+
+            return seen
+
         async def commit_host(host: str, client: AgentClient) -> None:
             hook("committing", host)
-            await client.operate("commit", revert_s=revert_s, timeout_s=OPERATION_TIMEOUT_S)
+            await client.operate(
+                "commit",
+                revert_s=revert_s,
+                timeout_s=OPERATION_TIMEOUT_S,
+                on_status=report(host),
+            )
             hook("committed", host)
 
         _, failed = await _each(committing, commit_host)
@@ -415,6 +440,7 @@ def apply(
     progress: Progress = _quiet,
     hook: Hook = _no_hook,
     revert_s: int = REVERT_S,
+    steps: StepProgress | None = None,
 ) -> Outcome:
     """Build the topology through the hosts' agents (started here where they are not
     running); raises ApplyFailed after every host was rolled back."""
@@ -447,6 +473,7 @@ def apply(
                     revert_s=revert_s,
                     progress=progress,
                     hook=hook,
+                    steps=steps,
                 )
             )
         except NetmanagerError:
@@ -565,7 +592,13 @@ def plan(deployment: Deployment) -> AgentsPlan:
     return AgentsPlan(topology, infra_plan, lines, unreachable)
 
 
-def destroy(topology: str, *, progress: Progress = _quiet, hook: Hook = _no_hook) -> Outcome:
+def destroy(
+    topology: str,
+    *,
+    progress: Progress = _quiet,
+    hook: Hook = _no_hook,
+    steps: StepProgress | None = None,
+) -> Outcome:
     """Remove the topology from every host through the agents; the last topology takes the
     agents and the emulated infrastructure with it."""
     from netmanager.loader import load
@@ -600,7 +633,9 @@ def destroy(topology: str, *, progress: Progress = _quiet, hook: Hook = _no_hook
             clients[host] = AgentClient(
                 host, info.address, info.port, load_credentials(info.credentials)
             )
-        result = _run(transaction(topology, clients, wanted, progress=progress, hook=hook))
+        result = _run(
+            transaction(topology, clients, wanted, progress=progress, hook=hook, steps=steps)
+        )
         counts["hosts"] = sum(result.changes.values())
         release_allocations(topology)
         _remove_record(topology)

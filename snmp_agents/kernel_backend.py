@@ -78,6 +78,8 @@ class KernelBackend:
         self.target: Candidate | None = None
         self.in_progress: str | None = None
         self.staged: _Target | None = None
+        self.steps_done = 0
+        self.steps_total = 0
         if self.path.exists():
             doc = json.loads(self.path.read_text())
             self.running_candidate = Candidate.from_json(doc.get("running"))
@@ -191,18 +193,25 @@ class KernelBackend:
                     Firewall(self.dom0).replace(change.table, change.desired, change.observed)
         return changes
 
+    def _progress(self, done: int, total: int) -> None:
+        """The engine's step progress, served as nmTxnStepsDone/nmTxnStepsTotal."""
+        self.steps_done, self.steps_total = done, total
+
     def _converge(self, target: _Target) -> int:
         """Make the host carry exactly ``target`` (every known topology converged);
         raises one of _FAILURES.  Returns the number of kernel changes made."""
         engine = self.engine()
         work = self._work(target)
         done = 0
+        self.steps_done = self.steps_total = 0
         # rules first: a port never exists without its chain
         for topology, config, _ in work:
             if config is not None:
                 self._firewall(topology, config, apply=True)
         for _topology, config, scope in work:
-            result = engine.apply(self._desired(config, scope), scope=scope)
+            result = engine.apply(
+                self._desired(config, scope), scope=scope, progress=self._progress
+            )
             done += result.changes
         for topology, config, _ in work:
             if config is None:

@@ -567,6 +567,9 @@ class Transaction:
             "nmTxnChanges": lambda: len(self.changes),
             "nmTxnCommits": lambda: self.commits,
             "nmTxnRollbacks": lambda: self.rollbacks,
+            # the backend's progress, when it tells any (read from its worker thread's ints)
+            "nmTxnStepsDone": lambda: int(getattr(self.backend, "steps_done", 0)),
+            "nmTxnStepsTotal": lambda: int(getattr(self.backend, "steps_total", 0)),
         }
 
     def notification_varbinds(self, *names: str) -> list[tuple[Oid, Any]]:

@@ -345,7 +345,12 @@ def test_progress_shows_the_kernel_steps_of_each_phase(
     monkeypatch.setenv("NETMANAGER_PROGRESS", "1")
     assert main(["apply", "--local", *TWO]) == 0
     err = capsys.readouterr().err
-    steps = re.search(r"topology: (\d+)/(\d+) steps", err)
+    steps = re.search(r"topology \.\.\. (\d+)/(\d+) steps", err)
     assert steps and steps.group(1) == steps.group(2) and int(steps.group(2)) > 0, err
     assert main(["destroy", *TWO]) == 0
-    assert re.search(r"topology: (\d+)/\1 steps", capsys.readouterr().err)
+    assert re.search(r"topology \.\.\. (\d+)/\1 steps", capsys.readouterr().err)
+    # through the agents: the steps of every host's commit, summed (nmTxnStepsDone/Total)
+    assert main(["apply", *TWO]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"committing on 2 host\(s\) \.\.\. ([1-9]\d*)/\1 steps", err), err
+    assert main(["destroy", *TWO]) == 0

@@ -117,10 +117,11 @@ class _Progress:
             seconds = time.perf_counter() - self.mark
             if self.steps is not None:
                 done, total = self.steps
-                line = f"{self.last}: {done}/{total} steps"
-                prefix = "\r  " if self.tty else " "
-                pad = " " * (self.WIDTH + 4) if self.tty else ""
-                print(f"{prefix}{line} {seconds:.2f}s{pad}", file=sys.stderr, flush=True)
+                if self.tty:  # the bar's line, overwritten
+                    line = f"\r  {self.last}: {done}/{total} steps {seconds:.2f}s"
+                    print(line + " " * (self.WIDTH + 4), file=sys.stderr, flush=True)
+                else:
+                    print(f" {done}/{total} steps {seconds:.2f}s", file=sys.stderr, flush=True)
             else:
                 print(f" {seconds:.2f}s", file=sys.stderr, flush=True)
             self.last = None
@@ -169,6 +170,7 @@ def run_apply(args: argparse.Namespace) -> int:
                 deployment,
                 progress=progress,
                 revert_s=args.revert_timeout or remote.REVERT_S,
+                steps=progress.step,
             )
         else:
             outcome = deploy.apply(
@@ -205,7 +207,7 @@ def run_destroy(args: argparse.Namespace) -> int:
         if record is not None and record.transport == "agents" and args.fail_at is None:
             from netmanager import remote
 
-            outcome = remote.destroy(topology, progress=progress)
+            outcome = remote.destroy(topology, progress=progress, steps=progress.step)
         else:
             outcome = deploy.destroy(
                 topology, fail_at=args.fail_at, progress=progress, steps=progress.step

@@ -119,7 +119,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2025-11-22 01:00",
+        ("2026-12-04 02:00",
+         "2025-11-22 01:00",
          "2025-11-22 00:00")
     )
 
@@ -1439,6 +1440,28 @@ nmChangeReason = _NmChangeReason_Object(
 nmChangeReason.setMaxAccess("read-only")
 if mibBuilder.loadTexts:
     nmChangeReason.setStatus("current")
+_NmTxnStepsDone_Type = Unsigned32
+_NmTxnStepsDone_Object = MibScalar
+nmTxnStepsDone = _NmTxnStepsDone_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 2, 13),
+    _NmTxnStepsDone_Type()
+)
+nmTxnStepsDone.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmTxnStepsDone.setStatus("current")
+if mibBuilder.loadTexts:
+    nmTxnStepsDone.setUnits("steps")
+_NmTxnStepsTotal_Type = Unsigned32
+_NmTxnStepsTotal_Object = MibScalar
+nmTxnStepsTotal = _NmTxnStepsTotal_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 2, 14),
+    _NmTxnStepsTotal_Type()
+)
+nmTxnStepsTotal.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmTxnStepsTotal.setStatus("current")
+if mibBuilder.loadTexts:
+    nmTxnStepsTotal.setUnits("steps")
 _NmMonitor_ObjectIdentity = ObjectIdentity
 nmMonitor = _NmMonitor_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 3)
@@ -1734,6 +1757,8 @@ nmTxnGroup.setObjects(
         ("NETMANAGER-MIB", "nmTxnChanges"),
         ("NETMANAGER-MIB", "nmTxnCommits"),
         ("NETMANAGER-MIB", "nmTxnRollbacks"),
+        ("NETMANAGER-MIB", "nmTxnStepsDone"),
+        ("NETMANAGER-MIB", "nmTxnStepsTotal"),
         ("NETMANAGER-MIB", "nmChangeAction"),
         ("NETMANAGER-MIB", "nmChangeObject"),
         ("NETMANAGER-MIB", "nmChangeReason"))
@@ -1929,6 +1954,8 @@ mibBuilder.export_symbols(
        "nmChangeAction": nmChangeAction,
        "nmChangeObject": nmChangeObject,
        "nmChangeReason": nmChangeReason,
+       "nmTxnStepsDone": nmTxnStepsDone,
+       "nmTxnStepsTotal": nmTxnStepsTotal,
        "nmMonitor": nmMonitor,
        "nmLinkTable": nmLinkTable,
        "nmLinkEntry": nmLinkEntry,
