@@ -152,16 +152,32 @@ def _records_dir(directory: Path | None = None) -> Path:
     return (directory or state_dir()) / "topologies"
 
 
+#: records parsed before, by path, with the (mtime, size, inode) they were read at: one
+#: apply reads them several times (capacity in prepare, desired state under the lock)
+_PARSED: dict[Path, tuple[tuple[int, int, int], Record]] = {}
+
+
 def records(directory: Path | None = None) -> dict[str, Record]:
     """Every applied topology, by name."""
     found = {}
     where = _records_dir(directory)
     if where.is_dir():
         for path in sorted(where.glob("*.json")):
-            document = read_json(path)
-            if isinstance(document, dict):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            cached = _PARSED.get(path)
+            if cached is not None and cached[0] == stamp:
+                record = cached[1]
+            else:
+                document = read_json(path)
+                if not isinstance(document, dict):
+                    continue
                 record = Record.from_json(document)
-                found[record.topology] = record
+                _PARSED[path] = (stamp, record)
+            found[record.topology] = record
     return found
 
 
