@@ -16,7 +16,12 @@ The same work is done side by side, in the same run, by:
   namespaces added and deleted by one ``ip -batch`` each;
 * (b) the Python floor: netlink messages pre-built with pyroute2's encoders (``IPBatch`` as
   a compiler only), sent many per send() on one socket per namespace, every ACK checked,
-  namespaces created in-process.  Message building is reported separately.
+  namespaces created in-process.  Message building is reported separately;
+* Mininet 2.3 (Debian's package, Linux-bridge switch, TCLink TBF): the same N VMs on one
+  bridge, built by ``Mininet(...)`` + ``net.start()`` and torn down by ``net.stop()``, run by
+  bench/mininet_baseline.py in Debian's Python with its cleanup and sysctl changes
+  disabled; skipped, with the reason, where Mininet is not installed
+  (``apt-get install -y --no-install-recommends mininet bridge-utils ethtool``).
 
 Prints as its last line ``ratio: <netmanager apply / floor incl. building, at the largest
 size> reapply: <seconds>``.  Root only; everything it creates has its own random prefix
@@ -41,6 +46,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import mininet_baseline  # bench/mininet_baseline.py: the script's directory is on sys.path
 from pyroute2 import IPBatch
 
 from netmanager.kernel import (
@@ -234,16 +240,18 @@ def write_inputs(directory: Path, n: int) -> tuple[Path, Path]:
   </host>'''
         for h in range(HOSTS)
     )
-    links = "\n".join(f'  <link a="host{h}:eth0" b="sw1" capacity="100Gbit"/>' for h in range(HOSTS))
+    links = "\n".join(
+        f'  <link a="host{h}:eth0" b="sw1" capacity="100Gbit"/>' for h in range(HOSTS)
+    )
     real = directory / "real.xml"
     real.write_text(
-        f'''<real xmlns="urn:netmanager:real:1" version="1.0">
+        f"""<real xmlns="urn:netmanager:real:1" version="1.0">
   <site name="lab"><vni-range first="1000" last="1999"/></site>
   <switch name="sw1" site="lab"/>
 {hosts}
 {links}
 </real>
-'''
+"""
     )
     vms = "\n".join(
         f'''  <vm name="vm{i}" host="host{h}" memory="256MB">
@@ -279,7 +287,17 @@ def run_pipeline(prefix: str, n: int) -> dict[str, float]:
                 deploy.apply(deploy.prepare(real, virtual, features=features))
             src = f"{prefix}v-bench-vm0"
             for _ in range(5):
-                ping = ["ip", "netns", "exec", src, "ping", "-c1", "-W1", "-q", str(vm_address(1).ip)]
+                ping = [
+                    "ip",
+                    "netns",
+                    "exec",
+                    src,
+                    "ping",
+                    "-c1",
+                    "-W1",
+                    "-q",
+                    str(vm_address(1).ip),
+                ]
                 if subprocess.run(ping, check=False, capture_output=True).returncode == 0:
                     break
             else:
@@ -573,6 +591,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,100,1000", help="comma-separated VM counts")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (best is kept)")
     parser.add_argument("--skip-ip-batch", action="store_true", help="skip baseline (a)")
+    parser.add_argument("--skip-mininet", action="store_true", help="skip the Mininet baseline")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/apply.py needs root (it creates namespaces)", file=sys.stderr)
@@ -604,6 +623,13 @@ def main() -> int:
                 results[(name, n)] = best
                 detail = "  ".join(f"{k} {v:.3f}" for k, v in sorted(best.items()))
                 print(f"{name:>10} N={n:<5} {detail}", flush=True)
+            if not args.skip_mininet:
+                mininet_baseline.settle()
+                got = mininet_baseline.measure(n)
+                if got is not None:
+                    results[("mininet", n)] = got
+                    detail = "  ".join(f"{k} {v:.3f}" for k, v in sorted(got.items()))
+                    print(f"{'mininet':>10} N={n:<5} {detail}", flush=True)
     finally:
         for name, _ in methods:
             for attempt in range(args.repeat):
@@ -611,16 +637,17 @@ def main() -> int:
     print()
     print(
         f"{'N':>6} {'netmanager':>11} {'reapply':>8} {'destroy':>8} {'engine':>7} {'floor':>7} "
-        f"{'+build':>7} {'ip-batch':>9} {'ratio':>6}"
+        f"{'+build':>7} {'ip-batch':>9} {'mininet':>8} {'mn/nm':>6} {'ratio':>6}"
     )
     for n in sizes:
         nm, fl = results[("netmanager", n)], results[("floor", n)]
         en = results[("engine", n)]["apply"]
         ib = results.get(("ip-batch", n), {}).get("apply", float("nan"))
+        mn = results.get(("mininet", n), {}).get("apply", float("nan"))
         print(
             f"{n:>6} {nm['apply']:>11.3f} {nm['reapply']:>8.3f} {nm['destroy']:>8.3f} "
             f"{en:>7.3f} {fl['apply']:>7.3f} {fl['apply+build']:>7.3f} {ib:>9.3f} "
-            f"{nm['apply'] / fl['apply+build']:>6.2f}"
+            f"{mn:>8.3f} {mn / nm['apply']:>6.1f} {nm['apply'] / fl['apply+build']:>6.2f}"
         )
     largest = max(sizes)
     nm, fl = results[("netmanager", largest)], results[("floor", largest)]
