@@ -45,6 +45,7 @@ from netmanager.firewall import (
     desired_rulesets,
     ensure_gateway,
 )
+from netmanager.gcpause import pausing
 from netmanager.hostconfig import HostConfig, Infrastructure, namespace_kinds
 from netmanager.kernel import Address, ApplyError, Engine, Faults, HostState, KernelStateError, Link
 from netmanager.kernel.journal import StepProgress
@@ -214,6 +215,7 @@ def local_features() -> frozenset[str]:
     return capabilities(probe())
 
 
+@pausing
 def prepare(
     real: str | Path, virtual: str | Path, *, features: frozenset[str] | None = None
 ) -> Deployment:
@@ -411,6 +413,7 @@ class MachinePlan:
         }
 
 
+@pausing
 def plan(deployment: Deployment) -> MachinePlan:
     """What apply would change, and why: nothing is changed."""
     applied = records()
@@ -591,6 +594,7 @@ def _quiet(_: str) -> None:
     return None
 
 
+@pausing
 def apply(
     deployment: Deployment,
     *,
@@ -690,6 +694,7 @@ def _undo_infrastructure(
         engine.apply(desired_state(others, infra), namespaces=owned_namespaces())
 
 
+@pausing
 def destroy(
     topology: str,
     *,

@@ -44,6 +44,7 @@ from netmanager.deploy import (
     records,
 )
 from netmanager.errors import Diagnostic, Loc, NetmanagerError, Severity, single
+from netmanager.gcpause import pausing
 from netmanager.hostconfig import HostConfig, Infrastructure
 from netmanager.kernel import ApplyError, Engine, HostState, KernelStateError, Scope
 from netmanager.kernel.journal import StepProgress
@@ -434,6 +435,7 @@ def _run(coro: Awaitable[T]) -> T:
     return asyncio.run(main())
 
 
+@pausing
 def apply(
     deployment: Deployment,
     *,
@@ -558,6 +560,7 @@ class AgentsPlan:
         }
 
 
+@pausing
 def plan(deployment: Deployment) -> AgentsPlan:
     """Ask every running agent what the topology would change on its host (stage, read the
     changes, discard); hosts without a running agent would get everything (shown as such).
@@ -592,6 +595,7 @@ def plan(deployment: Deployment) -> AgentsPlan:
     return AgentsPlan(topology, infra_plan, lines, unreachable)
 
 
+@pausing
 def destroy(
     topology: str,
     *,

@@ -662,7 +662,9 @@ class HostState:
             seen[obj.key] = obj
         if dups:
             raise KernelStateError(dups)
-        return cls(frozenset(seen.values()))
+        state = cls(frozenset(seen.values()))
+        state.__dict__["by_key"] = seen  # the cached_property, already computed
+        return state
 
     @classmethod
     def checked(cls, objects: Iterable[KernelObject], scope: Scope | None = None) -> HostState:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from functools import cached_property
 from typing import Any
 
@@ -244,10 +244,6 @@ def compare(want: KernelObject, have: KernelObject) -> tuple[list[str], list[str
     """(differences changeable in place, differences that need a replacement)."""
     if want == have:
         return [], []
-    if isinstance(want, Link) and isinstance(have, Link):
-        unset: dict[str, Any] = {n: None for n in Link.WILDCARDS if getattr(want, n) is None}
-        if unset and want == replace(have, **unset):
-            return [], []
     inplace: list[str] = []
     replacing: list[str] = []
     mutable = type(want).MUTABLE
@@ -467,18 +463,19 @@ def plan(
 
     # 1. what must go: not desired, or desired with different identity-defining fields
     want_gone: dict[Key, str] = {}
+    inplace: dict[Key, list[str]] = {}  # of the objects kept as observed, for step 4
     for key, obj in have.items():
         target = want.get(key)
         if target is None:
             want_gone[key] = "not desired"
             continue
-        _, replace = compare(target, obj)
-        if replace:
-            want_gone[key] = "replaced: " + ", ".join(replace)
+        inplace[key], replacing = compare(target, obj)
+        if replacing:
+            want_gone[key] = "replaced: " + ", ".join(replacing)
     _also_gone(have, want_gone)
 
     if not want_gone:  # the common case of a re-apply: no kernel model needed
-        return _finish([], want, have, {}, set(), {}, names, observed, scope)
+        return _finish([], want, have, {}, set(), {}, names, observed, scope, inplace)
 
     # 2. everything that goes, including what the kernel takes along
     scratch = KernelModel(have.values())
@@ -528,7 +525,9 @@ def plan(
             entry.real = True
             entry.reason = want_gone.get(key, "goes with its container")
 
-    return _finish(entries, want, model.objects, want_gone, gone, entry_of, names, observed, scope)
+    return _finish(
+        entries, want, model.objects, want_gone, gone, entry_of, names, observed, scope, inplace
+    )
 
 
 def _finish(
@@ -541,9 +540,12 @@ def _finish(
     names: list[str],
     observed: HostState,
     scope: Scope | None,
+    inplace: Mapping[Key, list[str]],
 ) -> Plan:
     """Steps 4 and 5: creations and modifications against what is ``left`` after the
-    deletions, then numbering."""
+    deletions, then numbering.  ``inplace``: the in-place differences step 1 found
+    between the desired and the observed objects (reused where ``left`` kept those)."""
+    have = observed.by_key
     # 4. creations and modifications against what is left
     creates: dict[Key, KernelObject] = {}
     reasons: dict[Key, tuple[Op, str, KernelObject | None]] = {}
@@ -564,10 +566,13 @@ def _finish(
             creates[key] = target
             reasons[key] = (Op.CREATE, reason, None)
             continue
-        inplace, _ = compare(target, current)
-        if inplace:
+        if current is have.get(key) and key in inplace:
+            diff = inplace[key]
+        else:
+            diff, _ = compare(target, current)
+        if diff:
             creates[key] = target
-            reasons[key] = (Op.MODIFY, ", ".join(inplace), current)
+            reasons[key] = (Op.MODIFY, ", ".join(diff), current)
     for key in order(creates):
         op, reason, old = reasons[key]
         entries.append(_Entry(op, creates[key], reason, old=old))
