@@ -209,10 +209,12 @@ class Deployment:
         return self.model.topology
 
 
-def local_features() -> frozenset[str]:
-    from netmanager.probe import capabilities, probe
+def local_features(*, fresh: bool = False) -> frozenset[str]:
+    """The capabilities this machine's kernel and tools give (probed once per kernel
+    state, see :func:`netmanager.probe.local_capabilities`)."""
+    from netmanager.probe import local_capabilities
 
-    return capabilities(probe())
+    return local_capabilities(state_dir() / "features.json", fresh=fresh)
 
 
 @pausing
@@ -222,7 +224,9 @@ def prepare(
     """Load, map and compile a topology (no kernel change). Raises NetmanagerError."""
     loaded = load_with_warnings(real, virtual)
     model = loaded.model
-    others = {t: r for t, r in records().items() if t != model.topology}
+    applied = records()
+    _refuse_other_prefix(applied, model.real.loc)
+    others = {t: r for t, r in applied.items() if t != model.topology}
     occupied = sum((r.occupied for r in others.values()), Occupied())
     unsupported = [h for h in model.real.hosts if h.hypervisor is not HypervisorKind.NETNS]
     if unsupported:
@@ -257,6 +261,27 @@ def prepare(
             )
     _precheck(model, configs, features)
     return Deployment(model, mapping, configs, infrastructure, loaded.warnings + mapping.warnings)
+
+
+def _refuse_other_prefix(applied: dict[str, Record], loc: Loc) -> None:
+    """Refuse a state directory whose topologies live in namespaces of another prefix
+    (``NETMANAGER_NS_PREFIX``): planning against them would delete what they stand on."""
+    kinds = namespace_kinds()
+    for record in sorted(applied.values(), key=lambda r: r.topology):
+        infra = record.infrastructure
+        names = [*infra.host_namespaces, *(ns for ns, _ in infra.switch_namespaces)]
+        names += [c.dom0 for c in record.hosts.values() if c.dom0]
+        stray = sorted(n for n in names if not n.startswith(kinds))
+        if stray:
+            raise _problem(
+                NetmanagerError,
+                "E707",
+                f"topology '{record.topology}' was applied with other namespace names "
+                f"({stray[0]}): this state directory belongs to another namespace prefix",
+                "destroy it with the NETMANAGER_NS_PREFIX it was applied with, "
+                "or use another NETMANAGER_STATE_DIR",
+                loc,
+            )
 
 
 def _precheck(model: Model, configs: dict[str, HostConfig], features: frozenset[str]) -> None:

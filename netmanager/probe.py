@@ -1,5 +1,7 @@
 """Which kernel and userspace features this machine offers (``netmanager doctor``).
 
+(pyroute2 is imported only when a probe runs: ``apply`` usually takes the cached answer.)
+
 Each kernel feature is tried for real, inside a throwaway network namespace that is
 removed afterwards: creating a VXLAN, an 802.1Q sub-interface, a VLAN-filtering bridge,
 TBF/HTB/NetEm qdiscs, an IFB device.  Nothing outside that namespace is touched.
@@ -7,16 +9,16 @@ TBF/HTB/NetEm qdiscs, an IFB device.  Nothing outside that namespace is touched.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from pyroute2 import IPRoute, netns
-from pyroute2.netlink.exceptions import NetlinkError
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ ENABLES = {
 
 
 def _try(action: Callable[[], object]) -> tuple[bool, str]:
+    from pyroute2.netlink.exceptions import NetlinkError
+
     try:
         action()
     except NetlinkError as exc:
@@ -55,6 +59,8 @@ def _try(action: Callable[[], object]) -> tuple[bool, str]:
 
 
 def _kernel_features(namespace: str) -> dict[str, tuple[bool, str]]:
+    from pyroute2 import IPRoute
+
     found: dict[str, tuple[bool, str]] = {"netns": (True, "works")}
     with IPRoute(netns=namespace) as ipr:
         found["veth"] = _try(lambda: ipr.link("add", ifname="p0", kind="veth", peer="p1"))
@@ -116,6 +122,8 @@ def _in_namespace(namespace: str, argv: list[str]) -> bool:
 
 def probe() -> list[Feature]:
     """Probe every feature; needs root (without it, every kernel feature reads as missing)."""
+    from pyroute2 import netns
+
     namespace = f"nmprobe-{os.getpid()}"
     kernel: dict[str, tuple[bool, str]]
     try:
@@ -151,6 +159,53 @@ def probe() -> list[Feature]:
         if namespace:
             netns.remove(namespace)
     return [Feature(name, *kernel[name], ENABLES[name]) for name in ENABLES if name in kernel]
+
+
+def machine_key() -> str:
+    """What the probe's answer depends on: the boot, the kernel release, the loaded
+    modules, and the firewall tools (path and modification time)."""
+    parts = [os.uname().release]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text())
+    except OSError:
+        parts.append("")
+    try:  # the names only: reference counts move as devices come and go
+        lines = Path("/proc/modules").read_text().splitlines()
+        parts.append(" ".join(sorted(line.split(" ", 1)[0] for line in lines)))
+    except OSError:
+        parts.append("")
+    for tool in ("iptables", "iptables-restore", "ebtables", "ebtables-restore", "nsenter"):
+        path = shutil.which(tool)
+        try:
+            parts.append(f"{path}:{os.stat(path).st_mtime_ns}" if path else f"{tool}:-")
+        except OSError:
+            parts.append(f"{tool}:?")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def local_capabilities(cache: Path, *, fresh: bool = False) -> frozenset[str]:
+    """:func:`capabilities` of a :func:`probe`, kept in ``cache`` under the
+    :func:`machine_key`: a module loaded or a tool installed since makes the next call probe
+    again (``fresh`` always does)."""
+    key = machine_key()
+    if not fresh:
+        try:
+            cached = json.loads(cache.read_text())
+        except (OSError, ValueError):
+            cached = None
+        if isinstance(cached, dict) and cached.get("key") == key:
+            return frozenset(str(c) for c in cached.get("capabilities", ()))
+    found = capabilities(probe())
+    remember(cache, found, key)
+    return found
+
+
+def remember(cache: Path, found: frozenset[str], key: str | None = None) -> None:
+    """Keep a probe's capabilities for :func:`local_capabilities` (best effort)."""
+    from netmanager.state import write_json
+
+    with contextlib.suppress(OSError):
+        write_json(cache, {"key": key or machine_key(), "capabilities": sorted(found)})
 
 
 ESSENTIAL = ("netns", "veth", "bridge")

@@ -229,6 +229,22 @@ def test_latency_is_refused_before_any_change_without_netem(prefix: str, tmp_pat
     assert kernelstate.snapshot(prefix) == before
 
 
+def test_another_namespace_prefix_on_the_same_state_is_refused(
+    prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", "--local", *TWO]) == 0
+    applied = kernelstate.snapshot(prefix)
+    other = f"{prefix}o"  # starts with the fixture's prefix: its finalizer removes it too
+    monkeypatch.setenv("NETMANAGER_NS_PREFIX", other)
+    capsys.readouterr()
+    assert main(["apply", "--local", *TWO]) == 1
+    assert "error[E707]" in capsys.readouterr().err
+    assert kernelstate.namespaces(other) == []
+    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
+    assert kernelstate.snapshot(prefix) == applied
+    assert main(["destroy", *TWO]) == 0
+
+
 def test_destroy_of_unknown_topology_is_an_error(
     prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,9 +23,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netmanager.probe import ESSENTIAL, probe
+    from netmanager.probe import ESSENTIAL, capabilities, probe, remember
+    from netmanager.state import state_dir
 
     features = probe()
+    if os.geteuid() == 0:  # what apply and plan then take without probing again
+        remember(state_dir() / "features.json", capabilities(features))
     ok = all(f.available for f in features if f.name in ESSENTIAL)
     if args.json:
         print_json(
