@@ -13,6 +13,8 @@ answers each with one JSON line carrying the same ``id``:
   ``{"id", "pid"}``;
 - ``{"id", "op": "kill", "pid", "signal"?}`` and ``{"id", "op": "poll", "pid"}`` (``rc``
   is null while it runs) act on spawned processes only;
+- ``{"id", "op": "write", "path", "data", "mode"?}`` writes a text file (default mode
+  0600; parent directories are made) and answers ``{"id", "path"}``;
 - ``{"id", "op": "poweroff"}`` answers, then powers the guest off.
 
 Requests run concurrently; a request that cannot be parsed is answered with ``error``.
@@ -67,6 +69,7 @@ class Daemon:
         self.fd = fd
         self.write_lock = threading.Lock()
         self.spawned: dict[int, subprocess.Popen[bytes]] = {}
+        self.stopping = threading.Event()
 
     def send(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message) + "\n").encode()
@@ -82,8 +85,8 @@ class Daemon:
 
     def serve(self) -> None:
         buffer = b""
-        while True:
-            ready, _, _ = select.select([self.fd], [], [], 1.0)
+        while not self.stopping.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.2)
             if not ready:
                 continue
             try:
@@ -134,6 +137,14 @@ class Daemon:
         if op == "poll":
             process = self.spawned[int(request["pid"])]
             return {"pid": process.pid, "rc": process.poll()}
+        if op == "write":
+            path = Path(str(request["path"]))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(str(request["data"]))
+            path.chmod(int(request.get("mode", 0o600)))
+            return {"path": str(path)}
         if op == "poweroff":
             return {"poweroff": True}
         raise ValueError(f"unknown op {op!r}")

@@ -58,6 +58,7 @@ BOOT_MODULES: tuple[str, ...] = (
     "cls_u32",
     "cls_matchall",
     "act_mirred",
+    "act_gact",
     "ifb",
     "nf_tables",
     "nft_compat",
@@ -105,7 +106,7 @@ MODULE_PATTERNS: tuple[str, ...] = (
     "vsock*",
     "vmw_vsock_virtio_transport*",
 )
-MODULES_REVISION = 2  # bump when the lists above change: cached kernels are rebuilt
+MODULES_REVISION = 3  # bump when the lists above change: cached kernels are rebuilt
 
 
 @dataclass(frozen=True)
@@ -598,7 +599,15 @@ for dev in /sys/class/net/nmtmp*; do
 done
 if [ -n "$MGMT" ]; then
     ip addr add 10.0.2.15/24 dev mgmt0
-    ip link set mgmt0 up
+    # only the agent's answers leave the management NIC: UDP from port 161 to 10.0.2.2
+    TC="chroot /newroot /usr/sbin/tc"
+    $TC qdisc add dev mgmt0 clsact \
+    && $TC filter add dev mgmt0 egress prio 1 protocol ip u32 match ip protocol 17 0xff \
+        match ip sport 161 0xffff match ip dst 10.0.2.2/32 action pass \
+    && $TC filter add dev mgmt0 egress prio 2 protocol arp matchall action pass \
+    && $TC filter add dev mgmt0 egress prio 3 matchall action drop \
+    && ip link set mgmt0 up \
+    || say "cannot filter the management NIC: it stays down"
 fi
 
 say "guestd"

@@ -6,8 +6,10 @@ the host's ``/``, read-only over 9p.  It has:
 - underlay NICs: tap devices created inside a network namespace netmanager owns (never
   in the root namespace) and handed to QEMU as open descriptors; a tap lives as long as
   QEMU holds it;
-- optionally a management NIC on QEMU's user network with ``restrict=on`` (the guest can
-  reach nothing) forwarding ``udp:127.0.0.1:agent_port`` to port 161 inside the guest;
+- optionally a management NIC on QEMU's user network forwarding
+  ``udp:127.0.0.1:agent_port`` to port 161 inside the guest; the guest's init filters the
+  NIC's egress (tc) so that only the agent's answers leave it (UDP from port 161 to
+  10.0.2.2, QEMU's side) — ``restrict=on`` would drop them too;
 - a control channel: a virtio-serial port backed by ``<run_dir>/ctl.sock``, served in the
   guest by :mod:`netmanager.guests.guestd`.
 
@@ -230,7 +232,10 @@ def qemu_argv(spec: GuestSpec, tap_fds: Sequence[int]) -> list[str]:
     if spec.agent_port is not None:
         argv += [
             "-netdev",
-            f"user,id=mgmt,restrict=on,hostfwd=udp:127.0.0.1:{spec.agent_port}-:161",
+            # not restrict=on: libslirp's restricted mode drops every UDP datagram of
+            # the guest, the agent's answers too.  The guest's init lets only UDP from
+            # port 161 to 10.0.2.2 (and ARP) out of its management NIC instead.
+            f"user,id=mgmt,ipv6=off,hostfwd=udp:127.0.0.1:{spec.agent_port}-:161",
             "-device",
             f"virtio-net-pci,netdev=mgmt,mac={MGMT_MAC}",
         ]
@@ -572,6 +577,32 @@ class Guest:
                 "E757", f"guest '{self.spec.name}' refused {argv[0]}: {answer['error']}"
             )
         return int(answer["pid"])
+
+    def write_file(self, path: str, data: str, mode: int = 0o600) -> None:
+        """Write a text file inside the guest (on one of its tmpfs: /tmp, /run, ...)."""
+        answer = self._request({"op": "write", "path": path, "data": data, "mode": mode}, 30)
+        if "error" in answer:
+            raise guest_error(
+                "E757", f"guest '{self.spec.name}' cannot write {path}: {answer['error']}"
+            )
+
+    def kill(self, pid: int, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` to a process ``spawn`` started inside the guest."""
+        answer = self._request({"op": "kill", "pid": pid, "signal": int(sig)}, 30)
+        if "error" in answer:
+            raise guest_error(
+                "E757", f"guest '{self.spec.name}' cannot signal {pid}: {answer['error']}"
+            )
+
+    def poll(self, pid: int) -> int | None:
+        """The exit status of a process ``spawn`` started, None while it runs."""
+        answer = self._request({"op": "poll", "pid": pid}, 30)
+        if "error" in answer:
+            raise guest_error(
+                "E757", f"guest '{self.spec.name}' knows no process {pid}: {answer['error']}"
+            )
+        rc = answer.get("rc")
+        return None if rc is None else int(rc)
 
     # -- stopping ----------------------------------------------------------------------
 
