@@ -453,6 +453,7 @@ class Guest:
         timeout: float,
         progress: Callable[[str], None] | None = None,
         connect_until: float | None = None,
+        late: str = "E757",
     ) -> dict[str, Any]:
         """Send ``message`` and wait for its answer.  ``connect_until``: keep trying to
         connect until then (at boot the socket appears a moment after QEMU starts)."""
@@ -471,7 +472,7 @@ class Guest:
                 now = time.monotonic()
                 if now > deadline:
                     raise guest_error(
-                        "E757",
+                        late,
                         f"guest '{self.spec.name}' did not answer within {timeout:.0f} s: "
                         f"{json.dumps(message)[:200]}",
                         f"its console is {self.run_dir / CONSOLE}",
@@ -522,7 +523,9 @@ class Guest:
     def ready(self, timeout: float = 120, progress: Callable[[str], None] | None = None) -> None:
         """Wait until guestd answers; ``progress`` gets each new console line."""
         deadline = time.monotonic() + timeout
-        answer = self._request({"op": "hello"}, timeout, progress, connect_until=deadline)
+        answer = self._request(
+            {"op": "hello"}, timeout, progress, connect_until=deadline, late="E756"
+        )
         if answer.get("hello") != "guestd":
             raise guest_error("E757", f"unexpected hello from guest '{self.spec.name}': {answer}")
         self.hello = answer
