@@ -433,6 +433,12 @@ class Guest:
             self._sock.close()
             self._sock = None
 
+    def disconnect(self) -> None:
+        """Let go of the control socket (QEMU serves one client at a time: another
+        process can then ``attach()``); the next request connects again."""
+        with self._lock:
+            self._close()
+
     def _console_lines(self) -> Iterator[str]:
         try:
             with (self.run_dir / CONSOLE).open("rb") as f:

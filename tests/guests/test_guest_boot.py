@@ -199,3 +199,13 @@ def test_the_agent_is_reachable_on_a_loopback_port(
         assert g.run(["ping", "-c", "1", "-W", "1", "10.0.2.2"], timeout=20).returncode != 0
     finally:
         g.kill(pid)
+
+
+def test_another_process_can_attach_by_the_record(booted: Booted) -> None:
+    booted.guest.disconnect()
+    other = qemu.attach(booted.guest.run_dir)
+    assert other.pid == booted.guest.pid and other.alive()
+    assert other.spec == booted.guest.spec
+    assert other.run(["hostname"], check=True).stdout.strip() == "guest1"
+    other.disconnect()
+    assert booted.guest.run(["true"]).returncode == 0

@@ -93,7 +93,7 @@ def test_qemu_command_line(tmp_path: Path) -> None:
     argv = qemu.qemu_argv(spec, [7])
     assert argv[argv.index("-accel") + 1].startswith("tcg")
     assert "tap,id=u0,fd=7" in argv
-    assert "user,id=mgmt,restrict=on,hostfwd=udp:127.0.0.1:16161-:161" in argv
+    assert "user,id=mgmt,ipv6=off,hostfwd=udp:127.0.0.1:16161-:161" in argv
     cmdline = argv[argv.index("-append") + 1].split()
     assert "nm.if=52:54:00:aa:00:01=eth1" in cmdline
     assert "nm.hostname=h1" in cmdline
