@@ -102,3 +102,9 @@ def test_qemu_command_line(tmp_path: Path) -> None:
     )
     with pytest.raises(GuestError):
         qemu.kernel_cmdline(bad)
+
+
+def test_a_tap_in_a_missing_namespace_is_a_guest_error() -> None:
+    with pytest.raises(GuestError) as caught:
+        qemu.open_tap("nmtg-no-such-namespace", "nmtgtap0")
+    assert caught.value.errors[0].code == "E758"
