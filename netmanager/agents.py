@@ -54,6 +54,10 @@ class AgentInfo:
     dom0: str
     credentials: str
     state_dir: str
+    #: how long one request may take: an agent in a guest under TCG answers a big SET in
+    #: seconds (no retransmission meanwhile: the agent would process it twice)
+    timeout_s: float = 3.0
+    retries: int = 3
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -306,7 +310,12 @@ def agent_health(agents: dict[str, AgentInfo]) -> dict[str, str]:
             return f"credentials: {exc}"
         try:
             async with AgentClient(
-                agent.host, agent.address, agent.port, credentials, timeout_s=1.0, retries=1
+                agent.host,
+                agent.address,
+                agent.port,
+                credentials,
+                timeout_s=min(agent.timeout_s, 5.0),
+                retries=1,
             ) as client:
                 status = await client.status()
         except AgentError as exc:

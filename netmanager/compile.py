@@ -15,9 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from netmanager.hostconfig import (
-    HostConfig as HostConfig,
-)
-from netmanager.hostconfig import (
+    GuestHost,
+    GuestNic,
     Infrastructure,
     Nat,
     Policy,
@@ -31,6 +30,7 @@ from netmanager.hostconfig import (
     VmRoute,
     derived_mac,
     external_namespace,
+    guest_mac,
     host_namespace,
     ifname,
     nat_namespace,
@@ -38,6 +38,9 @@ from netmanager.hostconfig import (
     switch_namespace,
     uplink_address,
     vm_namespace,
+)
+from netmanager.hostconfig import (
+    HostConfig as HostConfig,
 )
 from netmanager.mapping import Mapping
 from netmanager.model import (
@@ -48,6 +51,7 @@ from netmanager.model import (
     Host,
     HypervisorKind,
     Model,
+    PhysicalLink,
     Real,
     Virtual,
 )
@@ -303,9 +307,10 @@ def compile_topology(model: Model, mapping: Mapping) -> dict[str, HostConfig]:
                 )
                 if segment.encap is Encap.VXLAN:
                     tunnel = ifname("nx", topology, net.name)
-                else:
+                else:  # an 802.1Q trunk needs no tunnel endpoints: the switch forwards
                     sub = f"{underlay}.{segment.id}"
                     tunnel = sub if len(sub) <= 15 else ifname("nq", topology, net.name)
+                    remotes, fdb = (), ()
             segments[host_name].append(
                 Segment(
                     topology,
@@ -401,21 +406,43 @@ def compile_topology(model: Model, mapping: Mapping) -> dict[str, HostConfig]:
 
 
 def compile_infrastructure(real: Real) -> Infrastructure:
-    """The emulated physical environment of the hosts emulated by namespaces on this machine.
+    """The emulated physical environment of the hosts emulated on this machine.
 
     Every switch and router becomes a namespace with one bridge; every physical link with
-    an emulated host at one end becomes a veth: the host's underlay interface in its
-    namespace, the other end a port of the switch's bridge (or the other host's interface).
+    a namespace-emulated host at one end becomes a veth: the host's underlay interface in
+    its namespace, the other end a port of the switch's bridge (or the other host's
+    interface).  A guest host's link (``hypervisor="guest"``, always to a switch) becomes a
+    virtio NIC of the guest named as the interface in real.xml, whose tap is a port of the
+    switch's bridge (see :mod:`netmanager.guests.hosts`).
     """
     emulated = {h.name for h in real.hosts if h.hypervisor is HypervisorKind.NETNS}
-    if not emulated:
+    guests = {h.name for h in real.hosts if h.hypervisor is HypervisorKind.GUEST}
+    if not emulated and not guests:
         return Infrastructure()
     switches = tuple(
         (switch_namespace(n.name), "br0") for n in sorted(real.nodes, key=lambda n: n.name)
     )
     links = []
+    nics: dict[str, list[GuestNic]] = {g: [] for g in guests}
     for link in real.links:
         a, b = link.a, link.b
+        if b.node in guests:
+            a, b = b, a
+        if a.node in guests:
+            iface = next(i for i in real.host_by_name[a.node].interfaces if i.name == a.interface)
+            nics[a.node].append(
+                GuestNic(
+                    ifname=iface.name,
+                    mac=guest_mac(a.node, iface.name),
+                    switch_namespace=switch_namespace(b.node),
+                    bridge="br0",
+                    tap=ifname("nq", a.node, iface.name),
+                    capacity_bps=link.capacity_bps,
+                    address=iface.address,
+                    mtu=iface.mtu,
+                )
+            )
+            continue
         if (
             a.node not in emulated
             and b.node not in emulated
@@ -439,4 +466,29 @@ def compile_infrastructure(real: Real) -> Infrastructure:
         switch_namespaces=switches,
         links=tuple(links),
         external_namespace=external_namespace(),
+        guests=tuple(
+            GuestHost(g, tuple(sorted(nics[g], key=lambda n: n.ifname))) for g in sorted(guests)
+        ),
     )
+
+
+def guest_link_problems(real: Real) -> list[tuple[PhysicalLink, str]]:
+    """Physical links a guest host cannot have: every guest link ends at a switch, on a
+    named underlay interface."""
+    guests = {h.name for h in real.hosts if h.hypervisor is HypervisorKind.GUEST}
+    out = []
+    for link in real.links:
+        for end, other in ((link.a, link.b), (link.b, link.a)):
+            if end.node not in guests:
+                continue
+            if end.interface is None:
+                out.append((link, f"the link {link.name} names no interface of guest '{end.node}'"))
+            elif other.node not in real.node_by_name:
+                out.append(
+                    (
+                        link,
+                        f"the link {link.name} joins guest host '{end.node}' to '{other.node}', "
+                        "not to a switch: guest hosts are wired through switches",
+                    )
+                )
+    return out

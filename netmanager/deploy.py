@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from netmanager.compile import compile_infrastructure, compile_topology
+from netmanager.compile import compile_infrastructure, compile_topology, guest_link_problems
 from netmanager.errors import (
     Diagnostic,
     Diagnostics,
@@ -46,6 +46,7 @@ from netmanager.firewall import (
     ensure_gateway,
 )
 from netmanager.gcpause import pausing
+from netmanager.guests import GUEST_FEATURES
 from netmanager.hostconfig import HostConfig, Infrastructure, namespace_kinds
 from netmanager.kernel import Address, ApplyError, Engine, Faults, HostState, KernelStateError, Link
 from netmanager.kernel.journal import StepProgress
@@ -116,32 +117,14 @@ class Record:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Record:
-        import ipaddress
+        from netmanager.hostconfig import infrastructure_from_json
 
-        from netmanager.hostconfig import UnderlayLink
-
-        infra = d["infrastructure"]
         return cls(
             topology=d["topology"],
             real=d["real"],
             virtual=d["virtual"],
             hosts={h: HostConfig.from_json(c) for h, c in d["hosts"].items()},
-            infrastructure=Infrastructure(
-                external_namespace=infra.get("external_namespace", ""),
-                host_namespaces=tuple(infra["host_namespaces"]),
-                switch_namespaces=tuple((a, b) for a, b in infra["switch_namespaces"]),
-                links=tuple(
-                    UnderlayLink(
-                        **{
-                            **link,
-                            "a_address": ipaddress.IPv4Interface(link["a_address"])
-                            if link["a_address"]
-                            else None,
-                        }
-                    )
-                    for link in infra["links"]
-                ),
-            ),
+            infrastructure=infrastructure_from_json(d["infrastructure"]),
             occupied=Occupied.from_json(d["occupied"]),
             placement=dict(d["placement"]),
             applied_at=float(d.get("applied_at", 0.0)),
@@ -228,21 +211,34 @@ def prepare(
     _refuse_other_prefix(applied, model.real.loc)
     others = {t: r for t, r in applied.items() if t != model.topology}
     occupied = sum((r.occupied for r in others.values()), Occupied())
-    unsupported = [h for h in model.real.hosts if h.hypervisor is not HypervisorKind.NETNS]
+    emulated = (HypervisorKind.NETNS, HypervisorKind.GUEST)
+    unsupported = [h for h in model.real.hosts if h.hypervisor not in emulated]
     if unsupported:
         host = unsupported[0]
         raise _problem(
             EnvironmentProblem,
             "E703",
             f"host '{host.name}' is not emulated here (hypervisor '{host.uri or host.hypervisor}'): "
-            'this version of netmanager applies to hosts with hypervisor="netns" only',
-            'use hypervisor="netns" to emulate the host on this machine',
+            'this version of netmanager applies to hosts with hypervisor="netns" or "guest"',
+            'use hypervisor="netns" (a namespace) or "guest" (a QEMU guest with a stock '
+            "kernel) to emulate the host on this machine",
             host.loc,
         )
+    guest_problems = guest_link_problems(model.real)
+    if guest_problems:
+        diags = Diagnostics()
+        for link, message in guest_problems:
+            diags.error("E708", link.loc, message, "connect the guest's interface to a <switch>")
+        diags.raise_if_errors("apply")
     if features is None:
         features = local_features()
     host_features = {
-        h.name: h.capabilities if h.capabilities is not None else features for h in model.real.hosts
+        h.name: h.capabilities
+        if h.capabilities is not None
+        else GUEST_FEATURES
+        if h.hypervisor is HypervisorKind.GUEST
+        else features
+        for h in model.real.hosts
     }
     mapping = map_model(
         model, features=host_features, allocations=load_allocations(), occupied=occupied
@@ -259,7 +255,7 @@ def prepare(
                 f"destroy '{other.topology}' first, or describe both in the same real.xml",
                 model.real.loc,
             )
-    _precheck(model, configs, features)
+    _precheck(model, configs, host_features)
     return Deployment(model, mapping, configs, infrastructure, loaded.warnings + mapping.warnings)
 
 
@@ -284,10 +280,23 @@ def _refuse_other_prefix(applied: dict[str, Record], loc: Loc) -> None:
             )
 
 
-def _precheck(model: Model, configs: dict[str, HostConfig], features: frozenset[str]) -> None:
-    """Refuse, before any change, what this kernel cannot build."""
+def _precheck(
+    model: Model, configs: dict[str, HostConfig], features: dict[str, frozenset[str]]
+) -> None:
+    """Refuse, before any change, what the hosts' kernels cannot build."""
     diags = Diagnostics()
-    if "netem" not in features:
+    for host, config in sorted(configs.items()):
+        if config.nats and model.real.host_by_name[host].hypervisor is HypervisorKind.GUEST:
+            network = config.nats[0].network
+            diags.error(
+                "E708",
+                model.virtual.network_by_name[network].loc,
+                f"network '{network}' has outbound access through host '{host}', a guest: "
+                "the emulated outside world is not wired into guests",
+                'place its VMs on hosts with hypervisor="netns", or drop external="outbound"',
+            )
+    used = [features.get(h, frozenset()) for h in configs]
+    if not all("netem" in f for f in used):
         virtual = model.virtual
         shapings = (
             [n.shaping for n in virtual.networks]
@@ -303,7 +312,7 @@ def _precheck(model: Model, configs: dict[str, HostConfig], features: frozenset[
                     "netmanager doctor lists the kernel's features; remove latency/jitter/loss, "
                     "or run the topology on guest hosts with a stock kernel",
                 )
-    if "8021q" not in features:
+    if not all("8021q" in f for f in used):
         vlan_networks = sorted(
             {
                 s.network
@@ -441,6 +450,7 @@ class MachinePlan:
 @pausing
 def plan(deployment: Deployment) -> MachinePlan:
     """What apply would change, and why: nothing is changed."""
+    _refuse_guests(deployment)
     applied = records()
     desired = desired_state(
         _other_configs(deployment.topology, applied) + list(deployment.configs.values()),
@@ -631,6 +641,7 @@ def apply(
     ``progress`` is told each phase, ``steps`` (done, in all) the kernel steps of each."""
     start = time.perf_counter()
     topology = deployment.topology
+    _refuse_guests(deployment)
     with apply_lock():
         applied = records()
         _refuse_mixed(applied, "local", deployment.model.virtual.loc)
@@ -692,6 +703,20 @@ def apply(
         for host, config in sorted(deployment.configs.items())
     }
     return outcome
+
+
+def _refuse_guests(deployment: Deployment) -> None:
+    """In-process apply builds namespaces of this kernel only: a guest host has its own."""
+    guests = [g.host for g in deployment.infrastructure.guests]
+    if guests:
+        raise _problem(
+            NetmanagerError,
+            "E709",
+            f"host '{guests[0]}' is a guest (hypervisor=\"guest\"): guest hosts are "
+            "configured through their agents, not in this process",
+            "apply without --local",
+            deployment.model.real.host_by_name[guests[0]].loc,
+        )
 
 
 def _refuse_mixed(applied: dict[str, Record], transport: str, loc: Loc) -> None:
@@ -787,6 +812,7 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
     documents: list[dict[str, Any]] = []
     for record in chosen:
         vms: list[dict[str, Any]] = []
+        guests = set(record.infrastructure.guest_by_name)
         for host, config in sorted(record.hosts.items()):
             ports_of: dict[str, list[Any]] = {}
             for port in config.ports:
@@ -795,7 +821,9 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
                 interfaces = []
                 for port in ports_of.get(vm.vm, []):
                     link = links.get((port.vm_namespace, port.ifname))
-                    if link is None:
+                    if host in guests:  # not this kernel's: its agent tells (remote.status)
+                        state = "unknown"
+                    elif link is None:
                         state = "missing"
                     elif (port.vm_namespace, port.ifname, str(port.ip)) not in addresses:
                         state = "unaddressed"
@@ -834,11 +862,17 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
 
 def vm_namespace_of(vm: str, topology: str | None = None) -> str:
     """The namespace of an applied VM; raises NetmanagerError when unknown or ambiguous."""
+    return vm_location(vm, topology)[0]
+
+
+def vm_location(vm: str, topology: str | None = None) -> tuple[str, str | None]:
+    """(namespace, guest host or None) of an applied VM: a VM on a guest host lives in a
+    namespace of that guest's kernel.  Raises NetmanagerError when unknown or ambiguous."""
     found = [
-        (t, v.namespace)
+        (t, (v.namespace, h if h in r.infrastructure.guest_by_name else None))
         for t, r in sorted(records().items())
         if topology is None or t == topology
-        for c in r.hosts.values()
+        for h, c in r.hosts.items()
         for v in c.vms
         if v.vm == vm
     ]

@@ -260,13 +260,88 @@ class UnderlayLink:
 
 
 @dataclass(frozen=True)
+class GuestNic:
+    """An underlay interface of a guest host: a virtio NIC named ``ifname`` inside the
+    guest, whose other end is the tap ``tap`` in a switch's namespace, a port of its bridge."""
+
+    ifname: str
+    mac: str
+    switch_namespace: str
+    bridge: str
+    tap: str
+    capacity_bps: int
+    address: ipaddress.IPv4Interface | None = None
+    mtu: int = 1500
+
+
+@dataclass(frozen=True)
+class GuestHost:
+    """A host emulated by a QEMU guest running a stock kernel (``hypervisor="guest"``)."""
+
+    host: str
+    nics: tuple[GuestNic, ...] = ()
+    memory_mib: int = 256
+    cpus: int = 1
+
+
+def guest_mac(host: str, ifname: str) -> str:
+    """A MAC in QEMU's range (52:54:00), stable for (host, interface)."""
+    digest = hashlib.sha256(f"guest/{host}/{ifname}".encode()).digest()
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+@dataclass(frozen=True)
 class Infrastructure:
-    """The emulated physical environment: host and switch namespaces and the links between."""
+    """The emulated physical environment: host and switch namespaces and the links between,
+    and the hosts emulated by guests (plugged into the switches by taps)."""
 
     host_namespaces: tuple[str, ...] = ()
     switch_namespaces: tuple[tuple[str, str], ...] = ()  # (namespace, bridge ifname)
     links: tuple[UnderlayLink, ...] = field(default_factory=tuple)
     external_namespace: str = ""  # the emulated outside world, "" when not emulated
+    guests: tuple[GuestHost, ...] = ()
+
+    @property
+    def guest_by_name(self) -> dict[str, GuestHost]:
+        return {g.host: g for g in self.guests}
+
+
+def infrastructure_from_json(d: dict[str, Any]) -> Infrastructure:
+    return Infrastructure(
+        external_namespace=d.get("external_namespace", ""),
+        host_namespaces=tuple(d["host_namespaces"]),
+        switch_namespaces=tuple((a, b) for a, b in d["switch_namespaces"]),
+        links=tuple(
+            UnderlayLink(
+                **{
+                    **link,
+                    "a_address": ipaddress.IPv4Interface(link["a_address"])
+                    if link["a_address"]
+                    else None,
+                }
+            )
+            for link in d["links"]
+        ),
+        guests=tuple(
+            GuestHost(
+                host=g["host"],
+                nics=tuple(
+                    GuestNic(
+                        **{
+                            **n,
+                            "address": ipaddress.IPv4Interface(n["address"])
+                            if n["address"]
+                            else None,
+                        }
+                    )
+                    for n in g["nics"]
+                ),
+                memory_mib=int(g.get("memory_mib", 256)),
+                cpus=int(g.get("cpus", 1)),
+            )
+            for g in d.get("guests", ())
+        ),
+    )
 
 
 # ------------------------------------------------------------------------ JSON conversion

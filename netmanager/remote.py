@@ -139,6 +139,21 @@ def _dom0s(real: Real, infra: Infrastructure, hosts: Iterable[str]) -> dict[str,
     return out
 
 
+def _running_agents() -> dict[str, agent_procs.AgentInfo]:
+    """Every running agent netmanager started: of namespace hosts and of guest hosts."""
+    from netmanager.guests import hosts as guest_hosts
+
+    return agent_procs.running() | guest_hosts.running()
+
+
+def _stop_hosts() -> None:
+    """End the agents of namespace hosts and power off the guest hosts."""
+    from netmanager.guests import hosts as guest_hosts
+
+    agent_procs.stop_agents()
+    guest_hosts.stop_guests()
+
+
 def _clients(real: Real, infos: dict[str, agent_procs.AgentInfo]) -> dict[str, AgentClient]:
     out = {}
     for host, info in sorted(infos.items()):
@@ -153,7 +168,14 @@ def _clients(real: Real, infos: dict[str, agent_procs.AgentInfo]) -> dict[str, A
                 "apply",
                 ApplyFailed,
             ) from exc
-        out[host] = AgentClient(host, info.address, info.port, credentials)
+        out[host] = AgentClient(
+            host,
+            info.address,
+            info.port,
+            credentials,
+            timeout_s=info.timeout_s,
+            retries=info.retries,
+        )
     return out
 
 
@@ -466,6 +488,11 @@ def apply(
             hosts = _touched_hosts(deployment, applied.get(topology))
             progress("agents")
             infos = agent_procs.ensure_agents(real, _dom0s(real, infra, hosts))
+            if infra.guests:
+                from netmanager.guests import hosts as guest_hosts
+
+                progress("guests")
+                infos |= guest_hosts.ensure_guests(real, infra, hosts, progress=progress)
             wanted = host_candidates(deployment.configs, topology, applied, hosts)
             result = _run(
                 transaction(
@@ -480,7 +507,7 @@ def apply(
             )
         except NetmanagerError:
             if first:
-                agent_procs.stop_agents()
+                _stop_hosts()
                 remove_infrastructure(infra)
             raise
         counts["hosts"] = sum(result.changes.values())
@@ -572,7 +599,7 @@ def plan(deployment: Deployment) -> AgentsPlan:
         applied = records()
         hosts = _touched_hosts(deployment, applied.get(topology))
         infra_plan = plan_infrastructure(infra)
-        infos = {h: a for h, a in agent_procs.running().items() if h in hosts}
+        infos = {h: a for h, a in _running_agents().items() if h in hosts}
         wanted = host_candidates(deployment.configs, topology, applied, hosts)
         result = _run(transaction(topology, _clients(real, infos), wanted, commit=False))
     lines = dict(result.lines)
@@ -615,11 +642,15 @@ def destroy(
         real = model.real if model is not None else None
         counts: dict[str, int] = {}
         hosts = sorted(record.hosts)
-        running = {h: a for h, a in agent_procs.running().items() if h in hosts}
+        running = {h: a for h, a in _running_agents().items() if h in hosts}
         if real is not None:
             missing = _dom0s(real, record.infrastructure, [h for h in hosts if h not in running])
             if missing:
                 running |= agent_procs.ensure_agents(real, missing)
+        # a guest host that does not run holds nothing any more (its kernel state was in
+        # the guest's memory): there is nothing to remove there
+        guests = set(record.infrastructure.guest_by_name)
+        hosts = [h for h in hosts if h in running or h not in guests]
         absent = [h for h in hosts if h not in running]
         if absent:
             raise single(
@@ -635,7 +666,12 @@ def destroy(
         clients = {}
         for host, info in running.items():
             clients[host] = AgentClient(
-                host, info.address, info.port, load_credentials(info.credentials)
+                host,
+                info.address,
+                info.port,
+                load_credentials(info.credentials),
+                timeout_s=info.timeout_s,
+                retries=info.retries,
             )
         result = _run(
             transaction(topology, clients, wanted, progress=progress, hook=hook, steps=steps)
@@ -645,7 +681,7 @@ def destroy(
         _remove_record(topology)
         if len(applied) == 1:
             progress("agents")
-            agent_procs.stop_agents()
+            _stop_hosts()
             progress("infrastructure")
             counts["infrastructure"] = remove_infrastructure(record.infrastructure)
     return Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
@@ -712,18 +748,24 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
     if not through:
         return documents
     hosts = sorted({vm["host"] for d in through for vm in d["vms"]})
-    infos = {h: a for h, a in agent_procs.running().items() if h in hosts}
+    infos = {h: a for h, a in _running_agents().items() if h in hosts}
     clients = {}
     for host, info in infos.items():
         try:
             clients[host] = AgentClient(
-                host, info.address, info.port, load_credentials(info.credentials)
+                host,
+                info.address,
+                info.port,
+                load_credentials(info.credentials),
+                timeout_s=info.timeout_s,
+                retries=info.retries,
             )
         except CredentialsError:
             continue
     links, failed = _run(_each(clients, lambda _host, client: _links_of(client)))
     for document in through:
         name = document["topology"]
+        guests = set(applied[name].infrastructure.guest_by_name)
         document["agents"] = {
             h: (f"{infos[h].address}:{infos[h].port}" if h in links else None)
             for h in sorted({vm["host"] for vm in document["vms"]})
@@ -734,6 +776,11 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
                 key = (f"{name}/{vm['name']}", f"{name}/{interface['network']}")
                 # None: the agent did not answer; {}: it has no such link (yet)
                 interface["link"] = table.get(key, {}) if table is not None else None
+                if vm["host"] in guests:  # a guest's kernel: what its agent reads there
+                    found = interface["link"]
+                    interface["state"] = (
+                        "unreachable" if found is None else str(found.get("oper", "missing"))
+                    )
         if failed:
             document["agent_errors"] = {h: str(e) for h, e in sorted(failed.items())}
     return documents

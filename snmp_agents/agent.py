@@ -259,11 +259,11 @@ def make_backend(args: argparse.Namespace, state_dir: Path) -> HostBackend:
         )
     if args.backend == "kernel":
         if not args.dom0:
-            raise StartupError("--backend kernel needs --dom0 NAMESPACE")
+            raise StartupError("--backend kernel needs --dom0 NAMESPACE ('.': the agent's own)")
         from snmp_agents.kernel_backend import KernelBackend
 
         # the engine itself is created by the first call, in the backend's worker thread
-        return KernelBackend(args.dom0, state_dir)
+        return KernelBackend("" if args.dom0 == "." else args.dom0, state_dir)
     raise StartupError(f"unknown backend '{args.backend}'")  # pragma: no cover - argparse checks
 
 
@@ -416,7 +416,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--dom0",
         default="",
         metavar="NAMESPACE",
-        help="kernel backend: the host's dom0 namespace (its default --netns too)",
+        help="kernel backend: the host's dom0 namespace (its default --netns too); '.' is "
+        "the agent's own (a real host, or a guest host, whose dom0 is its root namespace)",
     )
     p.add_argument(
         "--memory-fail",

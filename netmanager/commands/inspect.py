@@ -82,7 +82,9 @@ def run_exec(args: argparse.Namespace) -> int:
     if not command:
         print("netmanager exec: give a command after --", file=sys.stderr)
         return ExitCode.USAGE
-    namespace = deploy.vm_namespace_of(args.vm, args.topology)
+    namespace, guest_host = deploy.vm_location(args.vm, args.topology)
+    if guest_host is not None:
+        return _exec_in_guest(guest_host, namespace, command)
     nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
     try:
         return subprocess.run(
@@ -90,3 +92,30 @@ def run_exec(args: argparse.Namespace) -> int:
         ).returncode
     except KeyboardInterrupt:
         return 130
+
+
+GUEST_EXEC_TIMEOUT_S = 3600.0
+
+
+def _exec_in_guest(host: str, namespace: str, command: list[str]) -> int:
+    """A VM on a guest host: the command runs in its namespace inside the guest, through
+    the guest's control channel; its output is printed when it ends."""
+    from netmanager.errors import Loc, single
+    from netmanager.guests import hosts
+
+    guest = hosts.guest_of(host)
+    if guest is None:
+        raise single(
+            "E746",
+            Loc("netmanager"),
+            f"guest host '{host}' is not running",
+            "netmanager apply boots it again (netmanager hosts status lists guests)",
+            "exec",
+        )
+    try:
+        done = guest.run(command, netns=namespace, timeout=GUEST_EXEC_TIMEOUT_S)
+    finally:
+        guest.disconnect()
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode

@@ -599,13 +599,19 @@ for dev in /sys/class/net/nmtmp*; do
 done
 if [ -n "$MGMT" ]; then
     ip addr add 10.0.2.15/24 dev mgmt0
-    # only the agent's answers leave the management NIC: UDP from port 161 to 10.0.2.2
+    # only the agent's answers leave the management NIC: UDP from port 161 to 10.0.2.2,
+    # and the later fragments of a big answer (no UDP header: offset != 0); any other
+    # first fragment or whole datagram is dropped, so no datagram can be completed
     TC="chroot /newroot /usr/sbin/tc"
     $TC qdisc add dev mgmt0 clsact \
     && $TC filter add dev mgmt0 egress prio 1 protocol ip u32 match ip protocol 17 0xff \
         match ip sport 161 0xffff match ip dst 10.0.2.2/32 action pass \
-    && $TC filter add dev mgmt0 egress prio 2 protocol arp matchall action pass \
-    && $TC filter add dev mgmt0 egress prio 3 matchall action drop \
+    && $TC filter add dev mgmt0 egress prio 2 protocol ip u32 match ip protocol 17 0xff \
+        match u16 0 0x1fff at 6 action drop \
+    && $TC filter add dev mgmt0 egress prio 3 protocol ip u32 match ip protocol 17 0xff \
+        match ip dst 10.0.2.2/32 action pass \
+    && $TC filter add dev mgmt0 egress prio 4 protocol arp matchall action pass \
+    && $TC filter add dev mgmt0 egress prio 5 matchall action drop \
     && ip link set mgmt0 up \
     || say "cannot filter the management NIC: it stays down"
 fi

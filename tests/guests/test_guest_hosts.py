@@ -1,0 +1,136 @@
+"""examples/two-hosts-guests through the command line: two hosts of real.xml emulated by
+QEMU guests with Debian's stock kernel, configured through their agents over forwarded
+loopback ports; the VMs' link has 10 Mbit/s, 20 ms latency, 2 ms jitter and 0.1 % loss
+(NetEm) and the network crosses the hosts on an 802.1Q trunk.
+
+Everything has this test's own namespace prefix and state directory; the finalizer powers
+off the guests (QEMU by PID) and deletes the namespaces, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netmanager import agents
+from netmanager.cli import main
+from netmanager.guests import hosts, qemu
+from tests import kernelstate
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TWO = (
+    str(EXAMPLES / "two-hosts-guests/real.xml"),
+    str(EXAMPLES / "two-hosts-guests/virtual.xml"),
+)
+
+pytestmark = [
+    pytest.mark.privileged,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, taps, QEMU)"),
+    pytest.mark.skipif(
+        shutil.which(qemu.QEMU) is None, reason=f"needs {qemu.QEMU} (Debian's qemu-system-x86)"
+    ),
+]
+
+
+@pytest.fixture
+def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    prefix = f"nmq{uuid.uuid4().hex[:5]}"
+    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
+    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
+    # the kernel and initramfs are kept between runs (the other guest tests share them)
+    monkeypatch.setenv(
+        "NETMANAGER_GUEST_CACHE",
+        os.environ.get("NETMANAGER_GUEST_CACHE", "/var/cache/netmanager-tests/guests"),
+    )
+    try:
+        yield prefix
+    finally:
+        hosts.stop_guests()
+        agents.stop_agents()
+        for name in kernelstate.namespaces(prefix):
+            subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def _rtts(output: str) -> list[float]:
+    return [float(m) for m in re.findall(r"time=([0-9.]+) ms", output)]
+
+
+def test_two_guest_hosts_apply_measure_and_destroy(
+    prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = kernelstate.snapshot(prefix)
+    assert main(["apply", "--json", *TWO]) == 0
+    applied = json.loads(capsys.readouterr().out)
+    assert applied["changes"] > 0 and set(applied["hosts"]) == {"host1", "host2"}
+
+    # two guests run, each with its agent on a loopback port of this machine
+    assert main(["hosts", "status", "--json"]) == 0
+    guests = json.loads(capsys.readouterr().out)
+    assert [g["host"] for g in guests] == ["host1", "host2"]
+    assert all(g["health"] == "ok" and g["agent"].startswith("127.0.0.1:") for g in guests)
+    pids = [g["pid"] for g in guests]
+    # the guests' underlay NICs are taps in the switch's namespace (nothing in the root's)
+    switch = f"{prefix}s-sw1"
+    taps = json.loads(
+        subprocess.run(
+            ["ip", "-n", switch, "-j", "-d", "link", "show", "type", "tun"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert len(taps) == 2 and all(t.get("master") == "br0" for t in taps)
+
+    # inside host1: the network on an 802.1Q sub-interface of the trunk, NetEm on the port
+    guest = hosts.guest_of("host1")
+    assert guest is not None
+    try:
+        links = json.loads(guest.run(["ip", "-j", "-d", "link"], check=True).stdout)
+        vlans = [link for link in links if link.get("linkinfo", {}).get("info_kind") == "vlan"]
+        assert [v["link"] for v in vlans] == ["eth0"]
+        qdiscs = json.loads(guest.run(["tc", "-j", "qdisc"], check=True).stdout)
+        netem = [q for q in qdiscs if q["kind"] == "netem"]
+        assert len(netem) == 1 and netem[0]["options"]["delay"]["delay"] == pytest.approx(0.02)
+    finally:
+        guest.disconnect()
+
+    # vm1 reaches vm2 across the two guests, 20 ms each way (jitter 2 ms)
+    capsys.readouterr()
+    code = main(["exec", "vm1", "--", "ping", "-c", "10", "-i", "0.2", "-W", "2", "10.20.0.2"])
+    out = capsys.readouterr().out
+    rtts = _rtts(out)
+    assert code == 0 and len(rtts) >= 8, out  # loss is 0.1 % each way
+    assert min(rtts) >= 36.0, out
+    assert sorted(rtts)[len(rtts) // 2] < 80.0, out
+
+    # status comes from the agents inside the guests
+    assert main(["status", "--json", *TWO]) == 0
+    status = json.loads(capsys.readouterr().out)
+    states = {vm["name"]: vm["interfaces"][0] for vm in status["vms"]}
+    assert {n: i["state"] for n, i in states.items()} == {"vm1": "up", "vm2": "up"}
+    assert states["vm1"]["link"]["rate_kbps"] == 10000
+    assert states["vm1"]["link"]["delay_us"] == 20000
+
+    # a re-apply changes nothing; --local cannot configure a guest
+    assert main(["apply", "--json", *TWO]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == 0
+    assert main(["apply", "--local", *TWO]) == 1
+    assert "error[E709]" in capsys.readouterr().err
+
+    # destroy stops the guests and leaves nothing behind
+    assert main(["destroy", *TWO]) == 0
+    assert hosts.guests() == {}
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or b"qemu" not in Path(
+            f"/proc/{pid}/cmdline"
+        ).read_bytes()
+    assert kernelstate.snapshot(prefix) == before
+    assert kernelstate.namespaces(prefix) == []
