@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from netmanager.guests import image, qemu
+from netmanager.guests import qemu
 from netmanager.kernel import netns
+from tests.guests.conftest import GuestImage, running
 from tests.snmp.conftest import CREDENTIALS, READ_COMMUNITY, free_udp_port
 
 pytestmark = pytest.mark.privileged
@@ -38,11 +39,6 @@ SNMPGET = ["snmpget", "-v2c", "-c", READ_COMMUNITY, "-t", "1", "-r", "0", "-OqvU
 TC = "/usr/sbin/tc" if os.path.exists("/usr/sbin/tc") else "/sbin/tc"
 
 
-def _cache_dir() -> Path:
-    """Kernel and initramfs cache shared by runs (downloads take a few seconds)."""
-    return Path(os.environ.get("NETMANAGER_GUEST_CACHE", "/var/cache/netmanager-tests/guests"))
-
-
 @dataclass
 class Booted:
     guest: qemu.Guest
@@ -52,39 +48,29 @@ class Booted:
 
 
 @pytest.fixture(scope="module")
-def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (namespaces, taps)")
-    if shutil.which(qemu.QEMU) is None:
-        pytest.skip(f"needs {qemu.QEMU} (Debian package qemu-system-x86)")
+def booted(tmp_path_factory: pytest.TempPathFactory, guest_image: GuestImage) -> Iterator[Booted]:
     if not os.path.exists("/dev/net/tun"):
         pytest.skip("needs /dev/net/tun")
-    kern = image.kernel(_cache_dir())
-    initrd = image.initramfs(kern, _cache_dir())
     name = f"nmtg{secrets.token_hex(3)}"
     home = netns.current_fd()
     ns_fd = netns.create(name, home)
-    guest: qemu.Guest | None = None
     try:
         _wire_namespace(name)
         port = free_udp_port()
         spec = qemu.GuestSpec(
             name="guest1",
-            kernel=kern,
-            initramfs=initrd,
+            kernel=guest_image.kernel,
+            initramfs=guest_image.initramfs,
             run_dir=tmp_path_factory.mktemp("guest1"),
             agent_port=port,
             nics=(qemu.Nic(GUEST_MAC, name, f"{name}t0", UNDERLAY),),
             project_dir=PROJECT,
         )
-        guest = qemu.launch(spec)
-        qemu.plug(name, f"{name}t0", master="br0")
         log: list[str] = []
-        guest.ready(timeout=180, progress=log.append)
-        yield Booted(guest, name, port, log)
+        with running(spec, log) as guest:
+            qemu.plug(name, f"{name}t0", master="br0")
+            yield Booted(guest, name, port, log)
     finally:
-        if guest is not None:
-            guest.stop()
         os.close(ns_fd)
         os.close(home)
         netns.remove(name)

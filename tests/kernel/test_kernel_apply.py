@@ -333,7 +333,10 @@ def test_htb_classes_and_u32_filters_per_destination(prefix: str) -> None:
 
 def test_netem_needs_a_kernel_with_netem(prefix: str) -> None:
     if not kernel_has_qdisc("netem", prefix):
-        pytest.skip("this kernel has no sch_netem (NetEm is encoded, but cannot be applied)")
+        pytest.skip(
+            "this kernel has no sch_netem (NetEm is encoded, but cannot be applied here;"
+            " tests/guests/test_in_guest.py runs this in a guest)"
+        )
     dom0 = f"{prefix}-d"
     state = HostState.checked(
         [o for o in small_host(prefix) if not isinstance(o, Qdisc)]

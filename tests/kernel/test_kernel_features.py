@@ -186,7 +186,8 @@ def test_netem_below_the_egress_tbf(prefix: str) -> None:
     if not kernel_has_qdisc("netem", prefix):
         pytest.skip(
             "this kernel has no sch_netem: NetEm below a TBF is encoded and planned (see"
-            " test_features.py), but cannot be applied here"
+            " test_features.py), but cannot be applied here (tests/guests/test_in_guest.py runs"
+            " this in a guest)"
         )
     dom0 = f"{prefix}-d"
     state = shaped_host(prefix, netem=NETEM)
@@ -211,6 +212,7 @@ def test_a_vlan_on_a_parent_link(prefix: str) -> None:
         pytest.skip(
             "this kernel has no 802.1Q (8021q): VLAN links are encoded, decoded and planned"
             " (see test_codec.py, test_features.py), but cannot be created here"
+            " (tests/guests/test_in_guest.py runs this in a guest)"
         )
     dom0 = f"{prefix}-d"
     base = list(shaped_host(prefix, ingress_bps=None))
