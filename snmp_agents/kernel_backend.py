@@ -25,6 +25,7 @@ one worker thread).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from netmanager.hostconfig import HostConfig
 from netmanager.kernel import (
     ApplyError,
     Engine,
+    Faults,
     HostState,
     KernelStateError,
     Namespace,
@@ -53,6 +55,7 @@ from snmp_agents.hostconfig_rows import host_configs_from_candidate
 log = logging.getLogger(__name__)
 
 STATE_FILE = "kernel-backend.json"
+FAULT_FILE = "inject-fault"  # tests: the k-th kernel step of the next commit fails
 _OPS = {"+": "add", "~": "modify", "-": "remove"}
 _FAILURES = (ApplyError, KernelStateError, StalePlanError, FirewallError, RenderError, OSError)
 
@@ -197,7 +200,20 @@ class KernelBackend:
         """The engine's step progress, served as nmTxnStepsDone/nmTxnStepsTotal."""
         self.steps_done, self.steps_total = done, total
 
-    def _converge(self, target: _Target) -> int:
+    def _injected_fault(self) -> Faults | None:
+        """A test hook: a file ``inject-fault`` in the state directory holding k makes the
+        k-th kernel step of the next commit fail (the file is consumed), so that tests can
+        check that a host rolls back exactly from any step."""
+        path = self.path.parent / FAULT_FILE
+        try:
+            k = int(path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        path.unlink(missing_ok=True)
+        counter = itertools.count()
+        return Faults(fail_at=lambda _i, _change: next(counter) == k)
+
+    def _converge(self, target: _Target, faults: Faults | None = None) -> int:
         """Make the host carry exactly ``target`` (every known topology converged);
         raises one of _FAILURES.  Returns the number of kernel changes made."""
         engine = self.engine()
@@ -210,7 +226,7 @@ class KernelBackend:
                 self._firewall(topology, config, apply=True)
         for _topology, config, scope in work:
             result = engine.apply(
-                self._desired(config, scope), scope=scope, progress=self._progress
+                self._desired(config, scope), scope=scope, progress=self._progress, faults=faults
             )
             done += result.changes
         for topology, config, _ in work:
@@ -297,7 +313,7 @@ class KernelBackend:
         self.in_progress = "commit"
         self._save()
         try:
-            self._converge(target)
+            self._converge(target, self._injected_fault())
         except _FAILURES as exc:
             try:
                 self._restore(before, "the failed commit")

@@ -1,37 +1,49 @@
 """Reading the kernel without netmanager: ip -j, tc -j, iptables-save, ebtables-save.
 
 A snapshot keeps the fields that define what was built (names, MTUs, masters, addresses,
-routes, qdiscs and their options, firewall rules), not counters or timestamps.
+routes, qdiscs and their options, firewall rules), not counters or timestamps.  The
+commands run here, or through any ``run(argv, netns)`` (e.g. inside a guest host).
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 LINK_FIELDS = ("ifname", "mtu", "master", "address", "ifalias", "link_type")
 
-
-def _json(argv: list[str]) -> Any:
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return json.loads(out or "[]")
+#: runs argv (inside network namespace ``netns`` when given) and returns its stdout
+Runner = Callable[[list[str], "str | None"], str]
 
 
-def _text(argv: list[str]) -> list[str]:
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+def local(argv: list[str], netns: str | None = None) -> str:
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def _json(argv: list[str], run: Runner = local) -> Any:
+    return json.loads(run(argv, None) or "[]")
+
+
+def _text(argv: list[str], netns: str | None = None, run: Runner = local) -> list[str]:
+    out = run(argv, netns)
     return [line for line in out.splitlines() if line and not line.startswith("#")]
 
 
-def namespaces(prefix: str = "") -> list[str]:
+def namespaces(prefix: str = "", run: Runner = local) -> list[str]:
     return sorted(
-        n["name"] for n in _json(["ip", "-j", "netns", "list"]) if n["name"].startswith(prefix)
+        n["name"]
+        for n in _json(["ip", "-j", "netns", "list"], run)
+        if n["name"].startswith(prefix)
     )
 
 
-def _links(ns: list[str]) -> list[dict[str, Any]]:
+def _links(ns: list[str], run: Runner = local) -> list[dict[str, Any]]:
     links = []
-    for link in _json(["ip", *ns, "-j", "-d", "link", "show"]):
+    for link in _json(["ip", *ns, "-j", "-d", "link", "show"], run):
         item = {k: link.get(k) for k in LINK_FIELDS}
         item["up"] = "UP" in link.get("flags", [])
         item["kind"] = link.get("linkinfo", {}).get("info_kind")
@@ -42,17 +54,18 @@ def _links(ns: list[str]) -> list[dict[str, Any]]:
     return sorted(links, key=lambda x: str(x["ifname"]))
 
 
-def namespace_state(name: str) -> dict[str, Any]:
-    ns = ["-n", name]
+def namespace_state(name: str, run: Runner = local) -> dict[str, Any]:
+    """One namespace's state ("" is the root namespace of where ``run`` runs)."""
+    ns = ["-n", name] if name else []
     addrs = sorted(
         (a["ifname"], i["local"], i["prefixlen"])
-        for a in _json(["ip", *ns, "-j", "addr", "show"])
+        for a in _json(["ip", *ns, "-j", "addr", "show"], run)
         for i in a.get("addr_info", [])
         if i.get("family") == "inet"
     )
     routes = sorted(
         (r.get("dst"), r.get("gateway"), r.get("dev"), r.get("protocol"))
-        for r in _json(["ip", *ns, "-j", "route", "show"])
+        for r in _json(["ip", *ns, "-j", "route", "show"], run)
     )
     qdiscs = sorted(
         (
@@ -62,17 +75,17 @@ def namespace_state(name: str) -> dict[str, Any]:
             q.get("parent"),
             json.dumps(q.get("options"), sort_keys=True),
         )
-        for q in _json(["tc", *ns, "-j", "qdisc", "show"])
+        for q in _json(["tc", *ns, "-j", "qdisc", "show"], run)
     )
     fdb = sorted(
         (f.get("ifname"), f.get("mac"), f.get("dst"))
-        for f in _json(["bridge", *ns, "-j", "fdb", "show"])
+        for f in _json(["bridge", *ns, "-j", "fdb", "show"], run)
         if f.get("dst")
     )
-    iptables = _text(["ip", "netns", "exec", name, "iptables-save", "-t", "filter"])
-    ebtables = _text(["ip", "netns", "exec", name, "ebtables-save"])
+    iptables = _text(["iptables-save", "-t", "filter"], name or None, run)
+    ebtables = _text(["ebtables-save"], name or None, run)
     return {
-        "links": _links(ns),
+        "links": _links(ns, run),
         "addresses": addrs,
         "routes": routes,
         "qdiscs": qdiscs,
@@ -88,4 +101,13 @@ def snapshot(prefix: str) -> dict[str, Any]:
     return {
         "namespaces": {name: namespace_state(name) for name in namespaces(prefix)},
         "root_links": sorted(link["ifname"] for link in _json(["ip", "-j", "link", "show"])),
+    }
+
+
+def host_snapshot(run: Runner) -> dict[str, Any]:
+    """A whole host seen through ``run`` (a guest host): its root namespace and every
+    namespace in it."""
+    return {
+        "root": namespace_state("", run),
+        "namespaces": {name: namespace_state(name, run) for name in namespaces("", run)},
     }

@@ -46,7 +46,7 @@ from netmanager.state import read_json, write_json
 PARALLEL_BOOTS = 2
 BOOT_TIMEOUT_S = 180.0
 AGENT_TIMEOUT_S = 120.0
-AGENT_REQUEST_TIMEOUT_S = 30.0  # one SNMP request to an agent in a guest (TCG is slow)
+AGENT_REQUEST_TIMEOUT_S = 15.0  # one SNMP request to an agent in a guest (TCG is slow)
 GUEST_RUN = "/run/netmanager"  # a tmpfs inside the guest
 MANAGER_FILE = "guest-manager.json"
 MGMT_ADDRESS = "10.0.2.15"  # QEMU user networking's guest address (hostfwd's default)

@@ -1,7 +1,9 @@
 """examples/two-hosts-guests through the command line: two hosts of real.xml emulated by
 QEMU guests with Debian's stock kernel, configured through their agents over forwarded
 loopback ports; the VMs' link has 10 Mbit/s, 20 ms latency, 2 ms jitter and 0.1 % loss
-(NetEm) and the network crosses the hosts on an 802.1Q trunk.
+(NetEm) and the network crosses the hosts on an 802.1Q trunk.  Before the destroy, host2's
+guest is killed (SIGKILL to QEMU) while the hosts commit a second topology: host1 must be
+rolled back (its state read inside it), and destroy must cope with the dead guest.
 
 Everything has this test's own namespace prefix and state directory; the finalizer powers
 off the guests (QEMU by PID) and deletes the namespaces, also when a test fails.
@@ -13,15 +15,18 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from netmanager import agents
+from netmanager import agents, deploy, remote
 from netmanager.cli import main
+from netmanager.errors import NetmanagerError
 from netmanager.guests import hosts, qemu
 from tests import kernelstate
 
@@ -63,8 +68,31 @@ def _rtts(output: str) -> list[float]:
     return [float(m) for m in re.findall(r"time=([0-9.]+) ms", output)]
 
 
+def _snapshot(host: str) -> dict[str, Any]:
+    """A guest host's kernel state, read inside it with ip, tc, bridge and the *-save tools."""
+    guest = hosts.guest_of(host)
+    assert guest is not None, f"guest {host} is not running"
+
+    def run(argv: list[str], netns: str | None) -> str:
+        return guest.run(argv, netns=netns, timeout=60, check=True).stdout
+
+    try:
+        return kernelstate.host_snapshot(run)
+    finally:
+        guest.disconnect()
+
+
+SECOND = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="second">
+  <network name="lan2" cidr="10.30.0.0/24" encap="vlan"><shaping bandwidth="5Mbit"/></network>
+  <vm name="vmb1" host="host1"><interface network="lan2" ip="10.30.0.1"/></vm>
+  <vm name="vmb2" host="host2"><interface network="lan2" ip="10.30.0.2"/></vm>
+</virtual>
+"""
+
+
 def test_two_guest_hosts_apply_measure_and_destroy(
-    prefix: str, capsys: pytest.CaptureFixture[str]
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = kernelstate.snapshot(prefix)
     assert main(["apply", "--json", *TWO]) == 0
@@ -125,7 +153,22 @@ def test_two_guest_hosts_apply_measure_and_destroy(
     assert main(["apply", "--local", *TWO]) == 1
     assert "error[E709]" in capsys.readouterr().err
 
-    # destroy stops the guests and leaves nothing behind
+    # a guest killed while the hosts commit another topology: host1 is rolled back
+    host1_before = _snapshot("host1")
+    second = tmp_path / "second.xml"
+    second.write_text(SECOND)
+
+    def kill_host2(event: str, host: str) -> None:
+        if event == "committing" and host == "host2":
+            os.kill(pids[1], signal.SIGKILL)
+
+    with pytest.raises(NetmanagerError) as err:
+        remote.apply(deploy.prepare(TWO[0], second), hook=kill_host2, revert_s=60)
+    assert any(d.code == "E741" for d in err.value.errors)
+    assert _snapshot("host1") == host1_before
+    assert sorted(hosts.guests()) == ["host1"]
+
+    # destroy stops the guests and leaves nothing behind (host2's state went with it)
     assert main(["destroy", *TWO]) == 0
     assert hosts.guests() == {}
     for pid in pids:

@@ -38,6 +38,8 @@ CASES = [
     ("aef-grid/real.xml", "aef-grid/virtual.xml"),
     ("two-hosts/real.xml", "two-hosts/virtual.xml"),
     ("virtcloud/real.xml", "virtcloud/tenant-a.xml"),
+    ("two-hosts-guests/real.xml", "two-hosts-guests/virtual.xml"),
+    ("aef-grid-vlan/real.xml", "aef-grid-vlan/virtual.xml"),
 ]
 NM = "NETMANAGER-MIB::"
 
