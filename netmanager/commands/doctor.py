@@ -16,7 +16,11 @@ def register(sub: Any) -> None:
         "doctor",
         help="list the kernel features found and what each enables",
         description="Try each kernel feature netmanager uses inside a throwaway network "
-        "namespace and report what works. Exit 0 when the essentials work, 6 when not.",
+        "namespace and report what works; each running guest host (hypervisor=\"guest\") "
+        "is asked the same inside its own kernel. Exit 0 when the essentials work, 6 when not.",
+    )
+    parser.add_argument(
+        "--no-hosts", action="store_true", help="only this machine, not the running guest hosts"
     )
     add_json(parser)
     parser.set_defaults(run=run)
@@ -30,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if os.geteuid() == 0:  # what apply and plan then take without probing again
         remember(state_dir() / "features.json", capabilities(features))
     ok = all(f.available for f in features if f.name in ESSENTIAL)
+    guests = {} if args.no_hosts or os.geteuid() != 0 else _guest_hosts()
+    ok = ok and all(g.get("ok", False) for g in guests.values())
     if args.json:
         print_json(
             {
@@ -44,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
                     }
                     for f in features
                 ],
+                "hosts": guests,
             }
         )
     else:
@@ -53,4 +60,42 @@ def run(args: argparse.Namespace) -> int:
             print(f"{f.name:<{width}}  {mark}  {f.enables}  ({f.detail})")
         if os.geteuid() != 0:
             print("not root: kernel features cannot be tried; run netmanager doctor as root")
+        for host, doc in sorted(guests.items()):
+            if "error" in doc:
+                print(f"\nguest host {host}: {doc['error']}")
+                continue
+            print(f"\nguest host {host} (kernel {doc.get('kernel', '?')}):")
+            for f in doc["features"]:
+                mark = "yes" if f["available"] else "NO "
+                print(f"{f['name']:<{width}}  {mark}  ({f['detail']})")
     return ExitCode.OK if ok else ExitCode.ENVIRONMENT
+
+
+def _guest_hosts() -> dict[str, dict[str, Any]]:
+    """``netmanager doctor --json --no-hosts`` run inside each running guest host: the
+    features of its own kernel, tried there the same way."""
+    import json
+    import sys
+
+    from netmanager.errors import NetmanagerError
+    from netmanager.guests import hosts
+
+    out: dict[str, dict[str, Any]] = {}
+    for host in sorted(hosts.guests()):
+        guest = hosts.guest_of(host)
+        if guest is None:
+            continue
+        try:
+            done = guest.run(
+                [sys.executable, "-m", "netmanager", "doctor", "--json", "--no-hosts"],
+                timeout=120,
+                env={"NETMANAGER_STATE_DIR": "/run/netmanager/doctor"},
+            )
+            doc = json.loads(done.stdout)
+            doc["kernel"] = guest.spec.kernel.version
+            out[host] = doc
+        except (NetmanagerError, ValueError) as exc:
+            out[host] = {"ok": False, "error": str(exc)}
+        finally:
+            guest.disconnect()
+    return out

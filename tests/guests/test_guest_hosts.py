@@ -105,6 +105,13 @@ def test_two_guest_hosts_apply_measure_and_destroy(
     assert [g["host"] for g in guests] == ["host1", "host2"]
     assert all(g["health"] == "ok" and g["agent"].startswith("127.0.0.1:") for g in guests)
     pids = [g["pid"] for g in guests]
+    # doctor asks each guest host's own kernel: NetEm and 802.1Q there, not here
+    assert main(["doctor", "--json"]) == 0
+    doctor = json.loads(capsys.readouterr().out)
+    assert sorted(doctor["hosts"]) == ["host1", "host2"]
+    for doc in doctor["hosts"].values():
+        found = {f["name"]: f["available"] for f in doc["features"]}
+        assert found["netem"] and found["8021q"] and found["vxlan"], doc
     # the guests' underlay NICs are taps in the switch's namespace (nothing in the root's)
     switch = f"{prefix}s-sw1"
     taps = json.loads(
