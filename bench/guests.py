@@ -75,6 +75,7 @@ def two_host_grid(directory: Path) -> Path:
                 root.remove(link)
     for keeper in ("host1", "host2"):
         by_name[keeper].set("max-vms", "16")
+        by_name[keeper].set("cpus", "16")
         by_name[keeper].set("memory", "5GB")
     path = directory / "real.xml"
     tree.write(str(path), xml_declaration=True, encoding="UTF-8")

@@ -1,9 +1,16 @@
 """examples/two-hosts-guests through the command line: two hosts of real.xml emulated by
 QEMU guests with Debian's stock kernel, configured through their agents over forwarded
 loopback ports; the VMs' link has 10 Mbit/s, 20 ms latency, 2 ms jitter and 0.1 % loss
-(NetEm) and the network crosses the hosts on an 802.1Q trunk.  Before the destroy, host2's
-guest is killed (SIGKILL to QEMU) while the hosts commit a second topology: host1 must be
-rolled back (its state read inside it), and destroy must cope with the dead guest.
+(NetEm) and the network crosses the hosts on an 802.1Q trunk.
+
+The two guests boot once for the module (booting costs most of the time under TCG); the
+tests run in order: what apply built (CLI, agents, doctor, exec, status, re-apply); a
+failure injected at a spread of kernel steps inside host1's guest while a second topology
+is applied, which must leave both hosts exactly as they were; then host2's guest killed
+(SIGKILL to QEMU) while the hosts commit: host1 is rolled back, and destroy copes with the
+dead guest and leaves nothing behind.  Kernel state is read inside the guests with
+``ip -j``, ``tc -j``, ``bridge -j``, ``iptables-save`` and ``ebtables-save``, not through
+netmanager.
 
 Everything has this test's own namespace prefix and state directory; the finalizer powers
 off the guests (QEMU by PID) and deletes the namespaces, also when a test fails.
@@ -19,6 +26,7 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,23 +53,36 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+@dataclass
+class Grid:
+    prefix: str
+    directory: Path
+    before: dict[str, Any]  # this machine's namespaces and links before anything
+    pids: list[int]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Grid]:
     prefix = f"nmq{uuid.uuid4().hex[:5]}"
-    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
-    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
-    # the kernel and initramfs are kept between runs (the other guest tests share them)
-    monkeypatch.setenv(
-        "NETMANAGER_GUEST_CACHE",
-        os.environ.get("NETMANAGER_GUEST_CACHE", "/var/cache/netmanager-tests/guests"),
-    )
-    try:
-        yield prefix
-    finally:
-        hosts.stop_guests()
-        agents.stop_agents()
-        for name in kernelstate.namespaces(prefix):
-            subprocess.run(["ip", "netns", "del", name], check=False)
+    directory = tmp_path_factory.mktemp("guest-hosts")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NETMANAGER_NS_PREFIX", prefix)
+        env.setenv("NETMANAGER_STATE_DIR", str(directory / "state"))
+        # the kernel and initramfs are kept between runs (the other guest tests share them)
+        env.setenv(
+            "NETMANAGER_GUEST_CACHE",
+            os.environ.get("NETMANAGER_GUEST_CACHE", "/var/cache/netmanager-tests/guests"),
+        )
+        before = kernelstate.snapshot(prefix)
+        try:
+            assert main(["apply", *TWO]) == 0
+            pids = [info.pid for _, info in sorted(hosts.guests().items())]
+            yield Grid(prefix, directory, before, pids)
+        finally:
+            hosts.stop_guests()
+            agents.stop_agents()
+            for name in kernelstate.namespaces(prefix):
+                subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def _rtts(output: str) -> list[float]:
@@ -84,27 +105,27 @@ def _snapshot(host: str) -> dict[str, Any]:
 
 SECOND = """<?xml version="1.0" encoding="UTF-8"?>
 <virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="second">
-  <network name="lan2" cidr="10.30.0.0/24" encap="vlan"><shaping bandwidth="5Mbit"/></network>
+  <network name="lan2" cidr="10.30.0.0/24" encap="vlan">
+    <shaping bandwidth="5Mbit" latency="5ms"/>
+  </network>
   <vm name="vmb1" host="host1"><interface network="lan2" ip="10.30.0.1"/></vm>
   <vm name="vmb2" host="host2"><interface network="lan2" ip="10.30.0.2"/></vm>
 </virtual>
 """
+FAULT = "/run/netmanager/agent/inject-fault"  # the agent's state directory in the guest
+# the first steps one by one, then further apart (each try costs about ten seconds)
+STEPS = (0, 1, 2, 3, 4, 6, 9, 13, 18, 24, 31, 39, 48, 58, 69, 81, 94, 108, 123, 139, 156)
 
 
-def test_two_guest_hosts_apply_measure_and_destroy(
-    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_what_apply_built_on_two_guest_hosts(
+    grid: Grid, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = kernelstate.snapshot(prefix)
-    assert main(["apply", "--json", *TWO]) == 0
-    applied = json.loads(capsys.readouterr().out)
-    assert applied["changes"] > 0 and set(applied["hosts"]) == {"host1", "host2"}
-
+    prefix = grid.prefix
     # two guests run, each with its agent on a loopback port of this machine
     assert main(["hosts", "status", "--json"]) == 0
     guests = json.loads(capsys.readouterr().out)
     assert [g["host"] for g in guests] == ["host1", "host2"]
     assert all(g["health"] == "ok" and g["agent"].startswith("127.0.0.1:") for g in guests)
-    pids = [g["pid"] for g in guests]
     # doctor asks each guest host's own kernel: NetEm and 802.1Q there, not here
     assert main(["doctor", "--json"]) == 0
     doctor = json.loads(capsys.readouterr().out)
@@ -160,14 +181,48 @@ def test_two_guest_hosts_apply_measure_and_destroy(
     assert main(["apply", "--local", *TWO]) == 1
     assert "error[E709]" in capsys.readouterr().err
 
+
+def test_a_failure_at_any_step_inside_a_guest_rolls_every_host_back(grid: Grid) -> None:
+    second = grid.directory / "faults.xml"
+    second.write_text(SECOND)
+    before = {h: _snapshot(h) for h in ("host1", "host2")}
+    failures = 0
+    for k in STEPS:
+        guest = hosts.guest_of("host1")
+        assert guest is not None
+        try:
+            guest.write_file(FAULT, str(k), 0o600)
+        finally:
+            guest.disconnect()
+        try:
+            remote.apply(deploy.prepare(TWO[0], second))
+        except NetmanagerError as exc:
+            assert any(d.code == "E741" for d in exc.errors), exc
+            assert "injected fault" in str(exc) or "commit failed" in str(exc), exc
+            failures += 1
+            after = {h: _snapshot(h) for h in ("host1", "host2")}
+            assert after == before, f"step {k}: a host is not as it was"
+            continue
+        break  # k is past host1's last step: the apply went through
+    else:
+        pytest.fail("the apply never went through")
+    assert failures >= 6  # namespaces, veths, bridge, VLAN, qdiscs, addresses ...
+    # what went through is there: the second topology's VLAN sub-interface on host1
+    links = _snapshot("host1")["root"]["links"]
+    assert sum(1 for link in links if link["kind"] == "vlan") == 2
+    assert remote.destroy("second").changes > 0
+    assert {h: _snapshot(h) for h in ("host1", "host2")} == before
+
+
+def test_a_guest_killed_mid_apply_then_destroy(grid: Grid) -> None:
     # a guest killed while the hosts commit another topology: host1 is rolled back
     host1_before = _snapshot("host1")
-    second = tmp_path / "second.xml"
+    second = grid.directory / "second.xml"
     second.write_text(SECOND)
 
     def kill_host2(event: str, host: str) -> None:
         if event == "committing" and host == "host2":
-            os.kill(pids[1], signal.SIGKILL)
+            os.kill(grid.pids[1], signal.SIGKILL)
 
     with pytest.raises(NetmanagerError) as err:
         remote.apply(deploy.prepare(TWO[0], second), hook=kill_host2, revert_s=60)
@@ -178,9 +233,10 @@ def test_two_guest_hosts_apply_measure_and_destroy(
     # destroy stops the guests and leaves nothing behind (host2's state went with it)
     assert main(["destroy", *TWO]) == 0
     assert hosts.guests() == {}
-    for pid in pids:
-        assert not Path(f"/proc/{pid}").exists() or b"qemu" not in Path(
-            f"/proc/{pid}/cmdline"
-        ).read_bytes()
-    assert kernelstate.snapshot(prefix) == before
-    assert kernelstate.namespaces(prefix) == []
+    for pid in grid.pids:
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or b"qemu" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+    assert kernelstate.snapshot(grid.prefix) == grid.before
+    assert kernelstate.namespaces(grid.prefix) == []
