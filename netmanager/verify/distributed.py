@@ -126,8 +126,11 @@ class Guests:
         return guest
 
     def workdir(self, host: str) -> str:
-        """This verify's directory inside the guest (removed by :meth:`close`)."""
-        self._dirs.add(host)
+        """This verify's directory inside the guest, made on first use (removed by
+        :meth:`close`)."""
+        if host not in self._dirs:
+            call(host, self.need(host).write_file, f"{self.tmp}/.verify", "\n")
+            self._dirs.add(host)
         return self.tmp
 
     def namespaces(self, host: str) -> set[str]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from netmanager.verify.scan import ArpProbe, IpProbe, Scanner, ScanResult
 
 POLL_S = 0.005
+SETTLE_S = 0.5  # after go, before the first probe
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -115,6 +116,7 @@ def work(directory: Path) -> dict[str, Any]:
         token=bytes.fromhex(doc["token"]),
     )
     wait_s = float(doc.get("wait_s", 300.0))
+    settle_s = float(doc.get("settle_s", SETTLE_S))
 
     def ready() -> None:
         deadline = time.monotonic() + wait_s
@@ -128,6 +130,10 @@ def work(directory: Path) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no go within {wait_s:.0f}s of being ready")
             time.sleep(POLL_S)
+        # let the go pass through every guest (guestd's threads, the workers with
+        # nothing to send finishing, their waiters exiting) before the first probe: the
+        # first echoes would otherwise measure that
+        time.sleep(settle_s)
 
     done_at: list[float] = []
 
