@@ -139,6 +139,9 @@ def _owners(views: Sequence[TopologyView]) -> Owners:
             for nat in config.nats:
                 macs[nat.mac] = f"{topology}/gateway:{nat.network}"
                 namespaces[nat.namespace] = (topology, f"gateway:{nat.network}")
+        for guest in record.infrastructure.guests:
+            for gnic in guest.nics:  # its 802.1Q sub-interfaces carry the same MAC
+                macs[gnic.mac.lower()] = f"infrastructure/{guest.host}:{gnic.ifname}"
     for view in views:
         for node in view.nodes.values():
             namespaces[node.namespace] = (view.name, node.name)
