@@ -43,7 +43,8 @@ class Throughput:
     intervals_bps: tuple[float, ...] = field(default_factory=tuple)
 
 
-def _in(namespace: str, argv: list[str]) -> list[str]:
+def in_namespace(namespace: str, argv: list[str]) -> list[str]:
+    """``argv`` run inside network namespace ``namespace`` of this machine."""
     nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
     return [nsenter, f"--net=/run/netns/{namespace}", *argv]
 
@@ -55,7 +56,7 @@ def iperf3() -> str:
     return found
 
 
-def _wait_listening(server: subprocess.Popen[bytes], timeout_s: float) -> None:
+def wait_listening(server: subprocess.Popen[bytes], timeout_s: float) -> None:
     """Until the server says it listens (read from the pipe's descriptor: a buffered
     reader would hold lines the selector no longer sees)."""
     assert server.stdout is not None
@@ -80,7 +81,7 @@ def _wait_listening(server: subprocess.Popen[bytes], timeout_s: float) -> None:
         selector.close()
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -92,6 +93,44 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         if stream is not None:
             with contextlib.suppress(OSError):
                 stream.close()
+
+
+def server_argv(binary: str, sender_ip: str, port: int) -> list[str]:
+    """The one-off server, in the sender's namespace."""
+    return [binary, "-s", "-1", "-B", sender_ip, "-p", str(port), "--forceflush"]
+
+
+def client_argv(
+    binary: str,
+    sender_ip: str,
+    receiver_ip: str,
+    *,
+    port: int,
+    proto: str,
+    seconds: int,
+    udp_rate_bps: float | None = None,
+    udp_length: int | None = None,
+) -> list[str]:
+    """The client in reverse mode (``-R``: the server sends), in the receiver's namespace,
+    its report as JSON."""
+    argv = [
+        binary,
+        "-c",
+        sender_ip,
+        "-B",
+        receiver_ip,
+        "-p",
+        str(port),
+        "-R",
+        "-J",
+        "-t",
+        str(seconds),
+    ]
+    if proto == "udp":
+        argv += ["-u", "-b", str(int(udp_rate_bps or 1_000_000))]
+        if udp_length:
+            argv += ["-l", str(udp_length)]
+    return argv
 
 
 def measure(
@@ -111,33 +150,26 @@ def measure(
     """Goodput from ``sender`` to ``receiver`` (see the module docstring)."""
     binary = iperf3()
     server = subprocess.Popen(
-        _in(sender_ns, [binary, "-s", "-1", "-B", sender_ip, "-p", str(port), "--forceflush"]),
+        in_namespace(sender_ns, server_argv(binary, sender_ip, port)),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_listening(server, 5.0)
-        argv = [
+        wait_listening(server, 5.0)
+        argv = client_argv(
             binary,
-            "-c",
             sender_ip,
-            "-B",
             receiver_ip,
-            "-p",
-            str(port),
-            "-R",
-            "-J",
-            "-t",
-            str(seconds + omit),
-        ]
-        if proto == "udp":
-            argv += ["-u", "-b", str(int(udp_rate_bps or 1_000_000))]
-            if udp_length:
-                argv += ["-l", str(udp_length)]
+            port=port,
+            proto=proto,
+            seconds=seconds + omit,
+            udp_rate_bps=udp_rate_bps,
+            udp_length=udp_length,
+        )
         limit = timeout_s if timeout_s is not None else seconds + omit + 15
         try:
             client = subprocess.run(
-                _in(receiver_ns, argv),
+                in_namespace(receiver_ns, argv),
                 capture_output=True,
                 text=True,
                 timeout=limit,
@@ -147,7 +179,7 @@ def measure(
             raise IperfError(f"iperf3 did not finish within {limit:.0f}s") from exc
         return parse(client.stdout, proto, skip=omit)
     finally:
-        _stop(server)
+        stop(server)
 
 
 def parse(text: str, proto: str, skip: int = 0) -> Throughput:

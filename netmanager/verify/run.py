@@ -26,6 +26,13 @@ from netmanager.kernel import netns
 from netmanager.state import apply_lock
 from netmanager.verify import connectivity, throughput
 from netmanager.verify.connectivity import Keys, Owners
+from netmanager.verify.distributed import (
+    GuestIperf,
+    Guests,
+    Placement,
+    distributed_scan,
+    guest_state_checks,
+)
 from netmanager.verify.expect import Address, TopologyView
 from netmanager.verify.report import LEVELS, Check, Kind, Report, kinds_for_level
 from netmanager.verify.scan import ArpProbe, IpProbe, Scanner, ScanResult
@@ -132,6 +139,9 @@ def _owners(views: Sequence[TopologyView]) -> Owners:
             for nat in config.nats:
                 macs[nat.mac] = f"{topology}/gateway:{nat.network}"
                 namespaces[nat.namespace] = (topology, f"gateway:{nat.network}")
+        for guest in record.infrastructure.guests:
+            for gnic in guest.nics:  # its 802.1Q sub-interfaces carry the same MAC
+                macs[gnic.mac.lower()] = f"infrastructure/{guest.host}:{gnic.ifname}"
     for view in views:
         for node in view.nodes.values():
             namespaces[node.namespace] = (view.name, node.name)
@@ -160,72 +170,149 @@ def run(subjects: Sequence[Subject], options: Options, progress: Progress = _qui
     rng = random.Random(options.seed)
     keys = Keys()
     namespaces = {n.namespace for v in views for n in v.nodes.values()}
-    existing = set(netns.listed()) & namespaces
-    missing = namespaces - existing
-    targets = connectivity.targets_of(views)
+    placement = Placement.of(
+        views, {h for s in subjects for h in s.deployment.infrastructure.guest_by_name}
+    )
     owners = _owners(views)
     if options.sample is not None:
         report.notes.append(
             f"sampled: at most {options.sample} destinations per VM and kind, "
             f"{options.sample} pairs per network (seed {options.seed})"
         )
-    with apply_lock(shared=True):
-        if Kind.REACHABILITY in kinds or Kind.ISOLATION in kinds:
-            pairs, ip_probes, arp_probes = connectivity.plan_scan(
-                views,
-                kinds,
-                port=options.probe_port,
-                sample=options.sample,
-                rng=rng,
-                keys=keys,
-                sources=existing,
+    guests = Guests()
+    try:
+        with apply_lock(shared=True):
+            _levels(
+                subjects,
+                options,
+                progress,
+                report,
+                rng,
+                keys,
+                namespaces,
+                placement,
+                guests,
+                owners,
             )
-            result = _scan(options, existing, targets, ip_probes, arp_probes, "scan", progress)
-            report.checks += connectivity.scan_checks(pairs, result, kinds, owners, missing)
-            if Kind.ISOLATION in kinds:
-                report.checks += connectivity.capture_checks(views, result, owners)
-        if Kind.PATH in kinds:
-            plans, probes = connectivity.plan_paths(
-                views, sample=options.sample, rng=rng, keys=keys, sources=existing
-            )
-            result = _scan(options, existing, targets, probes, [], "paths", progress, capture=False)
-            report.checks += connectivity.path_checks(plans, result)
-        if Kind.LATENCY in kinds or Kind.LOSS in kinds:
-            netem = _netem()
-            if not netem:
-                report.notes.append(
-                    "this kernel has no NetEm: where virtual.xml declares no latency or loss, "
-                    "the round trip is reported as measured (not applicable)"
-                )
-            latency_plans, probes = connectivity.plan_latency(
-                views,
-                sample=options.sample,
-                jobs=options.jobs,
-                with_loss=Kind.LOSS in kinds,
-                keys=keys,
-                sources=existing,
-            )
-            result = _scan(
-                options, existing, targets, probes, [], "latency", progress, capture=False
-            )
-            report.checks += connectivity.latency_checks(latency_plans, result, kinds, netem=netem)
-        if Kind.BANDWIDTH in kinds:
-            directions = throughput.directions(views, options.sample)
-            report.checks += throughput.bandwidth_checks(
-                directions,
-                udp=options.udp,
-                port=options.iperf_port,
-                budget_s=options.budget_s,
-                sources=existing,
-                progress=lambda done, total: progress("bandwidth", done, total),
-            )
-        if Kind.STATE in kinds:
-            for index, subject in enumerate(subjects):
-                progress("state", index, len(subjects))
-                report.checks += state_checks(subject.view, subject.deployment)
-            progress("state", len(subjects), len(subjects))
+    finally:
+        guests.close()
     report.seconds = time.monotonic() - start
     return report
+
+
+def _levels(
+    subjects: Sequence[Subject],
+    options: Options,
+    progress: Progress,
+    report: Report,
+    rng: random.Random,
+    keys: Keys,
+    namespaces: set[str],
+    placement: Placement,
+    guests: Guests,
+    owners: Owners,
+) -> None:
+    kinds = report.kinds
+    views = [s.view for s in subjects]
+    existing = (set(netns.listed()) & namespaces) - set(placement.guest_of)
+    for host in sorted(placement.guests):
+        here = {ns for ns, h in placement.guest_of.items() if h == host}
+        found = guests.namespaces(host)
+        if guests.get(host) is None:
+            report.notes.append(f"guest host '{host}' does not run: its VMs are missing")
+        existing |= here & found
+    missing = namespaces - existing
+    targets = connectivity.targets_of(views)
+    if placement:
+        report.notes.append(
+            "VMs on guest host(s) "
+            + ", ".join(sorted(placement.guests))
+            + " were probed, measured and observed from inside their guests"
+        )
+
+    def scan(
+        ip_probes: list[IpProbe], arp_probes: list[ArpProbe], stage: str, capture: bool = True
+    ) -> ScanResult:
+        if placement:
+            return distributed_scan(
+                guests,
+                placement,
+                namespaces=existing,
+                targets=targets,
+                ip_probes=ip_probes,
+                arp_probes=arp_probes,
+                capture=capture,
+                timeout_s=options.timeout_s,
+                in_flight=64 * max(1, options.jobs),
+                budget_s=options.budget_s,
+                progress=lambda done, total: progress(stage, done, total),
+            )
+        return _scan(
+            options, existing, targets, ip_probes, arp_probes, stage, progress, capture=capture
+        )
+
+    if Kind.REACHABILITY in kinds or Kind.ISOLATION in kinds:
+        pairs, ip_probes, arp_probes = connectivity.plan_scan(
+            views,
+            kinds,
+            port=options.probe_port,
+            sample=options.sample,
+            rng=rng,
+            keys=keys,
+            sources=existing,
+        )
+        result = scan(ip_probes, arp_probes, "scan")
+        report.checks += connectivity.scan_checks(pairs, result, kinds, owners, missing)
+        if Kind.ISOLATION in kinds:
+            report.checks += connectivity.capture_checks(views, result, owners)
+    if Kind.PATH in kinds:
+        plans, probes = connectivity.plan_paths(
+            views, sample=options.sample, rng=rng, keys=keys, sources=existing
+        )
+        result = scan(probes, [], "paths", capture=False)
+        report.checks += connectivity.path_checks(plans, result)
+    if Kind.LATENCY in kinds or Kind.LOSS in kinds:
+        netem = _netem()
+        local_vms = any(n.host not in placement.guests for v in views for n in v.vms)
+        if not netem and local_vms:
+            report.notes.append(
+                "this kernel has no NetEm: where virtual.xml declares no latency or loss, "
+                "the round trip is reported as measured (not applicable)"
+            )
+        latency_plans, probes = connectivity.plan_latency(
+            views,
+            sample=options.sample,
+            jobs=options.jobs,
+            with_loss=Kind.LOSS in kinds,
+            keys=keys,
+            sources=existing,
+        )
+        result = scan(probes, [], "latency", capture=False)
+        report.checks += connectivity.latency_checks(
+            latency_plans, result, kinds, netem=netem, guest_hosts=placement.guests
+        )
+    if Kind.BANDWIDTH in kinds:
+        directions = throughput.directions(views, options.sample)
+        runner = {"runner": GuestIperf(guests, placement)} if placement else {}
+        report.checks += throughput.bandwidth_checks(
+            directions,
+            udp=options.udp,
+            port=options.iperf_port,
+            budget_s=options.budget_s,
+            sources=existing,
+            progress=lambda done, total: progress("bandwidth", done, total),
+            **runner,
+        )
+    if Kind.STATE in kinds:
+        for index, subject in enumerate(subjects):
+            progress("state", index, len(subjects))
+            if subject.deployment.infrastructure.guest_by_name:
+                report.checks += guest_state_checks(
+                    subject.view, subject.deployment, guests, placement
+                )
+            else:
+                report.checks += state_checks(subject.view, subject.deployment)
+        progress("state", len(subjects), len(subjects))
 
 
 def _scan(

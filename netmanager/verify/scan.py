@@ -141,13 +141,16 @@ class Scanner:
         capture: Iterable[str] = (),
         timeout_s: float = 2.0,
         in_flight: int = 256,
+        token: bytes | None = None,
     ) -> None:
         self.namespaces = frozenset(namespaces)
         self.targets = frozenset(targets)
         self.capture_namespaces = sorted(set(capture))
         self.timeout_s = timeout_s
         self.in_flight = max(1, in_flight)
-        self.token = os.urandom(8)
+        # the 8 bytes every probe's payload starts with: scanners that capture each
+        # other's probes (a distributed scan, one per kernel) share one
+        self.token = token if token is not None else os.urandom(8)
         self._fds: dict[str, int] = {}
         self._home = -1
         self._selector = selectors.DefaultSelector()
@@ -166,6 +169,10 @@ class Scanner:
         self._by_fd: dict[int, socket.socket] = {}
         self._probes_by_key: dict[int, IpProbe] = {}
         self._probes_arp: dict[int, ArpProbe] = {}
+        # probes of another scanner (same token) that arrived in a captured namespace
+        self.foreign_delivered: dict[int, set[str]] = {}
+        # TCP SYNs no probe of this scanner sent: (src, sport, dst, dport, namespace)
+        self.foreign_syns: set[tuple[Address, int, Address, int, str]] = set()
 
     # ------------------------------------------------------------------ namespaces
 
@@ -214,9 +221,16 @@ class Scanner:
         *,
         progress: Callable[[int, int], None] | None = None,
         budget_s: float | None = None,
+        ready: Callable[[], None] | None = None,
+        until: Callable[[], bool] | None = None,
     ) -> ScanResult:
         """Send every probe, wait for answers up to the timeout, return what happened.
-        ``budget_s`` bounds the whole run: probes not sent by then are marked 'not run'."""
+        ``budget_s`` bounds the whole run: probes not sent by then are marked 'not run'.
+
+        A scan spread over several kernels (one scanner in each) is run in two phases:
+        ``ready()`` is called once the captures are open and returns when every scanner
+        is ready (nothing is sent before); after its own probes this scanner keeps
+        capturing until ``until()`` is true (the others may still be sending)."""
         ip_probes = sorted(ip, key=lambda p: (p.at, p.key))
         arp_probes = list(arp)
         for probe in ip_probes:
@@ -228,10 +242,30 @@ class Scanner:
         try:
             for namespace in self.capture_namespaces:
                 self._open_capture(namespace)
+            if ready is not None:
+                ready()
+                start = time.monotonic()
             self._loop(ip_probes, arp_probes, start, progress, budget_s)
+            if until is not None:
+                self._linger(until)
         finally:
             self.close()
         return ScanResult(self._ip, self._arp, self._frames, time.monotonic() - start)
+
+    def _linger(self, until: Callable[[], bool]) -> None:
+        """Keep the captures (and late answers) going until ``until()``."""
+        while not until():
+            for selected, _ in self._selector.select(0.02):
+                selected.data()
+        end = time.monotonic() + 0.1
+        while time.monotonic() < end:  # drain
+            for selected, _ in self._selector.select(0.02):
+                selected.data()
+
+    def syn_map(self) -> dict[tuple[Address, int, Address, int], int]:
+        """(src, sport, dst, dport) -> key of the TCP probes sent (to match the SYNs
+        another scanner captured)."""
+        return dict(self._syn_map)
 
     def _guard(self, namespace: str, target: Address) -> None:
         if namespace not in self.namespaces:
@@ -326,11 +360,15 @@ class Scanner:
             self._frames[namespace][_mac_text(data[6:12])] += 1
             if pkttype != PACKET_HOST or struct.unpack("!H", data[12:14])[0] != ETH_P_IP:
                 continue
-            key = self._probe_in_frame(data[14:])
-            if key is not None and key in self._ip:
+            key = self._probe_in_frame(data[14:], namespace)
+            if key is None:
+                continue
+            if key in self._ip:
                 self._ip[key].delivered.add(namespace)
+            else:
+                self.foreign_delivered.setdefault(key, set()).add(namespace)
 
-    def _probe_in_frame(self, packet: bytes) -> int | None:
+    def _probe_in_frame(self, packet: bytes, namespace: str = "") -> int | None:
         if len(packet) < 20:
             return None
         ihl = (packet[0] & 0x0F) * 4
@@ -346,7 +384,10 @@ class Scanner:
             sport, dport = struct.unpack("!HH", body[0:4])
             flags = body[13]
             if flags & 0x02 and not flags & 0x10:
-                return self._syn_map.get((src, sport, dst, dport))
+                key = self._syn_map.get((src, sport, dst, dport))
+                if key is None:
+                    self.foreign_syns.add((src, sport, dst, dport, namespace))
+                return key
         return None
 
     # ------------------------------------------------------------------- sending

@@ -260,10 +260,22 @@ def _latency_built(
         for o in observed
         if isinstance(o, Qdisc) and isinstance(o.params, Netem)
     }
+    return netem_checks(view, deployment, netem_on)
+
+
+def netem_checks(
+    view: TopologyView,
+    deployment: deploy.Deployment,
+    netem_on: set[tuple[str, str]],
+    hosts: Iterable[str] | None = None,
+) -> list[Check]:
+    """Every port (of ``hosts``, by default all) that must delay, jitter or drop packets
+    has a NetEm qdisc: ``netem_on`` holds the (namespace, ifname) that have one."""
+    chosen = set(hosts) if hosts is not None else None
     checks = []
     virtual = view.model.virtual
     for nic in view.nics:
-        if nic.port is None:
+        if nic.port is None or (chosen is not None and nic.host not in chosen):
             continue
         vm = virtual.vm_by_name.get(nic.node)
         iface = vm.interface_in(nic.network) if vm else None
