@@ -364,8 +364,19 @@ def _boot(
     return started
 
 
+#: The emulated host speaks IPv4 only: without this, every interface netmanager creates in
+#: the guest's root namespace (the dom0), such as a trunk's 802.1Q sub-interface, would
+#: send IPv6 link-local chatter (router solicitations, MLD) with the host's own MAC into
+#: the VLAN's bridge, where the VMs see it.  (Namespace hosts' dom0s are created so.)
+HOST_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+SYSCTL = "/usr/sbin/sysctl" if os.path.exists("/usr/sbin/sysctl") else "/sbin/sysctl"
+
+
 def _provision(real: Real, guest: qemu.Guest, spec: GuestHost, port: int) -> None:
     """The guest's underlay as real.xml says, then its agent."""
+    done = guest.run([SYSCTL, "-q", "-w", *HOST_SYSCTLS], timeout=30)
+    if done.returncode != 0:
+        raise _HostFailure(spec.host, f"sysctl failed inside the guest: {done.stderr.strip()}")
     for nic in spec.nics:
         for argv in _underlay_commands(nic):
             done = guest.run(argv, timeout=30)

@@ -73,16 +73,6 @@ def _verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
     return code, json.loads(capsys.readouterr().out)
 
 
-def _infrastructure(check: dict) -> bool:  # type: ignore[type-arg]
-    """KNOWN ISSUE (apply, not verify): right after apply the guests' 802.1Q
-    sub-interfaces (the dom0's own, same MAC as eth0) send a few frames of their own into
-    the tenant's bridge (IPv6 link-local chatter, it seems); verify's capture reports
-    them, naming the interface.  Tolerated here until apply silences them."""
-    return check["probe"] == "capture" and (
-        check["src"].startswith("infrastructure/") or check["dst"].endswith(" VMs")
-    )
-
-
 def _by_kind(report: dict) -> dict[str, list[dict]]:  # type: ignore[type-arg]
     out: dict[str, list[dict]] = {}  # type: ignore[type-arg]
     for check in report["checks"]:
@@ -98,7 +88,7 @@ def test_verify_two_guest_hosts_and_a_leak_between_tenants(
     # every level, measured from inside the guests
     code, report = _verify(capsys, *TWO)
     kinds = _by_kind(report)
-    failures = [c for c in report["checks"] if not c["passed"] and not _infrastructure(c)]
+    failures = [c for c in report["checks"] if not c["passed"]]
     assert not failures, json.dumps(failures, indent=1)
     assert {c["src"] for c in kinds["reachability"]} == {"vm1", "vm2"}
     assert all(c["measured"] == "reachable" for c in kinds["reachability"])
@@ -126,7 +116,7 @@ def test_verify_two_guest_hosts_and_a_leak_between_tenants(
     assert main(["apply", str(REAL), str(tenant)]) == 0
     both = [*TWO, str(tenant)]
     code, report = _verify(capsys, *both, "--only", "reachability,isolation")
-    failures = [c for c in report["checks"] if not c["passed"] and not _infrastructure(c)]
+    failures = [c for c in report["checks"] if not c["passed"]]
     assert not failures, json.dumps(failures, indent=1)
     assert set(report["topologies"]) == {"two-hosts-guests", "two-hosts-tenant"}
 
