@@ -576,10 +576,18 @@ mount -t devpts devpts /dev/pts
 for p in /sys/class/virtio-ports/*; do
     [ -e "$p/name" ] && ln -sf "../$(basename "$p")" "/dev/virtio-ports/$(cat "$p/name")"
 done
+# the project may live under a directory that gets a tmpfs (a clone in /tmp): keep it seen
+if [ "$PROJECT" != / ] && [ -d "/newroot$PROJECT" ]; then
+    mkdir -p /keep && mount -o bind "/newroot$PROJECT" /keep
+fi
 for d in /tmp /run /var/tmp /var/lib/netmanager $(echo "$RW" | sed 's/,/ /g'); do
     [ -d "/newroot$d" ] || { say "no directory $d to put a tmpfs on"; continue; }
     mount -t tmpfs -o mode=1777 tmpfs "/newroot$d" || say "no tmpfs on $d"
 done
+if [ -d /keep ] && [ ! -e "/newroot$PROJECT/netmanager" ]; then
+    mkdir -p "/newroot$PROJECT" && mount -o bind /keep "/newroot$PROJECT" \
+        || say "cannot show the project at $PROJECT"
+fi
 mkdir -p /newroot/run/netns
 
 say "network"
