@@ -504,57 +504,18 @@ class GuestIperf:
     placement: Placement
     runs: int = 0
 
-    def __call__(
-        self,
-        *,
-        sender_ns: str,
-        sender_ip: str,
-        receiver_ns: str,
-        receiver_ip: str,
-        proto: str = "tcp",
-        seconds: int = 4,
-        omit: int = 1,
-        port: int = 5201,
-        udp_rate_bps: float | None = None,
-        udp_length: int | None = None,
-        timeout_s: float | None = None,
-    ) -> Throughput:
-        server_host = self.placement.host(sender_ns)
-        client_host = self.placement.host(receiver_ns)
+    def __call__(self, **run: Any) -> Throughput:
+        """One iperf3 run (the arguments of :func:`netmanager.verify.iperf.measure`)."""
+        server_host = self.placement.host(run["sender_ns"])
+        client_host = self.placement.host(run["receiver_ns"])
         if server_host is None and client_host is None:
-            return iperf.measure(
-                sender_ns=sender_ns,
-                sender_ip=sender_ip,
-                receiver_ns=receiver_ns,
-                receiver_ip=receiver_ip,
-                proto=proto,
-                seconds=seconds,
-                omit=omit,
-                port=port,
-                udp_rate_bps=udp_rate_bps,
-                udp_length=udp_length,
-                timeout_s=timeout_s,
-            )
+            return iperf.measure(**run)
         # the run's own set-up crosses the link it measures: under declared loss the first
         # UDP datagram of iperf3's handshake can be lost ("unable to read from stream
         # socket"), so a run that fails so is tried once more
         for attempt in range(IPERF_ATTEMPTS):
             try:
-                return self._run(
-                    server_host,
-                    client_host,
-                    sender_ns=sender_ns,
-                    sender_ip=sender_ip,
-                    receiver_ns=receiver_ns,
-                    receiver_ip=receiver_ip,
-                    proto=proto,
-                    seconds=seconds,
-                    omit=omit,
-                    port=port,
-                    udp_rate_bps=udp_rate_bps,
-                    udp_length=udp_length,
-                    timeout_s=timeout_s,
-                )
+                return self._run(server_host, client_host, **run)
             except IperfError:
                 if attempt + 1 == IPERF_ATTEMPTS:
                     raise
@@ -570,13 +531,13 @@ class GuestIperf:
         sender_ip: str,
         receiver_ns: str,
         receiver_ip: str,
-        proto: str,
-        seconds: int,
-        omit: int,
-        port: int,
-        udp_rate_bps: float | None,
-        udp_length: int | None,
-        timeout_s: float | None,
+        proto: str = "tcp",
+        seconds: int = 4,
+        omit: int = 1,
+        port: int = 5201,
+        udp_rate_bps: float | None = None,
+        udp_length: int | None = None,
+        timeout_s: float | None = None,
     ) -> Throughput:
         binary = iperf.iperf3()
         self.runs += 1
