@@ -24,6 +24,7 @@ from lxml import etree
 from netmanager import units
 from netmanager.errors import Diagnostic, Diagnostics, Loc, NetmanagerError
 from netmanager.model import (
+    CAPABILITIES,
     VM,
     Action,
     AgentEndpoint,
@@ -59,20 +60,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 TOPOLOGY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 MAC_RE = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 LIBVIRT_URI_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s]*")
-KNOWN_CAPABILITIES = frozenset(
-    {
-        "8021q",
-        "vxlan",
-        "netem",
-        "tbf",
-        "htb",
-        "ifb",
-        "bridge",
-        "br_netfilter",
-        "ebtables",
-        "iptables",
-    }
-)
 
 T = TypeVar("T")
 
@@ -261,15 +248,15 @@ def _capabilities(b: _Builder, element: etree._Element) -> frozenset[str] | None
     if value is None:
         return None
     found = frozenset(value.split())
-    unknown = sorted(found - KNOWN_CAPABILITIES)
+    unknown = sorted(found - CAPABILITIES)
     if unknown:
         b.diags.error(
             "E207",
             b.loc(element, "capabilities"),
             f"unknown capability '{unknown[0]}'",
-            "known capabilities: " + ", ".join(sorted(KNOWN_CAPABILITIES)),
+            "known capabilities: " + ", ".join(sorted(CAPABILITIES)),
         )
-    return found & KNOWN_CAPABILITIES
+    return found & CAPABILITIES
 
 
 def _endpoint(b: _Builder, element: etree._Element, attribute: str) -> Endpoint:

@@ -22,6 +22,24 @@ IPv4Address = ipaddress.IPv4Address
 # ---------------------------------------------------------------- physical environment
 
 
+#: The kernel capabilities real.xml can name (``capabilities="..."``), which ``doctor``'s
+#: probe reports and the mapper and apply check.
+CAPABILITIES = frozenset(
+    {
+        "8021q",
+        "vxlan",
+        "netem",
+        "tbf",
+        "htb",
+        "ifb",
+        "bridge",
+        "br_netfilter",
+        "ebtables",
+        "iptables",
+    }
+)
+
+
 class HypervisorKind(enum.StrEnum):
     NETNS = "netns"  # a host emulated on this machine by a network namespace
     GUEST = "guest"  # a host emulated by a QEMU guest running a stock kernel

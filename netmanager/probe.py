@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from netmanager.model import CAPABILITIES
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -213,20 +215,4 @@ ESSENTIAL = ("netns", "veth", "bridge")
 
 def capabilities(features: list[Feature]) -> frozenset[str]:
     """The capability names of real.xml (``capabilities="..."``) that these features give."""
-    names = {f.name for f in features if f.available}
-    return frozenset(
-        n
-        for n in (
-            "8021q",
-            "vxlan",
-            "netem",
-            "tbf",
-            "htb",
-            "ifb",
-            "bridge",
-            "br_netfilter",
-            "ebtables",
-            "iptables",
-        )
-        if n in names
-    )
+    return CAPABILITIES & {f.name for f in features if f.available}

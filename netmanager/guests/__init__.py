@@ -4,20 +4,8 @@
 talks to :mod:`.guestd`, the control daemon inside each guest.
 """
 
-#: The capabilities (names of real.xml's ``capabilities``) of the guests' stock Debian
-#: kernel with the modules the initramfs loads; tests/guests check them with ``doctor``
-#: inside a guest.
-GUEST_FEATURES = frozenset(
-    {
-        "8021q",
-        "vxlan",
-        "netem",
-        "tbf",
-        "htb",
-        "ifb",
-        "bridge",
-        "br_netfilter",
-        "ebtables",
-        "iptables",
-    }
-)
+from netmanager.model import CAPABILITIES
+
+#: The capabilities of the guests' stock Debian kernel with the modules the initramfs loads:
+#: every one real.xml can name (tests/guests check them with ``doctor`` inside a guest).
+GUEST_FEATURES = CAPABILITIES
