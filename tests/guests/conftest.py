@@ -1,10 +1,13 @@
 """Fixtures of the guest tests: net-snmp's tool environment (shared with the agent tests),
-the guest image, and booting a guest that is stopped whatever happens."""
+the guest image, booting a guest that is stopped whatever happens, and a place of its own
+for a test that applies topologies on guest hosts."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,10 +15,29 @@ from pathlib import Path
 
 import pytest
 
-from netmanager.guests import image, qemu
+from netmanager import agents
+from netmanager.guests import hosts, image, qemu
+from tests import kernelstate
 from tests.snmp.conftest import tool_env
 
-__all__ = ["GuestImage", "guest_cache_dir", "guest_image", "running", "tool_env"]
+__all__ = [
+    "GUEST_HOSTS",
+    "GuestImage",
+    "guest_cache_dir",
+    "guest_image",
+    "own_guest_hosts",
+    "running",
+    "tool_env",
+]
+
+#: pytestmark of the tests that apply topologies on guest hosts
+GUEST_HOSTS = [
+    pytest.mark.privileged,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, taps, QEMU)"),
+    pytest.mark.skipif(
+        shutil.which(qemu.QEMU) is None, reason=f"needs {qemu.QEMU} (Debian's qemu-system-x86)"
+    ),
+]
 
 
 def guest_cache_dir() -> Path:
@@ -50,3 +72,22 @@ def running(spec: qemu.GuestSpec, log: list[str] | None = None) -> Iterator[qemu
         yield guest
     finally:
         guest.stop()
+
+
+@contextmanager
+def own_guest_hosts(letter: str, state: Path) -> Iterator[str]:
+    """A namespace prefix (``nm<letter><random>``) and state directory of the test's own,
+    the guest image cache shared between runs; afterwards the guests it booted are powered
+    off (QEMU by PID), the agents ended and its namespaces deleted, also on failure."""
+    prefix = f"nm{letter}{uuid.uuid4().hex[:5]}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NETMANAGER_NS_PREFIX", prefix)
+        env.setenv("NETMANAGER_STATE_DIR", str(state))
+        env.setenv("NETMANAGER_GUEST_CACHE", str(guest_cache_dir()))
+        try:
+            yield prefix
+        finally:
+            hosts.stop_guests()
+            agents.stop_agents()
+            for name in kernelstate.namespaces(prefix):
+                subprocess.run(["ip", "netns", "del", name], check=False)

@@ -14,49 +14,27 @@ and state directory; the finalizer powers the guests off, also when a test fails
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from netmanager import agents
 from netmanager.cli import main
-from netmanager.guests import hosts, qemu
+from netmanager.guests import hosts
 from tests import kernelstate
+from tests.guests.conftest import GUEST_HOSTS, own_guest_hosts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GRID = (str(EXAMPLES / "aef-grid-vlan/real.xml"), str(EXAMPLES / "aef-grid-vlan/virtual.xml"))
 
-pytestmark = [
-    pytest.mark.privileged,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, taps, QEMU)"),
-    pytest.mark.skipif(
-        shutil.which(qemu.QEMU) is None, reason=f"needs {qemu.QEMU} (Debian's qemu-system-x86)"
-    ),
-]
+pytestmark = GUEST_HOSTS
 
 
 @pytest.fixture
-def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    prefix = f"nmv{uuid.uuid4().hex[:5]}"
-    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
-    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv(
-        "NETMANAGER_GUEST_CACHE",
-        os.environ.get("NETMANAGER_GUEST_CACHE", "/var/cache/netmanager-tests/guests"),
-    )
-    try:
+def prefix(tmp_path: Path) -> Iterator[str]:
+    with own_guest_hosts("v", tmp_path / "state") as prefix:
         yield prefix
-    finally:
-        hosts.stop_guests()
-        agents.stop_agents()
-        for name in kernelstate.namespaces(prefix):
-            subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def _exec(capsys: pytest.CaptureFixture[str], vm: str, *command: str) -> tuple[int, str]:

@@ -21,10 +21,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +30,12 @@ from typing import Any
 
 import pytest
 
-from netmanager import agents, deploy, remote
+from netmanager import deploy, remote
 from netmanager.cli import main
 from netmanager.errors import NetmanagerError
-from netmanager.guests import hosts, qemu
+from netmanager.guests import hosts
 from tests import kernelstate
+from tests.guests.conftest import GUEST_HOSTS, own_guest_hosts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TWO = (
@@ -44,13 +43,7 @@ TWO = (
     str(EXAMPLES / "two-hosts-guests/virtual.xml"),
 )
 
-pytestmark = [
-    pytest.mark.privileged,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, taps, QEMU)"),
-    pytest.mark.skipif(
-        shutil.which(qemu.QEMU) is None, reason=f"needs {qemu.QEMU} (Debian's qemu-system-x86)"
-    ),
-]
+pytestmark = GUEST_HOSTS
 
 
 @dataclass
@@ -63,26 +56,12 @@ class Grid:
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Grid]:
-    prefix = f"nmq{uuid.uuid4().hex[:5]}"
     directory = tmp_path_factory.mktemp("guest-hosts")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("NETMANAGER_NS_PREFIX", prefix)
-        env.setenv("NETMANAGER_STATE_DIR", str(directory / "state"))
-        # the kernel and initramfs are kept between runs (the other guest tests share them)
-        env.setenv(
-            "NETMANAGER_GUEST_CACHE",
-            os.environ.get("NETMANAGER_GUEST_CACHE", "/var/cache/netmanager-tests/guests"),
-        )
+    with own_guest_hosts("q", directory / "state") as prefix:
         before = kernelstate.snapshot(prefix)
-        try:
-            assert main(["apply", *TWO]) == 0
-            pids = [info.pid for _, info in sorted(hosts.guests().items())]
-            yield Grid(prefix, directory, before, pids)
-        finally:
-            hosts.stop_guests()
-            agents.stop_agents()
-            for name in kernelstate.namespaces(prefix):
-                subprocess.run(["ip", "netns", "del", name], check=False)
+        assert main(["apply", *TWO]) == 0
+        pids = [info.pid for _, info in sorted(hosts.guests().items())]
+        yield Grid(prefix, directory, before, pids)
 
 
 def _rtts(output: str) -> list[float]:

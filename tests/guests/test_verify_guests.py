@@ -9,20 +9,17 @@ assertion on wall-clock time: other guests may share the two cores.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from netmanager import agents, deploy
+from netmanager import deploy
 from netmanager.cli import main
-from netmanager.guests import hosts, qemu
+from netmanager.guests import hosts
 from netmanager.verify.connectivity import guest_latency_tolerance_ms
-from tests import kernelstate
+from tests.guests.conftest import GUEST_HOSTS, own_guest_hosts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 REAL = EXAMPLES / "two-hosts-guests/real.xml"
@@ -39,32 +36,16 @@ TENANT = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 pytestmark = [
-    pytest.mark.privileged,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, taps, QEMU)"),
-    pytest.mark.skipif(
-        shutil.which(qemu.QEMU) is None, reason=f"needs {qemu.QEMU} (Debian's qemu-system-x86)"
-    ),
+    *GUEST_HOSTS,
     pytest.mark.skipif(shutil.which("iperf3") is None, reason="needs iperf3"),
 ]
 
 
 @pytest.fixture
-def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    prefix = f"nmw{uuid.uuid4().hex[:5]}"
-    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
-    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv(
-        "NETMANAGER_GUEST_CACHE",
-        os.environ.get("NETMANAGER_GUEST_CACHE", "/var/cache/netmanager-tests/guests"),
-    )
-    (REAL.parent / "snmp.toml").chmod(0o600)  # git keeps no mode: the agents insist
-    try:
+def prefix(tmp_path: Path) -> Iterator[str]:
+    with own_guest_hosts("w", tmp_path / "state") as prefix:
+        (REAL.parent / "snmp.toml").chmod(0o600)  # git keeps no mode: the agents insist
         yield prefix
-    finally:
-        hosts.stop_guests()
-        agents.stop_agents()
-        for name in kernelstate.namespaces(prefix):
-            subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def _verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:  # type: ignore[type-arg]
