@@ -306,34 +306,24 @@ class Infrastructure:
         return {g.host: g for g in self.guests}
 
 
+def _interface_or_none(value: str | None) -> ipaddress.IPv4Interface | None:
+    return ipaddress.IPv4Interface(value) if value else None
+
+
 def infrastructure_from_json(d: dict[str, Any]) -> Infrastructure:
     return Infrastructure(
         external_namespace=d.get("external_namespace", ""),
         host_namespaces=tuple(d["host_namespaces"]),
         switch_namespaces=tuple((a, b) for a, b in d["switch_namespaces"]),
         links=tuple(
-            UnderlayLink(
-                **{
-                    **link,
-                    "a_address": ipaddress.IPv4Interface(link["a_address"])
-                    if link["a_address"]
-                    else None,
-                }
-            )
+            UnderlayLink(**{**link, "a_address": _interface_or_none(link["a_address"])})
             for link in d["links"]
         ),
         guests=tuple(
             GuestHost(
                 host=g["host"],
                 nics=tuple(
-                    GuestNic(
-                        **{
-                            **n,
-                            "address": ipaddress.IPv4Interface(n["address"])
-                            if n["address"]
-                            else None,
-                        }
-                    )
+                    GuestNic(**{**n, "address": _interface_or_none(n["address"])})
                     for n in g["nics"]
                 ),
                 memory_mib=int(g.get("memory_mib", 256)),
