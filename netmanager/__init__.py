@@ -1,6 +1,12 @@
 """netmanager: a network virtualization provisioner for emulation testbeds.
 
-The Python API mirrors the command line::
+The Python API, for emulation frameworks (see :mod:`netmanager.testbed`)::
+
+    from netmanager import Testbed
+    with Testbed("real.xml", "virtual.xml") as tb:      # applies; destroys on exit
+        tb.exec("vm1", ["ping", "-c3", "10.0.0.2"], check=True)
+
+and the pipeline's first stages on their own::
 
     import netmanager
     model = netmanager.load("real.xml", "virtual.xml")   # raises NetmanagerError
@@ -9,9 +15,22 @@ The Python API mirrors the command line::
 
 from typing import TYPE_CHECKING
 
-from netmanager.errors import Diagnostic, ExitCode, NetmanagerError
+from netmanager.errors import Diagnostic, ExitCode, InfeasibleError, NetmanagerError
 from netmanager.loader import load, load_with_warnings
 from netmanager.model import Model
+from netmanager.testbed import (
+    GuestProcess,
+    HostResult,
+    InterfaceStatus,
+    LinkState,
+    Plan,
+    PlannedChange,
+    ProgressEvent,
+    Result,
+    Status,
+    Testbed,
+    VMStatus,
+)
 
 if TYPE_CHECKING:
     from netmanager.mapping import Mapping
@@ -29,8 +48,20 @@ def map(model: Model, **options: object) -> "Mapping":
 __all__ = [
     "Diagnostic",
     "ExitCode",
+    "GuestProcess",
+    "HostResult",
+    "InfeasibleError",
+    "InterfaceStatus",
+    "LinkState",
     "Model",
     "NetmanagerError",
+    "Plan",
+    "PlannedChange",
+    "ProgressEvent",
+    "Result",
+    "Status",
+    "Testbed",
+    "VMStatus",
     "load",
     "load_with_warnings",
     "map",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netmanager import settings
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.model import Host, Real
 from netmanager.state import read_json, state_dir, write_json
@@ -78,7 +79,7 @@ def credentials_path(real: Real, host: Host) -> Path | None:
         return None
     path = Path(name)
     if not path.is_absolute():
-        path = Path(real.file).resolve().parent / path
+        path = Path(real.base_dir or Path(real.file).resolve().parent) / path
     return path
 
 
@@ -219,6 +220,7 @@ def ensure_agents(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                env=settings.child_env(),
             )
         finally:
             log.close()

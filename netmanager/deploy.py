@@ -99,6 +99,8 @@ class Record:
     applied_at: float = 0.0
     #: how it was applied: "agents" (through each host's SNMP agent) or "local" (in-process)
     transport: str = "local"
+    #: where real.xml's relative file names resolve (see :attr:`Real.base_dir`)
+    base_dir: str = ""
 
     def as_json(self) -> dict[str, Any]:
         from netmanager.hostconfig import _to_json
@@ -113,6 +115,7 @@ class Record:
             "placement": dict(sorted(self.placement.items())),
             "applied_at": self.applied_at,
             "transport": self.transport,
+            "base_dir": self.base_dir,
         }
 
     @classmethod
@@ -129,6 +132,7 @@ class Record:
             placement=dict(d["placement"]),
             applied_at=float(d.get("applied_at", 0.0)),
             transport=str(d.get("transport", "local")),
+            base_dir=str(d.get("base_dir", "")),
         )
 
 
@@ -202,10 +206,14 @@ def local_features(*, fresh: bool = False) -> frozenset[str]:
 
 @pausing
 def prepare(
-    real: str | Path, virtual: str | Path, *, features: frozenset[str] | None = None
+    real: str | Path,
+    virtual: str | Path,
+    *,
+    features: frozenset[str] | None = None,
+    base_dir: str | Path | None = None,
 ) -> Deployment:
     """Load, map and compile a topology (no kernel change). Raises NetmanagerError."""
-    loaded = load_with_warnings(real, virtual)
+    loaded = load_with_warnings(real, virtual, base_dir=base_dir)
     model = loaded.model
     applied = records()
     _refuse_other_prefix(applied, model.real.loc)
@@ -693,6 +701,7 @@ def apply(
             occupied=Occupied.of([deployment.mapping]),
             placement=dict(deployment.mapping.placement),
             applied_at=time.time(),
+            base_dir=deployment.model.real.base_dir,
         )
         old = applied.get(topology)
         if old is None or replace(old, applied_at=0.0) != replace(record, applied_at=0.0):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from netmanager import settings
 from netmanager.model import Action, Encap, Protocol
 
 MARKER = "nm:"
@@ -35,7 +35,7 @@ def ifname(role: str, *parts: str) -> str:
 def namespace_prefix() -> str:
     """What every namespace netmanager creates starts with ("nm"; tests set their own
     through ``NETMANAGER_NS_PREFIX`` so that they never meet a user's namespaces)."""
-    return os.environ.get("NETMANAGER_NS_PREFIX", "nm")
+    return settings.get(settings.NS_PREFIX, "nm")
 
 
 def namespace_kinds() -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -545,7 +545,6 @@ def _pin_from_virtual(
     """Fold the pins written in virtual.xml into the real model's hosts."""
     if not pins:
         return real
-    from dataclasses import replace
 
     hosts = []
     for host in real.hosts:
@@ -575,29 +574,36 @@ def _pin_from_virtual(
     return replace(real, hosts=tuple(hosts))
 
 
-def load_with_warnings(real: str | Path, virtual: str | Path) -> LoadResult:
-    """Load and validate both files; raise NetmanagerError with every error found."""
+def load_with_warnings(
+    real: str | Path, virtual: str | Path, *, base_dir: str | Path | None = None
+) -> LoadResult:
+    """Load and validate both files; raise NetmanagerError with every error found.
+    Relative file names in real.xml are resolved against ``base_dir`` (default: the
+    directory of real.xml)."""
     diags = Diagnostics()
     real_source = read(real, "real", diags)
     virtual_source = read(virtual, "virtual", diags)
     diags.raise_if_errors("parse")
     assert real_source is not None and virtual_source is not None
-    real_model = build_real(real_source, diags)
+    base = Path(base_dir) if base_dir is not None else Path(real).parent
+    real_model = replace(build_real(real_source, diags), base_dir=str(base.resolve()))
     virtual_model, pins = build_virtual(virtual_source, diags)
     diags.raise_if_errors("parse")
     real_model = _pin_from_virtual(real_model, virtual_model, pins, diags)
     model = Model(real_model, virtual_model)
-    check(model, diags, base_dir=Path(real).parent)
+    check(model, diags, base_dir=base)
     diags.raise_if_errors("validate")
     return LoadResult(model, tuple(diags.sorted()))
 
 
-def load(real: str | Path, virtual: str | Path) -> Model:
+def load(
+    real: str | Path, virtual: str | Path, *, base_dir: str | Path | None = None
+) -> Model:
     """The validated model of a real.xml and a virtual.xml.
 
     Raises :class:`~netmanager.errors.NetmanagerError` carrying every diagnostic.
     """
-    return load_with_warnings(real, virtual).model
+    return load_with_warnings(real, virtual, base_dir=base_dir).model
 
 
 __all__ = ["LoadResult", "NetmanagerError", "load", "load_with_warnings"]

@@ -176,6 +176,9 @@ class Real:
     credentials_loc: Loc = NOWHERE
     trap_receivers: tuple[TrapReceiver, ...] = ()
     loc: Loc = NOWHERE
+    #: where relative file names in real.xml (credentials) are resolved: its directory,
+    #: unless the loader was given another (real.xml passed as text by the Python API)
+    base_dir: str = ""
 
     @cached_property
     def host_by_name(self) -> dict[str, Host]:

@@ -523,6 +523,7 @@ def apply(
                 placement=dict(deployment.mapping.placement),
                 applied_at=time.time(),
                 transport="agents",
+                base_dir=real.base_dir,
             )
         )
     outcome = Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
@@ -638,7 +639,11 @@ def destroy(
     with apply_lock():
         applied = records()
         record = applied[topology]
-        model = load(record.real, record.virtual) if Path(record.real).exists() else None
+        model = (
+            load(record.real, record.virtual, base_dir=record.base_dir or None)
+            if Path(record.real).exists()
+            else None
+        )
         real = model.real if model is not None else None
         counts: dict[str, int] = {}
         hosts = sorted(record.hosts)

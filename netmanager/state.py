@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from netmanager import settings
+
 DEFAULT_STATE_DIR = "/var/lib/netmanager"
 
 
 def state_dir() -> Path:
-    return Path(os.environ.get("NETMANAGER_STATE_DIR", DEFAULT_STATE_DIR))
+    return Path(settings.get(settings.STATE_DIR, DEFAULT_STATE_DIR))
 
 
 def read_json(path: Path, default: Any = None) -> Any:

@@ -102,6 +102,7 @@ def load_subjects(targets: Sequence[Target]) -> list[Subject]:
     for target in targets:
         real: str | Path
         virtual: str | Path
+        base_dir: str | None = None
         if isinstance(target, str):
             record = applied.get(target)
             if record is None:
@@ -110,10 +111,10 @@ def load_subjects(targets: Sequence[Target]) -> list[Subject]:
                     f"topology '{target}' is not applied on this machine",
                     "applied here: " + (", ".join(sorted(applied)) or "nothing"),
                 )
-            real, virtual = record.real, record.virtual
+            real, virtual, base_dir = record.real, record.virtual, record.base_dir or None
         else:
             real, virtual = target
-        deployment = deploy.prepare(real, virtual)
+        deployment = deploy.prepare(real, virtual, base_dir=base_dir)
         if deployment.topology not in applied:
             raise _problem(
                 "E730",
