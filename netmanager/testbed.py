@@ -294,6 +294,9 @@ class Testbed:
     diagnostic.  Nothing changes on the machine until :meth:`apply` (or ``with``).
     """
 
+    #: not a test class, though its name starts with "Test" (pytest collects such names)
+    __test__ = False
+
     def __init__(
         self,
         real: str | Path,
