@@ -328,6 +328,8 @@ class Testbed:
             self.base_dir = Path.cwd()
         else:
             self.base_dir = None
+        #: what popen started, ended by destroy where it still runs
+        self._processes: list[subprocess.Popen[Any] | GuestProcess] = []
         self._model = self._with_inputs(lambda real, virtual: self._load(real, virtual))
 
     # -- settings and inputs ---------------------------------------------------------------
@@ -472,13 +474,14 @@ class Testbed:
         return self._with_inputs(run, keep=True)
 
     def destroy(self) -> Result:
-        """Remove everything of the topology and release its segment ids (the last topology
-        takes the emulated hosts, switches and agents with it); ``NetmanagerError`` (E720)
-        when it is not applied."""
+        """End the processes :meth:`popen` started that still run, remove everything of the
+        topology and release its segment ids (the last topology takes the emulated hosts,
+        switches and agents with it); ``NetmanagerError`` (E720) when it is not applied."""
 
         def run() -> Result:
             from netmanager import deploy
 
+            self._end_processes()
             reporter = _Reporter(self.progress)
             record = deploy.records().get(self.topology)
             if record is not None and record.transport == "agents":
@@ -569,8 +572,24 @@ class Testbed:
             if unknown:
                 raise TypeError(f"a VM on a guest host takes no {', '.join(sorted(unknown))}")
             text = bool(kwargs.get("text") or kwargs.get("universal_newlines"))
-            return GuestProcess(guest_host, namespace, argv, text)
-        return subprocess.Popen([*_nsenter(namespace), *argv], **kwargs)
+            process: subprocess.Popen[Any] | GuestProcess = GuestProcess(
+                guest_host, namespace, argv, text
+            )
+        else:
+            process = subprocess.Popen([*_nsenter(namespace), *argv], **kwargs)
+        self._processes = [p for p in self._processes if p.returncode is None]
+        self._processes.append(process)
+        return process
+
+    def _end_processes(self) -> None:
+        """End what popen started and still runs: a process in a VM's namespace would keep
+        the namespace (and what it holds) alive after destroy."""
+        for process in self._processes:
+            with contextlib.suppress(OSError, NetmanagerError, subprocess.TimeoutExpired):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=10)
+        self._processes = []
 
     def exec(self, vm: str, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
         """Run ``argv`` inside a VM to its end (Mininet's ``host.cmd``), as

@@ -184,12 +184,16 @@ def test_local_lifecycle_plan_status_exec_popen_progress(own: tuple[str, Path]) 
         testbed.exec("vm9", ["true"])
     assert raised.value.errors[0].code == "E721"
 
+    sleeper = testbed.popen("vm1", ["sleep", "300"])
+    assert sleeper.poll() is None
+
     # the command line sees the testbed's topology in the same state directory
     cli = _cli(prefix, state, "status", "--json", "--topology", "two-hosts")
     assert json.loads(cli.stdout)["vms"][0]["namespace"] == f"{prefix}v-two-hosts-vm1"
 
     gone = testbed.destroy()
     assert gone.changes > 0 and not testbed.applied
+    assert sleeper.returncode is not None  # destroy ended what popen started
     assert kernelstate.namespaces(prefix) == []
     with pytest.raises(NetmanagerError) as raised:
         testbed.status()
