@@ -161,6 +161,34 @@ def test_what_apply_built_on_two_guest_hosts(
     assert "error[E709]" in capsys.readouterr().err
 
 
+def test_python_api_in_vms_of_guest_hosts(grid: Grid) -> None:
+    """netmanager.Testbed on the applied topology: status with the agents' view, exec and
+    popen inside VMs that live in the guests (GuestProcess through the control channel)."""
+    from netmanager import GuestProcess, Testbed
+
+    testbed = Testbed(*TWO)  # the module's state directory and prefix (environment)
+    assert testbed.applied
+    status = testbed.status()
+    assert (status.vm("vm1").host, status.vm("vm2").host) == ("host1", "host2")
+    link = status.vm("vm1").interface("lan").link
+    assert link is not None and link.oper == "up" and link.delay_us == 20_000
+    done = testbed.exec("vm1", ["ping", "-c2", "-W3", "10.20.0.2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert all(rtt > 38 for rtt in _rtts(done.stdout))  # 20 ms each way, through NetEm
+    assert testbed.exec("vm2", ["ping", "-c1", "-W1", "10.20.0.9"]).returncode != 0
+    shell = testbed.popen(
+        "vm2", ["sh", "-c", "ip -br addr show eth0; echo oops >&2; exit 3"], text=True
+    )
+    assert isinstance(shell, GuestProcess)
+    assert shell.wait(timeout=60) == 3
+    out, err = shell.communicate()
+    assert "10.20.0.2/24" in out and "oops" in out and err is None
+    sleeper = testbed.popen("vm1", ["sleep", "300"])
+    assert sleeper.poll() is None and sleeper.pid > 0
+    sleeper.kill()
+    assert sleeper.wait(timeout=30) != 0
+
+
 def test_a_failure_at_any_step_inside_a_guest_rolls_every_host_back(grid: Grid) -> None:
     second = grid.directory / "faults.xml"
     second.write_text(SECOND)
