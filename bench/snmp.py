@@ -164,6 +164,8 @@ def main() -> int:
                 "--credentials", str(creds),
                 "--netns", ns,
                 "--poll-interval", str(args.poll_interval),
+                # the walks measure the request path alone, not walks during polls
+                "--watched-poll-interval", "0",
                 "--log-level", "warning",
             ],
             cwd=REPO,

@@ -41,7 +41,13 @@ from snmp_agents import mib
 from snmp_agents.backend import HostBackend, MemoryBackend
 from snmp_agents.configstore import ConfigStore
 from snmp_agents.credentials import Credentials, CredentialsError, load_credentials
-from snmp_agents.monitor import IfIndexMap, LinkRow, Monitor, NetnsLinkReader
+from snmp_agents.monitor import (
+    WATCHED_SUBTREES,
+    IfIndexMap,
+    LinkRow,
+    Monitor,
+    NetnsLinkReader,
+)
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, const, dynamic
 from snmp_agents.responder import FastV2c, Policy, Responder
 from snmp_agents.transaction import Transaction
@@ -326,6 +332,7 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
         poll_executor,
         interval_s=args.poll_interval,
         on_oper_change=on_oper_change,
+        watched_interval_s=args.watched_poll_interval,
     )
     store = ConfigStore()
 
@@ -345,6 +352,7 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
     responder = Responder(
         snmp, tree, Policy(creds), txn.handle_set, max_bulk_varbinds=args.max_bulk_varbinds
     )
+    responder.reader.watch(WATCHED_SUBTREES, monitor.counters_read)
     if creds.community and creds.read_only_view:
         (in_pkts,) = snmp.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpInPkts")
 
@@ -408,6 +416,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--alias-prefix", default="nm:", help="monitor links whose ifalias starts so")
     p.add_argument("--poll-interval", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument(
+        "--watched-poll-interval",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="poll this often while requests read the interface or link tables "
+        "(until 10 s after the last one); 0: never faster than --poll-interval",
+    )
     p.add_argument(
         "--trap-receiver", action="append", default=[], metavar="HOST[:PORT]", help="(repeat)"
     )

@@ -6,6 +6,14 @@ Counters never come from the request path: a pyroute2 dump of 1000 links takes
 sections into the :class:`OidTree`; requests are answered from the last snapshot.
 Operational state changes between two polls raise IF-MIB ``linkDown``/``linkUp``.
 
+The poll follows demand: every ``interval`` seconds (5 s) while nobody looks, every
+``watched_interval`` seconds (0.5 s) from the first request that names an OID of the
+interface or link tables until ``watch_hold`` seconds (10 s) after the last one — so a
+manager that watches rates (``netmanager status --watch``) reads counters at most half a
+second old, and an idle agent costs a poll every few seconds.  A poll never starts
+sooner than twice its own duration after the last one ended: a host with thousands of
+links keeps its poll thread at most a third busy.
+
 Which links: those of the given network namespaces whose ifalias starts with the
 ownership marker (``nm:`` by default).  The alias is read as
 ``nm:<topology>:<vm>:<network>`` to tell the VM and network of a link when the running
@@ -19,6 +27,7 @@ import asyncio
 import gc
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +49,8 @@ IF_NUMBER: Oid = (*INTERFACES, 1, 0)
 IF_ENTRY: Oid = (*INTERFACES, 2, 1)
 IFX_ROOT: Oid = (1, 3, 6, 1, 2, 1, 31)
 IFX_ENTRY: Oid = (*IFX_ROOT, 1, 1, 1)
+#: a request naming an OID in one of these makes the poll faster for a while
+WATCHED_SUBTREES: tuple[Oid, ...] = (INTERFACES, IFX_ROOT, mib.NM_MONITOR)
 
 OPER_STATUS = {
     "UP": 1,
@@ -425,6 +436,10 @@ class Monitor:
         executor: Executor,
         interval_s: float = 5.0,
         on_oper_change: OperChange | None = None,
+        *,
+        watched_interval_s: float = 0.5,
+        watch_hold_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reader = reader
         self.indexes = indexes
@@ -432,6 +447,12 @@ class Monitor:
         self.uptime = uptime
         self.executor = executor
         self.interval_s = interval_s
+        #: 0: the poll never speeds up
+        self.watched_interval_s = watched_interval_s
+        self.watch_hold_s = watch_hold_s
+        self.clock = clock
+        self._read_at = -math.inf
+        self._wake: asyncio.Event | None = None
         self.on_oper_change = on_oper_change or (lambda row, old, new: None)
         self.running = Candidate()
         self.samples: list[LinkSample] = []
@@ -443,6 +464,24 @@ class Monitor:
         self._refresh: asyncio.Task[None] | None = None
         for section in build_sections([], 0, lambda: self.stats):
             tree.put(section)
+
+    @property
+    def watched(self) -> bool:
+        """Whether a request read the counters within the last ``watch_hold_s`` seconds."""
+        return self.watched_interval_s > 0 and self.clock() - self._read_at <= self.watch_hold_s
+
+    def current_interval(self) -> float:
+        if self.watched:
+            return min(self.watched_interval_s, self.interval_s)
+        return self.interval_s
+
+    def counters_read(self) -> None:
+        """A request named an OID of the interface or link tables (called in the event
+        loop): poll faster for a while, and at once if nobody was watching."""
+        was = self.watched
+        self._read_at = self.clock()
+        if not was and self.watched and self._wake is not None:
+            self._wake.set()
 
     def _work(self, read: bool) -> tuple[list[Section], list[tuple[LinkRow, int, int]]]:
         """In the poll thread: read, detect state changes, build the sections.
@@ -478,7 +517,7 @@ class Monitor:
             self.samples = samples
             self.polls += 1
             self.stats = PollStats(
-                int(self.interval_s * 1000),
+                int(self.current_interval() * 1000),
                 int((time.monotonic() - t0) * 1000),
                 int((time.thread_time() - c0) * 1000),
             )
@@ -504,14 +543,32 @@ class Monitor:
         self._refresh = loop.create_task(self.poll())
 
     async def run(self) -> None:
+        self._wake = asyncio.Event()
         while True:
+            started = self.clock()
             try:
                 await self.poll()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("link poll failed")
-            await asyncio.sleep(self.interval_s)
+            await self._pause(started, self.clock() - started)
+
+    async def _pause(self, started: float, took: float) -> None:
+        """Until the next poll is due: ``current_interval()`` after the last one started,
+        and at least twice its duration after it ended; a request that starts a watch
+        wakes it up to recompute."""
+        assert self._wake is not None
+        while True:
+            due = started + max(self.current_interval(), 3 * took)
+            delay = due - self.clock()
+            if delay <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                return
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run())

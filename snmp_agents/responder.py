@@ -84,8 +84,21 @@ class MibReader:
     def __init__(self, tree: OidTree, max_bulk_varbinds: int = 2000) -> None:
         self.tree = tree
         self.max_bulk_varbinds = max_bulk_varbinds
+        self._watches: list[tuple[tuple[Oid, ...], Callable[[], None]]] = []
+
+    def watch(self, subtrees: Sequence[Oid], callback: Callable[[], None]) -> None:
+        """Call ``callback`` for every read request that names an OID in one of
+        ``subtrees`` (as requested: a GETBULK that runs on into them from elsewhere does
+        not count)."""
+        self._watches.append((tuple(subtrees), callback))
+
+    def requested(self, oids: Sequence[Oid]) -> None:
+        for subtrees, callback in self._watches:
+            if any(oid[: len(root)] == root for oid in oids for root in subtrees):
+                callback()
 
     def get(self, oids: Sequence[Oid]) -> list[bytes]:
+        self.requested(oids)
         out = []
         for oid in oids:
             kind, entry = self.tree.get_entry(oid)
@@ -106,10 +119,16 @@ class MibReader:
         nxt, entry = found
         return nxt, ber.encode_varbind(nxt, ber.encode_entry(*entry)), False
 
+    def next_all(self, oids: Sequence[Oid]) -> list[bytes]:
+        """GETNEXT: the encoded var-bind after each OID."""
+        self.requested(oids)
+        return [self.next(oid)[1] for oid in oids]
+
     def bulk(
         self, oids: Sequence[Oid], non_repeaters: int, max_repetitions: int, budget: int
     ) -> list[bytes]:
         """RFC 3416 §4.2.3, filled up to ``budget`` bytes of var-bindings."""
+        self.requested(oids)
         n = min(max(non_repeaters, 0), len(oids))
         out: list[bytes] = []
         size = 0
@@ -152,7 +171,7 @@ class FastV2c:
         if req.pdu_type == ber.GET:
             varbinds = self.reader.get(req.oids)
         elif req.pdu_type == ber.GETNEXT:
-            varbinds = [self.reader.next(oid)[1] for oid in req.oids]
+            varbinds = self.reader.next_all(req.oids)
         else:
             varbinds = self.reader.bulk(req.oids, req.non_repeaters, req.max_repetitions, budget)
         if req.pdu_type != ber.GETBULK and sum(len(v) for v in varbinds) > budget:
@@ -255,7 +274,7 @@ class Responder:
         elif tag == GET:
             out = self.reader.get(oids)
         elif tag == GETNEXT:
-            out = [self.reader.next(oid)[1] for oid in oids]
+            out = self.reader.next_all(oids)
         elif tag == GETBULK:
             out = self.reader.bulk(
                 oids,
@@ -300,6 +319,7 @@ class Responder:
 
     def _v1_read(self, tag: Any, oids: list[Oid]) -> list[tuple[Oid, Any]]:
         """SNMPv1 needs pyasn1 values: pysnmp's v2-to-v1 translation reads them."""
+        self.reader.requested(oids)
         if tag == GET:
             out = []
             for oid in oids:

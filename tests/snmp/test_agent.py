@@ -167,8 +167,11 @@ def _kernel_stats(ns: Namespace, dev: str) -> dict[str, int]:
 def test_if_mib_and_link_table(netns: Namespace, make_agent: MakeAgent, tools: Tools) -> None:
     _veth_pair(netns)
     time.sleep(0.3)  # let the kernel move some neighbour discovery packets
-    # one poll at start, none during the test: every table comes from the same snapshot
-    agent = make_agent("--netns", netns.name, "--poll-interval", "600")
+    # one poll at start, none during the test (not even while it reads the counters):
+    # every table comes from the same snapshot
+    agent = make_agent(
+        "--netns", netns.name, "--poll-interval", "600", "--watched-poll-interval", "0"
+    )
     t = agent.target
     assert value(tools, agent, "IF-MIB::ifNumber.0") == "2"
     names = tools.run("snmpwalk", *V2C, "-Oqv", t, "IF-MIB::ifName", check=True).stdout.split()

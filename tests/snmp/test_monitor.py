@@ -190,3 +190,94 @@ def test_monitor_reports_state_changes_once() -> None:
         assert int(interval) == 1000
 
     asyncio.run(scenario())
+
+
+def test_reading_the_counters_makes_the_poll_faster_for_a_while() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = [100.0]
+    monitor = Monitor(
+        FakeReader(),
+        IfIndexMap(None),
+        OidTree(),
+        lambda: 0,
+        ThreadPoolExecutor(1),
+        interval_s=5,
+        watched_interval_s=0.5,
+        watch_hold_s=10,
+        clock=lambda: now[0],
+    )
+    assert not monitor.watched and monitor.current_interval() == 5
+    monitor.counters_read()
+    assert monitor.watched and monitor.current_interval() == 0.5
+    now[0] += 9.9
+    assert monitor.current_interval() == 0.5
+    now[0] += 0.2  # 10.1 s after the last read: back to the idle interval
+    assert monitor.current_interval() == 5
+    # 0 turns the speed-up off
+    monitor.watched_interval_s = 0
+    monitor.counters_read()
+    assert monitor.current_interval() == 5
+
+
+def test_a_watch_wakes_an_idle_poll_loop() -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def scenario() -> None:
+        monitor = Monitor(
+            FakeReader(),
+            IfIndexMap(None),
+            OidTree(),
+            lambda: 0,
+            ThreadPoolExecutor(1),
+            interval_s=600,
+            watched_interval_s=0.05,
+        )
+        task = asyncio.get_running_loop().create_task(monitor.run())
+        try:
+            while monitor.polls < 1:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            assert monitor.polls == 1  # idle: the next poll is 600 s away
+            monitor.counters_read()  # somebody watches: at once, then every 50 ms
+            for _ in range(1000):
+                if monitor.polls >= 4:
+                    break
+                monitor.counters_read()
+                await asyncio.sleep(0.01)
+            assert monitor.polls >= 4
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_requests_naming_the_counters_are_reported() -> None:
+    from snmp_agents import mib
+    from snmp_agents.monitor import WATCHED_SUBTREES
+    from snmp_agents.responder import MibReader
+
+    tree = OidTree()
+    tree.put(
+        Section.build(
+            "config",
+            mib.NM_CONFIG,
+            [((*mib.NM_CONFIG, 1, 1), const(rfc1902.Integer32(1)))],
+        )
+    )
+    for section in build_sections(
+        link_rows(samples(2), IfIndexMap(None), Candidate(), {}), 0, PollStats
+    ):
+        tree.put(section)
+    reader = MibReader(tree)
+    reads: list[int] = []
+    reader.watch(WATCHED_SUBTREES, lambda: reads.append(1))
+    # a GETBULK of the configuration runs on into the monitor's tables: not a read of them
+    assert len(reader.bulk([mib.NM_CONFIG], 0, 50, 60_000)) > 2
+    reader.get([(1, 3, 6, 1, 2, 1, 1, 3, 0)])
+    assert reads == []
+    reader.bulk([(*IFX_ENTRY, 6)], 0, 10, 60_000)
+    reader.next_all([(*IF_ENTRY, 8)])
+    reader.get([(*mib.oid_of("nmLinkInOctets"), 1)])
+    assert reads == [1, 1, 1]
