@@ -24,6 +24,21 @@ def register(sub: Any) -> None:
     status.add_argument("virtual", metavar="VIRTUAL", nargs="?", help="virtual.xml (optional)")
     status.add_argument("--topology", help="only this topology")
     add_json(status)
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="redraw every port's state and current rates until Ctrl-C (with --json: one "
+        "JSON line per sample)",
+    )
+    status.add_argument(
+        "--interval",
+        type=_positive_seconds,
+        metavar="S",
+        help="--watch: seconds between two samples (default 1)",
+    )
+    status.add_argument(
+        "--count", type=_positive_int, metavar="N", help="--watch: stop after N samples"
+    )
     status.set_defaults(run=run_status)
 
     exec_ = sub.add_parser(
@@ -35,6 +50,26 @@ def register(sub: Any) -> None:
     exec_.add_argument("--topology", help="the VM's topology, where names repeat")
     exec_.add_argument("command", nargs="*", metavar="CMD", help="the command (after --)")
     exec_.set_defaults(run=run_exec)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} s: give 0.05 to 3600 seconds")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return value
 
 
 def _link_text(interface: dict[str, Any]) -> str:
@@ -53,9 +88,14 @@ def _link_text(interface: dict[str, Any]) -> str:
 def run_status(args: argparse.Namespace) -> int:
     from netmanager.loader import load
 
+    if not args.watch and (args.interval is not None or args.count is not None):
+        print("netmanager status: --interval and --count go with --watch", file=sys.stderr)
+        return ExitCode.USAGE
     topology = args.topology
     if topology is None and args.real and args.virtual:
         topology = load(args.real, args.virtual).topology
+    if args.watch:
+        return _watch(topology, args)
     from netmanager import remote
 
     documents = remote.status(topology)
@@ -72,6 +112,44 @@ def run_status(args: argparse.Namespace) -> int:
                 for i in vm["interfaces"]
             )
             print(f"  {vm['name']:<16} {vm['host']:<10} {ifaces}")
+    return ExitCode.OK
+
+
+#: clear the screen and go home (ANSI), before each frame on a terminal
+CLEAR = "\x1b[H\x1b[2J"
+
+
+def _watch(topology: str | None, args: argparse.Namespace) -> int:
+    """Sample after sample until Ctrl-C (exit 0) or --count: redrawn in place on a
+    terminal, successive tables otherwise, one JSON line each with --json."""
+    import json
+
+    from netmanager import watch
+
+    interval = args.interval if args.interval is not None else 1.0
+    redraw = sys.stdout.isatty() and not args.json
+    title = f"netmanager status --watch{' ' + topology if topology else ''}"
+    try:
+        with watch.Watcher(topology, interval_s=interval) as watcher:
+            for sample in watch.samples(watcher, args.count, interval):
+                if args.json:
+                    if sample.number:
+                        print(json.dumps(watch.sample_json(sample)), flush=True)
+                elif redraw:
+                    sys.stdout.write(CLEAR + watch.sample_table(sample, title) + "\n")
+                    if not sample.number:
+                        sys.stdout.write("(rates from the next sample on; Ctrl-C to stop)\n")
+                    sys.stdout.flush()
+                elif sample.number:
+                    print(("\n" if sample.number > 1 else "") + watch.sample_table(sample, title))
+                    sys.stdout.flush()
+    except KeyboardInterrupt:
+        return ExitCode.OK
+    except BrokenPipeError:  # | head: the reader has seen enough
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
     return ExitCode.OK
 
 

@@ -207,6 +207,48 @@ def test_if_mib_and_link_table(netns: Namespace, make_agent: MakeAgent, tools: T
 
 
 @pytest.mark.privileged
+def test_columns_walked_side_by_side_are_the_table(
+    netns: Namespace, make_agent: MakeAgent, credentials: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What status --watch reads: the columns in step, over several pages, equal to each
+    column walked alone."""
+    import asyncio
+
+    from netmanager import agentclient, watch
+    from snmp_agents.credentials import load_credentials
+
+    for i in range(6):
+        netns.ip("link", "add", f"nmw{i}a", "type", "veth", "peer", "name", f"nmw{i}b")
+        netns.ip("link", "set", f"nmw{i}a", "alias", f"nm:test:vm{i}:lan", "up")
+        netns.ip("link", "set", f"nmw{i}b", "alias", f"nm:test:peer{i}:lan", "up")
+    agent = make_agent(
+        "--netns", netns.name, "--poll-interval", "600", "--watched-poll-interval", "0"
+    )
+    monkeypatch.setattr(agentclient, "COLUMN_VARBINDS", 7)  # pages that cut rows in two
+
+    Cells = dict[tuple[int, ...], list[str]]
+
+    async def read() -> tuple[int, Cells, Cells, Cells]:
+        client = agentclient.AgentClient(
+            "test", "127.0.0.1", agent.port, load_credentials(credentials)
+        )
+        async with client:
+            (rows,) = await client.get(watch.IF_NUMBER_0)
+            sized = await client.walk_columns(watch.AGENT_COLUMNS, int(rows))
+            unsized = await client.walk_columns(watch.AGENT_COLUMNS)
+            alone = {c: await client.walk(c) for c in watch.AGENT_COLUMNS}
+        def cells(walked: dict[tuple[int, ...], list[tuple[tuple[int, ...], object]]]) -> Cells:
+            return {c: [f"{o}={v.prettyPrint()}" for o, v in walked[c]] for c in walked}  # type: ignore[attr-defined]
+
+        return int(rows), cells(sized), cells(unsized), cells(alone)
+
+    rows, sized, unsized, alone = asyncio.run(read())
+    assert rows == 12
+    assert sized == unsized == alone
+    assert all(len(cells) == 12 for cells in sized.values())
+
+
+@pytest.mark.privileged
 def test_link_down_trap_reaches_snmptrapd(
     netns: Namespace, make_agent: MakeAgent, tools: Tools, snmptrapd: TrapReceiver
 ) -> None:
