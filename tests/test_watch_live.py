@@ -145,11 +145,13 @@ def _kernel(prefix: str, host: str, vif: str) -> dict[str, int]:
     }
 
 
-def _check_counters(prefix: str, capsys: pytest.CaptureFixture[str], *args: str) -> None:
+def _check_counters(
+    prefix: str, capsys: pytest.CaptureFixture[str], seen: dict[str, Any], *args: str
+) -> None:
     """Once the traffic is over: the counters a sample reports lie between what the kernel
-    said just before the watch and just after it."""
+    said just before the watch and just after it (``seen``: an earlier sample)."""
     time.sleep(0.5)
-    ports = _by_vm(_watch(capsys, "--count", "1", "--interval", "0.5", *args)[0])
+    ports = _by_vm(seen)
     before = {vm: _kernel(prefix, p["host"], p["port"]) for vm, p in ports.items()}
     (sample,) = _watch(capsys, "--count", "1", "--interval", "0.5", *args)
     after = {vm: _kernel(prefix, p["host"], p["port"]) for vm, p in ports.items()}
@@ -169,7 +171,7 @@ def test_watch_through_agents_shows_the_flow(
     for sample in samples:
         assert {h["source"].split()[0] for h in sample["hosts"].values()} == {"agent"}
         assert all(h["error"] is None and h["age_s"] < 5 for h in sample["hosts"].values())
-    _check_counters(prefix, capsys, "--topology", "two-hosts")
+    _check_counters(prefix, capsys, samples[-1], "--topology", "two-hosts")
     assert main(["destroy", *TWO]) == 0
 
 
@@ -186,7 +188,7 @@ def test_watch_of_local_topologies_reads_the_kernel(
     for sample in samples:
         assert {p["topology"] for p in sample["ports"]} == {"two-hosts", "idle"}
         assert {h["source"] for h in sample["hosts"].values()} == {"kernel"}
-    _check_counters(prefix, capsys)
+    _check_counters(prefix, capsys, samples[-1])
     # the table a person sees: one line per port, a column of topologies
     assert main(["status", "--watch", "--count", "1", "--interval", "0.2"]) == 0
     table = capsys.readouterr().out.splitlines()
