@@ -24,7 +24,6 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from functools import cache
 
 import jinja2
 
+from netmanager import programs
 from netmanager.hostconfig import HostConfig, PolicyRule, short_hash, topology_prefix
 from netmanager.model import Action, Protocol
 
@@ -226,12 +226,12 @@ def parse_save(
 
 
 def _command(namespace: str, argv: list[str]) -> list[str]:
-    tool = shutil.which(argv[0])
+    tool = programs.which(argv[0])
     if tool is None:
-        raise FirewallError(f"{argv[0]} is not installed (scripts/install installs it)")
+        raise FirewallError(programs.not_installed(argv[0]))
     if not namespace:
         return [tool, *argv[1:]]
-    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    nsenter = programs.path("nsenter")
     return [nsenter, f"--net=/run/netns/{namespace}", tool, *argv[1:]]
 
 

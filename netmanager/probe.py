@@ -14,12 +14,12 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from netmanager import programs
 from netmanager.model import CAPABILITIES
 
 
@@ -100,7 +100,7 @@ def _kernel_features(namespace: str) -> dict[str, tuple[bool, str]]:
 
 
 def _tool_version(tool: str) -> str | None:
-    path = shutil.which(tool)
+    path = programs.which(tool)
     if path is None:
         return None
     result = subprocess.run([path, "-V"], capture_output=True, text=True, check=False, timeout=10)
@@ -110,7 +110,7 @@ def _tool_version(tool: str) -> str | None:
 
 
 def _in_namespace(namespace: str, argv: list[str]) -> bool:
-    nsenter = shutil.which("nsenter")
+    nsenter = programs.which("nsenter")
     if nsenter is None:
         return False
     result = subprocess.run(
@@ -146,13 +146,13 @@ def probe() -> list[Feature]:
         )
         iptables = _tool_version("iptables")
         backend = "nf_tables" if iptables and "nf_tables" in iptables else "legacy"
-        if iptables and shutil.which("iptables-restore"):
+        if iptables and programs.which("iptables-restore"):
             works = not namespace or _in_namespace(namespace, ["iptables", "-w", "-S"])
             kernel["iptables"] = (works, f"{backend} backend, {iptables}")
         else:
             kernel["iptables"] = (False, "iptables and iptables-restore are not installed")
         ebtables = _tool_version("ebtables")
-        if ebtables and shutil.which("ebtables-restore"):
+        if ebtables and programs.which("ebtables-restore"):
             works = not namespace or _in_namespace(namespace, ["ebtables", "-L"])
             kernel["ebtables"] = (works, ebtables if works else f"{ebtables}: the kernel refused")
         else:
@@ -177,7 +177,7 @@ def machine_key() -> str:
     except OSError:
         parts.append("")
     for tool in ("iptables", "iptables-restore", "ebtables", "ebtables-restore", "nsenter"):
-        path = shutil.which(tool)
+        path = programs.which(tool)
         try:
             parts.append(f"{path}:{os.stat(path).st_mtime_ns}" if path else f"{tool}:-")
         except OSError:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 from typing import Any
 
+from netmanager import programs
 from netmanager.commands.common import add_json
 from netmanager.errors import ExitCode
 from netmanager.report import print_json
@@ -163,7 +163,7 @@ def run_exec(args: argparse.Namespace) -> int:
     namespace, guest_host = deploy.vm_location(args.vm, args.topology)
     if guest_host is not None:
         return _exec_in_guest(guest_host, namespace, command)
-    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    nsenter = programs.path("nsenter")
     try:
         return subprocess.run(
             [nsenter, f"--net=/run/netns/{namespace}", *command], check=False

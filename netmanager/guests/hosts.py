@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netmanager import programs
 from netmanager.agents import AgentInfo, agents_dir, credentials_path, generated_credentials
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.guests import image, qemu
@@ -51,8 +52,9 @@ GUEST_RUN = "/run/netmanager"  # a tmpfs inside the guest
 MANAGER_FILE = "guest-manager.json"
 MGMT_ADDRESS = "10.0.2.15"  # QEMU user networking's guest address (hostfwd's default)
 PROJECT = Path(__file__).resolve().parents[2]
-IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "/sbin/ip"
-TC = "/usr/sbin/tc" if os.path.exists("/usr/sbin/tc") else "/sbin/tc"
+# run inside the guest, whose root is this machine's (over 9p): the paths found here
+IP = programs.path("ip")
+TC = programs.path("tc")
 
 Progress = Callable[[str], None]
 
@@ -369,7 +371,7 @@ def _boot(
 #: send IPv6 link-local chatter (router solicitations, MLD) with the host's own MAC into
 #: the VLAN's bridge, where the VMs see it.  (Namespace hosts' dom0s are created so.)
 HOST_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-SYSCTL = "/usr/sbin/sysctl" if os.path.exists("/usr/sbin/sysctl") else "/sbin/sysctl"
+SYSCTL = programs.path("sysctl")
 
 
 def _provision(real: Real, guest: qemu.Guest, spec: GuestHost, port: int) -> None:

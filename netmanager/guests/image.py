@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from netmanager import programs
 from netmanager.guests.errors import guest_error
 
 Progress = Callable[[str], None]
@@ -121,7 +122,12 @@ class Kernel:
 
 def _run(argv: Sequence[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        list(argv), cwd=cwd, capture_output=True, text=True, check=False, timeout=600
+        [programs.path(argv[0]), *argv[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
 
 

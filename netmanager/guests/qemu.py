@@ -26,7 +26,6 @@ import fcntl
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -38,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from netmanager import programs
 from netmanager.guests.errors import GuestError, guest_error
 from netmanager.guests.image import Kernel
 
@@ -251,12 +251,12 @@ def qemu_argv(spec: GuestSpec, tap_fds: Sequence[int]) -> list[str]:
 
 def launch(spec: GuestSpec) -> Guest:
     """Start QEMU for ``spec`` (it returns at once: wait with ``Guest.ready()``)."""
-    binary = shutil.which(spec.qemu)
+    binary = programs.which(spec.qemu)
     if binary is None:
         raise guest_error(
             "E754",
             f"{spec.qemu} is not installed",
-            "install Debian's qemu-system-x86 (scripts/install does)",
+            f"install Debian's {programs.program(spec.qemu).package} (scripts/install does)",
         )
     run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

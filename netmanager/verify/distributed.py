@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netmanager import programs
 from netmanager.deploy import Deployment
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.firewall import DISPATCH
@@ -627,7 +627,7 @@ class GuestIperf:
 
 
 def iperf_available() -> bool:
-    return shutil.which("iperf3") is not None
+    return programs.which("iperf3") is not None
 
 
 # ----------------------------------------------------------------------------- state

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from netmanager import programs
 from netmanager.verify.report import Check, Kind
 
 REAL = """<?xml version="1.0" encoding="UTF-8"?>
@@ -67,7 +68,7 @@ def _isolated(tmp: Path) -> Iterator[str]:
         from netmanager.kernel import netns
 
         for name in netns.listed(prefix):
-            subprocess.run(["ip", "netns", "del", name], check=False)
+            subprocess.run([programs.path("ip"), "netns", "del", name], check=False)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

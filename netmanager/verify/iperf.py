@@ -20,11 +20,12 @@ import contextlib
 import json
 import os
 import selectors
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from netmanager import programs
 
 
 class IperfError(RuntimeError):
@@ -45,14 +46,14 @@ class Throughput:
 
 def in_namespace(namespace: str, argv: list[str]) -> list[str]:
     """``argv`` run inside network namespace ``namespace`` of this machine."""
-    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    nsenter = programs.path("nsenter")
     return [nsenter, f"--net=/run/netns/{namespace}", *argv]
 
 
 def iperf3() -> str:
-    found = shutil.which("iperf3")
+    found = programs.which("iperf3")
     if found is None:
-        raise IperfError("iperf3 is not installed (scripts/install --dev installs it)")
+        raise IperfError(programs.not_installed("iperf3"))
     return found
 
 

@@ -15,12 +15,11 @@ made by hand is caught even where no probe can measure it.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from netmanager import deploy
+from netmanager import deploy, programs
 from netmanager.firewall import DISPATCH, HOOK_COMMENT, ebtables_chain, topology_chain
 from netmanager.hostconfig import topology_prefix
 from netmanager.kernel import KernelObject, Link, Netem, Qdisc
@@ -89,10 +88,10 @@ def _owned_chain(topology: str, chain: str) -> bool:
 
 def _run(namespace: str, argv: list[str]) -> str | None:
     """A command's output inside a namespace, or None when it failed."""
-    tool = shutil.which(argv[0])
+    tool = programs.which(argv[0])
     if tool is None:
         return None
-    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    nsenter = programs.path("nsenter")
     result = subprocess.run(
         [nsenter, f"--net=/run/netns/{namespace}", tool, *argv[1:]],
         capture_output=True,

@@ -4,13 +4,13 @@ QEMU's command line."""
 from __future__ import annotations
 
 import lzma
-import shutil
 import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from netmanager import programs
 from netmanager.guests import image, qemu
 from netmanager.guests.errors import GuestError
 
@@ -31,7 +31,7 @@ def test_cpio_round_trip(tmp_path: Path) -> None:
     assert len(out.read_bytes()) % 4 == 0
 
 
-@pytest.mark.skipif(shutil.which("cpio") is None, reason="needs the cpio tool")
+@pytest.mark.skipif(programs.which("cpio") is None, reason=programs.not_installed("cpio"))
 def test_cpio_is_read_by_the_cpio_tool(tmp_path: Path) -> None:
     out = tmp_path / "a.cpio"
     image.write_cpio([image.directory("bin"), image.regular("bin/x", b"data")], out)
