@@ -1,0 +1,1 @@
+"""XSD schemas of netmanager's inputs, read through importlib.resources."""

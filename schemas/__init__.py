@@ -1,1 +1,0 @@
-"""XSD schemas of netmanager's inputs, installed as the package netmanager.schemas."""
