@@ -63,6 +63,7 @@ _ALL = (
     Program("mkdir", "coreutils", "the guest tests' scratch directory", dev=True),
     Program("true", "coreutils", "the guest tests' control channel", dev=True),
     Program("hostname", "hostname", "the guest tests: the guest's name", dev=True),
+    Program("git", "git", "the package test lists the checkout's files", dev=True),
 )
 
 #: Program name -> :class:`Program`.

@@ -83,10 +83,12 @@ def _text(node: ast.expr) -> str | None:
     return None
 
 
-def _subcommands() -> set[str]:
-    """netmanager's own subcommands (tests run some in-process with a list of words)."""
+def _own_words() -> set[str]:
+    """netmanager's own console scripts and subcommands (tests run them with a list of
+    words, some in-process)."""
     parser = build_parser()
-    return {
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return set(project["scripts"]) | {
         name
         for action in parser._actions
         if isinstance(action, argparse._SubParsersAction)
@@ -97,7 +99,7 @@ def _subcommands() -> set[str]:
 def named_programs(directory: Path) -> Iterator[tuple[str, str]]:
     """(where, program) for every program the Python files under ``directory`` name in a
     command line they run or in a lookup by name."""
-    not_programs = _subcommands()
+    not_programs = _own_words()
     for found in _named(directory):
         if not found[1].startswith("-") and found[1] not in not_programs:
             yield found
