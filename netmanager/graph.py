@@ -20,12 +20,12 @@ links between them with their capacity and latency.
 from __future__ import annotations
 
 import html
-import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netmanager import programs
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.mapping import Mapping as TopologyMapping
 from netmanager.model import (
@@ -729,7 +729,7 @@ def graph_format(path: str) -> str | None:
 
 
 def dot_command() -> str | None:
-    return shutil.which("dot")
+    return programs.which("dot")
 
 
 def render(dot_text: str, fmt: str, out: Path) -> None:

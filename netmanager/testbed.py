@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
 import subprocess
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from netmanager import settings
+from netmanager import programs, settings
 from netmanager.errors import Diagnostic, Loc, NetmanagerError, single
 
 if TYPE_CHECKING:
@@ -641,7 +640,7 @@ class Testbed:
 
 
 def _nsenter(namespace: str) -> list[str]:
-    return [shutil.which("nsenter") or "/usr/bin/nsenter", f"--net=/run/netns/{namespace}"]
+    return [programs.path("nsenter"), f"--net=/run/netns/{namespace}"]
 
 
 def _rename_files(error: NetmanagerError, renames: dict[str, str]) -> None:
