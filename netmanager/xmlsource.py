@@ -311,13 +311,13 @@ _SCHEMA_CODES = {
 }
 
 _SCHEMA_HINTS = {
-    "E111": "remove the attribute or correct its spelling; the schema in "
-    "netmanager/schemas/ lists every attribute",
+    "E111": "remove the attribute or correct its spelling; the schema in schemas/ lists "
+    "every attribute",
     "E112": "add the attribute",
-    "E113": "check the element's name and its place: the schema in netmanager/schemas/ "
-    "gives the order of elements",
+    "E113": "check the element's name and its place: the schema in schemas/ gives the "
+    "order of elements",
     "E114": "use a value of the right kind",
-    "E110": "see the schema in netmanager/schemas/",
+    "E110": "see the schema in schemas/",
 }
 
 
