@@ -8,6 +8,7 @@ commands run here, or through any ``run(argv, netns)`` (e.g. inside a guest host
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,18 @@ LINK_FIELDS = ("ifname", "mtu", "master", "address", "ifalias", "link_type")
 
 #: runs argv (inside network namespace ``netns`` when given) and returns its stdout
 Runner = Callable[[list[str], "str | None"], str]
+
+
+#: how tests/kernel/test_kernel_scope.py names the links it puts in the root namespace on
+#: purpose: its prefix (``nmt`` and six hex digits) and a letter
+_ROOT_LINK_OF_A_TEST = re.compile(r"nmt[0-9a-f]{6}[a-z]")
+
+
+def counts_in_root(ifname: str) -> bool:
+    """Whether a link of the root namespace counts when a test compares the root namespace
+    before and after: not one that a test running at the same time (another pytest-xdist
+    worker) puts there on purpose and removes again."""
+    return _ROOT_LINK_OF_A_TEST.fullmatch(ifname) is None
 
 
 def local(argv: list[str], netns: str | None = None) -> str:
@@ -100,7 +113,11 @@ def snapshot(prefix: str) -> dict[str, Any]:
     """Every namespace with ``prefix`` and the root namespace's links."""
     return {
         "namespaces": {name: namespace_state(name) for name in namespaces(prefix)},
-        "root_links": sorted(link["ifname"] for link in _json(["ip", "-j", "link", "show"])),
+        "root_links": sorted(
+            link["ifname"]
+            for link in _json(["ip", "-j", "link", "show"])
+            if counts_in_root(link["ifname"])
+        ),
     }
 
 

@@ -33,6 +33,7 @@ from netmanager.kernel import (
     tbf_for_rate,
     tbf_with_netem,
 )
+from tests.kernelstate import counts_in_root
 
 ip_if = ipaddress.ip_interface
 ip_net = ipaddress.ip_network
@@ -229,7 +230,13 @@ def netns_names(prefix: str) -> list[str]:
 
 
 def root_links() -> list[tuple[str, int]]:
-    return sorted((link["ifname"], link["ifindex"]) for link in jrun("ip", "-j", "link"))
+    """The root namespace's links (those other tests running at the same time put there
+    and remove again left out: :func:`tests.kernelstate.counts_in_root`)."""
+    return sorted(
+        (link["ifname"], link["ifindex"])
+        for link in jrun("ip", "-j", "link")
+        if counts_in_root(link["ifname"])
+    )
 
 
 def _link(link: dict[str, Any], nsids: dict[int, str]) -> dict[str, Any]:
