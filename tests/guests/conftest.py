@@ -30,6 +30,19 @@ __all__ = [
     "tool_env",
 ]
 
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests here that boot QEMU guests (the privileged ones) are slow, and they run one
+    after the other on one pytest-xdist worker (group ``guests``): guests emulate their CPUs
+    (TCG), and two modules' guests at once on two cores make boots and probes time out."""
+    for item in items:
+        if HERE in item.path.parents and item.get_closest_marker("privileged") is not None:
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("guests"))
+
+
 #: pytestmark of the tests that apply topologies on guest hosts
 GUEST_HOSTS = [
     pytest.mark.privileged,

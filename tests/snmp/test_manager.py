@@ -22,6 +22,7 @@ import pytest
 from netmanager import agents, deploy, remote
 from netmanager.cli import main
 from tests import kernelstate
+from tests.conftest import AEF_GRID_AGENTS
 from tests.snmp.conftest import Tools, TrapReceiver, need_tools
 from tests.test_apply import AEF, EXAMPLES, TWO, _ping, prefix
 
@@ -39,6 +40,7 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
+@AEF_GRID_AGENTS
 def test_aef_grid_through_agents_served_to_net_snmp(
     prefix: str, capsys: pytest.CaptureFixture[str], tool_env: dict[str, str]
 ) -> None:

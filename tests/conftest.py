@@ -1,0 +1,41 @@
+"""How the suite runs: in parallel worker processes, in lanes.
+
+``pytest`` (pyproject.toml's ``addopts``: ``-n auto --dist loadgroup``) spreads the tests
+over pytest-xdist workers, one test at a time, except the tests of one ``xdist_group``,
+which run one after the other on one worker: the tests that boot QEMU guests (group
+``guests``, see tests/guests/conftest.py: two of them at once would share two cores
+between half a dozen emulated CPUs) and the tests that apply examples/aef-grid through
+its agents (group ``aef-grid-agents``: its real.xml gives them fixed loopback ports).
+Every other test owns what it touches — its namespace prefix, state directory, ports
+and temporary files — so that two workers never meet.  ``-n 0`` runs in this process
+(for ``--pdb`` or ``-s``).
+
+``pytest -m 'not slow'`` is the fast lane for daily work: everything but the guest hosts,
+libvirt, the long measurements and the package builds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+#: the tests that apply examples/aef-grid through its agents (fixed ports 16101-16104)
+AEF_GRID_AGENTS = pytest.mark.xdist_group("aef-grid-agents")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto``: one more than the cores, since most tests spend their time
+    waiting for agents, pings and guests rather than computing."""
+    return (os.cpu_count() or 1) + 1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A state directory of this worker's for the tests that do not set their own: nothing
+    a test does reads or writes /var/lib/netmanager (a user's topologies there would
+    change what ``map`` finds free, and two workers would share it)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NETMANAGER_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        yield
