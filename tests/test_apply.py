@@ -150,6 +150,7 @@ def test_changed_rate_is_modified_in_place_and_drift_is_repaired(
     assert _ping(prefix, "vm1", "10.20.0.2", "two-hosts")
 
 
+@pytest.mark.slow  # a fault at every step
 def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None:
     """Fault injection at every step of two-hosts, from nothing and from an applied state."""
     deployment = deploy.prepare(*TWO)

@@ -16,12 +16,14 @@ import pytest
 
 from netmanager import agents, settings
 from tests import kernelstate
+from tests.conftest import AEF_GRID_AGENTS
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples/frameworks/grid_experiment.py"
 
 pytestmark = [
     pytest.mark.privileged,
     pytest.mark.slow,
+    AEF_GRID_AGENTS,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to build namespaces"),
     pytest.mark.skipif(shutil.which("iperf3") is None, reason="iperf3 is not installed"),
 ]

@@ -315,6 +315,7 @@ def test_needs_netem(netmanager_testbed):
 '''
 
 
+@pytest.mark.slow  # a pytest run of its own
 @needs_root
 def test_pytest_plugin_applies_once_per_module_destroys_and_skips(tmp_path: Path) -> None:
     prefix, other = _prefix(), _prefix()

@@ -64,6 +64,7 @@ def _sh(*argv: str) -> None:
     subprocess.run(list(argv), check=True, capture_output=True)
 
 
+@pytest.mark.slow  # measures bandwidth with iperf3, twice
 def test_two_hosts_verify_passes_then_catches_deleted_shaping(
     prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -119,6 +120,7 @@ def test_two_hosts_verify_passes_then_catches_deleted_shaping(
     assert any(sender.ifb in c["dst"] and "tbf" in c["dst"] for c in state)
 
 
+@pytest.mark.slow  # iperf3 over a 1 Mbit/s backbone
 def test_aef_grid_isolated_sites_reachable_proxies_1mbit_backbone(prefix: str) -> None:
     deploy.apply(deploy.prepare(*AEF))
     report = verify(AEF, level=6, udp=False, sample=4)

@@ -161,6 +161,7 @@ def _check_counters(
     assert before["vm2"]["rx_bytes"] > 1_000_000  # the flow went through these counters
 
 
+@pytest.mark.slow  # a traffic flow watched for seconds
 def test_watch_through_agents_shows_the_flow(
     prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

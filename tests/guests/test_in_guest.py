@@ -117,6 +117,7 @@ def test_what_skips_here_passes_inside(guest: qemu.Guest) -> None:
         "-rA",
         "-p",
         "no:cacheprovider",
+        "-n0",  # no parallel workers: the guest has one CPU
         f"--rootdir={PROJECT}",
         "-c",
         str(PROJECT / "pyproject.toml"),

@@ -179,6 +179,7 @@ def _ping(namespace: str, address: str) -> bool:
     return proc.returncode == 0
 
 
+@pytest.mark.slow  # two agents, every transaction step
 @pytest.mark.privileged
 def test_two_agents_build_two_hosts(prefix: str, tmp_path: Path, tool_env: dict[str, str]) -> None:
     import tomllib

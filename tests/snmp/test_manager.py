@@ -40,6 +40,7 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
+@pytest.mark.slow  # four agents, 32 VMs
 @AEF_GRID_AGENTS
 def test_aef_grid_through_agents_served_to_net_snmp(
     prefix: str, capsys: pytest.CaptureFixture[str], tool_env: dict[str, str]
@@ -138,6 +139,7 @@ def _whole_rate_change(before: dict[str, object], now: dict[str, object]) -> boo
     return bool(faster != before["qdiscs"] and sorted(faster) == sorted(now["qdiscs"]))  # type: ignore[call-overload]
 
 
+@pytest.mark.slow  # agents killed and restarted, a revert awaited
 def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
     """SIGKILL of one host's agent while the others commit: every other host is rolled
     back, the killed host comes back whole when its agent restarts, and apply again
@@ -204,6 +206,7 @@ def _two_hosts_with(tmp_path: Path, old: str, new: str) -> tuple[Path, Path]:
     return real, example / "virtual.xml"
 
 
+@pytest.mark.slow  # two link polls of the agent (5 s each)
 def test_trap_receivers_of_real_xml_get_link_down(
     prefix: str, tmp_path: Path, snmptrapd: TrapReceiver
 ) -> None:
