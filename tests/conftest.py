@@ -31,6 +31,32 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
+#: set on a test pytest-xdist was to keep in its group but did not
+UNGROUPED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has put each test in its group
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-xdist marks a grouped test by a suffix of its node id, which pytest 9.2
+    ignores (pytest-xdist#1386): the groups then silently do nothing, and the guests' tests
+    boot guests on every worker at once.  Such tests fail instead (:func:`pytest_runtest_setup`)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid:
+            item.stash[UNGROUPED] = True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.stash.get(UNGROUPED, False):
+        pytest.fail(
+            "pytest-xdist did not keep this test in its xdist_group: this pytest and "
+            "pytest-xdist do not go together (scripts/install --dev installs a pair that "
+            "does; or run with -n 0)",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _own_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A state directory of this worker's for the tests that do not set their own: nothing

@@ -33,6 +33,7 @@ __all__ = [
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups, and -m the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests here that boot QEMU guests (the privileged ones) are slow, and they run one
     after the other on one pytest-xdist worker (group ``guests``): guests emulate their CPUs
