@@ -57,6 +57,7 @@ IFNAMSIZ = 16
 PROJECT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_S = 10.0  # a guest's own poweroff (TCG, two shared cores)
 KILL_TIMEOUT_S = 5.0  # QEMU's exit after SIGTERM, then again after SIGKILL
+REAP_TIMEOUT_S = 5.0  # another process's exited QEMU, until its parent collects it
 
 _libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
@@ -636,20 +637,37 @@ class Guest:
             return None
         return fd
 
-    def _reap(self, pidfd: int) -> None:
-        """Collect QEMU's exit status where this process started it (no zombie is left
-        behind); another process's QEMU is its parent's to collect."""
+    def _reap(self, pidfd: int, started: str | None) -> None:
+        """Collect QEMU's exit status where this process started it; else wait (up to
+        :data:`REAP_TIMEOUT_S`) for its parent, often init once the command that booted
+        it has ended, to collect it: until then ``ps`` still lists it, a zombie."""
         if self.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=1)
             return
-        with contextlib.suppress(ChildProcessError):
+        try:
             os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+            return
+        except ChildProcessError:
+            pass
+        deadline = time.monotonic() + REAP_TIMEOUT_S
+        while _start_time(self.pid) == started and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def _forget(self) -> None:
         self._close()
         for name in (CTL_SOCKET, PIDFILE, RECORD):
             (self.run_dir / name).unlink(missing_ok=True)
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot: tells a PID reused since
+    from the process it was), None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
 
 
 def _exited(pidfd: int, timeout: float) -> bool:
@@ -665,15 +683,17 @@ def stop_all(guests: Sequence[Guest], timeout: float = STOP_TIMEOUT_S) -> None:
     each PID is waited on through a pidfd opened while it was still the guest's own;
     a QEMU still there after ``timeout`` gets SIGTERM, then SIGKILL, through the same
     pidfd (each waited on for :data:`KILL_TIMEOUT_S`).  QEMU processes started by this
-    process are reaped.  Removes each guest's control socket, pidfile and guest.json.
+    process are reaped, the others waited on until their parent has reaped them.  Removes each guest's control socket, pidfile and guest.json.
     Raises E759 naming a QEMU that survived SIGKILL."""
     pidfds: dict[int, int] = {}
+    started: dict[int, str | None] = {}
     left: dict[int, int] = {}
     try:
         for index, guest in enumerate(guests):
             fd = guest._pidfd()
             if fd is not None:
                 pidfds[index] = fd
+                started[index] = _start_time(guest.pid)
         for index in pidfds:
             guest = guests[index]
             with contextlib.suppress(GuestError, OSError):
@@ -699,7 +719,7 @@ def stop_all(guests: Sequence[Guest], timeout: float = STOP_TIMEOUT_S) -> None:
                 break
         for index, fd in pidfds.items():
             if index not in left:
-                guests[index]._reap(fd)
+                guests[index]._reap(fd, started[index])
     finally:
         for fd in pidfds.values():
             os.close(fd)

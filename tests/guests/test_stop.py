@@ -94,3 +94,40 @@ def test_a_qemu_that_survives_sigkill_is_an_error(
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_qemu_started_by_an_ended_command_is_gone_when_stop_returns(tmp_path: Path) -> None:
+    # as after 'netmanager apply' has ended: QEMU's parent is init (or a subreaper), which
+    # collects it some time after it exits; stop returns once that is done.  A python
+    # named like QEMU, with the guest's pidfile on its command line, stands in for it.
+    fake = tmp_path / "qemu-system-x86_64"
+    fake.symlink_to(sys.executable)
+    guest = _guest(tmp_path, None, 0)
+    pidfile = guest.run_dir / qemu.PIDFILE
+    read, write = os.pipe()
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], "
+            "start_new_session=True); os.write(int(os.environ['FD']), str(p.pid).encode())",
+            str(fake),
+            "-c",
+            "import time; time.sleep(600)",
+            str(pidfile),
+        ],
+        env={**os.environ, "FD": str(write)},
+        pass_fds=[write],
+    )
+    launcher.wait()
+    os.close(write)
+    pid = int(os.read(read, 32))
+    os.close(read)
+    try:
+        guest = _guest(tmp_path, None, pid)
+        assert guest.alive()  # checked to be this guest's QEMU by its command line
+        qemu.stop_all([guest], timeout=0.1)
+        assert _gone(pid)
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
