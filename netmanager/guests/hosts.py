@@ -446,18 +446,19 @@ def _wait_agent(real: Real, guest: qemu.Guest, host: str, port: int, say: Progre
 
 
 def stop_guests(hosts: Iterable[str] | None = None) -> list[str]:
-    """Power off the guest hosts netmanager booted (some, or all); QEMU ended by its PID
-    if the guest does not go.  Returns the hosts stopped."""
+    """Power off the guest hosts netmanager booted (some, or all), all at once, and return
+    when their QEMU processes have exited (:func:`.qemu.stop_all`: QEMU ended by its PID
+    if a guest does not go).  Returns the hosts stopped."""
     chosen = set(hosts) if hosts is not None else None
-    stopped = []
-    for host in sorted(guests()):
-        if chosen is not None and host not in chosen:
-            continue
-        guest = _attach(host)
-        if guest is not None:
-            guest.stop()
-        (host_dir(host) / MANAGER_FILE).unlink(missing_ok=True)
-        stopped.append(host)
+    stopped = [h for h in sorted(guests()) if chosen is None or h in chosen]
+    found = {h: g for h in stopped if (g := _attach(h)) is not None}
+    try:
+        qemu.stop_all(list(found.values()))
+    finally:
+        for host in stopped:
+            guest = found.get(host)
+            if guest is None or not guest.alive():
+                (host_dir(host) / MANAGER_FILE).unlink(missing_ok=True)
     return stopped
 
 

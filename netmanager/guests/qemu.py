@@ -55,6 +55,9 @@ IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFNAMSIZ = 16
 PROJECT = Path(__file__).resolve().parents[2]
+STOP_TIMEOUT_S = 10.0  # a guest's own poweroff (TCG, two shared cores)
+KILL_TIMEOUT_S = 5.0  # QEMU's exit after SIGTERM, then again after SIGKILL
+REAP_TIMEOUT_S = 5.0  # another process's exited QEMU, until its parent collects it
 
 _libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
@@ -615,33 +618,114 @@ class Guest:
 
     # -- stopping ----------------------------------------------------------------------
 
-    def stop(self, timeout: float = 10) -> None:
-        """Power the guest off (QEMU then exits), else end QEMU by its PID: SIGTERM, then
-        SIGKILL.  Removes the control socket, the pidfile and guest.json."""
-        if self.alive():
-            with contextlib.suppress(GuestError, OSError):
-                if self._connect() is not None:
-                    self._request({"op": "poweroff"}, min(timeout, 5))
-            self._wait_gone(timeout)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if not self.alive():
-                break
-            if self.process is not None or self._is_ours():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, sig)
-            self._wait_gone(5)
-        self._close()
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Power the guest off and return once QEMU has exited (see :func:`stop_all`)."""
+        stop_all([self], timeout)
+
+    def _pidfd(self) -> int | None:
+        """A pidfd of this guest's QEMU, or None when it is gone.  Opened first, then
+        checked to be this guest's QEMU (a PID reused before the open fails the check), so
+        every wait and signal through it reaches this QEMU and nothing else."""
+        if self.process is not None and self.process.poll() is not None:
+            return None
+        try:
+            fd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return None
+        if self.process is None and not self._is_ours():
+            os.close(fd)
+            return None
+        return fd
+
+    def _reap(self, pidfd: int, started: str | None) -> None:
+        """Collect QEMU's exit status where this process started it; else wait (up to
+        :data:`REAP_TIMEOUT_S`) for its parent, often init once the command that booted
+        it has ended, to collect it: until then ``ps`` still lists it, a zombie."""
         if self.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
-        if self.alive():
-            raise guest_error(
-                "E759", f"QEMU of guest '{self.spec.name}' (pid {self.pid}) did not end"
-            )
+                self.process.wait(timeout=1)
+            return
+        try:
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+            return
+        except ChildProcessError:
+            pass
+        deadline = time.monotonic() + REAP_TIMEOUT_S
+        while _start_time(self.pid) == started and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def _forget(self) -> None:
+        self._close()
         for name in (CTL_SOCKET, PIDFILE, RECORD):
             (self.run_dir / name).unlink(missing_ok=True)
 
-    def _wait_gone(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot: tells a PID reused since
+    from the process it was), None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _exited(pidfd: int, timeout: float) -> bool:
+    """Whether the process of ``pidfd`` has exited (its threads gone, its descriptors and
+    memory released), waiting up to ``timeout`` seconds."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
+def stop_all(guests: Sequence[Guest], timeout: float = STOP_TIMEOUT_S) -> None:
+    """Power the guests off, all at once, and return only when every QEMU has exited:
+    each PID is waited on through a pidfd opened while it was still the guest's own;
+    a QEMU still there after ``timeout`` gets SIGTERM, then SIGKILL, through the same
+    pidfd (each waited on for :data:`KILL_TIMEOUT_S`).  QEMU processes started by this
+    process are reaped, the others waited on until their parent has reaped them.  Removes each guest's control socket, pidfile and guest.json.
+    Raises E759 naming a QEMU that survived SIGKILL."""
+    pidfds: dict[int, int] = {}
+    started: dict[int, str | None] = {}
+    left: dict[int, int] = {}
+    try:
+        for index, guest in enumerate(guests):
+            fd = guest._pidfd()
+            if fd is not None:
+                pidfds[index] = fd
+                started[index] = _start_time(guest.pid)
+        for index in pidfds:
+            guest = guests[index]
+            with contextlib.suppress(GuestError, OSError):
+                if guest._connect() is not None:
+                    guest._request({"op": "poweroff"}, min(timeout, 5))
+            guest.disconnect()
+        left.update(pidfds)
+        steps = (
+            (None, timeout),
+            (signal.SIGTERM, KILL_TIMEOUT_S),
+            (signal.SIGKILL, KILL_TIMEOUT_S),
+        )
+        for sig, wait in steps:
+            if sig is not None:
+                for fd in left.values():
+                    with contextlib.suppress(ProcessLookupError):
+                        signal.pidfd_send_signal(fd, sig)
+            deadline = time.monotonic() + wait
+            for index, fd in list(left.items()):
+                if _exited(fd, deadline - time.monotonic()):
+                    del left[index]
+            if not left:
+                break
+        for index, fd in pidfds.items():
+            if index not in left:
+                guests[index]._reap(fd, started[index])
+    finally:
+        for fd in pidfds.values():
+            os.close(fd)
+    for index, guest in enumerate(guests):
+        if index not in left:
+            guest._forget()
+    if left:
+        names = ", ".join(f"'{guests[i].spec.name}' (pid {guests[i].pid})" for i in left)
+        raise guest_error("E759", f"QEMU of guest {names} did not end")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from netmanager.verify.expect import (
     Address,
+    Declared,
     Expectation,
     Nic,
     Node,
@@ -32,14 +33,28 @@ from netmanager.verify.expect import (
 )
 from netmanager.verify.report import Check, Kind
 from netmanager.verify.scan import ArpProbe, IpProbe, IpResult, ScanResult
-from netmanager.verify.stats import binomial_bounds, rtt_summary, samples_for_loss
+from netmanager.verify.stats import (
+    binomial_bounds,
+    quantile,
+    rtt_summary,
+    samples_for_loss,
+    uniform_sum_quantile,
+)
 
 LATENCY_ABS_MS = 0.1
 LATENCY_REL = 0.01
-# A pair with a VM on a guest host (QEMU, TCG): see guest_latency_tolerance_ms for the
-# error measured and the tolerance taken from it.
-GUEST_LATENCY_ABS_MS = 8.0
+# A pair with a VM on a guest host (QEMU, TCG) is judged on a low quantile of its round
+# trips less the same quantile of the guests' own round trip: see
+# guest_latency_tolerance_ms for what was measured and the tolerance taken from it.
+GUEST_LATENCY_QUANTILE = 0.1
+GUEST_LATENCY_BELOW_MS = 1.0  # the emulation is never faster than declared
+GUEST_LATENCY_ABOVE_MS = 4.0  # TCG's timers and the VMs' own hops only ever add
 GUEST_LATENCY_REL = 0.01
+# Share of the time some task on this machine waited for a CPU (PSI, /proc/pressure/cpu)
+# during a guest pair's series above which a latency off by more than the tolerance is
+# reported as inconclusive: QEMU's emulated timers then fire late by whole time slices.
+GUEST_BUSY_PRESSURE = 0.5
+OWN_ECHOES = 20  # echoes on the zero-latency path between two guests
 PING_INTERVAL_S = 0.01
 
 
@@ -414,12 +429,20 @@ def path_checks(plans: Sequence[PathPlan], result: ScanResult) -> list[Check]:
 
 @dataclass
 class LatencyPlan:
+    """One echo series.  Where both VMs are on guest hosts, ``own_keys`` are the echoes
+    between the two guests themselves (their root namespaces, the underlay: the path's
+    own round trip, no NetEm), and the runner notes the CPU pressure on this machine
+    while the series ran and how many tries it took."""
+
     view: TopologyView
     src: Node
     dst: Nic
     expectation: Expectation
     placement: str  # local (one host) or remote
     keys: list[int]
+    own_keys: list[int] = field(default_factory=list)
+    pressure: float | None = None
+    attempts: int = 1
 
 
 def latency_pairs(view: TopologyView, sample: int | None) -> list[tuple[Node, Nic]]:
@@ -481,7 +504,10 @@ def plan_latency(
     with_loss: bool,
     keys: Keys,
     sources: set[str],
+    guest_hosts: Collection[str] = (),
 ) -> tuple[list[LatencyPlan], list[IpProbe]]:
+    """The echo series, one after another (``jobs`` at once).  A pair between two of
+    ``guest_hosts`` also gets keys for the guests' own round trip (``own_keys``)."""
     plans: list[LatencyPlan] = []
     probes: list[IpProbe] = []
     batch_start = 0.0
@@ -505,6 +531,8 @@ def plan_latency(
             batch_length = max(batch_length, count * interval)
             placement = "local" if src.host == dst.host else "remote"
             plan = LatencyPlan(view, src, dst, expectation, placement, [])
+            if src.host in guest_hosts and dst.host in guest_hosts:
+                plan.own_keys = [keys() for _ in range(OWN_ECHOES)]
             for i in range(count):
                 key = keys()
                 plan.keys.append(key)
@@ -538,11 +566,7 @@ def latency_checks(
     checks: list[Check] = []
     for plan in plans:
         on_guest = plan.src.host in guest_hosts or plan.dst.host in guest_hosts
-        samples = [
-            r.rtt_ms
-            for key in plan.keys
-            if (r := result.ip.get(key)) is not None and r.answered and r.rtt_ms is not None
-        ]
+        samples = _answered(result, plan.keys)
         sent = sum(
             1
             for key in plan.keys
@@ -562,17 +586,15 @@ def latency_checks(
         if on_guest:
             extra["guest"] = True
         src, dst, topology = plan.src.name, plan.dst.label(), plan.view.name
-        if Kind.LATENCY in wanted:
-            # on guest hosts the median: the host's CPU contention only ever adds delay,
-            # in bursts, and NetEm's jitter is symmetric (median = mean = declared)
-            mean = stats.get("median" if on_guest else "mean")
+        if Kind.LATENCY in wanted and on_guest:
+            checks.append(guest_latency_check(plan, result, samples, extra))
+        elif Kind.LATENCY in wanted:
+            mean = stats.get("mean")
             if want.rtt_ms > 0 or want.jitter_ms > 0:
-                tolerance_ms = (
-                    guest_latency_tolerance_ms(want.rtt_ms)
-                    if on_guest
-                    else LATENCY_ABS_MS + LATENCY_REL * want.rtt_ms
-                ) + (3 * want.jitter_ms / math.sqrt(3 * max(1, len(samples))))
-                if not netem and not on_guest:
+                tolerance_ms = (LATENCY_ABS_MS + LATENCY_REL * want.rtt_ms) + (
+                    3 * want.jitter_ms / math.sqrt(3 * max(1, len(samples)))
+                )
+                if not netem:
                     passed, detail = (
                         False,
                         (
@@ -676,36 +698,190 @@ def latency_checks(
     return checks
 
 
-def guest_latency_tolerance_ms(rtt_ms: float) -> float:
-    """How far the median round trip of a pair with a VM on a guest host may be from the
-    declared one (jitter's allowance comes on top): 8 ms + 1 %, not 0.1 ms + 1 %.
+def _answered(result: ScanResult, keys: Iterable[int]) -> list[float]:
+    return [
+        r.rtt_ms
+        for key in keys
+        if (r := result.ip.get(key)) is not None and r.answered and r.rtt_ms is not None
+    ]
 
-    Under TCG the round trip between two guests carries a few milliseconds of emulation
-    (virtio and interrupts emulated, two guest kernels, the host's scheduler sharing two
-    cores among every QEMU), on top of NetEm's delay; it does not grow with the delay.
-    Measured with ``python -m netmanager.verify.guestlatency`` on examples/two-hosts-guests
-    (10 Mbit/s, no jitter, no loss; 200 echoes vm1 -> vm2 one every 20 ms through verify's
-    distributed scan; 2 cores shared with 3-5 other busy QEMU guests, load 2-3.5), error
-    = measured RTT - declared RTT:
 
-    ========  ===========  ============  ==========  =========  ===========
-    one way   RTT declared median error  mean error  p95 error  worst error
-    ========  ===========  ============  ==========  =========  ===========
-    1 ms      2 ms         +2.72 ms      +3.20 ms    +5.01 ms   +33.8 ms
-    5 ms      10 ms        +3.70 ms      +4.18 ms    +6.58 ms   +42.1 ms
-    20 ms     40 ms        +3.48 ms      +4.21 ms    +6.34 ms   +50.2 ms
-    100 ms    200 ms       +3.43 ms      +3.91 ms    +6.20 ms   +28.8 ms
-    500 ms    1000 ms      +3.32 ms      +3.70 ms    +5.86 ms   +26.5 ms
-    20 ms     40 ms        +3.90 ms      +7.75 ms    +29.3 ms   +62.6 ms  (1 echo/10 ms, load 3.5)
-    20 ms     40 ms        +4.32 ms      +8.39 ms    +36.8 ms   +79.4 ms  (1 echo/50 ms, load 3.8)
-    ========  ===========  ============  ==========  =========  ===========
+@dataclass(frozen=True)
+class GuestEstimate:
+    """A guest pair's round trip as the emulation delays it: the ``quantile`` of its
+    echoes' round trips, less the same quantile of the guests' own round trip (``own_ms``,
+    0 where not measured) and of the declared jitter (``jitter_ms``)."""
 
-    verify's own 20-echo series (2 ms jitter declared) gave medians of +2.3 to +7.2 ms.
-    The error is additive, not relative, and the mean is ruled by bursts of contention
-    (hence the median); 8 ms covers the medians measured with room, and still fails a
-    delay missing in one direction or applied twice (±20 ms here).
+    rtt_ms: float | None  # None: no echo came back
+    below_ms: float  # how far under the declared round trip it may be
+    above_ms: float  # how far over
+    quantile_ms: float | None
+    own_ms: float
+    jitter_ms: float
+
+    def excess(self, declared_ms: float) -> float:
+        """How far outside [declared - below, declared + above] the estimate is (0 or
+        less: inside; infinite: no echo came back)."""
+        if self.rtt_ms is None:
+            return math.inf
+        error = self.rtt_ms - declared_ms
+        return max(-self.below_ms - error, error - self.above_ms)
+
+    def passes(self, declared_ms: float) -> bool:
+        return self.excess(declared_ms) <= 0
+
+    @property
+    def tolerance(self) -> str:
+        return f"-{self.below_ms:.3f}/+{self.above_ms:.3f}ms"
+
+
+def guest_estimate(samples: Sequence[float], own: Sequence[float], want: Declared) -> GuestEstimate:
+    """What a guest pair's echoes say of its emulated round trip (see GuestEstimate).
+
+    The low quantile, not the mean or median: contention on this machine only ever
+    adds delay, in bursts, while a quantile of NetEm's uniform jitter is known exactly.
+    The tolerance is :func:`guest_latency_tolerance_ms` plus, both ways, three standard
+    errors of the quantile of that jitter over this many echoes."""
+    q = GUEST_LATENCY_QUANTILE
+    offset, density = uniform_sum_quantile(want.jitters_ms, q)
+    spread = 0.0
+    if samples and math.isfinite(density) and density > 0:
+        spread = 3 * math.sqrt(q * (1 - q) / len(samples)) / density
+    below, above = guest_latency_tolerance_ms(want.rtt_ms)
+    own_ms = quantile(own, q) if own else 0.0
+    if not samples:
+        return GuestEstimate(None, below + spread, above + spread, None, own_ms, offset)
+    low = quantile(samples, q)
+    return GuestEstimate(low - own_ms - offset, below + spread, above + spread, low, own_ms, offset)
+
+
+def guest_series_excess(plan: LatencyPlan, result: ScanResult) -> float:
+    """How far outside the guests' tolerance the measurement of ``plan`` (a pair with a
+    VM on a guest host) is: 0 or less when within it or when no latency is declared,
+    infinite when no echo came back.  The runner measures again while it is above 0."""
+    want = declared(plan.view, plan.expectation)
+    if want.rtt_ms <= 0 and want.jitter_ms <= 0:
+        return 0.0
+    estimate = guest_estimate(_answered(result, plan.keys), _answered(result, plan.own_keys), want)
+    return estimate.excess(want.rtt_ms)
+
+
+def guest_latency_check(
+    plan: LatencyPlan, result: ScanResult, samples: Sequence[float], extra: dict[str, object]
+) -> Check:
+    """The latency check of a pair with a VM on a guest host (see guest_estimate)."""
+    want = declared(plan.view, plan.expectation)
+    own = _answered(result, plan.own_keys)
+    estimate = guest_estimate(samples, own, want)
+    q = GUEST_LATENCY_QUANTILE
+    label = f"p{q * 100:g}"
+    extra = {
+        **extra,
+        "quantile": q,
+        f"{label}_ms": None if estimate.quantile_ms is None else round(estimate.quantile_ms, 4),
+        "attempts": plan.attempts,
+    }
+    if plan.own_keys:
+        extra["own"] = {k: round(v, 4) for k, v in rtt_summary(own).items()}
+        extra[f"own_{label}_ms"] = round(estimate.own_ms, 4)
+    if plan.pressure is not None:
+        extra["cpu_pressure"] = round(plan.pressure, 3)
+    probe = f"icmp rtt {label}" + (f" - own {label}" if plan.own_keys else "")
+    src, dst, topology = plan.src.name, plan.dst.label(), plan.view.name
+    if want.rtt_ms <= 0 and want.jitter_ms <= 0:
+        return Check(
+            Kind.LATENCY,
+            src,
+            dst,
+            0.0,
+            estimate.rtt_ms,
+            estimate.rtt_ms is not None,
+            topology,
+            probe=probe,
+            unit="ms",
+            tolerance="-",
+            applicable=False,
+            detail="no latency declared: the emulation's own round trip"
+            + (" beyond the guests' own" if plan.own_keys else "")
+            if estimate.rtt_ms is not None
+            else "no echo came back",
+            extra=extra,
+        )
+    passed = estimate.passes(want.rtt_ms)
+    applicable = True
+    if estimate.rtt_ms is None:
+        detail = "no echo came back"
+    elif passed:
+        detail = ""
+    else:
+        parts = [f"{label} {estimate.quantile_ms:.3f}ms"]
+        if plan.own_keys:
+            parts.append(f"own round trip {estimate.own_ms:.3f}ms")
+        if estimate.jitter_ms:
+            parts.append(f"jitter's {label} {estimate.jitter_ms:+.3f}ms")
+        detail = f"off by {estimate.rtt_ms - want.rtt_ms:+.3f}ms ({', '.join(parts)})"
+        if plan.pressure is not None and plan.pressure >= GUEST_BUSY_PRESSURE:
+            passed, applicable = True, False
+            detail = (
+                f"inconclusive: {detail} in each of {plan.attempts} tries, with this machine's "
+                f"CPUs contended {plan.pressure:.0%} of the time (CPU pressure): the guests' "
+                "emulated timers fire late by whole time slices"
+            )
+    return Check(
+        Kind.LATENCY,
+        src,
+        dst,
+        want.rtt_ms,
+        estimate.rtt_ms,
+        passed,
+        topology,
+        probe=probe,
+        unit="ms",
+        tolerance=estimate.tolerance,
+        error_pct=None
+        if estimate.rtt_ms is None
+        else (estimate.rtt_ms - want.rtt_ms) / want.rtt_ms * 100
+        if want.rtt_ms
+        else None,
+        applicable=applicable,
+        detail=detail,
+        extra=extra,
+    )
+
+
+def guest_latency_tolerance_ms(rtt_ms: float) -> tuple[float, float]:
+    """How far under and over the declared round trip a guest pair's estimate
+    (:func:`guest_estimate`) may be, jitter's allowance aside: 1 ms + 1 % under it,
+    4 ms + 1 % over it.
+
+    The estimate subtracts the guests' own round trip over the underlay, which lacks the
+    VMs' own hops (veth, bridge, VLAN, IFB) and NetEm's timer wake-ups; under TCG each
+    costs the guests some tenths of a millisecond, so the estimate runs over the
+    declared round trip, never under it but by contention in the own round trip.
+    Measured here with ``python -m netmanager.verify.guestlatency`` and series as verify
+    sends them (aef-grid-vlan's backbone, vmgridpeer1 on host3 to vmgridpeer2 on host1,
+    1 Mbit/s, 20 echoes one every 10 ms, one try each; CPU pressure on this machine,
+    PSI ``some``, during the try):
+
+    ===================  =========  =============================================
+    declared RTT         tries      estimate - declared: min / median / max
+    ===================  =========  =============================================
+    0 ms (1 Mbit/s only)  8         +0.73 / +1.17 / +2.47 ms (PSI 23-79 %)
+    2 ms                  8         +0.80 / +1.40 / +3.26 ms (PSI 7-92 %)
+    20 ms                 20        +1.32 / +1.83 / +3.65 ms (PSI < 30 %)
+    20 ms                 18        +0.92 / +2.31 / +4.14 ms (PSI 30-60 %)
+    ===================  =========  =============================================
+
+    With the other test suites of this machine keeping its CPUs contended (PSI above
+    90 %, 8-10 guests on two cores) single tries erred by +10 to +57 ms, and by -240 ms
+    where the own round trip was the one delayed: no subtraction corrects that, hence
+    the tries and GUEST_BUSY_PRESSURE.  The band still fails a NetEm missing in one
+    direction on the backbone (-10 ms) or applied twice (+20 ms).
     """
-    return GUEST_LATENCY_ABS_MS + GUEST_LATENCY_REL * rtt_ms
+    return (
+        GUEST_LATENCY_BELOW_MS + GUEST_LATENCY_REL * rtt_ms,
+        GUEST_LATENCY_ABOVE_MS + GUEST_LATENCY_REL * rtt_ms,
+    )
 
 
 def targets_of(views: Sequence[TopologyView]) -> set[Address]:

@@ -420,6 +420,7 @@ class Declared:
     rtt_ms: float
     jitter_ms: float
     loss: float  # probability that a request or its reply is lost
+    jitters_ms: tuple[float, ...] = ()  # each NetEm's jitter along the round trip
 
     @property
     def any(self) -> bool:
@@ -429,7 +430,7 @@ class Declared:
 def declared(view: TopologyView, expectation: Expectation) -> Declared:
     """Round trip: the one-way delay declared for each delivery, request and reply."""
     delay_us = 0
-    jitter_us = 0
+    jitters_us: list[int] = []
     survive = 1.0
     walks = [expectation.forward] + ([expectation.reply] if expectation.reply else [])
     for w in walks:
@@ -438,9 +439,15 @@ def declared(view: TopologyView, expectation: Expectation) -> Declared:
             if shaping is None:
                 continue
             delay_us += shaping.delay_us or 0
-            jitter_us += shaping.jitter_us or 0
+            if shaping.jitter_us:
+                jitters_us.append(shaping.jitter_us)
             survive *= 1 - (shaping.loss_ppm or 0) / 1e6
-    return Declared(delay_us / 1000, jitter_us / 1000, 1 - survive)
+    return Declared(
+        delay_us / 1000,
+        sum(jitters_us) / 1000,
+        1 - survive,
+        tuple(j / 1000 for j in jitters_us),
+    )
 
 
 @dataclass(frozen=True)

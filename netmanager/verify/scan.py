@@ -142,11 +142,15 @@ class Scanner:
         timeout_s: float = 2.0,
         in_flight: int = 256,
         token: bytes | None = None,
+        arp_timeout_s: float | None = None,
     ) -> None:
         self.namespaces = frozenset(namespaces)
         self.targets = frozenset(targets)
         self.capture_namespaces = sorted(set(capture))
         self.timeout_s = timeout_s
+        # an ARP request is answered by the neighbour's kernel at once (1 s, unless
+        # guests on a busy machine answer it); asked again at 30 % of that
+        self.arp_timeout_s = min(timeout_s, 1.0) if arp_timeout_s is None else arp_timeout_s
         self.in_flight = max(1, in_flight)
         # the 8 bytes every probe's payload starts with: scanners that capture each
         # other's probes (a distributed scan, one per kernel) share one
@@ -510,7 +514,7 @@ class Scanner:
         )
         self._arp_request(sock, probe)
         self._inflight[probe.key] = _Inflight(
-            "arp", probe.key, now + min(self.timeout_s, 1.0), now + 0.3
+            "arp", probe.key, now + self.arp_timeout_s, now + 0.3 * self.arp_timeout_s
         )
         self._probes_arp[probe.key] = probe
 

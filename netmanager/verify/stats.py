@@ -24,6 +24,53 @@ def rtt_summary(samples: Sequence[float]) -> dict[str, float]:
     }
 
 
+def quantile(samples: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ``samples`` (the order statistic at ``q`` of the way from the
+    smallest to the largest, interpolated)."""
+    ordered = sorted(samples)
+    if not ordered:
+        raise ValueError("no samples")
+    position = q * (len(ordered) - 1)
+    below = math.floor(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def uniform_sum_quantile(
+    half_widths: Sequence[float], q: float, steps: int = 2000
+) -> tuple[float, float]:
+    """The ``q`` quantile of a sum of independent uniform variables on [-w, w], one per
+    half-width (NetEm's jitter without a distribution table is uniform: a round trip
+    through several delaying ports adds theirs), and the sum's density there.
+
+    Computed on a grid (``steps`` cells over the whole range); (0, inf) when nothing
+    jitters."""
+    widths = [w for w in half_widths if w > 0]
+    if not widths:
+        return 0.0, math.inf
+    total = sum(widths)
+    cell = 2 * total / steps
+    density = [1.0]
+    for width in widths:  # convolved with a box of 2w / cell cells (running sums)
+        box = max(1, round(2 * width / cell))
+        running = [0.0]
+        for value in density:
+            running.append(running[-1] + value)
+        size = len(density) + box - 1
+        density = [
+            (running[min(k + 1, len(density))] - running[max(0, k + 1 - box)]) / box
+            for k in range(size)
+        ]
+    start = -total
+    cumulative = 0.0
+    for i, mass in enumerate(density):
+        if cumulative + mass >= q:
+            x = start + (i + (q - cumulative) / mass) * cell if mass > 0 else start + i * cell
+            return x, mass / cell
+        cumulative += mass
+    return total, 0.0
+
+
 def _log_pmf(k: int, n: int, p: float) -> float:
     return (
         math.lgamma(n + 1)
