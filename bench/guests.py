@@ -14,7 +14,8 @@ NetEm's latency shows between VMs on two of them.
   measures a guest pair.  The one-way latency measured is (10th percentile RTT - the own
   round trip's 10th percentile) / 2 (verify's estimate,
   :func:`netmanager.verify.connectivity.guest_estimate`); its error against L is the
-  table's; the median and the RTTs' spread are shown beside it.
+  table's; the median and the RTTs' spread are shown beside it, and the share of the
+  time some task on this machine waited for a CPU meanwhile (PSI).
 
 Prints both tables and, as its last line, ``boot: <s for 4 hosts> latency_err_ms: <the
 worst error>``.  Root only; its own namespace prefix, state directory and guests, all
@@ -45,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from netmanager import deploy, remote
 from netmanager.guests import hosts
 from netmanager.verify.connectivity import GUEST_LATENCY_QUANTILE, guest_estimate
-from netmanager.verify.distributed import parse_ping, ping_argv
+from netmanager.verify.distributed import cpu_stall_us, parse_ping, ping_argv
 from netmanager.verify.expect import Declared
 from netmanager.verify.stats import quantile
 
@@ -138,8 +139,10 @@ def latency_table(directory: Path, samples: int) -> list[dict[str, float]]:
             remote.apply(deploy.prepare(TWO_REAL, virtual))
             ping("vm1", "10.20.0.2", 3, 0.2)  # ARP resolved, queues settled
             interval = 0.01 if latency < 100 else 0.05
+            stall, start = cpu_stall_us(), time.monotonic()
             own = ping("host1", "192.0.2.12", samples, interval)
             rtts = ping("vm1", "10.20.0.2", samples, interval)
+            stalled, seconds = cpu_stall_us(), time.monotonic() - start
             estimate = guest_estimate(rtts, own, Declared(2.0 * latency, 0.0, 0.0))
             assert estimate.rtt_ms is not None
             one_way = estimate.rtt_ms / 2
@@ -154,6 +157,9 @@ def latency_table(directory: Path, samples: int) -> list[dict[str, float]]:
                     "p5_ms": quantile(rtts, 0.05),
                     "p95_ms": quantile(rtts, 0.95),
                     "received": float(len(rtts)),
+                    "cpu_pressure": (stalled - stall) / 1e6 / seconds
+                    if stall is not None and stalled is not None
+                    else float("nan"),
                 }
             )
     finally:
@@ -200,14 +206,15 @@ def main() -> int:
     print()
     print(
         f"{'declared':>9} {'RTT p10':>8} {'own p10':>8} {'one way':>8} {'error':>7} "
-        f"{'RTT median':>11} {'RTT p5':>7} {'RTT p95':>8} {'echoes':>7}"
+        f"{'RTT median':>11} {'RTT p5':>7} {'RTT p95':>8} {'echoes':>7} {'CPU pressure':>13}"
     )
     for row in rows:
         print(
             f"{row['declared_ms']:>7.0f}ms {row['rtt_p10_ms']:>6.2f}ms {row['own_p10_ms']:>6.2f}ms "
             f"{row['one_way_ms']:>6.2f}ms {row['error_ms']:>+6.2f}ms "
             f"{row['rtt_median_ms']:>9.2f}ms "
-            f"{row['p5_ms']:>5.2f}ms {row['p95_ms']:>6.2f}ms {row['received']:>7.0f}"
+            f"{row['p5_ms']:>5.2f}ms {row['p95_ms']:>6.2f}ms {row['received']:>7.0f} "
+            f"{row['cpu_pressure']:>12.0%}"
         )
     worst = max((abs(r["error_ms"]) for r in rows if r["declared_ms"] > 0), default=0.0)
     boot4 = boots.get(4, {}).get("apply", float("nan"))
