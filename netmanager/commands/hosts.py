@@ -17,8 +17,8 @@ def register(sub: Any) -> None:
         help="list or stop the guest hosts (QEMU guests of hypervisor=\"guest\")",
         description="The guests apply booted, one per host of real.xml with "
         "hypervisor=\"guest\": 'status' lists them with their agent's health (an SNMPv3 GET "
-        "through the forwarded loopback port), 'stop' powers them off (QEMU ended by its PID "
-        "if the guest does not go). A stopped guest loses its kernel state: the next apply "
+        "through the forwarded loopback port), 'stop' powers them off and returns when their "
+        "QEMU processes have exited (ended by their PIDs if a guest does not go). A stopped guest loses its kernel state: the next apply "
         "boots and configures it again.",
     )
     verbs = hosts.add_subparsers(dest="verb", metavar="VERB")
