@@ -43,7 +43,7 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from netmanager import deploy, remote
+from netmanager import deploy, programs, remote
 from netmanager.guests import hosts
 from netmanager.verify.connectivity import GUEST_LATENCY_QUANTILE, guest_estimate
 from netmanager.verify.distributed import cpu_stall_us, parse_ping, ping_argv
@@ -120,7 +120,7 @@ def ping(where: str, dst: str, samples: int, interval: float) -> list[float]:
     assert guest is not None
     try:
         argv = ping_argv(
-            "/usr/bin/ping", src, dst, count=samples, interval_s=interval, timeout_s=6.0
+            programs.path("ping"), src, dst, count=samples, interval_s=interval, timeout_s=6.0
         )
         done = guest.run(argv, netns=namespace, timeout=samples * 2 + 60)
     finally:
