@@ -171,7 +171,7 @@ def test_guest_series_run_in_the_guest_and_are_measured_again_when_off(
     far_off = _ping_output([90.0] * 20)  # contention: every echo late
     right = _ping_output([42.0 - 2.2 + 0.1 * i for i in range(20)])
     guest = FakeGuest([own, far_off, own, far_off, own, right])
-    monkeypatch.setattr(distributed.shutil, "which", lambda name: "/bin/ping")
+    monkeypatch.setattr(distributed.programs, "which", lambda name: "/bin/ping")
     placement = Placement.of([topology], {"host1", "host2"})
     pings = GuestPings(
         FakeGuests(guest),  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Stopping guests returns only when QEMU has exited, and signals nothing but QEMU.
 
-No guest is booted here: a ``sleep`` stands in for QEMU (its guest has no control socket,
+No guest is booted here: a sleeping Python stands in for QEMU (its guest has no control socket,
 so no poweroff can be asked and the timeouts are what ends it).  The whole lifecycle with
 real guests is checked by test_aef_grid_vlan.py (the PIDs are gone when destroy returns).
 """
@@ -17,6 +17,8 @@ import pytest
 
 from netmanager.guests import image, qemu
 from netmanager.guests.errors import GuestError
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 
 
 def _guest(tmp_path: Path, process: subprocess.Popen[bytes] | None, pid: int) -> qemu.Guest:
@@ -57,7 +59,7 @@ def test_stop_waits_for_the_exit_and_reaps(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_stop_of_several_waits_for_each(tmp_path: Path) -> None:
-    sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(3)]
+    sleepers = [subprocess.Popen(SLEEPER) for _ in range(3)]
     guests = [_guest(tmp_path / str(i), p, p.pid) for i, p in enumerate(sleepers)]
     qemu.stop_all(guests, timeout=0.1)
     assert all(p.returncode == -signal.SIGTERM for p in sleepers)
@@ -66,8 +68,8 @@ def test_stop_of_several_waits_for_each(tmp_path: Path) -> None:
 
 def test_a_pid_that_is_not_the_guests_qemu_is_never_signalled(tmp_path: Path) -> None:
     # attached from a record (no Popen): the PID is checked to be this run directory's
-    # QEMU before anything is sent to it; a sleep is not
-    other = subprocess.Popen(["sleep", "600"])
+    # QEMU before anything is sent to it; a sleeping Python is not
+    other = subprocess.Popen(SLEEPER)
     try:
         guest = _guest(tmp_path, None, other.pid)
         qemu.stop_all([guest], timeout=0.1)
@@ -80,7 +82,7 @@ def test_a_pid_that_is_not_the_guests_qemu_is_never_signalled(tmp_path: Path) ->
 def test_a_qemu_that_survives_sigkill_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sleeper = subprocess.Popen(["sleep", "600"])
+    sleeper = subprocess.Popen(SLEEPER)
     try:
         guest = _guest(tmp_path, sleeper, sleeper.pid)
         sent: list[int] = []
