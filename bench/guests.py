@@ -46,8 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from netmanager import deploy, programs, remote
 from netmanager.guests import hosts
 from netmanager.verify.connectivity import GUEST_LATENCY_QUANTILE, guest_estimate
-from netmanager.verify.distributed import cpu_stall_us, parse_ping, ping_argv
+from netmanager.verify.distributed import parse_ping, ping_argv
 from netmanager.verify.expect import Declared
+from netmanager.verify.pressure import cpu_stall_us
 from netmanager.verify.stats import quantile
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -5,14 +5,16 @@ contended (pure, no root)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from netmanager import deploy
+from netmanager import deploy, programs
 from netmanager.verify import connectivity, distributed
 from netmanager.verify.connectivity import Keys, LatencyPlan
 from netmanager.verify.distributed import GuestPings, Placement, parse_ping, ping_argv
@@ -84,8 +86,47 @@ def test_ping_output_and_command_line() -> None:
     assert parse_ping("connect: Network is unreachable\n").error
     argv = ping_argv("/bin/ping", "10.20.0.1", "10.20.0.2", count=20, interval_s=0.01, timeout_s=6)
     assert argv == [
-        "/bin/ping", "-n", "-c", "20", "-i", "0.01", "-w", "7", "-I", "10.20.0.1", "10.20.0.2"
+        "/bin/ping", "-n", "-c", "20", "-i", "0.01", "-W", "6", "-I", "10.20.0.1", "10.20.0.2"
     ]  # fmt: skip
+
+
+@pytest.mark.privileged
+def test_ping_sends_every_echo_and_waits_only_after_the_last(tmp_path: Path) -> None:
+    """In a namespace of ours that drops every other echo request on its loopback: the
+    series sends all its echoes (no deadline cuts it short), answers half, and ends
+    about ``timeout_s`` after the last one."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a network namespace)")
+    binary = programs.which("ping")
+    if binary is None:
+        pytest.skip("ping is not installed (scripts/install)")
+    namespace = f"nmp{uuid.uuid4().hex[:8]}"
+    subprocess.run([programs.path("ip"), "netns", "add", namespace], check=True)
+    try:
+        ip_ns = [programs.path("ip"), "-n", namespace]
+        subprocess.run([*ip_ns, "link", "set", "lo", "up"], check=True)
+        rules = (
+            "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp --icmp-type echo-request "
+            "-m statistic --mode nth --every 2 --packet 1 -j DROP\nCOMMIT\n"
+        )
+        subprocess.run(
+            [programs.path("ip"), "netns", "exec", namespace, programs.path("iptables-restore")],
+            input=rules,
+            text=True,
+            check=True,
+        )
+        argv = ping_argv(binary, "127.0.0.1", "127.0.0.1", count=40, interval_s=0.01, timeout_s=1)
+        done = subprocess.run(
+            [programs.path("ip"), "netns", "exec", namespace, *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        series = parse_ping(done.stdout)
+        assert series.sent == 40 and len(series.rtts) == 20, done.stdout
+        assert sorted(series.rtts) == list(range(1, 41, 2))
+    finally:
+        subprocess.run([programs.path("ip"), "netns", "del", namespace], check=False)
 
 
 def test_quantiles_of_samples_and_of_netem_jitter() -> None:

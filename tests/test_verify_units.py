@@ -7,6 +7,7 @@ import collections
 import ipaddress
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,55 @@ def test_bandwidth_checks_compare_frames_with_the_declared_rate(state: Path) -> 
         directions[:1], udp=False, port=5201, budget_s=30, sources=sources, runner=bad
     )
     assert not failed[0].passed and failed[0].error_pct is not None and failed[0].error_pct < -40
+
+
+def test_a_rate_short_only_while_the_cpus_are_contended_is_inconclusive(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that falls short while some task waited for a CPU most of the time is tried
+    again; short in every try so, it is inconclusive (passed, not applicable) with the
+    pressure kept.  Short on a quiet machine, or above the rate however busy, fails."""
+    view = _view(*TWO)
+    (direction, *_) = throughput.directions([view], None)
+    mtu = direction.sender.mtu
+    sources = {n.namespace for n in view.vms}
+    shares: list[float] = []
+    monkeypatch.setattr(throughput.CpuWatch, "share", lambda self: shares.pop(0))
+    runs: list[float] = []
+
+    def run_at(*rates: float) -> Callable[..., Throughput]:
+        queue = list(rates)
+
+        def runner(**kw: object) -> Throughput:
+            runs.append(queue[0])
+            return Throughput("tcp", queue.pop(0) * (mtu - 52) / (mtu + 14), 4.0, mss=mtu - 52)
+
+        return runner
+
+    def check(runner: Callable[..., Throughput]) -> Check:
+        runs.clear()
+        (one,) = throughput.bandwidth_checks(
+            [direction], udp=False, port=5201, budget_s=30, sources=sources, runner=runner
+        )
+        return one
+
+    shares[:] = [0.9, 0.8, 0.95]
+    busy = check(run_at(9.3e6, 9.4e6, 9.2e6))
+    assert len(runs) == 3 and busy.passed and not busy.applicable
+    assert busy.error_pct == pytest.approx(-6.0, abs=0.1)  # the closest try is kept
+    assert busy.extra["cpu_pressure"] == [0.9, 0.8, 0.95] and "inconclusive" in busy.detail
+
+    shares[:] = [0.9, 0.7]
+    second = check(run_at(9.3e6, 9.95e6))
+    assert len(runs) == 2 and second.passed and second.applicable
+
+    shares[:] = [0.9, 0.1]  # quiet in one try and still short: the shaper is slow
+    slow = check(run_at(9.3e6, 9.3e6))
+    assert len(runs) == 2 and not slow.passed and slow.applicable
+
+    shares[:] = [0.9]  # above the rate: no busy machine explains that
+    fast = check(run_at(20e6))
+    assert len(runs) == 1 and not fast.passed
 
 
 def test_scan_checks_find_leaks(state: Path) -> None:

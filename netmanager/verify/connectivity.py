@@ -31,6 +31,7 @@ from netmanager.verify.expect import (
     expect,
     probes_between,
 )
+from netmanager.verify.pressure import BUSY_PRESSURE
 from netmanager.verify.report import Check, Kind
 from netmanager.verify.scan import ArpProbe, IpProbe, IpResult, ScanResult
 from netmanager.verify.stats import (
@@ -53,7 +54,7 @@ GUEST_LATENCY_REL = 0.01
 # Share of the time some task on this machine waited for a CPU (PSI, /proc/pressure/cpu)
 # during a guest pair's series above which a latency off by more than the tolerance is
 # reported as inconclusive: QEMU's emulated timers then fire late by whole time slices.
-GUEST_BUSY_PRESSURE = 0.5
+GUEST_BUSY_PRESSURE = BUSY_PRESSURE
 OWN_ECHOES = 20  # echoes on the zero-latency path between two guests
 PING_INTERVAL_S = 0.01
 

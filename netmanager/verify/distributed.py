@@ -26,7 +26,6 @@ control socket serves one client at a time) and lets go of them at the end.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import subprocess
@@ -51,6 +50,7 @@ from netmanager.verify import connectivity, iperf, scanworker, stateworker
 from netmanager.verify.connectivity import PING_INTERVAL_S, LatencyPlan
 from netmanager.verify.expect import Address, TopologyView
 from netmanager.verify.iperf import IperfError, Throughput
+from netmanager.verify.pressure import CpuWatch
 from netmanager.verify.report import Check, Kind
 from netmanager.verify.scan import ArpProbe, IpProbe, IpResult, Scanner, ScanResult
 from netmanager.verify.state import _drift_word, netem_checks
@@ -502,7 +502,6 @@ def merge(
 
 # --------------------------------------------------------------------------- latency
 
-CPU_PRESSURE = Path("/proc/pressure/cpu")
 LATENCY_ATTEMPTS = 3
 
 
@@ -519,9 +518,11 @@ class PingSeries:
 def ping_argv(
     binary: str, src: str, dst: str, *, count: int, interval_s: float, timeout_s: float
 ) -> list[str]:
-    """``count`` echoes from ``src`` to ``dst``, one every ``interval_s``; ping waits for
-    the answers until ``timeout_s`` after the last one is sent (``-w``, whole seconds)."""
-    deadline = math.ceil(count * interval_s + timeout_s)
+    """``count`` echoes from ``src`` to ``dst``, one every ``interval_s``; ping sends every
+    one of them however late a busy guest's timers fire, and waits for the answers until
+    ``timeout_s`` after the last one is sent (``-W``).  A deadline (``-w``) would stop a
+    series slowed by an emulated CPU before it had sent its echoes; the caller's own
+    timeout bounds the whole."""
     return [
         binary,
         "-n",
@@ -529,8 +530,8 @@ def ping_argv(
         str(count),
         "-i",
         f"{interval_s:g}",
-        "-w",
-        str(deadline),
+        "-W",
+        f"{timeout_s:g}",
         "-I",
         src,
         dst,
@@ -554,21 +555,6 @@ def parse_ping(out: str) -> PingSeries:
         tail = out.strip()[-200:] or "nothing"
         return PingSeries(0, rtts, error=f"ping printed no summary: {tail}")
     return PingSeries(int(sent[1]), rtts)
-
-
-def cpu_stall_us() -> int | None:
-    """How long, in all, some task on this machine has waited for a CPU (PSI's ``some``
-    total, microseconds), or None where the kernel does not say."""
-    try:
-        text = CPU_PRESSURE.read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("some "):
-            for word in line.split():
-                if word.startswith("total="):
-                    return int(word[len("total=") :])
-    return None
 
 
 def _results(series: PingSeries, keys: Sequence[int]) -> dict[int, IpResult]:
@@ -654,7 +640,7 @@ class GuestPings:
         while plan.attempts < self.attempts:
             plan.attempts += 1
             got: dict[int, IpResult] = {}
-            stall, start = cpu_stall_us(), time.monotonic()
+            watch = CpuWatch()
             if plan.own_keys:
                 if own_path is None:
                     why = "no underlay address of both guest hosts in one subnet (real.xml)"
@@ -675,10 +661,7 @@ class GuestPings:
                     plan.keys,
                 )
             )
-            pressure = None
-            stall_end = cpu_stall_us()
-            if stall is not None and stall_end is not None:
-                pressure = min(1.0, (stall_end - stall) / 1e6 / (time.monotonic() - start))
+            pressure = watch.share()
             excess = connectivity.guest_series_excess(plan, ScanResult(got, {}, {}))
             if best is None or excess < best[0]:
                 best = (excess, got, pressure)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from netmanager.verify.expect import (
@@ -24,6 +24,7 @@ from netmanager.verify.expect import (
     Expectation,
     Nic,
     Probe,
+    RateLimit,
     Reach,
     TopologyView,
     declared,
@@ -33,11 +34,13 @@ from netmanager.verify.expect import (
     payload_bytes,
 )
 from netmanager.verify.iperf import IperfError, Throughput, measure
+from netmanager.verify.pressure import CpuWatch, busy
 from netmanager.verify.report import Check, Kind, error_pct
 
 TOLERANCE_PCT = 2.0
 UDP_OVERLOAD = 1.05  # offered UDP load over the declared rate, so that the shaper is busy
 TCP_LOSS_MARGIN = 2.0  # a TCP run is inconclusive where loss bounds it below twice the rate
+BUSY_ATTEMPTS = 3  # tries of a run that fell short while this machine's CPUs were contended
 
 
 @dataclass(frozen=True)
@@ -243,30 +246,81 @@ def _one(
         seconds = max(1, int(budget_s) - omit - 3)
     expected = limit.expected_bps or float(declared_bps)
     udp_payload = payload_bytes(mtu, "udp")
-    try:
-        result = runner(
-            sender_ns=sender.namespace,
-            sender_ip=str(sender.address),
-            receiver_ns=receiver.namespace,
-            receiver_ip=str(receiver.address),
-            proto=proto,
-            seconds=seconds,
-            omit=omit,
-            port=port,
-            udp_rate_bps=expected * UDP_OVERLOAD * udp_payload / (mtu + ETH_HEADER),
-            udp_length=udp_payload,
-            timeout_s=budget_s,
-        )
-    except IperfError as exc:
-        return _check(
-            direction,
-            proto,
-            declared_bps,
-            None,
-            False,
-            detail=str(exc),
-            extra=extra,
-        )
+    watches: list[float | None] = []
+    best: Check | None = None
+    for _ in range(BUSY_ATTEMPTS):
+        watch = CpuWatch()
+        try:
+            result = runner(
+                sender_ns=sender.namespace,
+                sender_ip=str(sender.address),
+                receiver_ns=receiver.namespace,
+                receiver_ip=str(receiver.address),
+                proto=proto,
+                seconds=seconds,
+                omit=omit,
+                port=port,
+                udp_rate_bps=expected * UDP_OVERLOAD * udp_payload / (mtu + ETH_HEADER),
+                udp_length=udp_payload,
+                timeout_s=budget_s,
+            )
+        except IperfError as exc:
+            return _check(
+                direction,
+                proto,
+                declared_bps,
+                None,
+                False,
+                detail=str(exc),
+                extra=extra,
+            )
+        watches.append(watch.share())
+        check = _judge(direction, proto, data, limit, mtu, omit, dict(extra), result)
+        if best is None or abs(check.error_pct or 0.0) < abs(best.error_pct or 0.0):
+            best = check
+        if not _short(check, declared_bps) or not busy(watches[-1]):
+            break
+    assert best is not None
+    if best.passed or not all(busy(w) for w in watches):
+        return best
+    if not _short(best, declared_bps):
+        return best
+    # Short of the rate in every try while other tasks kept this machine's CPUs: the
+    # senders were not scheduled in time, which says nothing of the shaper (a shaper
+    # missing or too slow for its rate is never explained so: it measures above).
+    shares = ", ".join(f"{w:.0%}" for w in watches if w is not None)
+    return replace(
+        best,
+        passed=True,
+        applicable=False,
+        detail=f"inconclusive: short of the rate in {len(watches)} tries while some task "
+        f"here waited for a CPU {shares} of the time (PSI): this machine was too busy to "
+        "measure it; measure again on a quieter machine",
+        extra={**best.extra, "cpu_pressure": [w for w in watches if w is not None]},
+    )
+
+
+def _short(check: Check, declared_bps: int) -> bool:
+    """A failed check that measured less than the declared rate."""
+    measured = check.measured
+    return not check.passed and isinstance(measured, (int, float)) and measured < declared_bps
+
+
+def _judge(
+    direction: Direction,
+    proto: str,
+    data: Expectation,
+    limit: RateLimit,
+    mtu: int,
+    omit: int,
+    extra: dict[str, object],
+    result: Throughput,
+) -> Check:
+    """One run's measurement compared with the declared rate."""
+    view = direction.view
+    declared_bps = limit.declared_bps
+    assert declared_bps is not None
+    expected = limit.expected_bps or float(declared_bps)
     payload = payload_bytes(mtu, proto, result.mss)
     measured = frame_rate(result.goodput_bps, mtu, payload)
     error = error_pct(declared_bps, measured)
