@@ -194,3 +194,35 @@ def test_virtcloud_tenants_with_identical_addresses_do_not_leak(
     text = " ".join(c.detail + " " + c.src for c in leaked.failures)
     assert "tenant-b/head" in text and f"{a_name}/" in text
     assert any("answered by" in c.detail for c in leaked.failures)
+
+
+def test_a_tcp_probe_whose_first_syn_is_lost_is_answered_by_its_retry(prefix: str) -> None:
+    """In a namespace of ours whose loopback drops every SYN from the scanner's first
+    source port (the kernel's own resends of it included): the probe's second connection,
+    from another port at half the timeout, gets the reset."""
+    from ipaddress import IPv4Address
+
+    from netmanager.verify.scan import SOURCE_PORTS, IpProbe, Scanner
+
+    namespace = f"{prefix}-scan"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    subprocess.run(["ip", "-n", namespace, "link", "set", "lo", "up"], check=True)
+    rules = (
+        "*filter\n:INPUT ACCEPT [0:0]\n"
+        f"-A INPUT -p tcp --syn --sport {SOURCE_PORTS[0]} --dport 7 -j DROP\nCOMMIT\n"
+    )
+    subprocess.run(
+        ["ip", "netns", "exec", namespace, "iptables-restore"], input=rules, text=True, check=True
+    )
+    local = IPv4Address("127.0.0.1")
+    for retry in (True, False):
+        scanner = Scanner(namespaces={namespace}, targets={local}, timeout_s=3.0)
+        scanner._next_port = SOURCE_PORTS[0]  # the first connection's port: dropped
+        try:
+            result = scanner.run([IpProbe(1, namespace, local, local, "tcp", 7, retry=retry)])
+        finally:
+            scanner.close()
+        if retry:
+            assert result.ip[1].answer == "reset", result.ip[1]
+        else:
+            assert not result.ip[1].answered and result.ip[1].error == "no answer"

@@ -128,6 +128,7 @@ class _Inflight:
     deadline: float
     retry_at: float | None = None
     sock: socket.socket | None = None
+    again: socket.socket | None = None  # a TCP probe's second connection (the retry)
 
 
 class Scanner:
@@ -205,8 +206,9 @@ class Scanner:
         for sock in self._arp_socks.values():
             sock.close()
         for inflight in self._inflight.values():
-            if inflight.sock is not None:
-                inflight.sock.close()
+            for owned in (inflight.sock, inflight.again):
+                if owned is not None:
+                    owned.close()
         self._inflight.clear()
         self._selector.close()
         for fd in self._fds.values():
@@ -454,6 +456,14 @@ class Scanner:
         sock.sendto(packet + payload, (str(probe.dst), 0))
 
     def _send_syn(self, probe: IpProbe, now: float) -> None:
+        sock = self._connect(probe)
+        retry = now + self.timeout_s / 2 if probe.retry else None
+        self._inflight[probe.key] = _Inflight("tcp", probe.key, now + self.timeout_s, retry, sock)
+        self._probes_by_key[probe.key] = probe
+
+    def _connect(self, probe: IpProbe) -> socket.socket:
+        """A connection from a source port of ours, whose SYN the kernel sends (and
+        resends); its reset or SYN-ACK ends the probe (:meth:`_on_tcp`)."""
         sock = self._socket_in(probe.namespace, socket.AF_INET, socket.SOCK_STREAM, 0)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -468,9 +478,9 @@ class Scanner:
         if code not in (0, errno.EINPROGRESS):
             sock.close()
             raise OSError(code, os.strerror(code))
-        self._inflight[probe.key] = _Inflight("tcp", probe.key, now + self.timeout_s, None, sock)
         key = probe.key
         self._register(sock, lambda: self._on_tcp(key, sock), selectors.EVENT_WRITE)
+        return sock
 
     def _bind(self, sock: socket.socket, src: Address) -> int:
         for _ in range(16):
@@ -540,15 +550,18 @@ class Scanner:
                 self._send_echo(self._probes_by_key[key])
             elif inflight.kind == "udp" and inflight.sock is not None:
                 inflight.sock.send(self._payload(key))
+            elif inflight.kind == "tcp" and result is not None and not result.answered:
+                # a second connection from another port: the first one's SYN, or the
+                # answer to it, can be lost on a busy path (the kernel resends a SYN only
+                # after a second, then three)
+                inflight.again = self._connect(self._probes_by_key[key])
             elif inflight.kind == "arp":
                 probe = self._probes_arp[key]
                 self._arp_request(self._arp_socks[(probe.namespace, probe.ifname)], probe)
 
     def _expire(self, key: int, inflight: _Inflight) -> None:
         del self._inflight[key]
-        if inflight.sock is not None:
-            self._unregister(inflight.sock)
-            inflight.sock.close()
+        self._close(inflight)
         result = self._ip.get(key)
         if result is not None and not result.answered and not result.error:
             result.error = "no answer"
@@ -557,10 +570,14 @@ class Scanner:
         inflight = self._inflight.pop(key, None)
         if inflight is None:
             return 0
-        if inflight.sock is not None:
-            self._unregister(inflight.sock)
-            inflight.sock.close()
+        self._close(inflight)
         return 1
+
+    def _close(self, inflight: _Inflight) -> None:
+        for sock in (inflight.sock, inflight.again):
+            if sock is not None:
+                self._unregister(sock)
+                sock.close()
 
     # ------------------------------------------------------------------ receiving
 
