@@ -154,28 +154,40 @@ def _stop_hosts() -> None:
     guest_hosts.stop_guests()
 
 
-def _clients(real: Real, infos: dict[str, agent_procs.AgentInfo]) -> dict[str, AgentClient]:
+def _client(info: agent_procs.AgentInfo) -> AgentClient:
+    """The client of one running agent (the one place a client is built from what the
+    agent's record says).  Raises CredentialsError where its credentials file is
+    unreadable, malformed, or readable by group or others."""
+    return AgentClient(
+        info.host,
+        info.address,
+        info.port,
+        load_credentials(info.credentials),
+        timeout_s=info.timeout_s,
+        retries=info.retries,
+    )
+
+
+def _clients(
+    real: Real | None, infos: dict[str, agent_procs.AgentInfo], command: str = "apply"
+) -> dict[str, AgentClient]:
+    """The clients of the given agents; a credentials file refused is E741 at the host's
+    line in real.xml (or naming netmanager where real.xml is gone), before any change."""
     out = {}
     for host, info in sorted(infos.items()):
         try:
-            credentials = load_credentials(info.credentials)
+            out[host] = _client(info)
         except CredentialsError as exc:
+            where = real.host_by_name[host].loc if real and host in real.host_by_name else None
             raise single(
                 "E741",
-                real.host_by_name[host].loc,
+                where or Loc("netmanager"),
                 f"host '{host}': {exc}",
-                "agents refuse credentials files that others can read (chmod 600)",
-                "apply",
+                "agents and manager refuse a credentials file that others can read, or "
+                "that is not valid (chmod 600; see examples/two-hosts/snmp.toml)",
+                command,
                 ApplyFailed,
             ) from exc
-        out[host] = AgentClient(
-            host,
-            info.address,
-            info.port,
-            credentials,
-            timeout_s=info.timeout_s,
-            retries=info.retries,
-        )
     return out
 
 
@@ -668,16 +680,7 @@ def destroy(
                 ApplyFailed,
             )
         wanted = host_candidates({}, topology, applied, hosts)
-        clients = {}
-        for host, info in running.items():
-            clients[host] = AgentClient(
-                host,
-                info.address,
-                info.port,
-                load_credentials(info.credentials),
-                timeout_s=info.timeout_s,
-                retries=info.retries,
-            )
+        clients = _clients(real, running, "destroy")
         result = _run(
             transaction(topology, clients, wanted, progress=progress, hook=hook, steps=steps)
         )
@@ -757,16 +760,9 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
     clients = {}
     for host, info in infos.items():
         try:
-            clients[host] = AgentClient(
-                host,
-                info.address,
-                info.port,
-                load_credentials(info.credentials),
-                timeout_s=info.timeout_s,
-                retries=info.retries,
-            )
+            clients[host] = _client(info)
         except CredentialsError:
-            continue
+            continue  # reported by status as the host's agent health
     links, failed = _run(_each(clients, lambda _host, client: _links_of(client)))
     for document in through:
         name = document["topology"]

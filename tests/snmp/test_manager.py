@@ -247,3 +247,31 @@ def test_an_emulated_hosts_agent_listens_on_loopback_only(prefix: str, tmp_path:
     assert "loopback" in err.value.errors[0].message
     assert agents.running() == {}
     assert kernelstate.snapshot(prefix) == before
+
+
+def test_destroy_with_a_credentials_file_others_can_read_is_e741_not_a_traceback(
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The agents run; their credentials file becomes readable by others: destroy stops
+    with E741 and the chmod to run (nothing removed), then goes through once it is
+    private again."""
+    real, virtual = _two_hosts_with(tmp_path, "</real>", "</real>")
+    before = kernelstate.snapshot(prefix)
+    assert main(["apply", str(real), str(virtual)]) == 0
+    applied = kernelstate.snapshot(prefix)
+    credentials = real.with_name("snmp.toml")
+    credentials.chmod(0o644)
+    capsys.readouterr()
+    assert main(["destroy", str(real), str(virtual)]) == 4  # the apply-failed exit code
+    err = capsys.readouterr().err
+    assert (
+        "error[E741]" in err
+        and "nothing was changed" in err
+        and "0644" in err
+        and "chmod 600" in err
+    ), err
+    assert "Traceback" not in err
+    assert kernelstate.snapshot(prefix) == applied
+    credentials.chmod(0o600)
+    assert main(["destroy", str(real), str(virtual)]) == 0
+    assert kernelstate.snapshot(prefix) == before
