@@ -281,6 +281,9 @@ def _one(
         if not _load_explains(check, declared_bps, omit / seconds) or not busy(watches[-1]):
             break
     assert best is not None
+    pressures = [w for w in watches if w is not None]
+    if pressures:  # kept with every measured check: what the machine was doing meanwhile
+        best = replace(best, extra={**best.extra, "cpu_pressure": pressures})
     if best.passed or not all(busy(w) for w in watches):
         return best
     if not _load_explains(best, declared_bps, omit / seconds):
@@ -295,7 +298,6 @@ def _one(
         detail=f"inconclusive: off the rate in {len(watches)} tries while some task here "
         f"waited for a CPU {shares} of the time (PSI): this machine was too busy to "
         "measure it; measure again on a quieter machine",
-        extra={**best.extra, "cpu_pressure": [w for w in watches if w is not None]},
     )
 
 

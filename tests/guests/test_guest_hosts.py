@@ -112,7 +112,7 @@ SECOND = """<?xml version="1.0" encoding="UTF-8"?>
 FAULT = "/run/netmanager/agent/inject-fault"  # the agent's state directory in the guest
 # the first steps one by one, then further apart (each try costs about ten seconds under
 # TCG; tests/test_apply.py and tests/snmp inject at every step on this machine's kernel)
-STEPS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256)
+STEPS = (0, 1, 2, 3, 5, 7, 10, 14, 19, 25, 32, 40, 50, 64, 96, 128, 192, 256)
 
 
 def test_what_apply_built_on_two_guest_hosts(
