@@ -46,6 +46,16 @@ STATES = {
 RESULTS = {1: "none", 2: "success", 3: "failed", 4: "reverted"}
 OPERATIONS = {"none": 1, "stage": 2, "commit": 3, "confirm": 4, "rollback": 5, "discard": 6}
 CHANGE_ACTIONS = {1: "+", 2: "~", 3: "-"}
+#: IF-MIB ifOperStatus (also nmLinkOperStatus)
+OPER_STATUS = {
+    1: "up",
+    2: "down",
+    3: "testing",
+    4: "unknown",
+    5: "dormant",
+    6: "notPresent",
+    7: "lowerLayerDown",
+}
 #: the state each operation ends in when it succeeds
 SETTLED = {
     "stage": "staged",

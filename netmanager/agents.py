@@ -23,12 +23,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netmanager import settings
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.model import Host, Real
 from netmanager.state import read_json, state_dir, write_json
+
+if TYPE_CHECKING:
+    from netmanager.agentclient import AgentClient
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -298,28 +301,41 @@ def stop_agents(hosts: Iterable[str] | None = None) -> list[AgentInfo]:
     return stopping
 
 
+def client(
+    info: AgentInfo, *, timeout_s: float | None = None, retries: int | None = None
+) -> AgentClient:
+    """The client of one running agent, from what its record says (the one place a client
+    is built for an agent netmanager started; the agent's own timeout and retries unless
+    given).  Raises CredentialsError where its credentials file is unreadable, malformed,
+    or readable by group or others."""
+    from netmanager.agentclient import AgentClient
+    from snmp_agents.credentials import load_credentials
+
+    return AgentClient(
+        info.host,
+        info.address,
+        info.port,
+        load_credentials(info.credentials),
+        timeout_s=info.timeout_s if timeout_s is None else timeout_s,
+        retries=info.retries if retries is None else retries,
+    )
+
+
 def agent_health(agents: dict[str, AgentInfo]) -> dict[str, str]:
     """'ok' or why not, for each agent: an SNMPv3 GET of its transaction state."""
     import asyncio
 
-    from netmanager.agentclient import AgentClient, AgentError
-    from snmp_agents.credentials import CredentialsError, load_credentials
+    from netmanager.agentclient import AgentError
+    from snmp_agents.credentials import CredentialsError
 
     async def check(agent: AgentInfo) -> str:
         try:
-            credentials = load_credentials(agent.credentials)
+            reach = client(agent, timeout_s=min(agent.timeout_s, 5.0), retries=1)
         except CredentialsError as exc:
             return f"credentials: {exc}"
         try:
-            async with AgentClient(
-                agent.host,
-                agent.address,
-                agent.port,
-                credentials,
-                timeout_s=min(agent.timeout_s, 5.0),
-                retries=1,
-            ) as client:
-                status = await client.status()
+            async with reach:
+                status = await reach.status()
         except AgentError as exc:
             return str(exc)
         return "ok" if status.state != "failed" else f"transaction failed: {status.last_error}"

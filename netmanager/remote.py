@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from netmanager import agents as agent_procs
-from netmanager.agentclient import AgentClient, AgentError, TxnStatus
+from netmanager.agentclient import OPER_STATUS, AgentClient, AgentError, TxnStatus
 from netmanager.deploy import (
     ApplyFailed,
     Deployment,
@@ -54,7 +54,7 @@ from netmanager.model import Real
 from netmanager.render import render_infrastructure
 from netmanager.state import apply_lock
 from snmp_agents.backend import Candidate
-from snmp_agents.credentials import CredentialsError, load_credentials
+from snmp_agents.credentials import CredentialsError
 from snmp_agents.hostconfig_rows import candidate_from_host_configs
 
 INFRASTRUCTURE_OWNER = "-"
@@ -154,20 +154,6 @@ def _stop_hosts() -> None:
     guest_hosts.stop_guests()
 
 
-def _client(info: agent_procs.AgentInfo) -> AgentClient:
-    """The client of one running agent (the one place a client is built from what the
-    agent's record says).  Raises CredentialsError where its credentials file is
-    unreadable, malformed, or readable by group or others."""
-    return AgentClient(
-        info.host,
-        info.address,
-        info.port,
-        load_credentials(info.credentials),
-        timeout_s=info.timeout_s,
-        retries=info.retries,
-    )
-
-
 def _clients(
     real: Real | None, infos: dict[str, agent_procs.AgentInfo], command: str = "apply"
 ) -> dict[str, AgentClient]:
@@ -176,7 +162,7 @@ def _clients(
     out = {}
     for host, info in sorted(infos.items()):
         try:
-            out[host] = _client(info)
+            out[host] = agent_procs.client(info)
         except CredentialsError as exc:
             where = real.host_by_name[host].loc if real and host in real.host_by_name else None
             raise single(
@@ -707,15 +693,6 @@ _LINK_COLUMNS = {
     9: "in_octets",
     10: "out_octets",
 }
-_OPER = {
-    1: "up",
-    2: "down",
-    3: "testing",
-    4: "unknown",
-    5: "dormant",
-    6: "notPresent",
-    7: "lowerLayerDown",
-}
 
 
 async def _links_of(client: AgentClient) -> dict[tuple[str, str], dict[str, Any]]:
@@ -731,7 +708,7 @@ async def _links_of(client: AgentClient) -> dict[tuple[str, str], dict[str, Any]
                 if name in ("vm", "network"):
                     cell = bytes(value.asOctets()).decode("utf-8", "replace")
                 elif name == "oper":
-                    cell = _OPER.get(int(value), str(int(value)))
+                    cell = OPER_STATUS.get(int(value), str(int(value)))
                 else:
                     cell = int(value)
                 rows.setdefault(oid[-1], {})[name] = cell
@@ -760,7 +737,7 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
     clients = {}
     for host, info in infos.items():
         try:
-            clients[host] = _client(info)
+            clients[host] = agent_procs.client(info)
         except CredentialsError:
             continue  # reported by status as the host's agent health
     links, failed = _run(_each(clients, lambda _host, client: _links_of(client)))

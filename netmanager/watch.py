@@ -35,19 +35,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from netmanager.agentclient import OPER_STATUS
 from netmanager.deploy import Record, records
 from netmanager.errors import Loc, single
 
 #: IF-MIB ifOperStatus, and what a port is when its source cannot tell
-OPER = {
-    1: "up",
-    2: "down",
-    3: "testing",
-    4: "unknown",
-    5: "dormant",
-    6: "notPresent",
-    7: "lowerLayerDown",
-}
+OPER = OPER_STATUS
 MISSING = "missing"  # the source has no such link
 #: how long an agent woken up by the first reading gets to poll its links again
 STALE_WAIT_S = 0.5
@@ -473,29 +466,22 @@ class Watcher:
         at = time.monotonic()
         links = {(s.netns, s.ifname): _counters_from_sample(s, at) for s in self._reader.read()}
         return {
-            host: HostReading(host, "kernel", links)
-            for host in sorted({p.host for p in ports})
+            host: HostReading(host, "kernel", links) for host in sorted({p.host for p in ports})
         }
 
     # ---------------------------------------------------------------- the agents
 
     def _client(self, host: str, info: Any) -> Any:
-        from netmanager.agentclient import AgentClient
-        from snmp_agents.credentials import load_credentials
+        from netmanager.agents import client as agent_client
 
         client = self._clients.get(host)
         if client is not None and (client.address, client.port) == (info.address, info.port):
             return client
         if client is not None:
             client.close()
-        client = AgentClient(
-            host,
-            info.address,
-            info.port,
-            load_credentials(info.credentials),
-            # a watch must not stall on a host: one retry, within about the interval
-            timeout_s=min(info.timeout_s, max(1.0, self.interval_s)),
-            retries=1,
+        # a watch must not stall on a host: one retry, within about the interval
+        client = agent_client(
+            info, timeout_s=min(info.timeout_s, max(1.0, self.interval_s)), retries=1
         )
         self._clients[host] = client
         return client
@@ -518,7 +504,9 @@ class Watcher:
             try:
                 clients[host] = self._client(host, info)
             except CredentialsError as exc:
-                readings[host] = HostReading(host, f"agent {info.address}:{info.port}", {}, str(exc))
+                readings[host] = HostReading(
+                    host, f"agent {info.address}:{info.port}", {}, str(exc)
+                )
 
         async def one(host: str, client: Any) -> HostReading:
             source = f"agent {client.address}:{client.port}"
