@@ -5,7 +5,8 @@ over pytest-xdist workers, one test at a time, except the tests of one ``xdist_g
 which run one after the other on one worker: the tests that boot QEMU guests (group
 ``guests``, see tests/guests/conftest.py: two of them at once would share two cores
 between half a dozen emulated CPUs) and the tests that apply examples/aef-grid through
-its agents (group ``aef-grid-agents``: its real.xml gives them fixed loopback ports).
+its agents (group ``aef-grid-agents``: its real.xml gives them fixed loopback ports), and
+the package's tests (group ``package``: one wheel and one venv, not one per worker).
 Every other test owns what it touches — its namespace prefix, state directory, ports
 and temporary files — so that two workers never meet.  ``-n 0`` runs in this process
 (for ``--pdb`` or ``-s``).

@@ -41,22 +41,19 @@ def _json(argv: list[str], run: Runner = local) -> Any:
     return json.loads(run(argv, None) or "[]")
 
 
-def _text(argv: list[str], netns: str | None = None, run: Runner = local) -> list[str]:
-    out = run(argv, netns)
+def _lines(out: str) -> list[str]:
     return [line for line in out.splitlines() if line and not line.startswith("#")]
 
 
 def namespaces(prefix: str = "", run: Runner = local) -> list[str]:
     return sorted(
-        n["name"]
-        for n in _json(["ip", "-j", "netns", "list"], run)
-        if n["name"].startswith(prefix)
+        n["name"] for n in _json(["ip", "-j", "netns", "list"], run) if n["name"].startswith(prefix)
     )
 
 
-def _links(ns: list[str], run: Runner = local) -> list[dict[str, Any]]:
+def _links(listing: list[dict[str, Any]]) -> list[dict[str, Any]]:
     links = []
-    for link in _json(["ip", *ns, "-j", "-d", "link", "show"], run):
+    for link in listing:
         item = {k: link.get(k) for k in LINK_FIELDS}
         item["up"] = "UP" in link.get("flags", [])
         item["kind"] = link.get("linkinfo", {}).get("info_kind")
@@ -67,18 +64,38 @@ def _links(ns: list[str], run: Runner = local) -> list[dict[str, Any]]:
     return sorted(links, key=lambda x: str(x["ifname"]))
 
 
+#: every reading of one namespace in one command, run inside it (a fixed script: a
+#: guest host runs one process per namespace, not seven, each costly under TCG)
+_SECTION = "@@kernelstate@@"
+_READINGS = (
+    "ip -j -d link show",
+    "ip -j addr show",
+    "ip -j route show",
+    "tc -j qdisc show",
+    "bridge -j fdb show",
+    "iptables-save -t filter",
+    "ebtables-save",
+)
+_SCRIPT = "set -e; " + "; ".join(f"{r}; echo {_SECTION}" for r in _READINGS)
+
+
 def namespace_state(name: str, run: Runner = local) -> dict[str, Any]:
     """One namespace's state ("" is the root namespace of where ``run`` runs)."""
-    ns = ["-n", name] if name else []
+    out = run(["sh", "-c", _SCRIPT], name or None)
+    sections = out.split(_SECTION + "\n")
+    if len(sections) != len(_READINGS) + 1:
+        raise RuntimeError(f"namespace {name or '(root)'}: not every reading came: {out!r}")
+    listing, addr, route, qdisc, fdb, ipt, ebt = (
+        json.loads(text.strip() or "[]") if i < 5 else text for i, text in enumerate(sections[:-1])
+    )
     addrs = sorted(
         (a["ifname"], i["local"], i["prefixlen"])
-        for a in _json(["ip", *ns, "-j", "addr", "show"], run)
+        for a in addr
         for i in a.get("addr_info", [])
         if i.get("family") == "inet"
     )
     routes = sorted(
-        (r.get("dst"), r.get("gateway"), r.get("dev"), r.get("protocol"))
-        for r in _json(["ip", *ns, "-j", "route", "show"], run)
+        (r.get("dst"), r.get("gateway"), r.get("dev"), r.get("protocol")) for r in route
     )
     qdiscs = sorted(
         (
@@ -88,24 +105,19 @@ def namespace_state(name: str, run: Runner = local) -> dict[str, Any]:
             q.get("parent"),
             json.dumps(q.get("options"), sort_keys=True),
         )
-        for q in _json(["tc", *ns, "-j", "qdisc", "show"], run)
+        for q in qdisc
     )
-    fdb = sorted(
-        (f.get("ifname"), f.get("mac"), f.get("dst"))
-        for f in _json(["bridge", *ns, "-j", "fdb", "show"], run)
-        if f.get("dst")
-    )
-    iptables = _text(["iptables-save", "-t", "filter"], name or None, run)
-    ebtables = _text(["ebtables-save"], name or None, run)
+    fdb_entries = sorted((f.get("ifname"), f.get("mac"), f.get("dst")) for f in fdb if f.get("dst"))
+    iptables = _lines(ipt)
     return {
-        "links": _links(ns, run),
+        "links": _links(listing),
         "addresses": addrs,
         "routes": routes,
         "qdiscs": qdiscs,
-        "fdb": fdb,
+        "fdb": fdb_entries,
         "iptables": [line for line in iptables if not line.startswith(":") or "[" not in line]
         + [line.split(" [")[0] for line in iptables if line.startswith(":")],
-        "ebtables": ebtables,
+        "ebtables": _lines(ebt),
     }
 
 

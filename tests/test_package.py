@@ -32,7 +32,9 @@ PACKAGES = ("netmanager", "snmp_agents")
 EXAMPLE = ROOT / "examples" / "two-hosts"
 PIP_TIMEOUT_S = 900  # dependencies may come from the registry on a fresh machine
 
-pytestmark = pytest.mark.slow
+# one worker builds the wheel and the venv once for the module (spread over workers,
+# each would build its own)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
 
 
 def source_files() -> list[str]:
