@@ -13,32 +13,74 @@ and the pipeline's first stages on their own::
     mapping = netmanager.map(model)                       # raises InfeasibleError
 """
 
+from __future__ import annotations
+
+import importlib
 from typing import TYPE_CHECKING
 
 from netmanager.errors import Diagnostic, ExitCode, InfeasibleError, NetmanagerError
-from netmanager.loader import load, load_with_warnings
-from netmanager.model import Model
-from netmanager.testbed import (
-    GuestProcess,
-    HostResult,
-    InterfaceStatus,
-    LinkState,
-    Plan,
-    PlannedChange,
-    ProgressEvent,
-    Result,
-    Status,
-    Testbed,
-    VMStatus,
-)
 
 if TYPE_CHECKING:
+    from netmanager.loader import load, load_with_warnings
     from netmanager.mapping import Mapping
+    from netmanager.model import Model
+    from netmanager.testbed import (
+        GuestProcess,
+        HostResult,
+        InterfaceStatus,
+        LinkState,
+        Plan,
+        PlannedChange,
+        ProgressEvent,
+        Result,
+        Status,
+        Testbed,
+        VMStatus,
+    )
+
+# Imported on first use: a program that needs one part of netmanager (an agent, a scan
+# worker inside a guest, where every import costs seconds under TCG) does not import the
+# whole API with it.
+_LAZY = {
+    "load": "netmanager.loader",
+    "load_with_warnings": "netmanager.loader",
+    "Model": "netmanager.model",
+    **{
+        name: "netmanager.testbed"
+        for name in (
+            "GuestProcess",
+            "HostResult",
+            "InterfaceStatus",
+            "LinkState",
+            "Plan",
+            "PlannedChange",
+            "ProgressEvent",
+            "Result",
+            "Status",
+            "Testbed",
+            "VMStatus",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netmanager' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 
 
-def map(model: Model, **options: object) -> "Mapping":
+def map(model: Model, **options: object) -> Mapping:
     """Place the model's VMs on hosts and its links on paths (``netmanager.mapping.map_model``)."""
     from netmanager.mapping import map_model
 

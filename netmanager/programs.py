@@ -65,6 +65,7 @@ _ALL = (
     Program("true", "coreutils", "the guest tests' control channel", dev=True),
     Program("hostname", "hostname", "the guest tests: the guest's name", dev=True),
     Program("git", "git", "the package test lists the checkout's files", dev=True),
+    Program("sh", "dash", "the tests read a namespace's kernel state in one command", dev=True),
 )
 
 #: Program name -> :class:`Program`.

@@ -22,7 +22,32 @@ Modules: :mod:`~netmanager.verify.expect` (what must happen, pure),
 (the accuracy table of the README).
 """
 
-from netmanager.verify.report import LEVELS, Check, Kind, Report
-from netmanager.verify.run import Options, verify
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from netmanager.verify.report import LEVELS, Check, Kind, Report
+    from netmanager.verify.run import Options, verify
+
+# Imported on first use: the workers that run inside guests (scanworker, stateworker) are
+# modules of this package and need none of the orchestration.
+_LAZY = {
+    "LEVELS": "netmanager.verify.report",
+    "Check": "netmanager.verify.report",
+    "Kind": "netmanager.verify.report",
+    "Report": "netmanager.verify.report",
+    "Options": "netmanager.verify.run",
+    "verify": "netmanager.verify.run",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netmanager.verify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["LEVELS", "Check", "Kind", "Options", "Report", "verify"]
