@@ -40,6 +40,7 @@ from netmanager.errors import (
 )
 from netmanager.firewall import (
     Firewall,
+    FirewallChange,
     FirewallError,
     Ruleset,
     desired_rulesets,
@@ -373,40 +374,6 @@ def _other_configs(topology: str, applied: dict[str, Record]) -> list[HostConfig
 
 def _dom0s(infrastructure: Infrastructure | None) -> list[str]:
     return list(infrastructure.host_namespaces) if infrastructure else []
-
-
-@dataclass
-class FirewallChange:
-    namespace: str
-    table: str
-    desired: Ruleset
-    observed: Ruleset
-
-    @property
-    def changed(self) -> bool:
-        return self.desired != self.observed
-
-    def lines(self) -> list[str]:
-        out = []
-        for name in sorted(set(self.desired.chains) | set(self.observed.chains)):
-            want, have = self.desired.chains.get(name), self.observed.chains.get(name)
-            if want == have:
-                continue
-            if have is None:
-                out.append(
-                    f"+ {self.table} chain {name} in {self.namespace} ({len(want or ())} rules)"
-                )
-            elif want is None:
-                out.append(f"- {self.table} chain {name} in {self.namespace}")
-            else:
-                out.append(
-                    f"~ {self.table} chain {name} in {self.namespace} ({len(have)} -> {len(want)} rules)"
-                )
-        if self.desired.hooked != self.observed.hooked:
-            out.append(
-                f"{'+' if self.desired.hooked else '-'} {self.table} FORWARD hook in {self.namespace}"
-            )
-        return out
 
 
 def _firewall_changes(

@@ -109,6 +109,40 @@ class Ruleset:
 # ------------------------------------------------------------------------------- iptables
 
 
+@dataclass
+class FirewallChange:
+    namespace: str
+    table: str
+    desired: Ruleset
+    observed: Ruleset
+
+    @property
+    def changed(self) -> bool:
+        return self.desired != self.observed
+
+    def lines(self) -> list[str]:
+        out = []
+        for name in sorted(set(self.desired.chains) | set(self.observed.chains)):
+            want, have = self.desired.chains.get(name), self.observed.chains.get(name)
+            if want == have:
+                continue
+            if have is None:
+                out.append(
+                    f"+ {self.table} chain {name} in {self.namespace} ({len(want or ())} rules)"
+                )
+            elif want is None:
+                out.append(f"- {self.table} chain {name} in {self.namespace}")
+            else:
+                out.append(
+                    f"~ {self.table} chain {name} in {self.namespace} ({len(have)} -> {len(want)} rules)"
+                )
+        if self.desired.hooked != self.observed.hooked:
+            out.append(
+                f"{'+' if self.desired.hooked else '-'} {self.table} FORWARD hook in {self.namespace}"
+            )
+        return out
+
+
 def iptables_chains(config: HostConfig) -> dict[str, tuple[str, ...]]:
     """The chains a topology owns on one host (dispatch and one per network)."""
     chains: dict[str, tuple[str, ...]] = {}

@@ -35,8 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netmanager.deploy import FirewallChange
-from netmanager.firewall import Firewall, FirewallError, desired_rulesets, ensure_gateway
+from netmanager.firewall import (
+    Firewall,
+    FirewallChange,
+    FirewallError,
+    desired_rulesets,
+    ensure_gateway,
+)
 from netmanager.hostconfig import HostConfig
 from netmanager.kernel import (
     ApplyError,

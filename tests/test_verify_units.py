@@ -403,3 +403,26 @@ def test_levels_and_unknown_topology(state: Path, capsys: pytest.CaptureFixture[
     assert main(["verify", *map(str, TWO)]) == 1  # not applied: E730
     assert "E730" in capsys.readouterr().err
     assert main(["verify", "--only", "speed", *map(str, TWO)]) == 2
+
+
+def test_probes_across_a_slow_link_are_spread_over_time(state: Path) -> None:
+    """aef-grid's backbone has 1 Mbit/s: the scan's probes that cross it (and their
+    answers) leave a quarter of it at most, each some 6.4 ms after the one before; the
+    probes that stay inside unshaped sites go at once."""
+    import itertools
+
+    view = _view(*AEF)
+    counter = itertools.count(1)
+    _, probes, _ = connectivity.plan_scan(
+        [view],
+        [Kind.REACHABILITY, Kind.ISOLATION],
+        port=7,
+        sample=None,
+        rng=random.Random(0),
+        keys=lambda: next(counter),
+        sources={n.namespace for n in view.vms},
+    )
+    paced = sorted(p.at for p in probes if p.at > 0)
+    assert paced and len(paced) < len(probes) // 10
+    gap = connectivity.PROBE_FRAME_BITS / (connectivity.PROBE_RATE_SHARE * 1_000_000)
+    assert all(b - a >= gap - 1e-9 for a, b in itertools.pairwise([0.0, *paced]))

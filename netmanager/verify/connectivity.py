@@ -30,6 +30,7 @@ from netmanager.verify.expect import (
     declared,
     expect,
     probes_between,
+    shaped_rates,
 )
 from netmanager.verify.pressure import BUSY_PRESSURE
 from netmanager.verify.report import Check, Kind
@@ -57,6 +58,12 @@ GUEST_LATENCY_REL = 0.01
 GUEST_BUSY_PRESSURE = BUSY_PRESSURE
 OWN_ECHOES = 20  # echoes on the zero-latency path between two guests
 PING_INTERVAL_S = 0.01
+# The probes of a scan that cross a shaped port are spread out so that they take at most
+# this share of its declared rate: sent at once, the probes of every VM behind a slow
+# link (a 1 Mbit/s backbone carries some 1,500 small frames a second) overflow its
+# queue, and a probe and its retry can both be dropped there.
+PROBE_RATE_SHARE = 0.25
+PROBE_FRAME_BITS = 8 * 100 * 2  # a probe's frame and its answer, with room for the retry
 
 
 class Keys:
@@ -118,6 +125,24 @@ def plan_scan(
     pairs: list[PairPlan] = []
     ip_probes: list[IpProbe] = []
     arp_probes: list[ArpProbe] = []
+    busy_until: dict[tuple[str, str, str], float] = defaultdict(float)  # shaped port -> s
+
+    def paced(view: TopologyView, expectation: Expectation) -> float:
+        """When to send a probe: once every shaped port on its way (and its answer's)
+        has room for it at :data:`PROBE_RATE_SHARE` of its rate."""
+        walks = [expectation.forward] + ([expectation.reply] if expectation.reply else [])
+        ports = {
+            (nic.topology, nic.node, nic.network): rate
+            for w in walks
+            for nic, rate in shaped_rates(view, w)
+        }
+        if not ports:
+            return 0.0
+        at = max(busy_until[port] for port in ports)
+        for port, rate in ports.items():
+            busy_until[port] = at + PROBE_FRAME_BITS / (PROBE_RATE_SHARE * rate)
+        return at
+
     for view in views:
         for src in sorted(view.vms, key=lambda n: n.name):
             candidates = [n for n in view.nics if n.node != src.name]
@@ -147,6 +172,7 @@ def plan_scan(
                                 dst.address,
                                 probe.proto,
                                 probe.port,
+                                at=paced(view, expectation),
                             )
                         )
                 for nic in src.nics:

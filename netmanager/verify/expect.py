@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -406,6 +406,15 @@ def _model_shaping(view: TopologyView, nic: Nic, peer: str) -> Shaping | None:
         if {pair.a, pair.b} == {nic.node, peer} and (pair.network or nic.network) == nic.network:
             return pair.shaping.over(own)
     return own
+
+
+def shaped_rates(view: TopologyView, walk_: Walk) -> Iterator[tuple[Nic, int]]:
+    """Every port along ``walk_`` with a declared rate, and that rate (bit/s)."""
+    for hop in walk_.hops:
+        for nic, peer in ((hop.out, hop.receiver.node), (hop.receiver, hop.sender.name)):
+            shaping = _model_shaping(view, nic, peer)
+            if shaping is not None and shaping.rate_bps is not None:
+                yield nic, shaping.rate_bps
 
 
 def _hop_pairs(walk_: Walk) -> Iterable[tuple[Nic, str]]:

@@ -23,6 +23,7 @@ import contextlib
 import errno
 import ipaddress
 import os
+import random
 import selectors
 import socket
 import struct
@@ -150,8 +151,11 @@ class Scanner:
         self.capture_namespaces = sorted(set(capture))
         self.timeout_s = timeout_s
         # an ARP request is answered by the neighbour's kernel at once (1 s, unless
-        # guests on a busy machine answer it); asked again at 30 % of that
+        # guests on a busy machine answer it); asked again every 30 % of that (each
+        # time a little earlier or later: the requests of every VM go out at once, and
+        # a guest's NIC ring drops what a burst of broadcasts overflows) until answered
         self.arp_timeout_s = min(timeout_s, 1.0) if arp_timeout_s is None else arp_timeout_s
+        self._jitter = random.Random(int.from_bytes(os.urandom(8)))
         self.in_flight = max(1, in_flight)
         # the 8 bytes every probe's payload starts with: scanners that capture each
         # other's probes (a distributed scan, one per kernel) share one
@@ -524,7 +528,7 @@ class Scanner:
         )
         self._arp_request(sock, probe)
         self._inflight[probe.key] = _Inflight(
-            "arp", probe.key, now + self.arp_timeout_s, now + 0.3 * self.arp_timeout_s
+            "arp", probe.key, now + self.arp_timeout_s, now + self._arp_interval()
         )
         self._probes_arp[probe.key] = probe
 
@@ -555,9 +559,15 @@ class Scanner:
                 # answer to it, can be lost on a busy path (the kernel resends a SYN only
                 # after a second, then three)
                 inflight.again = self._connect(self._probes_by_key[key])
-            elif inflight.kind == "arp":
+            elif inflight.kind == "arp" and not self._arp.get(key):
                 probe = self._probes_arp[key]
                 self._arp_request(self._arp_socks[(probe.namespace, probe.ifname)], probe)
+                again = time.monotonic() + self._arp_interval()
+                if again < inflight.deadline - 0.2 * self.arp_timeout_s:
+                    inflight.retry_at = again
+
+    def _arp_interval(self) -> float:
+        return 0.3 * self.arp_timeout_s * self._jitter.uniform(0.7, 1.3)
 
     def _expire(self, key: int, inflight: _Inflight) -> None:
         del self._inflight[key]
