@@ -10,10 +10,12 @@ VM namespaces to the topology's own addresses.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +228,61 @@ def test_a_tcp_probe_whose_first_syn_is_lost_is_answered_by_its_retry(prefix: st
             assert result.ip[1].answer == "reset", result.ip[1]
         else:
             assert not result.ip[1].answered and result.ip[1].error == "no answer"
+
+
+def test_arp_requests_keep_to_their_rate_and_stop_once_answered(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two namespaces of ours joined by a veth: twelve ARP probes at 40 a second
+    leave one by one (the k-th no sooner than k/40 s after the start), each is answered
+    by the neighbour's kernel and not asked again; one towards an address nobody has is
+    asked again, at most every 30 % of its timeout, until it expires."""
+    from ipaddress import IPv4Address
+
+    from netmanager.verify.scan import ArpProbe, Scanner
+
+    a, b = f"{prefix}-arpa", f"{prefix}-arpb"
+    for namespace in (a, b):
+        subprocess.run(["ip", "netns", "add", namespace], check=True)
+    subprocess.run(
+        ["ip", "-n", a, "link", "add", "eth0", "type", "veth", "peer", "eth0", "netns", b],
+        check=True,
+    )
+    macs = {}
+    for namespace, address in ((a, "10.9.0.1/24"), (b, "10.9.0.2/24")):
+        subprocess.run(["ip", "-n", namespace, "addr", "add", address, "dev", "eth0"], check=True)
+        subprocess.run(["ip", "-n", namespace, "link", "set", "eth0", "up"], check=True)
+        shown = subprocess.run(
+            ["ip", "-n", namespace, "-j", "link", "show", "eth0"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        macs[namespace] = json.loads(shown.stdout)[0]["address"]
+    src, there, nobody = IPv4Address("10.9.0.1"), IPv4Address("10.9.0.2"), IPv4Address("10.9.0.9")
+    probes = [ArpProbe(k, a, "eth0", macs[a], src, there) for k in range(1, 13)]
+    probes.append(ArpProbe(13, a, "eth0", macs[a], src, nobody))
+    sent: list[tuple[float, IPv4Address]] = []
+    request = Scanner._arp_request
+
+    def recording(sock: object, probe: ArpProbe) -> None:
+        sent.append((time.monotonic(), probe.target))
+        request(sock, probe)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Scanner, "_arp_request", staticmethod(recording))
+    scanner = Scanner(
+        namespaces={a}, targets={there, nobody}, timeout_s=2.0, arp_timeout_s=1.0, arp_rate=40.0
+    )
+    start = time.monotonic()
+    try:
+        result = scanner.run(arp=probes)
+    finally:
+        scanner.close()
+    assert all(result.arp[k] == {macs[b]} for k in range(1, 13)), result.arp
+    assert result.arp[13] == set()
+    firsts = [t for t, target in sent if target == there]
+    assert len(firsts) == 12  # answered: none asked again
+    assert all(t - start >= k / 40.0 - 0.001 for k, t in enumerate(firsts))
+    again = [t for t, target in sent if target == nobody]
+    assert 2 <= len(again) <= 4
+    assert all(later - earlier >= 0.3 * 0.7 - 0.001 for earlier, later in itertools.pairwise(again))

@@ -64,6 +64,9 @@ POLL_S = 0.1
 # here (CPU pressure above 90 %), the slowest echo answers seen took 0.9 s (scan worker)
 # and 0.3 s (ping); 2 s, and 1 s for ARP, timed out in CI right after a boot.
 GUEST_PROBE_TIMEOUT_S = 6.0
+# ARP requests a second from each scanner: spread, not in one burst that overflows the
+# guests' NIC rings (aef-grid-vlan: some 300 per guest, in 1.5 s)
+GUEST_ARP_RATE = 200.0
 READY_TIMEOUT_S = 120.0  # a worker's Python start and captures (TCG, a busy machine)
 FINISH_TIMEOUT_S = 60.0
 
@@ -274,6 +277,7 @@ def distributed_scan(
                     in_flight=in_flight,
                     token=token,
                     arp_timeout_s=timeout_s,
+                    arp_rate=GUEST_ARP_RATE,
                 )
                 local = _LocalScan(p, scanner, budget_s)
                 local.thread.start()
@@ -335,6 +339,7 @@ def _start_worker(
         "capture": sorted(p.capture),
         "timeout_s": timeout_s,
         "arp_timeout_s": timeout_s,
+        "arp_rate": GUEST_ARP_RATE,
         "in_flight": in_flight,
         "budget_s": budget_s,
         "wait_s": READY_TIMEOUT_S * 4,

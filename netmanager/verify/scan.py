@@ -145,6 +145,7 @@ class Scanner:
         in_flight: int = 256,
         token: bytes | None = None,
         arp_timeout_s: float | None = None,
+        arp_rate: float | None = None,
     ) -> None:
         self.namespaces = frozenset(namespaces)
         self.targets = frozenset(targets)
@@ -156,6 +157,10 @@ class Scanner:
         # a guest's NIC ring drops what a burst of broadcasts overflows) until answered
         self.arp_timeout_s = min(timeout_s, 1.0) if arp_timeout_s is None else arp_timeout_s
         self._jitter = random.Random(int.from_bytes(os.urandom(8)))
+        # ARP requests sent a second at most (None: no limit): each is a broadcast that
+        # every VM of its network receives, and a guest under TCG whose ring overflows
+        # drops the answers to other probes too
+        self.arp_rate = arp_rate
         self.in_flight = max(1, in_flight)
         # the 8 bytes every probe's payload starts with: scanners that capture each
         # other's probes (a distributed scan, one per kernel) share one
@@ -297,6 +302,7 @@ class Scanner:
         last_report = 0.0
         stop_sending = start + budget_s if budget_s is not None else None
         quiet_until = 0.0
+        arp_sent = 0
         while pending_ip or pending_arp or self._inflight or time.monotonic() < quiet_until:
             now = time.monotonic()
             if stop_sending is not None and now > stop_sending:
@@ -306,8 +312,15 @@ class Scanner:
                     self._arp[a.key] = set()
                 pending_ip.clear()
                 pending_arp.clear()
-            while pending_arp and len(self._inflight) < self.in_flight:
+            arp_allowed = (
+                len(pending_arp)
+                if self.arp_rate is None
+                else int((now - start) * self.arp_rate) + 1 - arp_sent
+            )
+            while pending_arp and arp_allowed > 0 and len(self._inflight) < self.in_flight:
                 self._send_arp(pending_arp.popleft(), now)
+                arp_sent += 1
+                arp_allowed -= 1
             while (
                 pending_ip
                 and len(self._inflight) < self.in_flight
@@ -321,6 +334,8 @@ class Scanner:
                 if now >= inflight.deadline:
                     self._expire(key, inflight)
             wake = [0.05]
+            if pending_arp and self.arp_rate is not None:
+                wake.append(max(0.0, start + arp_sent / self.arp_rate - now))
             if pending_ip:
                 wake.append(max(0.0, pending_ip[0].at - (now - start)))
             if self._inflight:

@@ -5,7 +5,7 @@ importing the whole of netmanager would take several).
 ``python3 -I .../netmanager/verify/scanworker.py DIR`` reads ``DIR/input.json``::
 
     {"token": hex, "namespaces": [...], "targets": [...], "capture": [...],
-     "timeout_s", "arp_timeout_s", "in_flight", "budget_s", "wait_s",
+     "timeout_s", "arp_timeout_s", "arp_rate", "in_flight", "budget_s", "wait_s",
      "ip": [[key, namespace, src, dst, proto, port, ttl, at, retry], ...],
      "arp": [[key, namespace, ifname, mac, src, target], ...]}
 
@@ -115,6 +115,7 @@ def work(directory: Path) -> dict[str, Any]:
         in_flight=int(doc["in_flight"]),
         token=bytes.fromhex(doc["token"]),
         arp_timeout_s=doc.get("arp_timeout_s"),
+        arp_rate=doc.get("arp_rate"),
     )
     wait_s = float(doc.get("wait_s", 300.0))
     settle_s = float(doc.get("settle_s", SETTLE_S))
