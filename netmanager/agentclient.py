@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from snmp_agents import mib
@@ -180,6 +181,19 @@ class TxnStatus:
     steps_total: int = 0
 
 
+#: how often a request still unanswered checks that the agent's process is there
+LIVENESS_CHECK_S = 1.0
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
+
+
 class AgentClient:
     """One agent, reached over UDP with SNMPv3 authPriv; use inside one event loop."""
 
@@ -192,6 +206,7 @@ class AgentClient:
         *,
         timeout_s: float = 3.0,
         retries: int = 3,
+        pid: int | None = None,
     ) -> None:
         self.host = host
         self.address = address
@@ -199,6 +214,10 @@ class AgentClient:
         self.credentials = credentials
         self.timeout_s = timeout_s
         self.retries = retries
+        # the process that answers for the agent on this machine (the agent, or the QEMU
+        # of its guest), where known: a request to it fails as soon as it has exited,
+        # not after every timeout and retry
+        self.pid = pid
         self._engine: Any = None
         self._target: Any = None
 
@@ -272,7 +291,18 @@ class AgentClient:
                 future.set_result([(tuple(name), value) for name, value in varbinds])
 
         send(self._engine, self._target, None, b"", *args[:-1], _raw(sent), done)
-        return await future
+        if self.pid is None:
+            return await future
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), LIVENESS_CHECK_S)
+            except TimeoutError:
+                if not process_alive(self.pid):
+                    # its answer, should one still come, is nobody's
+                    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+                    raise AgentError(
+                        self.host, f"{what}: its process (PID {self.pid}) has exited"
+                    ) from None
 
     async def get(self, *oids: Oid) -> list[Any]:
         """The values of some OIDs, in order."""

@@ -318,6 +318,7 @@ def client(
         load_credentials(info.credentials),
         timeout_s=info.timeout_s if timeout_s is None else timeout_s,
         retries=info.retries if retries is None else retries,
+        pid=info.pid or None,
     )
 
 

@@ -53,6 +53,7 @@ _ALL = (
     Program("snmpwalk", "snmp", "tests of the SNMP agent", dev=True),
     Program("snmpbulkwalk", "snmp", "tests of the SNMP agent; bench/snmp.py", dev=True),
     Program("ss", "iproute2", "the live view's test waits for iperf3's port", dev=True),
+    Program("bridge", "iproute2", "the tests read bridge ports and forwarding tables", dev=True),
     Program("snmpbulkget", "snmp", "tests of the SNMP agent", dev=True),
     Program("snmptable", "snmp", "tests of the SNMP agent", dev=True),
     Program("snmptranslate", "snmp", "the MIB test", dev=True),

@@ -38,7 +38,11 @@ from netmanager.verify.pressure import CpuWatch, busy
 from netmanager.verify.report import Check, Kind, error_pct
 
 TOLERANCE_PCT = 2.0
-UDP_OVERLOAD = 1.05  # offered UDP load over the declared rate, so that the shaper is busy
+# offered UDP load over the declared rate: enough that the shaper's queue fills within a
+# fraction of a second and stays full, so that a sender descheduled for a moment (a
+# guest's vCPU under TCG on a busy machine) does not leave the shaper idle; at 5 % over,
+# CI's guests measured 10 Mbit/s 2.3-2.6 % short, twice in a row, with 4 % lost
+UDP_OVERLOAD = 1.25
 TCP_LOSS_MARGIN = 2.0  # a TCP run is inconclusive where loss bounds it below twice the rate
 BUSY_ATTEMPTS = 3  # tries of a run that fell short while this machine's CPUs were contended
 # tries of a run that fell short on a quiet machine: a sender or receiver descheduled for a

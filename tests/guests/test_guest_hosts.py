@@ -117,9 +117,10 @@ SECOND = """<?xml version="1.0" encoding="UTF-8"?>
 </virtual>
 """
 FAULT = "/run/netmanager/agent/inject-fault"  # the agent's state directory in the guest
-# the first steps one by one, then further apart (each try costs about ten seconds under
-# TCG; tests/test_apply.py and tests/snmp inject at every step on this machine's kernel)
-STEPS = (0, 1, 2, 3, 5, 7, 10, 14, 19, 25, 32, 40, 50, 64, 96, 128, 192, 256)
+# a spread of steps, further apart each time (each try costs some fifteen seconds under
+# TCG on a busy machine; tests/test_apply.py and tests/snmp inject at every step on this
+# machine's kernel): the first, then 1, 3, 6, 10, ... until one is past host1's last
+STEPS = (0, 1, 3, 6, 10, 15, 21, 28, 36, 45, 64, 96, 128, 192, 256)
 
 
 def test_what_apply_built_on_two_guest_hosts(
@@ -318,7 +319,7 @@ def test_a_failure_at_any_step_inside_a_guest_rolls_every_host_back(grid: Grid) 
         break  # k is past host1's last step: the apply went through
     else:
         pytest.fail("the apply never went through")
-    assert failures >= 6  # namespaces, veths, bridge, VLAN, qdiscs, addresses ...
+    assert failures >= 4, failures  # namespaces, veths, bridge, VLAN, qdiscs, addresses ...
     # what went through is there: the second topology's VLAN sub-interface on host1
     links = _snapshot("host1")["root"]["links"]
     assert sum(1 for link in links if link["kind"] == "vlan") == 2

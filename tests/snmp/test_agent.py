@@ -6,6 +6,7 @@ the host's kernel."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from tests.snmp.conftest import (
     Namespace,
     Tools,
     TrapReceiver,
+    free_udp_port,
     write_credentials,
 )
 
@@ -237,6 +239,7 @@ def test_columns_walked_side_by_side_are_the_table(
             sized = await client.walk_columns(watch.AGENT_COLUMNS, int(rows))
             unsized = await client.walk_columns(watch.AGENT_COLUMNS)
             alone = {c: await client.walk(c) for c in watch.AGENT_COLUMNS}
+
         def cells(walked: dict[tuple[int, ...], list[tuple[tuple[int, ...], object]]]) -> Cells:
             return {c: [f"{o}={v.prettyPrint()}" for o, v in walked[c]] for c in walked}  # type: ignore[attr-defined]
 
@@ -749,3 +752,43 @@ def test_sha2_and_aes_variants_interoperate(
     set_ok_as = tools.run("snmpset", *v3, agent.target, NM + "nmTxnRevertTimeout.0", "u", "11")
     assert set_ok_as.returncode == 0, set_ok_as.stderr
     assert value(tools, agent, NM + "nmTxnRevertTimeout.0", v3) == "11"
+
+
+def test_a_request_to_an_agent_whose_process_has_exited_fails_at_once(
+    credentials: Path,
+) -> None:
+    """A client that knows its agent's process (or its guest's QEMU) says so as soon as
+    that process is gone — here a child killed and not yet reaped, a zombie — instead of
+    waiting out every timeout and retry (60 s for a guest's agent) with "no response"."""
+    import asyncio
+
+    from netmanager import agentclient
+    from snmp_agents.credentials import load_credentials
+
+    gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    gone.kill()
+    time.sleep(0.2)  # a zombie until reaped: it must count as exited
+    assert not agentclient.process_alive(gone.pid)
+    port = free_udp_port()
+
+    async def ask(pid: int | None) -> str:
+        client = agentclient.AgentClient(
+            "host9",
+            "127.0.0.1",
+            port,
+            load_credentials(credentials),
+            timeout_s=1.0,
+            retries=0,
+            pid=pid,
+        )
+        async with client:
+            with pytest.raises(agentclient.AgentError) as err:
+                await client.status()
+        return str(err.value)
+
+    try:
+        assert "has exited" in asyncio.run(ask(gone.pid))
+        assert agentclient.process_alive(os.getpid())
+        assert "has exited" not in asyncio.run(ask(None))  # no process known: the timeout
+    finally:
+        gone.wait()
