@@ -630,7 +630,8 @@ def destroy(
     steps: StepProgress | None = None,
 ) -> Outcome:
     """Remove the topology from every host through the agents; the last topology takes the
-    agents and the emulated infrastructure with it."""
+    agents and the emulated infrastructure with it, and powers off its guest hosts without
+    taking its objects down inside them first (phase ``guests``: the guests powered off)."""
     from netmanager.loader import load
 
     start = time.perf_counter()
@@ -654,6 +655,11 @@ def destroy(
         # the guest's memory): there is nothing to remove there
         guests = set(record.infrastructure.guest_by_name)
         hosts = [h for h in hosts if h in running or h not in guests]
+        # the last topology powers the guest hosts off, and what it built inside them goes
+        # with their kernels: their agents are not asked to take it down first
+        last = len(applied) == 1
+        powered_off = [h for h in hosts if h in guests] if last else []
+        hosts = [h for h in hosts if h not in powered_off]
         absent = [h for h in hosts if h not in running]
         if absent:
             raise single(
@@ -666,19 +672,23 @@ def destroy(
                 ApplyFailed,
             )
         wanted = host_candidates({}, topology, applied, hosts)
-        clients = _clients(real, running, "destroy")
-        result = _run(
-            transaction(topology, clients, wanted, progress=progress, hook=hook, steps=steps)
-        )
-        counts["hosts"] = sum(result.changes.values())
+        clients = _clients(real, {h: running[h] for h in hosts}, "destroy")
+        if clients:
+            result = _run(
+                transaction(topology, clients, wanted, progress=progress, hook=hook, steps=steps)
+            )
+            counts["hosts"] = sum(result.changes.values())
         release_allocations(topology)
         _remove_record(topology)
-        if len(applied) == 1:
+        if last:
             progress("agents")
             _stop_hosts()
+            if powered_off:
+                counts["guests"] = len(powered_off)  # powered off, all they held with them
             progress("infrastructure")
             counts["infrastructure"] = remove_infrastructure(record.infrastructure)
-    return Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
+    changes = sum(n for phase, n in counts.items() if phase != "guests")
+    return Outcome(topology, changes, counts, time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------------------- status

