@@ -15,10 +15,10 @@ and the pipeline's first stages on their own::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from netmanager.errors import Diagnostic, ExitCode, InfeasibleError, NetmanagerError
+from netmanager.lazy import exports
 
 if TYPE_CHECKING:
     from netmanager.loader import load, load_with_warnings
@@ -38,9 +38,7 @@ if TYPE_CHECKING:
         VMStatus,
     )
 
-# Imported on first use: a program that needs one part of netmanager (an agent, a scan
-# worker inside a guest, where every import costs seconds under TCG) does not import the
-# whole API with it.
+# imported on first use (netmanager.lazy)
 _LAZY = {
     "load": "netmanager.loader",
     "load_with_warnings": "netmanager.loader",
@@ -62,15 +60,7 @@ _LAZY = {
         )
     },
 }
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'netmanager' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -18,9 +18,9 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
+from netmanager.agents import process_alive
 from snmp_agents import mib
 from snmp_agents.backend import TABLES, Candidate
 from snmp_agents.configstore import MANDATORY, ROW_STATUS, ROW_STATUS_VALUE, TableDef, load_tables
@@ -183,15 +183,6 @@ class TxnStatus:
 
 #: how often a request still unanswered checks that the agent's process is there
 LIVENESS_CHECK_S = 1.0
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
 
 
 class AgentClient:

@@ -108,19 +108,22 @@ def generated_credentials() -> Path:
     return path
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
+
+
 def _alive(pid: int, agent_dir: Path) -> bool:
     """Whether ``pid`` runs and is the agent of ``agent_dir`` (not a recycled PID)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    except (OSError, IndexError):
-        return False
-    return str(agent_dir).encode() in cmdline
+    return process_alive(pid) and str(agent_dir).encode() in cmdline
 
 
 def running(directory: Path | None = None) -> dict[str, AgentInfo]:

@@ -168,21 +168,11 @@ def _wait_forwarding(namespace: str, port: str) -> None:
     find the sabotage in one direction only)."""
     deadline = time.monotonic() + 10
     while True:
-        link = json.loads(
-            subprocess.run(
-                ["ip", "-n", namespace, "-j", "link", "show", "dev", port],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )[0]
+        (link,) = json.loads(
+            kernelstate.local(["ip", "-n", namespace, "-j", "link", "show", "dev", port])
+        )
         bridge = json.loads(
-            subprocess.run(
-                ["bridge", "-n", namespace, "-j", "link", "show", "dev", port],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            kernelstate.local(["bridge", "-n", namespace, "-j", "link", "show", "dev", port])
             or "[{}]"
         )
         state = bridge[0].get("state") if bridge else None

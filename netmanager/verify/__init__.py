@@ -22,8 +22,9 @@ Modules: :mod:`~netmanager.verify.expect` (what must happen, pure),
 (the accuracy table of the README).
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from netmanager.lazy import exports
 
 if TYPE_CHECKING:
     from netmanager.verify.report import LEVELS, Check, Kind, Report
@@ -40,14 +41,6 @@ _LAZY = {
     "verify": "netmanager.verify.run",
 }
 
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'netmanager.verify' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = exports(__name__, _LAZY)
 
 __all__ = ["LEVELS", "Check", "Kind", "Options", "Report", "verify"]

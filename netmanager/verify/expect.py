@@ -477,15 +477,12 @@ class RateLimit:
 def declared_rate(view: TopologyView, forward: Walk) -> RateLimit:
     """The declared rate of a direction: on each hop, the smaller of what the sender's
     and the receiver's ports hold (pair shaping where the pair declares it)."""
-    best: tuple[int, Nic] | None = None
+    best = min(
+        ((rate, nic) for nic, rate in shaped_rates(view, forward)), key=lambda b: b[0], default=None
+    )
     underlay: float | None = None
     note = ""
     for hop in forward.hops:
-        for nic, peer in ((hop.out, hop.receiver.node), (hop.receiver, hop.sender.name)):
-            shaping = _model_shaping(view, nic, peer)
-            rate = shaping.rate_bps if shaping is not None else None
-            if rate is not None and (best is None or rate < best[0]):
-                best = (rate, nic)
         if hop.sender.host != hop.receiver.host:
             capacity = physical_capacity(view, hop.sender.host, hop.receiver.host)
             if capacity is not None:

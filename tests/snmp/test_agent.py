@@ -762,13 +762,13 @@ def test_a_request_to_an_agent_whose_process_has_exited_fails_at_once(
     waiting out every timeout and retry (60 s for a guest's agent) with "no response"."""
     import asyncio
 
-    from netmanager import agentclient
+    from netmanager import agentclient, agents
     from snmp_agents.credentials import load_credentials
 
     gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     gone.kill()
     time.sleep(0.2)  # a zombie until reaped: it must count as exited
-    assert not agentclient.process_alive(gone.pid)
+    assert not agents.process_alive(gone.pid)
     port = free_udp_port()
 
     async def ask(pid: int | None) -> str:
@@ -788,7 +788,7 @@ def test_a_request_to_an_agent_whose_process_has_exited_fails_at_once(
 
     try:
         assert "has exited" in asyncio.run(ask(gone.pid))
-        assert agentclient.process_alive(os.getpid())
+        assert agents.process_alive(os.getpid())
         assert "has exited" not in asyncio.run(ask(None))  # no process known: the timeout
     finally:
         gone.wait()
