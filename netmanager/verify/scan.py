@@ -270,12 +270,10 @@ class Scanner:
     def _linger(self, until: Callable[[], bool]) -> None:
         """Keep the captures (and late answers) going until ``until()``."""
         while not until():
-            for selected, _ in self._selector.select(0.02):
-                selected.data()
+            self._dispatch(0.02)
         end = time.monotonic() + 0.1
         while time.monotonic() < end:  # drain
-            for selected, _ in self._selector.select(0.02):
-                selected.data()
+            self._dispatch(0.02)
 
     def syn_map(self) -> dict[tuple[Address, int, Address, int], int]:
         """(src, sport, dst, dport) -> key of the TCP probes sent (to match the SYNs
@@ -340,8 +338,7 @@ class Scanner:
                 wake.append(max(0.0, pending_ip[0].at - (now - start)))
             if self._inflight:
                 wake.append(max(0.0, min(i.deadline for i in self._inflight.values()) - now))
-            for selected, _ in self._selector.select(min(wake)):
-                selected.data()
+            self._dispatch(min(wake))
             if not self._inflight and not pending_ip and not pending_arp and not quiet_until:
                 quiet_until = time.monotonic() + 0.1  # let the captures drain
             if progress is not None and time.monotonic() - last_report > 0.1:
@@ -367,6 +364,18 @@ class Scanner:
     ) -> None:
         self._by_fd[sock.fileno()] = sock
         self._selector.register(sock, events, handler)
+
+    def _dispatch(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for sockets, and run the handler of each that is ready
+        and still registered: a handler before it in the same batch may have closed it
+        (a TCP probe's answer on one connection ends its other one)."""
+        for selected, _ in self._selector.select(timeout):
+            try:
+                current = self._selector.get_key(selected.fileobj) is selected
+            except (KeyError, ValueError):  # unregistered; closed (fileno -1)
+                current = False
+            if current:
+                selected.data()
 
     def _unregister(self, sock: socket.socket) -> None:
         with contextlib.suppress(KeyError, ValueError):
