@@ -237,6 +237,9 @@ class HostConfig:
     vms: tuple[Vm, ...] = ()
     nats: tuple[Nat, ...] = ()
     policies: tuple[Policy, ...] = ()
+    #: how late the host's qdisc wake-ups may come, which sizes its token buckets
+    #: (netmanager.kernel.shaping); None: a host whose CPU is not emulated
+    wakeup_us: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return _to_json(self)  # type: ignore[no-any-return]
@@ -438,4 +441,5 @@ def _host_from_json(d: dict[str, Any]) -> HostConfig:
             )
             for p in d["policies"]
         ),
+        wakeup_us=d.get("wakeup_us"),
     )

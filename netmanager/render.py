@@ -41,6 +41,7 @@ from netmanager.kernel import (
     Vxlan,
 )
 from netmanager.kernel.shaping import (
+    DEFAULT_WAKEUP_US,
     htb_burst_bytes,
     ifb_ingress,
     netem_for,
@@ -79,6 +80,7 @@ def _htb(
     default: Shaping,
     classes: list[tuple[Shaping, tuple[ipaddress.IPv4Address, ...]]],
     match: str,
+    wakeup_us: int,
 ) -> Iterator[KernelObject]:
     """HTB root, a default class (1:1) with ``default``, one class per peer group with
     u32 filters on the peers' addresses (``match`` "src" or "dst"), NetEm under a class
@@ -89,7 +91,7 @@ def _htb(
     for n, (shaping, peers) in enumerate(groups, start=1):
         classid = 0x10000 | n
         rate = shaping.rate_bps or default.rate_bps or UNLIMITED_BPS
-        yield _htb_class(namespace, ifname, classid, rate, mtu)
+        yield _htb_class(namespace, ifname, classid, rate, mtu, wakeup_us)
         netem = _netem(shaping, rate, mtu)
         if netem is not None:
             yield Qdisc(namespace, ifname, netem, handle=(0x10 + n) << 16, parent=classid)
@@ -108,29 +110,30 @@ def _htb(
             )
 
 
-def _egress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
+def _egress_objects(namespace: str, port: Port, wakeup_us: int) -> Iterator[KernelObject]:
     """Shaping of the traffic towards the VM, on its port in dom0: TBF with NetEm as its
     child; with per-pair classes, HTB on the peers' source addresses."""
     egress = port.egress
     if port.classes:
         classes = [(c.egress, c.peers) for c in port.classes]
-        yield from _htb(namespace, port.vif, port.mtu, egress, classes, "src")
+        yield from _htb(namespace, port.vif, port.mtu, egress, classes, "src", wakeup_us)
         return
     netem = _netem(egress, egress.rate_bps, port.mtu)
     if egress.rate_bps:
-        yield from tbf_with_netem(
-            namespace, port.vif, tbf_for_rate(egress.rate_bps, mtu=port.mtu), netem
-        )
+        tbf = tbf_for_rate(egress.rate_bps, mtu=port.mtu, wakeup_us=wakeup_us)
+        yield from tbf_with_netem(namespace, port.vif, tbf, netem)
     elif netem is not None:
         yield Qdisc(namespace, port.vif, netem)
 
 
-def _htb_class(namespace: str, ifname: str, classid: int, rate: int, mtu: int) -> HtbClass:
-    burst = htb_burst_bytes(rate, mtu)
+def _htb_class(
+    namespace: str, ifname: str, classid: int, rate: int, mtu: int, wakeup_us: int
+) -> HtbClass:
+    burst = htb_burst_bytes(rate, mtu, wakeup_us)
     return HtbClass(namespace, ifname, classid, rate, rate, burst, burst)
 
 
-def _ingress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
+def _ingress_objects(namespace: str, port: Port, wakeup_us: int) -> Iterator[KernelObject]:
     """Shaping of the traffic the VM sends: everything the port receives is redirected to
     an IFB device in dom0 whose qdisc shapes it (TBF, or HTB on the peers' addresses)."""
     classes = [(c.ingress, c.peers) for c in port.classes if c.ingress.rate_bps]
@@ -139,18 +142,19 @@ def _ingress_objects(namespace: str, port: Port) -> Iterator[KernelObject]:
     ifb_alias = alias(port.topology, "ifb", port.vm, port.network)
     if not classes:
         assert port.ingress.rate_bps is not None
-        tbf = tbf_for_rate(port.ingress.rate_bps, mtu=port.mtu)
+        tbf = tbf_for_rate(port.ingress.rate_bps, mtu=port.mtu, wakeup_us=wakeup_us)
         yield from ifb_ingress(namespace, port.vif, port.ifb, ifb_alias, tbf, mtu=port.mtu)
         return
     yield Link(namespace, port.ifb, LinkKind.IFB, alias=ifb_alias, mtu=port.mtu)
     yield Qdisc.ingress(namespace, port.vif)
     yield MirredRedirect(namespace, port.vif, port.ifb)
-    yield from _htb(namespace, port.ifb, port.mtu, port.ingress, classes, "dst")
+    yield from _htb(namespace, port.ifb, port.mtu, port.ingress, classes, "dst", wakeup_us)
 
 
 def render_host(config: HostConfig) -> list[KernelObject]:
     """The kernel objects of one topology on one host."""
     topology, dom0 = config.topology, config.dom0
+    wakeup_us = config.wakeup_us or DEFAULT_WAKEUP_US
     objects: list[KernelObject] = []
     if dom0:
         objects.append(Namespace(dom0))
@@ -223,8 +227,8 @@ def render_host(config: HostConfig) -> list[KernelObject]:
             )
         )
         objects.append(Address(port.vm_namespace, port.ifname, port.ip))
-        objects.extend(_egress_objects(dom0, port))
-        objects.extend(_ingress_objects(dom0, port))
+        objects.extend(_egress_objects(dom0, port, wakeup_us))
+        objects.extend(_ingress_objects(dom0, port, wakeup_us))
     ports_of: dict[str, list[Port]] = {}
     for port in config.ports:
         ports_of.setdefault(port.vm, []).append(port)

@@ -199,9 +199,17 @@ class GuestProcess:
 
     POLL_S = 0.2
 
-    def __init__(self, host: str, namespace: str, argv: Sequence[str], text: bool) -> None:
+    def __init__(
+        self,
+        host: str,
+        namespace: str,
+        argv: Sequence[str],
+        text: bool,
+        scope: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self.args = list(argv)
         self.host = host
+        self._scope = scope  # the testbed's settings: its state directory names the guest
         self._namespace = namespace
         self._text = text
         self._log = f"/tmp/netmanager-popen-{uuid.uuid4().hex}.out"
@@ -214,7 +222,8 @@ class GuestProcess:
     def _with_guest(self, action: Callable[[Any], T]) -> T:
         from netmanager.guests import hosts
 
-        guest = hosts.guest_of(self.host)
+        with self._scope():
+            guest = hosts.guest_of(self.host)
         if guest is None:
             raise _guest_gone(self.host)
         try:
@@ -572,7 +581,7 @@ class Testbed:
                 raise TypeError(f"a VM on a guest host takes no {', '.join(sorted(unknown))}")
             text = bool(kwargs.get("text") or kwargs.get("universal_newlines"))
             process: subprocess.Popen[Any] | GuestProcess = GuestProcess(
-                guest_host, namespace, argv, text
+                guest_host, namespace, argv, text, self._scope
             )
         else:
             process = subprocess.Popen([*_nsenter(namespace), *argv], **kwargs)
@@ -600,7 +609,8 @@ class Testbed:
             return subprocess.run([*_nsenter(namespace), *argv], **kwargs)
         from netmanager.guests import hosts
 
-        guest = hosts.guest_of(guest_host)
+        with self._scope():
+            guest = hosts.guest_of(guest_host)
         if guest is None:
             raise _guest_gone(guest_host)
         try:

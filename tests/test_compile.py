@@ -1,5 +1,7 @@
 """The compile stage: model + mapping -> what each host builds (pure, no root)."""
 
+import dataclasses
+import json
 from pathlib import Path
 
 import netmanager
@@ -104,3 +106,36 @@ def test_infrastructure_emulates_the_switch() -> None:
     assert [ns for ns, _ in infra.switch_namespaces] == ["nms-sw1"]
     assert {link.a_namespace for link in infra.links} == set(infra.host_namespaces)
     assert all(link.b_namespace == "nms-sw1" and link.a_ifname == "eth0" for link in infra.links)
+
+
+def test_guest_hosts_size_their_token_buckets_for_late_wakeups() -> None:
+    """A QEMU guest's CPU is emulated: its qdiscs wake up late, and a 4 ms bucket let a
+    10 Mbit/s TBF pass 2.5 % under its rate there; its host configuration says so, it
+    travels with the configuration, and render sizes the buckets from it."""
+    from netmanager.kernel.objects import Qdisc, Tbf
+    from netmanager.kernel.shaping import DEFAULT_WAKEUP_US, EMULATED_CPU_WAKEUP_US
+    from netmanager.render import render_host
+
+    example = EXAMPLES / "two-hosts-guests"
+    model = netmanager.load(example / "real.xml", example / "virtual.xml")
+    guests = compile_topology(model, netmanager.map(model))
+    _, emulated = _aef()
+    assert {c.wakeup_us for c in guests.values()} == {EMULATED_CPU_WAKEUP_US}
+    assert {c.wakeup_us for c in emulated.values()} == {None}
+
+    def bursts(config: HostConfig) -> set[int]:
+        return {
+            o.params.burst_bytes
+            for o in render_host(config)
+            if isinstance(o, Qdisc) and isinstance(o.params, Tbf)
+        }
+
+    # 10 Mbit/s: 20 ms of tokens in a guest, 4 ms (HZ=250) elsewhere
+    assert bursts(guests["host1"]) == {10_000_000 // 8 * EMULATED_CPU_WAKEUP_US // 1_000_000}
+    assert bursts(guests["host1"]) == {25_000}
+    plain = dataclasses.replace(guests["host1"], wakeup_us=None)
+    assert bursts(plain) == {10_000_000 // 8 * DEFAULT_WAKEUP_US // 1_000_000} == {5_000}
+    again = HostConfig.from_json(json.loads(json.dumps(guests["host1"].as_json())))
+    assert again == guests["host1"]
+    older = {k: v for k, v in guests["host1"].as_json().items() if k != "wakeup_us"}
+    assert HostConfig.from_json(older).wakeup_us is None  # a document written before

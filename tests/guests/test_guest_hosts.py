@@ -201,12 +201,15 @@ def _by_kind(report: dict) -> dict[str, list[dict]]:  # type: ignore[type-arg]
     return out
 
 
-def test_python_api_in_vms_of_guest_hosts(grid: Grid) -> None:
+def test_python_api_in_vms_of_guest_hosts(grid: Grid, monkeypatch: pytest.MonkeyPatch) -> None:
     """netmanager.Testbed on the applied topology: status with the agents' view, exec and
-    popen inside VMs that live in the guests (GuestProcess through the control channel)."""
+    popen inside VMs that live in the guests (GuestProcess through the control channel),
+    the state directory and prefix given to the testbed, not taken from the environment."""
     from netmanager import GuestProcess, Testbed
 
-    testbed = Testbed(*TWO)  # the module's state directory and prefix (environment)
+    testbed = Testbed(*TWO, state_dir=grid.directory / "state", ns_prefix=grid.prefix)
+    monkeypatch.delenv("NETMANAGER_STATE_DIR")
+    monkeypatch.delenv("NETMANAGER_NS_PREFIX")
     assert testbed.applied
     status = testbed.status()
     assert (status.vm("vm1").host, status.vm("vm2").host) == ("host1", "host2")
