@@ -207,6 +207,8 @@ class HostChanges:
 class TransactionResult:
     changes: dict[str, int]
     lines: dict[str, list[tuple[str, str, str]]]
+    #: hosts a plan did not ask, with why (a commit pending there)
+    pending: dict[str, str] = field(default_factory=dict)
 
 
 def _failure(topology: str, failed: dict[str, BaseException], undo: list[str]) -> ApplyFailed:
@@ -285,9 +287,14 @@ class KnownCandidates:
             write_json(path, doc)
 
 
-async def _clear_leftover(client: AgentClient) -> TxnStatus:
-    """A commit that an earlier apply left unconfirmed (its manager or the agent died, and
-    the apply lock is ours now): wait for what is running to settle, then roll it back."""
+class PendingCommit(AgentError):
+    """A plan found a commit that an earlier apply left unconfirmed on the host: a plan
+    does not roll it back (it changes nothing), so that host is not asked."""
+
+
+async def _settled(client: AgentClient) -> TxnStatus:
+    """The agent's transaction state once what is running has settled (nothing sent but
+    GETs)."""
     status = await client.status()
     deadline = time.monotonic() + OPERATION_TIMEOUT_S
     while status.state in ("staging", "committing", "rollingBack"):
@@ -295,8 +302,27 @@ async def _clear_leftover(client: AgentClient) -> TxnStatus:
             raise AgentError(client.host, f"the agent stays {status.state}")
         await asyncio.sleep(0.1)
         status = await client.status()
+    return status
+
+
+async def _clear_leftover(client: AgentClient) -> TxnStatus:
+    """A commit that an earlier apply left unconfirmed (its manager or the agent died, and
+    the apply lock is ours now): wait for what is running to settle, then roll it back."""
+    status = await _settled(client)
     if status.state == "pendingConfirm":
         status = await client.operate("rollback", timeout_s=OPERATION_TIMEOUT_S)
+    return status
+
+
+async def _unchanged(client: AgentClient) -> TxnStatus:
+    """For a plan: the settled state; a commit left pending is left alone (PendingCommit)."""
+    status = await _settled(client)
+    if status.state == "pendingConfirm":
+        raise PendingCommit(
+            client.host,
+            "a commit that an earlier apply left unconfirmed is pending; its agent reverts "
+            "it by itself when its timer ends, and apply rolls it back first",
+        )
     return status
 
 
@@ -321,13 +347,15 @@ async def transaction(
         progress(f"staging on {len(clients)} host(s)")
 
         async def stage(host: str, client: AgentClient) -> list[tuple[str, str, str]]:
-            status = await _clear_leftover(client)
+            status = await (_clear_leftover(client) if commit else _unchanged(client))
             await client.load(wanted[host], known.candidate(host, status.candidate_version))
             status = await client.operate("stage", timeout_s=OPERATION_TIMEOUT_S)
             hook("staged", host)
             return await client.changes() if status.changes else []
 
         staged, failed = await _each(clients, stage)
+        pending = {h: str(e) for h, e in failed.items() if isinstance(e, PendingCommit)}
+        failed = {h: e for h, e in failed.items() if h not in pending}
 
         async def discard(host: str, client: AgentClient) -> None:
             before = await client.status()
@@ -341,7 +369,7 @@ async def transaction(
             await _each({h: clients[h] for h in staged}, discard)
             if failed:
                 raise _failure(topology, failed, [])
-            return TransactionResult({h: len(c) for h, c in staged.items()}, staged)
+            return TransactionResult({h: len(c) for h, c in staged.items()}, staged, pending)
 
         committing = {h: clients[h] for h in changed}
         unchanged = {h: clients[h] for h in staged if h not in changed}
@@ -568,7 +596,7 @@ class AgentsPlan:
             f"{sum(len(c) for c in self.hosts.values())} on {hosts} host(s) through their agents"
         )
         if self.unreachable:
-            text += f"; {len(self.unreachable)} host(s) without a running agent"
+            text += f"; {len(self.unreachable)} host(s) not asked"
         return text
 
     def as_json(self) -> dict[str, Any]:
@@ -602,7 +630,7 @@ def plan(deployment: Deployment) -> AgentsPlan:
         wanted = host_candidates(deployment.configs, topology, applied, hosts)
         result = _run(transaction(topology, _clients(real, infos), wanted, commit=False))
     lines = dict(result.lines)
-    unreachable = {}
+    unreachable = dict(result.pending)
     for host in hosts:
         if host in infos:
             continue
@@ -744,12 +772,7 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
         return documents
     hosts = sorted({vm["host"] for d in through for vm in d["vms"]})
     infos = {h: a for h, a in _running_agents().items() if h in hosts}
-    clients = {}
-    for host, info in infos.items():
-        try:
-            clients[host] = agent_procs.client(info)
-        except CredentialsError:
-            continue  # reported by status as the host's agent health
+    clients = _clients(None, infos, "status")  # E741 where the credentials are refused
     links, failed = _run(_each(clients, lambda _host, client: _links_of(client)))
     for document in through:
         name = document["topology"]

@@ -249,29 +249,90 @@ def test_an_emulated_hosts_agent_listens_on_loopback_only(prefix: str, tmp_path:
     assert kernelstate.snapshot(prefix) == before
 
 
-def test_destroy_with_a_credentials_file_others_can_read_is_e741_not_a_traceback(
+def test_a_credentials_file_others_can_read_or_malformed_is_e741_on_every_command(
     prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The agents run; their credentials file becomes readable by others: destroy stops
-    with E741 and the chmod to run (nothing removed), then goes through once it is
-    private again."""
+    """The agents run; their credentials file becomes readable by others, then malformed:
+    plan, apply, status and destroy each stop with E741 and what to do (nothing changed,
+    no traceback), and go through once it is private and whole again."""
     real, virtual = _two_hosts_with(tmp_path, "</real>", "</real>")
+    faster = tmp_path / "faster.xml"
+    faster.write_text(virtual.read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
     before = kernelstate.snapshot(prefix)
     assert main(["apply", str(real), str(virtual)]) == 0
     applied = kernelstate.snapshot(prefix)
     credentials = real.with_name("snmp.toml")
-    credentials.chmod(0o644)
-    capsys.readouterr()
-    assert main(["destroy", str(real), str(virtual)]) == 4  # the apply-failed exit code
-    err = capsys.readouterr().err
-    assert (
-        "error[E741]" in err
-        and "nothing was changed" in err
-        and "0644" in err
-        and "chmod 600" in err
-    ), err
-    assert "Traceback" not in err
-    assert kernelstate.snapshot(prefix) == applied
+    private = credentials.read_text()
+    broken = (0o644, private, ("0644", "chmod 600")), (0o600, "[write\n", ("not valid TOML",))
+    for mode, text, said in broken:
+        credentials.write_text(text)
+        credentials.chmod(mode)
+        for command in (["plan"], ["apply"], ["status"], ["destroy"]):
+            target = faster if command != ["destroy"] else virtual
+            capsys.readouterr()
+            code = main([*command, str(real), str(target)])
+            err = capsys.readouterr().err
+            assert code != 0 and "error[E741]" in err, (command, code, err)
+            assert all(s in err for s in said), (command, err)
+            assert "Traceback" not in err, err
+            if "nothing was changed" not in err:
+                assert command in (["plan"], ["status"]), err  # they change nothing anyway
+            assert kernelstate.snapshot(prefix) == applied, command
+    credentials.write_text(private)
     credentials.chmod(0o600)
     assert main(["destroy", str(real), str(virtual)]) == 0
     assert kernelstate.snapshot(prefix) == before
+
+
+class _ManagerDied(Exception):
+    """Raised by a hook: the manager stops between commit and confirm."""
+
+
+def _txn_states() -> dict[str, tuple[str, int, int]]:
+    """Each running agent's transaction: (state, running version, candidate version)."""
+    import asyncio
+
+    async def ask(info: agents.AgentInfo) -> tuple[str, int, int]:
+        async with agents.client(info) as client:
+            status = await client.status()
+        return (status.state, status.running_version, status.candidate_version)
+
+    return {host: asyncio.run(ask(info)) for host, info in sorted(agents.running().items())}
+
+
+def test_plan_changes_nothing_also_while_a_commit_is_pending(
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manager dies between commit and confirm: both hosts hold a pending commit.
+    plan then reports those hosts as not asked, and changes nothing: no kernel object,
+    no agent's transaction (it used to roll the pending commit back).  apply, next, rolls
+    it back and applies."""
+    remote.apply(deploy.prepare(*TWO))
+    faster = tmp_path / "faster.xml"
+    faster.write_text(Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
+
+    def die(event: str, host: str) -> None:
+        if event == "committed":
+            raise _ManagerDied(host)
+
+    with pytest.raises(_ManagerDied):
+        remote.apply(deploy.prepare(TWO[0], faster), hook=die, revert_s=120)
+    pending = _txn_states()
+    assert {state for state, _, _ in pending.values()} == {"pendingConfirm"}, pending
+    kernel = kernelstate.snapshot(prefix)
+
+    plan = remote.plan(deploy.prepare(TWO[0], faster))
+    assert set(plan.unreachable) == {"host1", "host2"}
+    assert all("left unconfirmed" in why for why in plan.unreachable.values()), plan
+    capsys.readouterr()
+    assert main(["plan", "--json", TWO[0], str(faster)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(shown["unreachable"]) == {"host1", "host2"}
+    assert _txn_states() == pending
+    assert kernelstate.snapshot(prefix) == kernel
+
+    # apply rolls the pending commits back first, then applies
+    assert remote.apply(deploy.prepare(TWO[0], faster)).changes > 0
+    assert {state for state, _, _ in _txn_states().values()} == {"idle"}
+    assert remote.plan(deploy.prepare(TWO[0], faster)).changes == 0
+    remote.destroy("two-hosts")
