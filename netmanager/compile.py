@@ -42,7 +42,6 @@ from netmanager.hostconfig import (
 from netmanager.hostconfig import (
     HostConfig as HostConfig,
 )
-from netmanager.kernel.shaping import EMULATED_CPU_WAKEUP_US
 from netmanager.mapping import Mapping
 from netmanager.model import (
     VM,
@@ -402,8 +401,7 @@ def compile_topology(model: Model, mapping: Mapping) -> dict[str, HostConfig]:
             vms=tuple(sorted(vms[host_name], key=lambda v: v.vm)),
             nats=tuple(nats[host_name]),
             policies=tuple(policies[n] for n in sorted(here)),
-            # a QEMU guest's CPU is emulated (TCG): its qdiscs wake up late
-            wakeup_us=EMULATED_CPU_WAKEUP_US if host.hypervisor is HypervisorKind.GUEST else None,
+            emulated_cpu=host.hypervisor is HypervisorKind.GUEST,  # QEMU under TCG
         )
     return result
 

@@ -237,9 +237,9 @@ class HostConfig:
     vms: tuple[Vm, ...] = ()
     nats: tuple[Nat, ...] = ()
     policies: tuple[Policy, ...] = ()
-    #: how late the host's qdisc wake-ups may come, which sizes its token buckets
-    #: (netmanager.kernel.shaping); None: a host whose CPU is not emulated
-    wakeup_us: int | None = None
+    #: the host's CPU is emulated (a QEMU guest under TCG): its qdiscs wake up late, and
+    #: render sizes its token buckets for that (netmanager.kernel.shaping)
+    emulated_cpu: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return _to_json(self)  # type: ignore[no-any-return]
@@ -441,5 +441,5 @@ def _host_from_json(d: dict[str, Any]) -> HostConfig:
             )
             for p in d["policies"]
         ),
-        wakeup_us=d.get("wakeup_us"),
+        emulated_cpu=d.get("emulated_cpu", False),
     )

@@ -42,6 +42,7 @@ from netmanager.kernel import (
 )
 from netmanager.kernel.shaping import (
     DEFAULT_WAKEUP_US,
+    EMULATED_CPU_WAKEUP_US,
     htb_burst_bytes,
     ifb_ingress,
     netem_for,
@@ -154,7 +155,7 @@ def _ingress_objects(namespace: str, port: Port, wakeup_us: int) -> Iterator[Ker
 def render_host(config: HostConfig) -> list[KernelObject]:
     """The kernel objects of one topology on one host."""
     topology, dom0 = config.topology, config.dom0
-    wakeup_us = config.wakeup_us or DEFAULT_WAKEUP_US
+    wakeup_us = EMULATED_CPU_WAKEUP_US if config.emulated_cpu else DEFAULT_WAKEUP_US
     objects: list[KernelObject] = []
     if dom0:
         objects.append(Namespace(dom0))

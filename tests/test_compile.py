@@ -120,8 +120,8 @@ def test_guest_hosts_size_their_token_buckets_for_late_wakeups() -> None:
     model = netmanager.load(example / "real.xml", example / "virtual.xml")
     guests = compile_topology(model, netmanager.map(model))
     _, emulated = _aef()
-    assert {c.wakeup_us for c in guests.values()} == {EMULATED_CPU_WAKEUP_US}
-    assert {c.wakeup_us for c in emulated.values()} == {None}
+    assert {c.emulated_cpu for c in guests.values()} == {True}
+    assert {c.emulated_cpu for c in emulated.values()} == {False}
 
     def bursts(config: HostConfig) -> set[int]:
         return {
@@ -133,9 +133,9 @@ def test_guest_hosts_size_their_token_buckets_for_late_wakeups() -> None:
     # 10 Mbit/s: 20 ms of tokens in a guest, 4 ms (HZ=250) elsewhere
     assert bursts(guests["host1"]) == {10_000_000 // 8 * EMULATED_CPU_WAKEUP_US // 1_000_000}
     assert bursts(guests["host1"]) == {25_000}
-    plain = dataclasses.replace(guests["host1"], wakeup_us=None)
+    plain = dataclasses.replace(guests["host1"], emulated_cpu=False)
     assert bursts(plain) == {10_000_000 // 8 * DEFAULT_WAKEUP_US // 1_000_000} == {5_000}
     again = HostConfig.from_json(json.loads(json.dumps(guests["host1"].as_json())))
     assert again == guests["host1"]
-    older = {k: v for k, v in guests["host1"].as_json().items() if k != "wakeup_us"}
-    assert HostConfig.from_json(older).wakeup_us is None  # a document written before
+    older = {k: v for k, v in guests["host1"].as_json().items() if k != "emulated_cpu"}
+    assert HostConfig.from_json(older).emulated_cpu is False  # a document written before
