@@ -23,6 +23,16 @@ from tests import kernelstate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TWO = (str(EXAMPLES / "two-hosts/real.xml"), str(EXAMPLES / "two-hosts/virtual.xml"))
+
+
+def faster_two_hosts(directory: Path, virtual: str | Path = TWO[1]) -> Path:
+    """``virtual`` (examples/two-hosts' by default) with its 10 Mbit/s link at 20 Mbit/s,
+    written into ``directory``."""
+    faster = directory / "faster.xml"
+    faster.write_text(Path(virtual).read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
+    return faster
+
+
 AEF = (str(EXAMPLES / "aef-grid/real.xml"), str(EXAMPLES / "aef-grid/virtual.xml"))
 
 pytestmark = [
@@ -128,8 +138,7 @@ def test_changed_rate_is_modified_in_place_and_drift_is_repaired(
     deploy.apply(deploy.prepare(*TWO))
     host1 = f"{prefix}h-host1"
     handle_before = kernelstate.namespace_state(host1)["qdiscs"]
-    faster = tmp_path / "virtual.xml"
-    faster.write_text(Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
+    faster = faster_two_hosts(tmp_path)
     (tmp_path / "snmp.toml").write_text("")
     changed = deploy.plan(deploy.prepare(TWO[0], faster))
     assert changed.kernel.counts() == {"create": 0, "modify": 4, "delete": 0, "implied": 0}

@@ -24,7 +24,7 @@ from netmanager.cli import main
 from tests import kernelstate
 from tests.conftest import AEF_GRID_AGENTS
 from tests.snmp.conftest import Tools, TrapReceiver, need_tools
-from tests.test_apply import AEF, EXAMPLES, TWO, _ping, prefix
+from tests.test_apply import AEF, EXAMPLES, TWO, _ping, faster_two_hosts, prefix
 
 __all__ = ["prefix"]
 
@@ -148,8 +148,7 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
     hosts = {h: f"{prefix}h-{h}" for h in ("host1", "host2")}
     applied = {h: kernelstate.namespace_state(ns) for h, ns in hosts.items()}
 
-    faster = tmp_path / "virtual.xml"
-    faster.write_text(Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
+    faster = faster_two_hosts(tmp_path)
     (tmp_path / "snmp.toml").write_bytes((EXAMPLES / "two-hosts/snmp.toml").read_bytes())
     victim = agents.running()["host2"].pid
     killed = threading.Event()
@@ -256,8 +255,7 @@ def test_a_credentials_file_others_can_read_or_malformed_is_e741_on_every_comman
     plan, apply, status and destroy each stop with E741 and what to do (nothing changed,
     no traceback), and go through once it is private and whole again."""
     real, virtual = _two_hosts_with(tmp_path, "</real>", "</real>")
-    faster = tmp_path / "faster.xml"
-    faster.write_text(virtual.read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
+    faster = faster_two_hosts(tmp_path, virtual)
     before = kernelstate.snapshot(prefix)
     assert main(["apply", str(real), str(virtual)]) == 0
     applied = kernelstate.snapshot(prefix)
@@ -272,7 +270,7 @@ def test_a_credentials_file_others_can_read_or_malformed_is_e741_on_every_comman
             capsys.readouterr()
             code = main([*command, str(real), str(target)])
             err = capsys.readouterr().err
-            assert code != 0 and "error[E741]" in err, (command, code, err)
+            assert code == 4 and "error[E741]" in err, (command, code, err)  # apply-failed
             assert all(s in err for s in said), (command, err)
             assert "Traceback" not in err, err
             if "nothing was changed" not in err:
@@ -308,8 +306,7 @@ def test_plan_changes_nothing_also_while_a_commit_is_pending(
     no agent's transaction (it used to roll the pending commit back).  apply, next, rolls
     it back and applies."""
     remote.apply(deploy.prepare(*TWO))
-    faster = tmp_path / "faster.xml"
-    faster.write_text(Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
+    faster = faster_two_hosts(tmp_path)
 
     def die(event: str, host: str) -> None:
         if event == "committed":
