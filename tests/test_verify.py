@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -249,6 +250,61 @@ def test_a_tcp_probe_whose_first_syn_is_lost_is_answered_by_its_retry(prefix: st
             assert result.ip[1].answer == "reset", result.ip[1]
         else:
             assert not result.ip[1].answered and result.ip[1].error == "no answer"
+
+
+def test_an_answer_that_came_while_the_scanner_was_late_is_an_answer(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a namespace of ours, a UDP echo server that answers after 0.3 s; the scanner,
+    its capture reading as slowly as in a guest under TCG (2 s for the first frames, past
+    the 1 s timeout), finds the answer waiting when it comes back: the probe is answered,
+    not expired (the late loop, not the network, let the deadline pass)."""
+    from ipaddress import IPv4Address
+
+    from netmanager.verify.scan import IpProbe, Scanner
+
+    namespace = f"{prefix}-late"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    subprocess.run(["ip", "-n", namespace, "link", "set", "lo", "up"], check=True)
+    server = (
+        "import socket, sys, time\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "s.bind(('127.0.0.1', 7777))\n"
+        "print('ready', flush=True)\n"
+        "data, peer = s.recvfrom(2048)\n"
+        "time.sleep(0.3)\n"
+        "s.sendto(data, peer)\n"
+    )
+    echo = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", server],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert echo.stdout is not None and echo.stdout.readline() == "ready\n"
+        read = Scanner._on_capture
+        stalls: list[float] = []
+
+        def slow(self: Scanner, namespace: str, sock: object) -> None:
+            read(self, namespace, sock)  # type: ignore[arg-type]
+            if not stalls:
+                stalls.append(time.monotonic())
+                time.sleep(2.0)
+
+        monkeypatch.setattr(Scanner, "_on_capture", slow)
+        local = IPv4Address("127.0.0.1")
+        scanner = Scanner(
+            namespaces={namespace}, targets={local}, capture=[namespace], timeout_s=1.0
+        )
+        try:
+            result = scanner.run([IpProbe(1, namespace, local, local, "udp", 7777, retry=False)])
+        finally:
+            scanner.close()
+        assert stalls, "the capture was never read"
+        assert result.ip[1].answer == "udp reply", result.ip[1]
+    finally:
+        echo.kill()
+        echo.wait()
 
 
 def test_arp_requests_keep_to_their_rate_and_stop_once_answered(
