@@ -249,9 +249,9 @@ class GuestProcess:
         """(output, None) once the process has ended: its standard output and error."""
         self.wait(timeout)
         if self._output is None:
-            done = self._with_guest(lambda guest: guest.run(["cat", self._log], timeout=60))
+            text = self._with_guest(lambda guest: guest.read_file(self._log))
             self._with_guest(lambda guest: guest.run(["rm", "-f", self._log], timeout=60))
-            self._output = done.stdout.encode()
+            self._output = (text or "").encode()
         return (self._output.decode(errors="replace") if self._text else self._output), None
 
     def send_signal(self, sig: int) -> None:

@@ -598,6 +598,16 @@ class Guest:
                 "E757", f"guest '{self.spec.name}' cannot write {path}: {answer['error']}"
             )
 
+    def read_file(self, path: str) -> str | None:
+        """A text file inside the guest, None if there is none (guestd reads it: no
+        process is started)."""
+        answer = self._request({"op": "read", "path": path}, 30)
+        if "error" in answer:
+            raise guest_error(
+                "E757", f"guest '{self.spec.name}' cannot read {path}: {answer['error']}"
+            )
+        return None if answer.get("missing") else str(answer["data"])
+
     def kill(self, pid: int, sig: int = signal.SIGTERM) -> None:
         """Send ``sig`` to a process ``spawn`` started inside the guest."""
         answer = self._request({"op": "kill", "pid": pid, "signal": int(sig)}, 30)

@@ -361,8 +361,8 @@ def _start_worker(
 
 def _state_of(guests: Guests, p: _Part, state: str) -> bool:
     """Whether the worker of ``p`` reached ``state`` (or ended: a worker that ended early
-    failed, and says why in its result).  ``ready`` is read from its state file (a
-    ``cat`` in the guest: before any probe); ``done`` and ``finished`` from the exits of
+    failed, and says why in its result).  ``ready`` is read from its state file (by
+    guestd: no process started in the guest); ``done`` and ``finished`` from the exits of
     the waiter and the worker (guestd's ``poll``: no process started in the guest while
     anything is measured)."""
     assert p.host is not None and p.pid is not None
@@ -371,8 +371,8 @@ def _state_of(guests: Guests, p: _Part, state: str) -> bool:
     if call(host, guest.poll, p.pid) is not None:
         return True
     if state == "ready":
-        done = call(host, guest.run, ["cat", f"{directory}/state"], timeout=30)
-        return done.returncode == 0 and done.stdout.strip() in ("ready", "done", "finished")
+        text = call(host, guest.read_file, f"{directory}/state")
+        return text is not None and text.strip() in ("ready", "done", "finished")
     if state == "done":
         return p.waiter is None or call(host, guest.poll, p.waiter) is not None
     return False
@@ -413,9 +413,9 @@ def _collect(guests: Guests, parts: Mapping[str | None, _Part]) -> None:
             continue
         host, directory = p.host, p.directory
         guest = guests.need(host)
-        done = call(host, guest.run, ["cat", f"{directory}/result.json"], timeout=60)
+        text = call(host, guest.read_file, f"{directory}/result.json")
         try:
-            doc = json.loads(done.stdout) if done.returncode == 0 else None
+            doc = json.loads(text) if text is not None else None
         except json.JSONDecodeError:
             doc = None
         if not isinstance(doc, dict):
@@ -825,7 +825,7 @@ class GuestIperf:
         deadline = time.monotonic() + 30.0
         try:
             while True:
-                seen = call(host, lambda: guest.run(["cat", log], timeout=30)).stdout
+                seen = call(host, lambda: guest.read_file(log)) or ""
                 if "listening" in seen.lower():
                     break
                 if call(host, lambda: guest.poll(pid)) is not None:

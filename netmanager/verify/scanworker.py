@@ -9,8 +9,8 @@ importing the whole of netmanager would take several).
      "ip": [[key, namespace, src, dst, proto, port, ttl, at, retry], ...],
      "arp": [[key, namespace, ifname, mac, src, target], ...]}
 
-and talks with the manager through files of ``DIR`` (the manager writes with the guest's
-control channel and reads with ``cat`` before and after the measurement only): it opens
+and talks with the manager through files of ``DIR`` (the manager writes and reads them with
+the guest's control channel: no process started in the guest while it measures): it opens
 its captures, waits for its waiter (``scanworker.py --wait DIR``, whose exit tells the
 manager that the worker is done) to be up, and writes ``state`` = ``ready``; waits for
 ``go``; sends its probes (their ``at`` relative to its own clock:

@@ -37,7 +37,7 @@ def channel() -> Any:
     theirs.close()
 
 
-def test_run_hello_write_and_errors(channel: Any, tmp_path: Path) -> None:
+def test_run_hello_write_read_and_errors(channel: Any, tmp_path: Path) -> None:
     answer = channel({"id": 1, "argv": [sys.executable, "-c", "print(input())"], "stdin": "x\n"})
     assert answer == {"id": 1, "rc": 0, "stdout": "x\n", "stderr": ""}
     assert channel({"id": 2, "op": "hello"})["hello"] == "guestd"
@@ -48,6 +48,10 @@ def test_run_hello_write_and_errors(channel: Any, tmp_path: Path) -> None:
     target = tmp_path / "sub" / "f.toml"
     assert channel({"id": 6, "op": "write", "path": str(target), "data": "a=1\n"})["id"] == 6
     assert target.read_text() == "a=1\n" and target.stat().st_mode & 0o777 == 0o600
+    assert channel({"id": 7, "op": "read", "path": str(target)})["data"] == "a=1\n"
+    missing = channel({"id": 8, "op": "read", "path": str(tmp_path / "none")})
+    assert missing["missing"] is True and "data" not in missing
+    assert "error" in channel({"id": 9, "op": "read", "path": str(tmp_path)})  # a directory
 
 
 def test_spawn_poll_kill(channel: Any, tmp_path: Path) -> None:
