@@ -188,7 +188,6 @@ class _Part:
     capture: set[str] = field(default_factory=set)
     directory: str = ""
     pid: int | None = None
-    waiter: int | None = None
     result: dict[str, Any] | None = None
     error: str = ""
 
@@ -351,31 +350,23 @@ def _start_worker(
     p.pid = call(
         host, guest.spawn, [python, "-I", str(WORKER), directory], log=f"{directory}/worker.log"
     )
-    p.waiter = call(
-        host,
-        guest.spawn,
-        [python, "-I", str(WORKER), "--wait", directory],
-        log=f"{directory}/waiter.log",
-    )
 
 
 def _state_of(guests: Guests, p: _Part, state: str) -> bool:
     """Whether the worker of ``p`` reached ``state`` (or ended: a worker that ended early
-    failed, and says why in its result).  ``ready`` is read from its state file (by
-    guestd: no process started in the guest); ``done`` and ``finished`` from the exits of
-    the waiter and the worker (guestd's ``poll``: no process started in the guest while
-    anything is measured)."""
+    failed, and says why in its result).  ``ready`` and ``done`` are read from its state
+    file, ``finished`` is its exit (guestd reads and polls: no process is started in
+    the guest while anything is measured)."""
     assert p.host is not None and p.pid is not None
     host, directory = p.host, p.directory
     guest = guests.need(host)
     if call(host, guest.poll, p.pid) is not None:
         return True
-    if state == "ready":
-        text = call(host, guest.read_file, f"{directory}/state")
-        return text is not None and text.strip() in ("ready", "done", "finished")
-    if state == "done":
-        return p.waiter is None or call(host, guest.poll, p.waiter) is not None
-    return False
+    reached = {"ready": ("ready", "done", "finished"), "done": ("done", "finished")}
+    if state not in reached:
+        return False
+    text = call(host, guest.read_file, f"{directory}/state")
+    return text is not None and text.strip() in reached[state]
 
 
 def _wait_state(
@@ -428,24 +419,23 @@ def _collect(guests: Guests, parts: Mapping[str | None, _Part]) -> None:
 
 
 def _end_worker(guests: Guests, p: _Part) -> None:
-    """The worker and its waiter ended by their PIDs if they still run (a failure on the
-    way), and reaped."""
+    """The worker ended by its PID if it still runs (a failure on the way), and reaped."""
     if p.host is None:
         return
     guest = guests.get(p.host)
     if guest is None:
         return
-    for pid in (p.pid, p.waiter):
-        if pid is None:
-            continue
-        try:
-            if guest.poll(pid) is None:
-                guest.kill(pid)
-                deadline = time.monotonic() + 10
-                while guest.poll(pid) is None and time.monotonic() < deadline:
-                    time.sleep(POLL_S)
-        except (GuestError, OSError):
-            pass
+    pid = p.pid
+    if pid is None:
+        return
+    try:
+        if guest.poll(pid) is None:
+            guest.kill(pid)
+            deadline = time.monotonic() + 10
+            while guest.poll(pid) is None and time.monotonic() < deadline:
+                time.sleep(POLL_S)
+    except (GuestError, OSError):
+        pass
 
 
 def merge(

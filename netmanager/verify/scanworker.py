@@ -11,9 +11,7 @@ importing the whole of netmanager would take several).
 
 and talks with the manager through files of ``DIR`` (the manager writes and reads them with
 the guest's control channel: no process started in the guest while it measures): it opens
-its captures, waits for its waiter (``scanworker.py --wait DIR``, whose exit tells the
-manager that the worker is done) to be up, and writes ``state`` = ``ready``; waits for
-``go``; sends its probes (their ``at`` relative to its own clock:
+its captures and writes ``state`` = ``ready``; waits for ``go``; sends its probes (their ``at`` relative to its own clock:
 round trips are measured by one kernel's clock, never compared across guests) and writes
 ``state`` = ``done``; keeps capturing until ``stop``; then writes ``result.json`` (see
 :func:`result_json`) and exits.  Any failure is written to ``result.json`` as ``error``.
@@ -122,18 +120,13 @@ def work(directory: Path) -> dict[str, Any]:
 
     def ready() -> None:
         deadline = time.monotonic() + wait_s
-        # the waiter must be up before anything is sent: its start costs CPU
-        while not (directory / "waiting").exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no waiter within {wait_s:.0f}s")
-            time.sleep(POLL_S)
         _write(directory / "state", "ready\n")
         while not (directory / "go").exists():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no go within {wait_s:.0f}s of being ready")
             time.sleep(POLL_S)
         # let the go pass through every guest (guestd's threads, the workers with
-        # nothing to send finishing, their waiters exiting) before the first probe: the
+        # nothing to send finishing) before the first probe: the
         # first echoes would otherwise measure that
         time.sleep(settle_s)
 
@@ -152,27 +145,9 @@ def work(directory: Path) -> dict[str, Any]:
     return result_json(scanner, result)
 
 
-def wait_done(directory: Path, wait_s: float = 1200.0) -> int:
-    """The waiter: says it is up (``waiting``), exits when the worker is done sending.
-    The manager learns it from the waiter's exit (guestd's ``poll``, no process started
-    in the guest): nothing competes with the measurement for the guest's CPU."""
-    _write(directory / "waiting", "\n")
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            if (directory / "state").read_text().strip() in ("done", "finished"):
-                return 0
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return 1
-
-
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "--wait":
-        return wait_done(Path(argv[1]))
     if len(argv) != 1:
-        print("usage: scanworker.py DIR | --wait DIR", file=sys.stderr)
+        print("usage: scanworker.py DIR", file=sys.stderr)
         return 2
     directory = Path(argv[0])
     try:
