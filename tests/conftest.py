@@ -26,6 +26,7 @@ import pytest
 AEF_GRID_AGENTS = pytest.mark.xdist_group("aef-grid-agents")
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: a run without it is fine
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """Workers for ``-n auto``: one more than the cores, since most tests spend their time
     waiting for agents, pings and guests rather than computing."""

@@ -117,12 +117,12 @@ SECOND = """<?xml version="1.0" encoding="UTF-8"?>
 </virtual>
 """
 FAULT = "/run/netmanager/agent/inject-fault"  # the agent's state directory in the guest
-# a spread of steps, further apart each time (each try costs some fifteen seconds under
+# a spread of steps, further apart each time (each try costs some twenty seconds under
 # TCG on a busy machine; tests/test_apply.py and tests/snmp inject at every step on this
-# machine's kernel): the first, then every third (host1 has some twelve: a namespace,
-# veths, bridge, VLAN, qdiscs, addresses ...), further apart after, until one is past
-# host1's last
-STEPS = (0, 3, 6, 9, 13, 18, 24, 32, 45, 64, 96, 128, 192, 256)
+# machine's kernel): the first (nothing done on host1 yet), one in the middle (host1 has
+# some twelve: a namespace, veths, bridge, VLAN, qdiscs, addresses ...: half of them
+# done), then further apart until one is past host1's last
+STEPS = (0, 6, 13, 18, 24, 32, 45, 64, 96, 128, 192, 256)
 
 
 def test_what_apply_built_on_two_guest_hosts(
@@ -331,7 +331,7 @@ def test_a_failure_at_any_step_inside_a_guest_rolls_every_host_back(grid: Grid) 
         break  # k is past host1's last step: the apply went through
     else:
         pytest.fail("the apply never went through")
-    assert failures >= 4, failures  # namespaces, veths, bridge, VLAN, qdiscs, addresses ...
+    assert failures >= 2, failures  # the first step, and one after host1 has done half
     # what went through is there: the second topology's VLAN sub-interface on host1
     links = _snapshot("host1")["root"]["links"]
     assert sum(1 for link in links if link["kind"] == "vlan") == 2

@@ -285,7 +285,14 @@ def test_what_skips_here_passes_inside(guest: qemu.Guest) -> None:
         "-rA",
         "-p",
         "no:cacheprovider",
-        "-n0",  # no parallel workers: the guest has one CPU
+        # one process (the guest has one CPU), and none of the plugins these tests do
+        # not use: under TCG, importing xdist and hypothesis took longer than some tests
+        "-o",
+        "addopts=",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:hypothesispytest",
         f"--rootdir={PROJECT}",
         "-c",
         str(PROJECT / "pyproject.toml"),
