@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -305,6 +306,78 @@ def test_an_answer_that_came_while_the_scanner_was_late_is_an_answer(
     finally:
         echo.kill()
         echo.wait()
+
+
+def test_an_arp_answer_on_another_interface_is_not_an_answer(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A namespace of ours with two interfaces (a0 towards one neighbour, a1 towards
+    another); the scanner asks on a0 for an address nobody has there.  An ARP reply for
+    that address arrives on a1 just as the probe's socket is opened (as a VM's answer on
+    its other network did in aef-grid-vlan's verify): not an answer on a0, no leak."""
+    from ipaddress import IPv4Address
+
+    from netmanager.verify.scan import ArpProbe, Scanner
+
+    a, b, c = f"{prefix}-twa", f"{prefix}-twb", f"{prefix}-twc"
+    for namespace in (a, b, c):
+        subprocess.run(["ip", "netns", "add", namespace], check=True)
+    for ours, theirs, peer in (("a0", "b0", b), ("a1", "c0", c)):
+        subprocess.run(
+            ["ip", "-n", a, "link", "add", ours, "type", "veth", "peer", theirs, "netns", peer],
+            check=True,
+        )
+    for namespace, ifname, address in (
+        (a, "a0", "10.9.0.1/24"),
+        (a, "a1", "10.8.0.1/24"),
+        (b, "b0", "10.9.0.2/24"),
+        (c, "c0", "10.8.0.2/24"),
+    ):
+        subprocess.run(["ip", "-n", namespace, "addr", "add", address, "dev", ifname], check=True)
+        subprocess.run(["ip", "-n", namespace, "link", "set", ifname, "up"], check=True)
+
+    def mac(namespace: str, ifname: str) -> str:
+        shown = subprocess.run(
+            ["ip", "-n", namespace, "-j", "link", "show", ifname],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return str(json.loads(shown.stdout)[0]["address"])
+
+    a0, c0 = mac(a, "a0"), mac(c, "c0")
+    # an ARP reply "10.9.0.9 is at c0's MAC", broadcast on c0's link (so into a1)
+    forge = (
+        "import socket, struct\n"
+        f"mac = bytes.fromhex('{c0.replace(':', '')}')\n"
+        "frame = b'\\xff' * 6 + mac + struct.pack('!HHHBBH', 0x0806, 1, 0x0800, 6, 4, 2)\n"
+        "frame += mac + socket.inet_aton('10.9.0.9') + b'\\xff' * 6 + socket.inet_aton('10.8.0.1')\n"
+        "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)\n"
+        "s.bind(('c0', 0))\n"
+        "s.send(frame.ljust(60, b'\\0'))\n"
+    )
+    opened = Scanner._socket_in
+    forged: list[bool] = []
+
+    def socket_in(self: Scanner, namespace: str, family: int, kind: int, proto: int) -> object:
+        sock = opened(self, namespace, family, kind, proto)
+        if family == socket.AF_PACKET and not forged:  # the ARP socket, not yet bound
+            subprocess.run(
+                ["ip", "netns", "exec", c, sys.executable, "-c", forge], check=True, timeout=30
+            )
+            time.sleep(0.2)
+            forged.append(True)
+        return sock
+
+    monkeypatch.setattr(Scanner, "_socket_in", socket_in)
+    nobody = IPv4Address("10.9.0.9")
+    scanner = Scanner(namespaces={a}, targets={nobody}, timeout_s=1.0, arp_timeout_s=1.0)
+    try:
+        result = scanner.run(arp=[ArpProbe(1, a, "a0", a0, IPv4Address("10.9.0.1"), nobody)])
+    finally:
+        scanner.close()
+    assert forged
+    assert result.arp[1] == set(), result.arp
 
 
 def test_arp_requests_keep_to_their_rate_and_stop_once_answered(

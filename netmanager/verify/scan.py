@@ -582,9 +582,10 @@ class Scanner:
         self._arp[probe.key] = set()
         sock = self._arp_socks.get((probe.namespace, probe.ifname))
         if sock is None:
-            sock = self._socket_in(
-                probe.namespace, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)
-            )
+            # protocol 0: nothing is received until bound to the one interface (a socket
+            # opened for ARP takes every interface's ARP until its bind, and an answer
+            # on the VM's other network, read as this one's, was a leak that was none)
+            sock = self._socket_in(probe.namespace, socket.AF_PACKET, socket.SOCK_RAW, 0)
             sock.bind((probe.ifname, ETH_P_ARP))
             self._arp_socks[(probe.namespace, probe.ifname)] = sock
             namespace, ifname, arp_sock = probe.namespace, probe.ifname, sock
@@ -744,10 +745,10 @@ class Scanner:
     def _on_arp(self, namespace: str, ifname: str, sock: socket.socket) -> None:
         for _ in range(256):
             try:
-                frame = sock.recv(2048)
+                frame, address = sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
-            if len(frame) < 42:
+            if len(frame) < 42 or address[0] != ifname:
                 continue
             op = struct.unpack("!H", frame[20:22])[0]
             if op != 2:
