@@ -65,7 +65,7 @@ def synthetic(vms: int, hosts: int, seed: int = 1) -> Model:
     start = 0
     while start < vms:
         size = min(rng.randint(4, 40), vms - start)
-        site_members.append(names[start:start + size])
+        site_members.append(names[start : start + size])
         start += size
     address = 0
 
@@ -80,7 +80,7 @@ def synthetic(vms: int, hosts: int, seed: int = 1) -> Model:
 
     for index, members in enumerate(site_members):
         add_network(f"site{index:04d}", members, rng.choice((None, 10**7, 10**8)))
-    regions = [site_members[i:i + 10] for i in range(0, len(site_members), 10)]
+    regions = [site_members[i : i + 10] for i in range(0, len(site_members), 10)]
     for index, region in enumerate(regions):
         add_network(f"region{index:03d}", [site[0] for site in region], 10**8)
     add_network("core", [region[0][0] for region in regions], 10**9)
@@ -107,8 +107,15 @@ def synthetic(vms: int, hosts: int, seed: int = 1) -> Model:
     virtual = Virtual("bench", "bench", tuple(networks), vm_objects, tuple(pairs))
     per_host = math.ceil(IMBALANCE * vms / hosts)
     host_objects = tuple(
-        Host(f"h{i:03d}", "dc", HypervisorKind.LIBVIRT, cpus=10**6, memory_mib=10**9,
-             max_vms=per_host, loc=LOC)
+        Host(
+            f"h{i:03d}",
+            "dc",
+            HypervisorKind.LIBVIRT,
+            cpus=10**6,
+            memory_mib=10**9,
+            max_vms=per_host,
+            loc=LOC,
+        )
         for i in range(hosts)
     )
     links = tuple(
@@ -157,7 +164,7 @@ def metis_partition(problem: PlacementProblem, parts: int) -> list[int]:
             continue
         divisor = total * (size - 1) / size
         for i, (a, wa) in enumerate(edge):
-            for b, wb in edge[i + 1:]:
+            for b, wb in edge[i + 1 :]:
                 weight = wa * wb / divisor
                 adjacency[a][b] = adjacency[a].get(b, 0.0) + weight
                 adjacency[b][a] = adjacency[b].get(a, 0.0) + weight
@@ -216,9 +223,15 @@ def run(vms: int, hosts: int) -> Row:
     membership = metis_partition(problem, hosts)
     metis_seconds = time.perf_counter() - started
     return Row(
-        vms, hosts, map_seconds, place_seconds,
-        cut_value(problem, result.host_of), balance(result.host_of, hosts),
-        metis_seconds, cut_value(problem, membership), balance(membership, hosts),
+        vms,
+        hosts,
+        map_seconds,
+        place_seconds,
+        cut_value(problem, result.host_of),
+        balance(result.host_of, hosts),
+        metis_seconds,
+        cut_value(problem, membership),
+        balance(membership, hosts),
     )
 
 

@@ -214,9 +214,7 @@ def _network_hosts(model: Model, mapping: TopologyMapping) -> dict[str, tuple[st
     network without VMs sits on the first host)."""
     out: dict[str, tuple[str, ...]] = {}
     for net in model.virtual.networks:
-        hosts = sorted(
-            {mapping.placement[vm.name] for vm, _ in model.virtual.members(net.name)}
-        )
+        hosts = sorted({mapping.placement[vm.name] for vm, _ in model.virtual.members(net.name)})
         if not hosts and net.external is External.OUTBOUND:
             hosts = sorted(h.name for h in model.real.hosts)[:1]
         out[net.name] = tuple(hosts)
@@ -455,9 +453,7 @@ def topology_drawing(model: Model, mapping: TopologyMapping) -> Drawing:
         for index, iface in enumerate(vm.interfaces):
             strong, _ = colors.get(iface.network, (GREY, ""))
             hosts = net_hosts.get(iface.network, ())
-            target = (
-                bridge_id(host, iface.network) if len(hosts) > 1 else network_id(iface.network)
-            )
+            target = bridge_id(host, iface.network) if len(hosts) > 1 else network_id(iface.network)
             width = "2.4" if (iface.network, str(iface.ip.ip)) in served else "1.4"
             edges.append(
                 Edge(
@@ -758,7 +754,9 @@ def render(dot_text: str, fmt: str, out: Path) -> None:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise single("E761", Loc("netmanager"), f"dot failed: {exc}", "", "show", GraphError) from exc
+        raise single(
+            "E761", Loc("netmanager"), f"dot failed: {exc}", "", "show", GraphError
+        ) from exc
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise single(

@@ -596,9 +596,7 @@ def load_with_warnings(
     return LoadResult(model, tuple(diags.sorted()))
 
 
-def load(
-    real: str | Path, virtual: str | Path, *, base_dir: str | Path | None = None
-) -> Model:
+def load(real: str | Path, virtual: str | Path, *, base_dir: str | Path | None = None) -> Model:
     """The validated model of a real.xml and a virtual.xml.
 
     Raises :class:`~netmanager.errors.NetmanagerError` carrying every diagnostic.

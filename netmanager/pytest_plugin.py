@@ -92,9 +92,7 @@ def _netmanager_testbeds() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def netmanager_testbed(
-    request: pytest.FixtureRequest, _netmanager_testbeds: dict[str, Any]
-) -> Any:
+def netmanager_testbed(request: pytest.FixtureRequest, _netmanager_testbeds: dict[str, Any]) -> Any:
     """The applied :class:`netmanager.Testbed` of the closest ``netmanager`` marker."""
     from netmanager import Testbed
     from netmanager.errors import NetmanagerError

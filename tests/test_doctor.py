@@ -52,7 +52,8 @@ def test_doctor_agrees_with_the_kernel_about_netem() -> None:
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         subprocess.run(
-            ["ip", "-n", ns, "link", "add", "nma", "type", "veth", "peer", "name", "nmb"], check=True
+            ["ip", "-n", ns, "link", "add", "nma", "type", "veth", "peer", "name", "nmb"],
+            check=True,
         )
         result = subprocess.run(
             ["tc", "-n", ns, "qdisc", "add", "dev", "nma", "root", "netem", "delay", "1ms"],

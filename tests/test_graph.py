@@ -144,9 +144,7 @@ def test_gateways_routes_and_interface_shaping(tmp_path: Path) -> None:
     assert "gateway 10.40.1.1 (gw)" in left and "20Mbit/s · 5ms" in left
     assert "routed (not isolated)" in left
     # the gateway's lines are the thick ones
-    widths = {
-        (e.head, e.head_port): dict(e.attrs)["penwidth"] for e in drawing.edges_of("port")
-    }
+    widths = {(e.head, e.head_port): dict(e.attrs)["penwidth"] for e in drawing.edges_of("port")}
     assert widths[(graph.vm_id("gw"), "i0")] > widths[(graph.vm_id("l1"), "i0")]
 
 

@@ -18,7 +18,9 @@ PORT2 = Port("grid", "vm2", "lan", "host2", "eth0", "nv2", "nmh-host2", "agents"
 
 
 def counters(rx: int, tx: int, at: float, oper: str = "up") -> Counters:
-    return Counters(oper, rx_bytes=rx, tx_bytes=tx, rx_packets=rx // 100, tx_packets=tx // 100, at=at)
+    return Counters(
+        oper, rx_bytes=rx, tx_bytes=tx, rx_packets=rx // 100, tx_packets=tx // 100, at=at
+    )
 
 
 def test_rates_are_deltas_over_the_sources_own_time() -> None:
@@ -46,7 +48,9 @@ def test_a_reading_the_source_did_not_renew_keeps_the_last_rates() -> None:
     assert keeper.update(key, counters(1000, 0, 4.0)) is None
 
 
-def _column(column: tuple[int, ...], values: dict[int, object]) -> list[tuple[tuple[int, ...], object]]:
+def _column(
+    column: tuple[int, ...], values: dict[int, object]
+) -> list[tuple[tuple[int, ...], object]]:
     return [((*column, index), value) for index, value in sorted(values.items())]
 
 

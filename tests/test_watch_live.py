@@ -42,7 +42,9 @@ OFFERED_BPS = 4_000_000
 pytestmark = [
     pytest.mark.privileged,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to build namespaces"),
-    pytest.mark.skipif(shutil.which("iperf3") is None, reason="needs iperf3 (scripts/install --dev)"),
+    pytest.mark.skipif(
+        shutil.which("iperf3") is None, reason="needs iperf3 (scripts/install --dev)"
+    ),
 ]
 
 

@@ -39,8 +39,7 @@ def register(sub: Any) -> None:
         type=int,
         default=None,
         metavar="SECONDS",
-        help="through agents: a host reverts a commit not confirmed within this time "
-        "(default 120)",
+        help="through agents: a host reverts a commit not confirmed within this time (default 120)",
     )
     apply.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
     apply.set_defaults(run=run_apply)

@@ -16,7 +16,7 @@ def register(sub: Any) -> None:
         "doctor",
         help="list the kernel features found and what each enables",
         description="Try each kernel feature netmanager uses inside a throwaway network "
-        "namespace and report what works; each running guest host (hypervisor=\"guest\") "
+        'namespace and report what works; each running guest host (hypervisor="guest") '
         "is asked the same inside its own kernel. Exit 0 when the essentials work, 6 when not.",
     )
     parser.add_argument(

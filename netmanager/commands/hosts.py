@@ -14,7 +14,7 @@ from netmanager.report import print_json
 def register(sub: Any) -> None:
     hosts = sub.add_parser(
         "hosts",
-        help="list or stop the guest hosts (QEMU guests of hypervisor=\"guest\")",
+        help='list or stop the guest hosts (QEMU guests of hypervisor="guest")',
         description="The guests apply booted, one per host of real.xml with "
         "hypervisor=\"guest\": 'status' lists them with their agent's health (an SNMPv3 GET "
         "through the forwarded loopback port), 'stop' powers them off and returns when their "

@@ -52,8 +52,11 @@ class Lines:
         return Loc(self.file, next(self._next), col)
 
 
-def site(name: str = "lab", vlans: Sequence[tuple[int, int]] = ((100, 199),),
-         vnis: Sequence[tuple[int, int]] = ((10100, 10199),)) -> Site:
+def site(
+    name: str = "lab",
+    vlans: Sequence[tuple[int, int]] = ((100, 199),),
+    vnis: Sequence[tuple[int, int]] = ((10100, 10199),),
+) -> Site:
     return Site(
         name,
         tuple(IdRange(a, b) for a, b in vlans),
@@ -86,8 +89,12 @@ def host(
 
 
 def link(a: str, b: str, capacity_bps: int = 1000 * MBIT, latency_us: int = 50) -> PhysicalLink:
-    return PhysicalLink(Endpoint(a, "eth0" if not a.startswith("sw") else None),
-                        Endpoint(b, None), capacity_bps, latency_us)
+    return PhysicalLink(
+        Endpoint(a, "eth0" if not a.startswith("sw") else None),
+        Endpoint(b, None),
+        capacity_bps,
+        latency_us,
+    )
 
 
 def real(
@@ -107,19 +114,34 @@ def real(
     for h in hosts:
         loc = lines()
         pins = tuple(PinnedVM(p.name, p.topology, lines(5)) for p in h.pinned)
-        placed_hosts.append(Host(
-            h.name, h.site, h.hypervisor, cpus=h.cpus, memory_mib=h.memory_mib,
-            reserved_memory_mib=h.reserved_memory_mib, max_vms=h.max_vms,
-            capabilities=h.capabilities, pinned=pins, loc=loc,
-        ))
-    nodes = tuple(NetworkNode(name, NodeKind.SWITCH, site_list[0].name, lines()) for name in switches)
+        placed_hosts.append(
+            Host(
+                h.name,
+                h.site,
+                h.hypervisor,
+                cpus=h.cpus,
+                memory_mib=h.memory_mib,
+                reserved_memory_mib=h.reserved_memory_mib,
+                max_vms=h.max_vms,
+                capabilities=h.capabilities,
+                pinned=pins,
+                loc=loc,
+            )
+        )
+    nodes = tuple(
+        NetworkNode(name, NodeKind.SWITCH, site_list[0].name, lines()) for name in switches
+    )
     if links is None:
         links = [link(h.name, switches[0], capacity_bps, latency_us) for h in hosts]
     placed_links = tuple(
         PhysicalLink(li.a, li.b, li.capacity_bps, li.latency_us, lines()) for li in links
     )
     return Real(
-        "real.xml", tuple(site_list), tuple(placed_hosts), nodes, placed_links,
+        "real.xml",
+        tuple(site_list),
+        tuple(placed_hosts),
+        nodes,
+        placed_links,
         loc=Loc("real.xml", 1, 1),
     )
 
@@ -144,10 +166,15 @@ def virtual(
         name, rate, delay = _spec(spec)
         loc = lines()
         shaping = Shaping(rate, delay, loc=lines(5)) if rate or delay is not None else None
-        nets.append(Network(
-            name, ipaddress.IPv4Network(f"10.{index}.0.0/16"), encap=encap, shaping=shaping,
-            loc=loc,
-        ))
+        nets.append(
+            Network(
+                name,
+                ipaddress.IPv4Network(f"10.{index}.0.0/16"),
+                encap=encap,
+                shaping=shaping,
+                loc=loc,
+            )
+        )
     vm_objects = []
     for vm_index, entry in enumerate(vms):
         name, specs = entry[0], entry[1]
@@ -159,17 +186,21 @@ def virtual(
             net, rate, delay = _spec(spec)
             net_index = [n.name for n in nets].index(net)
             iface_loc = lines(5)
-            shaping = (
-                Shaping(rate, delay, loc=iface_loc) if rate or delay is not None else None
+            shaping = Shaping(rate, delay, loc=iface_loc) if rate or delay is not None else None
+            ip = ipaddress.IPv4Interface(
+                f"10.{net_index}.{vm_index // 250}.{vm_index % 250 + 1}/16"
             )
-            ip = ipaddress.IPv4Interface(f"10.{net_index}.{vm_index // 250}.{vm_index % 250 + 1}/16")
             ifaces.append(Interface(net, ip, shaping=shaping, loc=iface_loc))
         vm_objects.append(VM(name, cpus=cpus, memory_mib=memory, interfaces=tuple(ifaces), loc=loc))
     pair_objects = tuple(
         PairShaping(a, b, None, Shaping(rate, delay), loc=lines()) for a, b, rate, delay in pairs
     )
     return Virtual(
-        "virtual.xml", topology, tuple(nets), tuple(vm_objects), pair_objects,
+        "virtual.xml",
+        topology,
+        tuple(nets),
+        tuple(vm_objects),
+        pair_objects,
         loc=Loc("virtual.xml", 1, 1),
     )
 
@@ -196,8 +227,15 @@ def aef_grid(pinned: bool = True) -> Model:
     """Seed 002, Section 5: 4 Xen hosts (2.5 GB, dom0 328 MB, 8 VMs each) on one Fast
     Ethernet switch; three sites and a 1 Mbit/s backbone between the proxies."""
     hosts = [
-        host(name, site_name="cluster", cpus=8, memory_mib=2560, reserved_mib=328, max_vms=8,
-             pinned=vms if pinned else ())
+        host(
+            name,
+            site_name="cluster",
+            cpus=8,
+            memory_mib=2560,
+            reserved_mib=328,
+            max_vms=8,
+            pinned=vms if pinned else (),
+        )
         for name, vms in TABLE_1.items()
     ]
     phys = real(hosts, sites=[site("cluster")], capacity_bps=100 * MBIT, latency_us=50)
@@ -205,9 +243,7 @@ def aef_grid(pinned: bool = True) -> Model:
     for number, size in ((1, 10), (2, 13), (3, 9)):
         vms.append((f"vmgridpeer{number}", [f"site{number}", "backbone"]))
         vms += [(f"vmgrid{number}{i:02d}", [f"site{number}"]) for i in range(1, size)]
-    virt = virtual(
-        ["site1", "site2", "site3", ("backbone", MBIT)], vms, topology="aef-grid"
-    )
+    virt = virtual(["site1", "site2", "site3", ("backbone", MBIT)], vms, topology="aef-grid")
     return Model(phys, virt)
 
 

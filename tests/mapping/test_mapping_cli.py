@@ -34,8 +34,9 @@ def aef() -> list[str]:
     return [str(EXAMPLES / "aef-grid/real.xml"), str(EXAMPLES / "aef-grid/virtual.xml")]
 
 
-def test_map_prints_the_table(aef: list[str], state_dir: Path,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_map_prints_the_table(
+    aef: list[str], state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(["map", *aef]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "host1  vmgrid108, vmgrid109" in out
@@ -52,8 +53,9 @@ def test_map_json(aef: list[str], state_dir: Path, capsys: pytest.CaptureFixture
     assert "backbone" in document["paths"]["networks"]
 
 
-def test_map_reads_kept_segments(aef: list[str], state_dir: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_map_reads_kept_segments(
+    aef: list[str], state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     state_dir.mkdir()
     kept = {"aef-grid": {"backbone": {"encap": "vxlan", "id": 10150, "sites": ["cluster"]}}}
     (state_dir / "segments.json").write_text(json.dumps(kept))
@@ -61,11 +63,11 @@ def test_map_reads_kept_segments(aef: list[str], state_dir: Path,
     assert json.loads(capsys.readouterr().out)["segments"]["backbone"]["id"] == 10150
 
 
-def test_map_infeasible_exits_3(aef: list[str], state_dir: Path, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_map_infeasible_exits_3(
+    aef: list[str], state_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     occupied = tmp_path / "occupied.json"
-    occupied.write_text(json.dumps({"hosts": {"host1": {"cpus": 1, "memory_mib": 256,
-                                                        "vms": 1}}}))
+    occupied.write_text(json.dumps({"hosts": {"host1": {"cpus": 1, "memory_mib": 256, "vms": 1}}}))
     assert run(["map", *aef, "--occupied", str(occupied)]) == ExitCode.INFEASIBLE
     err = capsys.readouterr().err
     assert "error[E605]: host 'host1' cannot hold the 8 VMs of 'aef-grid'" in err
@@ -75,8 +77,9 @@ def test_map_infeasible_exits_3(aef: list[str], state_dir: Path, tmp_path: Path,
 def test_local_kernel_features(tmp_path: Path) -> None:
     config = tmp_path / "config.gz"
     with gzip.open(config, "wt") as f:
-        f.write("# comment\nCONFIG_VLAN_8021Q=m\n# CONFIG_NET_SCH_NETEM is not set\n"
-                "CONFIG_VXLAN=y\n")
+        f.write(
+            "# comment\nCONFIG_VLAN_8021Q=m\n# CONFIG_NET_SCH_NETEM is not set\nCONFIG_VXLAN=y\n"
+        )
     modules = tmp_path / "module"
     (modules / "sch_netem").mkdir(parents=True)
     assert map_command.local_kernel_features(config, modules) == frozenset(

@@ -41,8 +41,10 @@ def wan() -> Model:
             host("brno2", site_name="brno", capabilities=VLAN),
             host("praha1", site_name="praha", capabilities=VLAN, pinned=["far"]),
         ],
-        sites=[site("brno", [(100, 299)], [(20000, 29999)]),
-               site("praha", [(200, 399)], [(20000, 29999)])],
+        sites=[
+            site("brno", [(100, 299)], [(20000, 29999)]),
+            site("praha", [(200, 399)], [(20000, 29999)]),
+        ],
         switches=("sw-brno", "sw-praha", "wan"),
         links=[
             link("brno1", "sw-brno", 1000 * MBIT, 10),

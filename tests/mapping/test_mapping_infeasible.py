@@ -28,8 +28,9 @@ def check(name: str, error: InfeasibleError, codes: list[str]) -> None:
 
 def aef_on_three_hosts() -> Model:
     model = aef_grid(pinned=False)
-    return replace(model, real=replace(model.real, hosts=model.real.hosts[:3],
-                                       links=model.real.links[:3]))
+    return replace(
+        model, real=replace(model.real, hosts=model.real.hosts[:3], links=model.real.links[:3])
+    )
 
 
 def test_vm_larger_than_every_host() -> None:
@@ -49,8 +50,9 @@ def test_topology_larger_than_the_hosts() -> None:
         "topology 'aef-grid' needs 32 cpus, 8GiB, 32 VMs; the hosts have 24 cpus, 6.539GiB, "
         "24 VMs free: not enough VM slots (max-vms) and cpus and memory"
     )
-    assert error.errors[1].message.endswith("(never: it does not fit even with no other "
-                                            "topology applied)")
+    assert error.errors[1].message.endswith(
+        "(never: it does not fit even with no other topology applied)"
+    )
 
 
 def test_not_now_when_other_topologies_hold_the_room() -> None:
@@ -62,9 +64,7 @@ def test_not_now_when_other_topologies_hold_the_room() -> None:
 
 def test_pinned_vms_overflow_their_host() -> None:
     model = aef_grid()
-    crowded = replace(
-        model.real.hosts[0], max_vms=7, memory_mib=2048, reserved_memory_mib=0
-    )
+    crowded = replace(model.real.hosts[0], max_vms=7, memory_mib=2048, reserved_memory_mib=0)
     model = replace(model, real=replace(model.real, hosts=(crowded, *model.real.hosts[1:])))
     check("pinned_overflow", failure(model), ["E605"])
 
@@ -107,8 +107,9 @@ def test_pair_latency_below_the_physical_path() -> None:
 
 def test_interface_latency_below_the_physical_path() -> None:
     model = aef_grid()
-    backbone = replace(model.virtual.networks[3], shaping=replace(
-        model.virtual.networks[3].shaping, delay_us=80))
+    backbone = replace(
+        model.virtual.networks[3], shaping=replace(model.virtual.networks[3].shaping, delay_us=80)
+    )
     networks = (*model.virtual.networks[:3], backbone)
     model = replace(model, virtual=replace(model.virtual, networks=networks))
     check("interface_latency", failure(model), ["E603", "E603", "E603"])

@@ -51,8 +51,10 @@ def test_aef_grid_unpinned_fits_and_keeps_sites_together() -> None:
 def test_co_location_is_preferred_when_everything_fits() -> None:
     model = Model(
         real([host("h1"), host("h2"), host("h3")]),
-        virtual(["lan", ("wan", 10 * MBIT)],
-                [("a", ["lan"]), ("b", ["lan", "wan"]), ("c", ["lan"]), ("d", ["wan"])]),
+        virtual(
+            ["lan", ("wan", 10 * MBIT)],
+            [("a", ["lan"]), ("b", ["lan", "wan"]), ("c", ["lan"]), ("d", ["wan"])],
+        ),
     )
     mapping = map_model(model)
     assert len(set(mapping.placement.values())) == 1
@@ -68,9 +70,7 @@ def test_independent_networks_spread_for_balance() -> None:
 
 
 def test_loners_are_balanced() -> None:
-    model = Model(
-        real([host("h1"), host("h2")]), virtual([], [(f"v{i}", []) for i in range(6)])
-    )
+    model = Model(real([host("h1"), host("h2")]), virtual([], [(f"v{i}", []) for i in range(6)]))
     assert [h.usage.vms for h in map_model(model).hosts] == [3, 3]
 
 

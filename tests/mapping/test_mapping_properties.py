@@ -15,7 +15,11 @@ from netmanager.errors import InfeasibleError
 from netmanager.mapping import HostUsage, Mapping, Occupied, map_model
 from netmanager.model import Model, PinnedVM
 
-SETTINGS = settings(max_examples=int(os.environ.get("NETMANAGER_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("NETMANAGER_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @st.composite
@@ -23,20 +27,25 @@ def random_testbeds(draw: st.DrawFn) -> tuple[Model, Occupied]:
     host_count = draw(st.integers(1, 5))
     hosts = []
     for i in range(host_count):
-        hosts.append(host(
-            f"h{i}",
-            site_name=draw(st.sampled_from(["s1", "s2"])),
-            cpus=draw(st.integers(1, 8)),
-            memory_mib=draw(st.sampled_from([512, 1024, 2048])),
-            reserved_mib=draw(st.sampled_from([0, 128])),
-            max_vms=draw(st.one_of(st.none(), st.integers(1, 6))),
-            capabilities=draw(st.sampled_from([None, ("8021q", "vxlan")])),
-        ))
+        hosts.append(
+            host(
+                f"h{i}",
+                site_name=draw(st.sampled_from(["s1", "s2"])),
+                cpus=draw(st.integers(1, 8)),
+                memory_mib=draw(st.sampled_from([512, 1024, 2048])),
+                reserved_mib=draw(st.sampled_from([0, 128])),
+                max_vms=draw(st.one_of(st.none(), st.integers(1, 6))),
+                capabilities=draw(st.sampled_from([None, ("8021q", "vxlan")])),
+            )
+        )
     switches = ("sw1", "sw2")
     links = [
-        link(h.name, draw(st.sampled_from(switches)),
-             draw(st.sampled_from([50 * MBIT, 100 * MBIT, 1000 * MBIT])),
-             draw(st.integers(0, 100)))
+        link(
+            h.name,
+            draw(st.sampled_from(switches)),
+            draw(st.sampled_from([50 * MBIT, 100 * MBIT, 1000 * MBIT])),
+            draw(st.integers(0, 100)),
+        )
         for h in hosts
     ]
     links.append(link("sw1", "sw2", draw(st.sampled_from([100 * MBIT, 1000 * MBIT])), 10))
@@ -48,26 +57,32 @@ def random_testbeds(draw: st.DrawFn) -> tuple[Model, Occupied]:
     vm_count = draw(st.integers(1, 14))
     vms = []
     for i in range(vm_count):
-        nets = draw(st.lists(st.sampled_from([n for n, _ in networks]), min_size=0, max_size=2,
-                             unique=True))
+        nets = draw(
+            st.lists(st.sampled_from([n for n, _ in networks]), min_size=0, max_size=2, unique=True)
+        )
         vms.append((f"v{i}", nets, draw(st.integers(1, 2)), draw(st.sampled_from([128, 256]))))
     pairs = []
     if vm_count >= 2:
         for _ in range(draw(st.integers(0, 2))):
-            a, b = draw(st.lists(st.integers(0, vm_count - 1), min_size=2, max_size=2,
-                                 unique=True))
+            a, b = draw(st.lists(st.integers(0, vm_count - 1), min_size=2, max_size=2, unique=True))
             pairs.append((f"v{a}", f"v{b}", draw(st.sampled_from([None, 5 * MBIT])), None))
-    pins = draw(st.dictionaries(st.integers(0, vm_count - 1), st.integers(0, host_count - 1),
-                                max_size=2))
+    pins = draw(
+        st.dictionaries(st.integers(0, vm_count - 1), st.integers(0, host_count - 1), max_size=2)
+    )
     pinned = [[f"v{v}" for v, h in sorted(pins.items()) if h == i] for i in range(host_count)]
-    hosts = [replace(h, pinned=tuple(PinnedVM(p) for p in pinned[i]))
-             for i, h in enumerate(hosts)]
-    r = real(hosts, sites=[site("s1"), site("s2", [(150, 250)], [(10150, 10250)])],
-             switches=switches, links=links)
+    hosts = [replace(h, pinned=tuple(PinnedVM(p) for p in pinned[i])) for i, h in enumerate(hosts)]
+    r = real(
+        hosts,
+        sites=[site("s1"), site("s2", [(150, 250)], [(10150, 10250)])],
+        switches=switches,
+        links=links,
+    )
     v = virtual(networks, vms, pairs=pairs)
     occupied = Occupied(
-        hosts={h.name: HostUsage(draw(st.integers(0, 1)), 0, draw(st.integers(0, 1)))
-               for h in hosts[:2]},
+        hosts={
+            h.name: HostUsage(draw(st.integers(0, 1)), 0, draw(st.integers(0, 1)))
+            for h in hosts[:2]
+        },
         links={r.links[0].name: draw(st.sampled_from([0, 10 * MBIT]))},
     )
     return Model(r, v), occupied
@@ -88,10 +103,19 @@ def shuffled(model: Model, seed: int) -> Model:
         rng.shuffle(items)
         return tuple(items)
 
-    r = replace(model.real, hosts=mix(model.real.hosts), links=mix(model.real.links),
-                sites=mix(model.real.sites), nodes=mix(model.real.nodes))
-    v = replace(model.virtual, networks=mix(model.virtual.networks), vms=mix(model.virtual.vms),
-                pairs=mix(model.virtual.pairs))
+    r = replace(
+        model.real,
+        hosts=mix(model.real.hosts),
+        links=mix(model.real.links),
+        sites=mix(model.real.sites),
+        nodes=mix(model.real.nodes),
+    )
+    v = replace(
+        model.virtual,
+        networks=mix(model.virtual.networks),
+        vms=mix(model.virtual.vms),
+        pairs=mix(model.virtual.pairs),
+    )
     return Model(r, v)
 
 

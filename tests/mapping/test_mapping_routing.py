@@ -149,4 +149,6 @@ def test_occupied_of_applied_mappings_adds_up() -> None:
     assert occupied.link("h1:eth0--sw1") == 2 * on_wire(10 * MBIT)
     assert Occupied.from_json(occupied.as_json()) == occupied
     again = map_model(model, occupied=occupied)
-    assert {li.link: li.occupied_bps for li in again.links}["h2:eth0--sw1"] == 2 * on_wire(10 * MBIT)
+    assert {li.link: li.occupied_bps for li in again.links}["h2:eth0--sw1"] == 2 * on_wire(
+        10 * MBIT
+    )

@@ -25,8 +25,10 @@ def two_sites(**kwargs: object) -> Model:
     """h1 in brno (VLAN 100-299), h2 in praha (VLAN 200-399): a network on both gets 200+."""
     r = real(
         [host("h1", site_name="brno", pinned=["a"]), host("h2", site_name="praha", pinned=["b"])],
-        sites=[site("brno", [(100, 299)], [(20000, 29999)]),
-               site("praha", [(200, 399)], [(20000, 29999)])],
+        sites=[
+            site("brno", [(100, 299)], [(20000, 29999)]),
+            site("praha", [(200, 399)], [(20000, 29999)]),
+        ],
     )
     v = virtual(["lan", "local"], [("a", ["lan", "local"]), ("b", ["lan"])], **kwargs)  # type: ignore[arg-type]
     return Model(r, v)
@@ -58,18 +60,25 @@ def test_features_override_declared_capabilities() -> None:
     declared = Model(replace(model.real, hosts=hosts), model.virtual)
     assert segments(map_model(declared))["lan"] == ("vlan", 200)
     assert segments(map_model(declared, features={"h2": frozenset({"vxlan"})}))["lan"] == (
-        "vxlan", 20000,
+        "vxlan",
+        20000,
     )
 
 
 def test_previous_ids_are_kept() -> None:
-    previous = {"t": {"lan": {"encap": "vlan", "id": 250, "sites": ["brno", "praha"]},
-                      "local": {"encap": "vxlan", "id": 20007, "sites": ["brno"]}}}
+    previous = {
+        "t": {
+            "lan": {"encap": "vlan", "id": 250, "sites": ["brno", "praha"]},
+            "local": {"encap": "vxlan", "id": 20007, "sites": ["brno"]},
+        }
+    }
     mapping = map_model(two_sites(), features={"h1": VLAN, "h2": VLAN}, allocations=previous)
     # auto keeps a VNI it had even though VLAN would be chosen now: ids are stable
     assert segments(mapping) == {"lan": ("vlan", 250), "local": ("vxlan", 20007)}
-    assert map_model(two_sites(), features={"h1": VLAN, "h2": VLAN},
-                     allocations=previous).segments == mapping.segments
+    assert (
+        map_model(two_sites(), features={"h1": VLAN, "h2": VLAN}, allocations=previous).segments
+        == mapping.segments
+    )
 
 
 def test_previous_id_outside_the_new_intersection_is_replaced() -> None:
@@ -113,8 +122,9 @@ def test_explicit_vlan_exhausted_names_sites_and_ranges() -> None:
         "other": {f"n{i}": {"encap": "vlan", "id": i, "sites": ["brno"]} for i in range(200, 300)}
     }
     with pytest.raises(InfeasibleError) as info:
-        map_model(two_sites(encap=Encap.VLAN), features={"h1": VLAN, "h2": VLAN},
-                  allocations=others)
+        map_model(
+            two_sites(encap=Encap.VLAN), features={"h1": VLAN, "h2": VLAN}, allocations=others
+        )
     (error,) = info.value.errors
     assert error.code == "E604"
     assert error.message == (
@@ -127,22 +137,27 @@ def test_explicit_vlan_exhausted_names_sites_and_ranges() -> None:
 def test_explicit_vlan_on_a_host_without_8021q() -> None:
     with pytest.raises(InfeasibleError) as info:
         map_model(two_sites(encap=Encap.VLAN), features={"h1": VLAN, "h2": frozenset()})
-    assert [(d.code, d.message) for d in info.value.errors] == [(
-        "E606",
-        "network 'lan' (encap=\"vlan\") spans h2, whose kernel lacks '8021q' "
-        "(never: it does not fit even with no other topology applied)",
-    )]
+    assert [(d.code, d.message) for d in info.value.errors] == [
+        (
+            "E606",
+            "network 'lan' (encap=\"vlan\") spans h2, whose kernel lacks '8021q' "
+            "(never: it does not fit even with no other topology applied)",
+        )
+    ]
 
 
 def test_allocate_segments_directly() -> None:
     model = two_sites()
     segs, problems = allocate_segments(
-        model.real, model.virtual, {"lan": ("h1", "h2"), "local": ("h1",)},
+        model.real,
+        model.virtual,
+        {"lan": ("h1", "h2"), "local": ("h1",)},
         features={"h1": VLAN, "h2": VLAN},
     )
     assert not problems
     assert [(s.network, s.encap, s.id) for s in segs.values()] == [
-        ("lan", Encap.VLAN, 200), ("local", Encap.VLAN, 100)
+        ("lan", Encap.VLAN, 200),
+        ("local", Encap.VLAN, 100),
     ]
     assert ranges_text([(1, 1), (3, 5)]) == "1, 3–5"
 
@@ -153,14 +168,17 @@ def test_state_file_round_trip(state_dir: Path) -> None:
     save_allocations("t", mapping.segments)
     assert (state_dir / "segments.json").exists()
     kept = load_allocations()
-    assert kept == {"t": {
-        "lan": {"encap": "vlan", "id": 200, "sites": ["brno", "praha"]},
-        "local": {"encap": "vlan", "id": 100, "sites": ["brno"]},
-    }}
+    assert kept == {
+        "t": {
+            "lan": {"encap": "vlan", "id": 200, "sites": ["brno", "praha"]},
+            "local": {"encap": "vlan", "id": 100, "sites": ["brno"]},
+        }
+    }
     # another topology on the same sites now steers clear of these ids
     other = two_sites(topology="u")
     assert segments(map_model(other, features={"h1": VLAN, "h2": VLAN}, allocations=kept)) == {
-        "lan": ("vlan", 201), "local": ("vlan", 101),
+        "lan": ("vlan", 201),
+        "local": ("vlan", 101),
     }
     release_allocations("t")
     assert load_allocations() == {}
