@@ -28,8 +28,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from netmanager import NetmanagerError, Status, Testbed
+from netmanager import GuestProcess, NetmanagerError, Status, Testbed
 
 HERE = Path(__file__).resolve().parent
 GRID = HERE.parent / "aef-grid"
@@ -125,36 +126,46 @@ def isolation(
 
 def throughput(testbed: Testbed, src: str, dst: str, address: str, seconds: int) -> float:
     """iperf3 from ``src`` to ``dst`` (its server in ``dst``): bits/s the receiver saw.
-    A run iperf3 reports as failed (its JSON then has an "error" and no totals; on a
-    busy machine a test can end so) is run again with a new server, up to three times."""
+    One server serves every try (a one-off server, ``-s -1``, ends with a failed test, and
+    every try after it was refused); a try refused before the server listens is made
+    again, as is a run iperf3 reports as failed (on a busy machine a test can end so), up
+    to three of those."""
     why = "no run"
-    for _ in range(3):
-        server = testbed.popen(
-            dst,
-            ["iperf3", "-s", "-1", "-p", "5201"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(50):  # until the server listens
-                done = testbed.exec(
-                    src,
-                    ["iperf3", "-c", address, "-p", "5201", "-t", str(seconds), "-J"],
-                    capture_output=True,
-                    text=True,
+    server: subprocess.Popen[Any] | GuestProcess | None = None
+    failed = 0
+    try:
+        for _ in range(60):
+            if server is None or server.poll() is not None:
+                server = testbed.popen(
+                    dst,
+                    ["iperf3", "-s", "-p", "5201"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
-                if done.returncode == 0:
-                    break
-                why = done.stdout[-300:]
-                time.sleep(0.2)
-            else:
-                continue
-            report = json.loads(done.stdout)
+            done = testbed.exec(
+                src,
+                ["iperf3", "-c", address, "-p", "5201", "-t", str(seconds), "-J"],
+                capture_output=True,
+                text=True,
+            )
+            try:
+                report = json.loads(done.stdout)
+            except json.JSONDecodeError:
+                report = {}
             received = report.get("end", {}).get("sum_received")
-            if received is not None:
+            if done.returncode == 0 and received is not None:
                 return float(received["bits_per_second"])
-            why = str(report.get("error", "no totals in iperf3's report"))
-        finally:
+            error = str(report.get("error") or (done.stdout + done.stderr)[-300:])
+            if "refused" not in error:  # the server listened: the run itself failed
+                why = error
+                failed += 1
+                if failed == 3:
+                    break
+            elif why == "no run":
+                why = error
+            time.sleep(0.2)
+    finally:
+        if server is not None:
             server.kill()
             server.wait()
     raise RuntimeError(f"iperf3 {src} -> {dst}: {why}")
