@@ -425,9 +425,13 @@ def _end_worker(guests: Guests, p: _Part) -> None:
     guest = guests.get(p.host)
     if guest is None:
         return
-    pid = p.pid
-    if pid is None:
-        return
+    if p.pid is not None:
+        _stop_spawned(guest, p.pid)
+
+
+def _stop_spawned(guest: Guest, pid: int) -> None:
+    """A process ``guest.spawn`` started: ended by its PID if it still runs, and waited
+    for (up to 10 s); a guest that no longer answers has nothing left to end."""
     try:
         if guest.poll(pid) is None:
             guest.kill(pid)
@@ -803,14 +807,7 @@ class GuestIperf:
         pid: int = call(host, lambda: guest.spawn(argv, netns=namespace, log=log))
 
         def stop() -> None:
-            try:
-                if guest.poll(pid) is None:
-                    guest.kill(pid)
-                    deadline = time.monotonic() + 10
-                    while guest.poll(pid) is None and time.monotonic() < deadline:
-                        time.sleep(POLL_S)
-            except (GuestError, OSError):
-                pass
+            _stop_spawned(guest, pid)
 
         deadline = time.monotonic() + 30.0
         try:

@@ -336,7 +336,8 @@ class Scanner:
             due = [
                 key
                 for key, inflight in self._inflight.items()
-                if now >= inflight.deadline or (inflight.retry_at or now + 1) <= now
+                if now >= inflight.deadline
+                or (inflight.retry_at is not None and now >= inflight.retry_at)
             ]
             if due:
                 # answers already there are answers, not losses: this loop can be late
