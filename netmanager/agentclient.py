@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from netmanager.agents import process_alive
+from netmanager.host.candidate import TABLES, Candidate
 from snmp_agents import mib
-from snmp_agents.backend import TABLES, Candidate
 from snmp_agents.configstore import MANDATORY, ROW_STATUS, ROW_STATUS_VALUE, TableDef, load_tables
 from snmp_agents.credentials import Credentials
 

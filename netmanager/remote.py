@@ -45,6 +45,8 @@ from netmanager.deploy import (
 )
 from netmanager.errors import Diagnostic, Loc, NetmanagerError, Severity, single
 from netmanager.gcpause import pausing
+from netmanager.host.candidate import Candidate
+from netmanager.host.rows import candidate_from_host_configs
 from netmanager.hostconfig import HostConfig, Infrastructure
 from netmanager.kernel import ApplyError, Engine, HostState, KernelStateError, Scope
 from netmanager.kernel.journal import StepProgress
@@ -53,9 +55,7 @@ from netmanager.mapping import Occupied, release_allocations, save_allocations
 from netmanager.model import Real
 from netmanager.render import render_infrastructure
 from netmanager.state import apply_lock
-from snmp_agents.backend import Candidate
 from snmp_agents.credentials import CredentialsError
-from snmp_agents.hostconfig_rows import candidate_from_host_configs
 
 INFRASTRUCTURE_OWNER = "-"
 #: seconds a host waits for the confirmation before it reverts a commit by itself

@@ -36,9 +36,10 @@ from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config, engine
 from pysnmp.proto import rfc1902
 
+from netmanager.host.memory import MemoryBackend
+from netmanager.host.protocol import HostBackend
 from netmanager.state import read_json, write_json
 from snmp_agents import mib
-from snmp_agents.backend import HostBackend, MemoryBackend
 from snmp_agents.configstore import ConfigStore
 from snmp_agents.credentials import Credentials, CredentialsError, load_credentials
 from snmp_agents.monitor import (
@@ -266,7 +267,7 @@ def make_backend(args: argparse.Namespace, state_dir: Path) -> HostBackend:
     if args.backend == "kernel":
         if not args.dom0:
             raise StartupError("--backend kernel needs --dom0 NAMESPACE ('.': the agent's own)")
-        from snmp_agents.kernel_backend import KernelBackend
+        from netmanager.host.kernelhost import KernelBackend
 
         # the engine itself is created by the first call, in the backend's worker thread
         return KernelBackend("" if args.dom0 == "." else args.dom0, state_dir)

@@ -22,8 +22,8 @@ from typing import Any
 
 from pysnmp.proto import rfc1902
 
+from netmanager.host.candidate import TABLES, Candidate
 from snmp_agents import mib
-from snmp_agents.backend import TABLES, Candidate
 from snmp_agents.oidtree import Oid, Section, const
 
 MANDATORY: Any = object()

@@ -38,8 +38,8 @@ from typing import Any, Protocol
 
 from pysnmp.proto import rfc1902
 
+from netmanager.host.candidate import Candidate
 from snmp_agents import ber, mib
-from snmp_agents.backend import Candidate
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, dynamic
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pysnmp.proto import rfc1902
 
-from snmp_agents.backend import TABLES, Candidate
+from netmanager.host.candidate import TABLES, Candidate
 from snmp_agents.configstore import MANDATORY, ROW_STATUS_VALUE, ColumnDef, TableDef, load_tables
 
 VarBind = tuple[str, str, str]  # (numeric OID, type letter, value)

@@ -32,16 +32,10 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
+from netmanager.host.candidate import Candidate, Change, check_candidate
+from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
 from netmanager.state import read_json, write_json
 from snmp_agents import mib
-from snmp_agents.backend import (
-    BackendError,
-    Candidate,
-    Change,
-    HostBackend,
-    UndoFailed,
-    check_candidate,
-)
 from snmp_agents.configstore import ColumnDef, ConfigStore, SetError
 from snmp_agents.oidtree import Oid, Section, const, dynamic
 

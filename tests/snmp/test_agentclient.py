@@ -7,9 +7,9 @@ from pathlib import Path
 import netmanager
 from netmanager.agentclient import candidate_from_walk, candidate_pdus, tables
 from netmanager.compile import compile_topology
-from snmp_agents.backend import Candidate
+from netmanager.host.candidate import Candidate
+from netmanager.host.rows import candidate_from_host_configs
 from snmp_agents.configstore import ConfigStore
-from snmp_agents.hostconfig_rows import candidate_from_host_configs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

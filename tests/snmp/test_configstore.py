@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pysnmp.proto import rfc1902
 
+from netmanager.host.candidate import NetworkConfig, PortConfig
 from snmp_agents import mib
-from snmp_agents.backend import NetworkConfig, PortConfig
 from snmp_agents.configstore import ConfigStore, SetError
 from snmp_agents.oidtree import Oid
 

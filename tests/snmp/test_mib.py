@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
+from netmanager.host.candidate import TABLES
 from snmp_agents import mib
-from snmp_agents.backend import TABLES
 from snmp_agents.configstore import MANDATORY, load_tables
 from tests.snmp.conftest import MIBS
 

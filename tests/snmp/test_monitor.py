@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pysnmp.proto import rfc1902
 
-from snmp_agents.backend import Candidate, PortConfig, ShapingConfig
+from netmanager.host.candidate import Candidate, PortConfig, ShapingConfig
 from snmp_agents.monitor import (
     IF_ENTRY,
     IFX_ENTRY,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pysnmp.proto import rfc1902
 
+from netmanager.host.memory import MemoryBackend
 from snmp_agents import mib
-from snmp_agents.backend import MemoryBackend
 from snmp_agents.configstore import ConfigStore, SetError
 from snmp_agents.transaction import OPERATION_VALUE, Result, State, Transaction
 

@@ -24,12 +24,12 @@ import pytest
 
 import netmanager
 from netmanager.compile import compile_infrastructure, compile_topology
-from netmanager.hostconfig import HostConfig
-from snmp_agents.backend import Candidate, check_candidate
-from snmp_agents.hostconfig_rows import (
+from netmanager.host.candidate import Candidate, check_candidate
+from netmanager.host.rows import (
     candidate_from_host_configs,
     host_configs_from_candidate,
 )
+from netmanager.hostconfig import HostConfig
 from snmp_agents.setargs import candidate_sets
 from tests.snmp.conftest import REPO, Agent, Tools, need_root, need_tools
 
@@ -80,10 +80,10 @@ def test_topologies_share_a_host_and_rows_must_agree() -> None:
 def test_engine_is_bound_to_one_thread(tmp_path: Path) -> None:
     import threading
 
+    from netmanager.host.kernelhost import KernelBackend
+    from netmanager.host.protocol import BackendError
     from netmanager.kernel import Engine
     from netmanager.kernel.fake import FakeKernel
-    from snmp_agents.backend import BackendError
-    from snmp_agents.kernel_backend import KernelBackend
 
     backend = KernelBackend("nmh-x", tmp_path, engine=Engine(FakeKernel()))
     backend.engine()
@@ -274,9 +274,9 @@ def test_two_agents_build_two_hosts(prefix: str, tmp_path: Path, tool_env: dict[
 def test_recover_undoes_an_interrupted_commit(prefix: str, tmp_path: Path) -> None:
     """A commit cut short (journal still says in progress): a new backend on the same
     state directory returns the host to the configuration before it."""
+    from netmanager.host.kernelhost import KernelBackend
     from netmanager.kernel import Engine, HostState
     from netmanager.render import render_infrastructure
-    from snmp_agents.kernel_backend import KernelBackend
 
     model, configs = _compiled(*CASES[1])
     config = configs["host1"]

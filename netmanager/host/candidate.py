@@ -1,58 +1,19 @@
-"""What the agent asks of a host: the candidate configuration and the backend contract.
+"""A host's whole desired configuration as rows (the NETMANAGER-MIB configuration
+tables), their consistency checks, and the row-level difference of two of them.
 
-The SNMP side of the agent only collects a :class:`Candidate` (the active rows of the
-NETMANAGER-MIB configuration tables) and drives a transaction; the kernel work belongs
-to a :class:`HostBackend`.  netmanager's kernel engine implements this protocol for real
-hosts; :class:`MemoryBackend` is the fake used by tests (and by ``--backend memory``).
-
-The contract (every implementation, one call at a time, from a worker thread):
-
-``recover()``
-    Called once when the agent starts, before anything else.  Finish or undo what an
-    operation interrupted by a crash left behind (the journal on disk).  Returns a
-    sentence for the log, or None when there was nothing to do.  After it, the host is
-    in the last *committed* configuration (pending or confirmed), never half-way.
-``stage(candidate) -> Sequence[Change]``
-    Compute, without touching the host, the changes that would turn the host's current
-    configuration into ``candidate``, in the order ``commit`` applies them.  Raise
-    :class:`BackendError` for a candidate the host cannot realise (an underlay interface
-    it lacks, a name already used by something it does not own).
-``commit()``
-    Apply the last staged candidate as a journal of steps.  On failure undo the steps
-    done, in reverse, and raise :class:`BackendError`; if an undo step fails too, raise
-    :class:`UndoFailed` naming what is left.  The journal survives a crash (``recover``).
-``confirm()``
-    Make the last commit permanent: forget its undo journal.
-``rollback()``
-    Undo the last commit that was not confirmed, returning the host to the configuration
-    before it.  Idempotent: with no unconfirmed commit it does nothing.
-``discard()``
-    Forget the staged candidate.
-``running() -> Candidate``
-    The configuration in force (the last commit, confirmed or not).
-
-Nothing here may block the event loop: the agent calls these through a single worker
-thread and keeps answering GETs meanwhile.
+The rows are what travels to a host's agent by SET and what the agent serves by GET;
+the :mod:`netmanager.host.rows` module maps them to and from the compiled
+:class:`~netmanager.hostconfig.HostConfig` of each topology on the host.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-log = logging.getLogger(__name__)
+from typing import Any, ClassVar
 
 ANY_ADDRESS = IPv4Address(0)
-
-# ---------------------------------------------------------------- candidate
 
 
 @dataclass(frozen=True)
@@ -154,7 +115,7 @@ class RouteConfig:
 @dataclass(frozen=True)
 class DocumentConfig:
     """nmDocumentEntry: one chunk of a topology's host configuration document (see
-    :mod:`snmp_agents.hostconfig_rows`)."""
+    :mod:`netmanager.host.rows`)."""
 
     topology: str
     chunk: int
@@ -328,156 +289,3 @@ def diff_candidates(have: Candidate, want: Candidate) -> list[Change]:
                 removals.append(Change("remove", label, "on the host, not in the candidate"))
     # removals first, in reverse table order (rules before ports before networks)
     return list(reversed(removals)) + changes
-
-
-# ---------------------------------------------------------------- the contract
-
-
-class BackendError(Exception):
-    """The operation failed; the host is as it was before it."""
-
-
-class UndoFailed(BackendError):
-    """The operation failed and undoing it failed too: the host is partly configured."""
-
-
-@runtime_checkable
-class HostBackend(Protocol):
-    def recover(self) -> str | None: ...
-
-    def stage(self, candidate: Candidate) -> Sequence[Change]: ...
-
-    def commit(self) -> None: ...
-
-    def confirm(self) -> None: ...
-
-    def rollback(self) -> None: ...
-
-    def discard(self) -> None: ...
-
-    def running(self) -> Candidate: ...
-
-
-# ---------------------------------------------------------------- the in-memory backend
-
-
-class MemoryBackend:
-    """A host that exists only in a JSON file: what tests observe instead of a kernel.
-
-    ``path`` (optional) keeps the applied configuration, the undo point of an unconfirmed
-    commit and an operation log across agent restarts, so a test can kill the agent and
-    check that it reverts by itself.  ``fail`` names operations that raise (fault
-    injection: ``{"commit"}``, ``{"commit", "undo"}`` for a failed undo); ``delay_s``
-    makes commit and rollback slow, to show the agent answering meanwhile.
-    """
-
-    def __init__(
-        self,
-        path: Path | None = None,
-        fail: Iterable[str] = (),
-        delay_s: float = 0.0,
-    ) -> None:
-        self.path = path
-        self.fail = frozenset(fail)
-        self.delay_s = delay_s
-        self._lock = threading.Lock()
-        self.applied = Candidate()
-        self.undo_point: Candidate | None = None
-        self.staged: Candidate | None = None
-        self.log: list[str] = []
-        self.in_progress: str | None = None
-        if path is not None and path.exists():
-            doc = json.loads(path.read_text())
-            self.applied = Candidate.from_json(doc.get("applied"))
-            undo = doc.get("undo_point")
-            self.undo_point = Candidate.from_json(undo) if undo is not None else None
-            self.log = list(doc.get("log", []))
-            self.in_progress = doc.get("in_progress")
-
-    def _save(self) -> None:
-        if self.path is None:
-            return
-        doc = {
-            "applied": self.applied.to_json(),
-            "undo_point": self.undo_point.to_json() if self.undo_point is not None else None,
-            "log": self.log,
-            "in_progress": self.in_progress,
-        }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
-
-    def _event(self, what: str) -> None:
-        self.log.append(what)
-        self._save()
-
-    def recover(self) -> str | None:
-        with self._lock:
-            if self.in_progress is None:
-                return None
-            what = self.in_progress
-            self.in_progress = None
-            if what == "commit" and self.undo_point is not None:
-                # a commit cut short: the journal says where the host was before it
-                self.applied = self.undo_point
-                self.undo_point = None
-            self._event(f"recover {what}")
-            return f"undid an interrupted {what}"
-
-    def stage(self, candidate: Candidate) -> Sequence[Change]:
-        with self._lock:
-            if "stage" in self.fail:
-                raise BackendError("stage failed (fault injected)")
-            self.staged = candidate
-            return diff_candidates(self.applied, candidate)
-
-    def commit(self) -> None:
-        with self._lock:
-            if self.staged is None:
-                raise BackendError("nothing staged")
-            self.in_progress = "commit"
-            self.undo_point = self.applied
-            self._save()
-            if self.delay_s:
-                time.sleep(self.delay_s)
-            if "commit" in self.fail:
-                if "undo" in self.fail:
-                    self.in_progress = None
-                    self._event("commit failed, undo failed")
-                    raise UndoFailed("commit failed (fault injected); undo failed (fault injected)")
-                self.applied = self.undo_point
-                self.undo_point = None
-                self.in_progress = None
-                self._event("commit failed, undone")
-                raise BackendError("commit failed (fault injected); every step undone")
-            self.applied = self.staged
-            self.staged = None
-            self.in_progress = None
-            self._event("commit")
-
-    def confirm(self) -> None:
-        with self._lock:
-            self.undo_point = None
-            self._event("confirm")
-
-    def rollback(self) -> None:
-        with self._lock:
-            if self.undo_point is None:
-                self._event("rollback (nothing to undo)")
-                return
-            self.in_progress = "rollback"
-            self._save()
-            if self.delay_s:
-                time.sleep(self.delay_s)
-            self.applied = self.undo_point
-            self.undo_point = None
-            self.in_progress = None
-            self._event("rollback")
-
-    def discard(self) -> None:
-        with self._lock:
-            self.staged = None
-
-    def running(self) -> Candidate:
-        with self._lock:
-            return self.applied

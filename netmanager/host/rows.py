@@ -26,8 +26,7 @@ import zlib
 from collections.abc import Iterable
 from ipaddress import IPv4Address
 
-from netmanager.hostconfig import HostConfig, Port
-from snmp_agents.backend import (
+from netmanager.host.candidate import (
     Candidate,
     DocumentConfig,
     NetworkConfig,
@@ -36,6 +35,7 @@ from snmp_agents.backend import (
     RouteConfig,
     ShapingConfig,
 )
+from netmanager.hostconfig import HostConfig, Port
 
 CHUNK = 255  # nmDocumentData: DisplayString (SIZE (1..255))
 NAME_MAX = 32  # NmName

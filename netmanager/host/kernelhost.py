@@ -2,7 +2,7 @@
 
 ``KernelBackend(dom0, state_dir)`` realises a :class:`Candidate` — the
 :class:`~netmanager.hostconfig.HostConfig` of every topology the host serves (see
-:mod:`snmp_agents.hostconfig_rows`) — with the same pipeline as ``netmanager apply``:
+:mod:`netmanager.host.rows`) — with the same pipeline as ``netmanager apply``:
 :func:`~netmanager.render.render_host` → desired :class:`HostState` → the engine's
 observe/plan/apply, plus the host's iptables/ebtables chains
 (:func:`~netmanager.firewall.desired_rulesets`) and the NAT gateways' rules.
@@ -42,6 +42,9 @@ from netmanager.firewall import (
     desired_rulesets,
     ensure_gateway,
 )
+from netmanager.host.candidate import Candidate, Change
+from netmanager.host.protocol import BackendError, UndoFailed
+from netmanager.host.rows import host_configs_from_candidate
 from netmanager.hostconfig import HostConfig
 from netmanager.kernel import (
     ApplyError,
@@ -54,8 +57,6 @@ from netmanager.kernel import (
     StalePlanError,
 )
 from netmanager.render import RenderError, render_host
-from snmp_agents.backend import BackendError, Candidate, Change, UndoFailed
-from snmp_agents.hostconfig_rows import host_configs_from_candidate
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class _Target:
 
 
 class KernelBackend:
-    """A :class:`~snmp_agents.backend.HostBackend` over netmanager's kernel engine."""
+    """A :class:`~netmanager.host.protocol.HostBackend` over netmanager's kernel engine."""
 
     def __init__(self, dom0: str, state_dir: Path, engine: Engine | None = None) -> None:
         self.dom0 = dom0

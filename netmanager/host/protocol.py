@@ -1,0 +1,70 @@
+"""The host contract: what a transaction asks of one host, whoever drives it.
+
+A host is driven through a :class:`HostBackend` — by its SNMP agent (which collects the
+:class:`~netmanager.host.candidate.Candidate` from the NETMANAGER-MIB tables), or in the
+manager's own process for ``--local`` (:mod:`netmanager.apply.local`); either way the
+same backend code runs.  Implementations: :class:`~netmanager.host.kernelhost.KernelBackend`
+(netmanager's kernel engine, for real and emulated hosts) and
+:class:`~netmanager.host.memory.MemoryBackend` (a fake for tests, ``--backend memory``).
+
+The contract (every implementation, one call at a time, from a worker thread):
+
+``recover()``
+    Called once when the agent starts, before anything else.  Finish or undo what an
+    operation interrupted by a crash left behind (the journal on disk).  Returns a
+    sentence for the log, or None when there was nothing to do.  After it, the host is
+    in the last *committed* configuration (pending or confirmed), never half-way.
+``stage(candidate) -> Sequence[Change]``
+    Compute, without touching the host, the changes that would turn the host's current
+    configuration into ``candidate``, in the order ``commit`` applies them.  Raise
+    :class:`BackendError` for a candidate the host cannot realise (an underlay interface
+    it lacks, a name already used by something it does not own).
+``commit()``
+    Apply the last staged candidate as a journal of steps.  On failure undo the steps
+    done, in reverse, and raise :class:`BackendError`; if an undo step fails too, raise
+    :class:`UndoFailed` naming what is left.  The journal survives a crash (``recover``).
+``confirm()``
+    Make the last commit permanent: forget its undo journal.
+``rollback()``
+    Undo the last commit that was not confirmed, returning the host to the configuration
+    before it.  Idempotent: with no unconfirmed commit it does nothing.
+``discard()``
+    Forget the staged candidate.
+``running() -> Candidate``
+    The configuration in force (the last commit, confirmed or not).
+
+Callers call these from one worker thread per host (the kernel engine's namespace switching
+is per thread); the agent keeps answering GETs meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from netmanager.host.candidate import Candidate, Change
+
+
+class BackendError(Exception):
+    """The operation failed; the host is as it was before it."""
+
+
+class UndoFailed(BackendError):
+    """The operation failed and undoing it failed too: the host is partly configured."""
+
+
+@runtime_checkable
+class HostBackend(Protocol):
+    def recover(self) -> str | None: ...
+
+    def stage(self, candidate: Candidate) -> Sequence[Change]: ...
+
+    def commit(self) -> None: ...
+
+    def confirm(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+    def running(self) -> Candidate: ...
