@@ -66,6 +66,10 @@ from netmanager.kernel.objects import (
 from netmanager.kernel.scope import Scope
 
 _KINDS = {kind.value: kind for kind in LinkKind}
+#: consecutive link deletions in one namespace from which they go as one group deletion
+BULK_DELETE_MIN = 4
+#: device groups netmanager uses for a moment to delete links together: "NM" and 16 bits
+BULK_GROUP_BASE = 0x4E4D0000
 SYSCTL_NAMES = [*SYSCTL_DEFAULTS, *IPV6_SYSCTLS]
 NETCONF_SYSCTLS = {
     "net.ipv4.ip_forward": nl.NETCONFA_FORWARDING,
@@ -702,7 +706,11 @@ class NetlinkBackend:
                     )
                     results[index] = ActionResult(applied=False, error=error)
             return False
-        answers = handle.sock.transact(requests, stop_on_error=stop_on_error)
+        runs = _deletion_runs(actions, batch)
+        if runs:
+            answers = self._send_bulk(handle, batch, runs, stop_on_error)
+        else:
+            answers = handle.sock.transact(requests, stop_on_error=stop_on_error)
         pos = 0
         for index, reqs in batch:
             if not reqs:  # refused before sending: undo its index bookkeeping
@@ -726,6 +734,77 @@ class NetlinkBackend:
                         results[index] = ActionResult(applied=True, error=error)
             ok = ok and results[index].ok
         return ok
+
+    def _send_bulk(
+        self,
+        handle: _Ns,
+        batch: list[tuple[int, list[Request]]],
+        runs: list[list[int]],
+        stop_on_error: bool,
+    ) -> list[tuple[int, str]]:
+        """Send a batch whose runs of link deletions (positions in ``batch``) go as group
+        deletions: each link of a run is put in a device group no link of the namespace
+        is in, then the group is deleted in one request (see
+        :func:`~netmanager.kernel.netlink.link_delete_group`).  The answers are those the
+        batch's own requests would have had, one per request; a link whose group was set
+        but which was not deleted gets its group back."""
+        used = {nl.decode_link(m.buf, m.pos, m.end).group for m in handle.sock.dump(nl.link_dump())}
+        free = (g for g in range(BULK_GROUP_BASE, BULK_GROUP_BASE + 0x10000) if g not in used)
+        run_of: dict[int, tuple[int, int]] = {}  # position -> (group, position of run's end)
+        for run in runs:
+            group = next(free)
+            for position in run:
+                run_of[position] = (group, run[-1])
+        sent: list[Request] = []
+        for position, (_, reqs) in enumerate(batch):
+            if position not in run_of:
+                sent.extend(reqs)
+                continue
+            group, end = run_of[position]
+            sent.append(nl.link_set(nl.request_index(reqs[0]), group=group))
+            if position == end:
+                sent.append(nl.link_delete_group(group))
+        raw = handle.sock.transact(sent, stop_on_error=stop_on_error)
+        # back to one answer per request of the batch
+        at = 0
+        # end of a run -> (answer slot, position in batch, code, note) of its links
+        grouped: dict[int, list[tuple[int, int, int, str]]] = {}
+        deleted: dict[int, tuple[int, str] | None] = {}  # end -> the group deletion's answer
+        answers: list[tuple[int, str] | None] = []
+        for position, (_, reqs) in enumerate(batch):
+            if position not in run_of:
+                for _ in reqs:
+                    answers.append(raw[at] if at < len(raw) else None)
+                    at += 1
+                continue
+            _, end = run_of[position]
+            code, note = raw[at] if at < len(raw) else (errno.ECANCELED, "not sent")
+            at += 1
+            grouped.setdefault(end, []).append((len(answers), position, code, note))
+            answers.append(None)  # filled below
+            if position == end:
+                deleted[end] = raw[at] if at < len(raw) else None
+                at += 1
+        regroup: list[Request] = []
+        for end, members in grouped.items():
+            outcome = deleted.get(end)
+            for slot, position, code, note in members:
+                if code:
+                    answers[slot] = (code, note)
+                elif outcome is None or outcome[0]:
+                    answers[slot] = outcome or (errno.ECANCELED, "not sent")
+                    regroup.append(nl.link_set(nl.request_index(batch[position][1][0]), group=0))
+                else:
+                    answers[slot] = (0, "")
+        if regroup:
+            handle.sock.transact(regroup)
+        # a batch's answers stop at the first request never answered
+        out: list[tuple[int, str]] = []
+        for answer in answers:
+            if answer is None:
+                break
+            out.append(answer)
+        return out
 
     def _settle(self, action: Action, codes: list[tuple[int, str]], sent: int) -> ActionResult:
         if not codes:
@@ -999,3 +1078,27 @@ class NetlinkBackend:
             kind="bridge" if snooping else None,
             data=nl.bridge_data(obj.mcast_snooping) if snooping else None,
         )
+
+
+def _deletion_runs(
+    actions: Sequence[Action], batch: list[tuple[int, list[Request]]]
+) -> list[list[int]]:
+    """Runs of at least :data:`BULK_DELETE_MIN` consecutive link deletions in a batch (as
+    positions in it), each a single RTM_DELLINK request."""
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for position, (index, reqs) in enumerate(batch):
+        if (
+            len(reqs) == 1
+            and reqs[0].type == nl.RTM_DELLINK
+            and actions[index].verb is Verb.DELETE
+            and isinstance(actions[index].obj, Link)
+        ):
+            current.append(position)
+            continue
+        if len(current) >= BULK_DELETE_MIN:
+            runs.append(current)
+        current = []
+    if len(current) >= BULK_DELETE_MIN:
+        runs.append(current)
+    return runs
