@@ -8,8 +8,9 @@ the :mod:`netmanager.host.rows` module maps them to and from the compiled
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, ClassVar
 
@@ -159,7 +160,8 @@ def _to_json_value(value: Any) -> Any:
 
 
 def row_to_json(row: Any) -> dict[str, Any]:
-    return {k: _to_json_value(v) for k, v in asdict(row).items()}
+    # the rows' fields are plain values: no need for asdict's deep copies
+    return {f.name: _to_json_value(getattr(row, f.name)) for f in fields(row)}
 
 
 def row_from_json(cls: type[Any], doc: dict[str, Any]) -> Any:
@@ -192,6 +194,11 @@ class Candidate:
         return Candidate(**{k: tuple(sorted(v, key=_sort_key)) for k, v in tables.items()})
 
     def to_json(self) -> dict[str, Any]:
+        """The JSON form (computed once per candidate: the result must not be changed)."""
+        return self._json
+
+    @functools.cached_property
+    def _json(self) -> dict[str, Any]:
         return {name: [row_to_json(r) for r in getattr(self, name)] for name in TABLES}
 
     @staticmethod
@@ -264,6 +271,18 @@ class Change:
     action: str  # "add" | "modify" | "remove"
     object: str
     reason: str = ""
+
+    SIGNS: ClassVar[dict[str, str]] = {"add": "+", "modify": "~", "remove": "-"}
+
+    @property
+    def sign(self) -> str:
+        """``+``, ``~`` or ``-``, as plans print it."""
+        return self.SIGNS.get(self.action, "?")
+
+    @classmethod
+    def of_sign(cls, sign: str, obj: str, reason: str = "") -> Change:
+        actions = {v: k for k, v in cls.SIGNS.items()}
+        return cls(actions.get(sign, "modify"), obj, reason)
 
 
 def diff_candidates(have: Candidate, want: Candidate) -> list[Change]:

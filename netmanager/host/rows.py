@@ -38,6 +38,11 @@ from netmanager.host.candidate import (
 from netmanager.hostconfig import HostConfig, Port
 
 CHUNK = 255  # nmDocumentData: DisplayString (SIZE (1..255))
+#: candidates built or read in this process, with their HostConfigs (by identity): the
+#: local transport hands a backend the candidate the manager built, and a backend reads
+#: its running candidate many times; neither needs to decode the documents again
+_KNOWN: dict[int, tuple[Candidate, list[HostConfig]]] = {}
+_KNOWN_MAX = 32
 NAME_MAX = 32  # NmName
 SEPARATOR = "/"
 ROWS = ("networks", "peers", "ports", "shapings", "routes")
@@ -126,6 +131,7 @@ def rows_of(config: HostConfig) -> dict[str, list[object]]:
 
 def candidate_from_host_configs(configs: Iterable[HostConfig]) -> Candidate:
     """The candidate that carries what one host builds for every topology it serves."""
+    configs = list(configs)
     tables: dict[str, list[object]] = {name: [] for name in (*ROWS, "documents")}
     seen: set[str] = set()
     for config in configs:
@@ -139,12 +145,23 @@ def candidate_from_host_configs(configs: Iterable[HostConfig]) -> Candidate:
             DocumentConfig(config.topology, n, chunk)
             for n, chunk in enumerate(encode_document(config), start=1)
         )
-    return Candidate.of(**tables)
+    candidate = Candidate.of(**tables)
+    _remember(candidate, configs)
+    return candidate
+
+
+def _remember(candidate: Candidate, configs: list[HostConfig]) -> None:
+    if len(_KNOWN) >= _KNOWN_MAX:
+        del _KNOWN[next(iter(_KNOWN))]
+    _KNOWN[id(candidate)] = (candidate, list(configs))
 
 
 def host_configs_from_candidate(candidate: Candidate) -> list[HostConfig]:
     """The HostConfigs a candidate carries, by topology name; ``ValueError`` when its
     documents are incomplete or unreadable, or the structured rows disagree with them."""
+    known = _KNOWN.get(id(candidate))
+    if known is not None and known[0] is candidate:
+        return list(known[1])
     chunks: dict[str, dict[int, str]] = {}
     for d in candidate.documents:
         chunks.setdefault(d.topology, {})[d.chunk] = d.data
@@ -171,4 +188,5 @@ def host_configs_from_candidate(candidate: Candidate) -> list[HostConfig]:
                 f"the {name} rows do not match the host configuration documents "
                 "(nmDocumentTable): load both from the same configuration"
             )
+    _remember(candidate, configs)
     return configs
