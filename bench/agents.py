@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from apply import write_inputs
 
-from netmanager import agents, deploy, remote
+from netmanager import agents, deploy
+from netmanager.apply import topology
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -54,16 +55,13 @@ def run(n: int, through_agents: bool) -> dict[str, float]:
 
             def apply() -> object:
                 deployment = deploy.prepare(real, virtual, features=features)
-                if through_agents:
-                    return remote.apply(deployment)
-                return deploy.apply(deployment)
+                return topology.apply(deployment, local=not through_agents)
 
             out = {"apply": _timed(apply)}
             again: list[object] = []
             out["reapply"] = _timed(lambda: again.append(apply()))
             assert getattr(again[0], "changes", None) == 0
-            destroy = remote.destroy if through_agents else deploy.destroy
-            out["destroy"] = _timed(lambda: destroy("bench"))
+            out["destroy"] = _timed(lambda: topology.destroy("bench"))
             return out
         finally:
             agents.stop_agents()

@@ -275,6 +275,7 @@ def write_inputs(directory: Path, n: int) -> tuple[Path, Path]:
 
 def run_pipeline(prefix: str, n: int) -> dict[str, float]:
     from netmanager import deploy
+    from netmanager.apply import topology
 
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -284,7 +285,7 @@ def run_pipeline(prefix: str, n: int) -> dict[str, float]:
             real, virtual = write_inputs(Path(tmp), n)
             features = deploy.local_features()  # probed once, as a long-lived manager would
             with timer(out, "apply"):
-                deploy.apply(deploy.prepare(real, virtual, features=features))
+                topology.apply(deploy.prepare(real, virtual, features=features), local=True)
             src = f"{prefix}v-bench-vm0"
             for _ in range(5):
                 ping = [
@@ -303,10 +304,10 @@ def run_pipeline(prefix: str, n: int) -> dict[str, float]:
             else:
                 raise AssertionError("vm0 does not reach vm1 across hosts")
             with timer(out, "reapply"):
-                again = deploy.apply(deploy.prepare(real, virtual, features=features))
+                again = topology.apply(deploy.prepare(real, virtual, features=features), local=True)
             assert again.changes == 0, again.phases
             with timer(out, "destroy"):
-                deploy.destroy("bench")
+                topology.destroy("bench")
         finally:
             os.environ.pop("NETMANAGER_NS_PREFIX", None)
             os.environ.pop("NETMANAGER_STATE_DIR", None)

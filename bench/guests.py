@@ -43,7 +43,8 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from netmanager import deploy, programs, remote
+from netmanager import deploy, programs
+from netmanager.apply import topology as topologies
 from netmanager.guests import hosts
 from netmanager.verify.connectivity import GUEST_LATENCY_QUANTILE, guest_estimate
 from netmanager.verify.distributed import parse_ping, ping_argv
@@ -100,10 +101,10 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def boot(real: Path, virtual: Path) -> dict[str, float]:
-    out = {"apply": timed(lambda: remote.apply(deploy.prepare(real, virtual)))}
-    out["reapply"] = timed(lambda: remote.apply(deploy.prepare(real, virtual)))
+    out = {"apply": timed(lambda: topologies.apply(deploy.prepare(real, virtual)))}
+    out["reapply"] = timed(lambda: topologies.apply(deploy.prepare(real, virtual)))
     topology = deploy.prepare(real, virtual).topology
-    out["destroy"] = timed(lambda: remote.destroy(topology))
+    out["destroy"] = timed(lambda: topologies.destroy(topology))
     return out
 
 
@@ -137,7 +138,7 @@ def latency_table(directory: Path, samples: int) -> list[dict[str, float]]:
         for latency in LATENCIES_MS:
             attribute = f' latency="{latency}ms"' if latency else ""
             virtual.write_text(VIRTUAL.format(latency=attribute))
-            remote.apply(deploy.prepare(TWO_REAL, virtual))
+            topologies.apply(deploy.prepare(TWO_REAL, virtual))
             ping("vm1", "10.20.0.2", 3, 0.2)  # ARP resolved, queues settled
             interval = 0.01 if latency < 100 else 0.05
             stall, start = cpu_stall_us(), time.monotonic()
@@ -164,7 +165,7 @@ def latency_table(directory: Path, samples: int) -> list[dict[str, float]]:
                 }
             )
     finally:
-        remote.destroy("bench-latency")
+        topologies.destroy("bench-latency")
     return rows
 
 

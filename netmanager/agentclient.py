@@ -70,9 +70,11 @@ SETTLED = {
 class AgentError(Exception):
     """A request to a host's agent failed; the message names the host."""
 
-    def __init__(self, host: str, message: str) -> None:
+    def __init__(self, host: str, message: str, *, undo_failed: bool = False) -> None:
         super().__init__(f"host '{host}': {message}")
         self.host = host
+        #: the operation failed and so did its undo: the host is partly configured
+        self.undo_failed = undo_failed
 
 
 def _raw(varbinds: Sequence[VarBind]) -> list[tuple[Any, Any]]:
@@ -448,7 +450,11 @@ class AgentClient:
                     raise AgentError(self.host, f"{op} failed: {status.last_error}")
                 return status
             if status.state == "failed":
-                raise AgentError(self.host, f"{op} failed, undo incomplete: {status.last_error}")
+                raise AgentError(
+                    self.host,
+                    f"{op} failed, undo incomplete: {status.last_error}",
+                    undo_failed=True,
+                )
             if status.state == "idle" and op in ("stage", "commit"):
                 raise AgentError(
                     self.host, f"{op} failed: {status.last_error or status.last_result}"

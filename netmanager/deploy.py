@@ -1,30 +1,20 @@
-"""Plan, apply, destroy and inspect topologies on hosts emulated on this machine.
+"""Prepare a topology, keep the records of what was applied, and inspect this machine.
 
-The pipeline: load -> map (with the segment ids and capacity other applied topologies
-hold) -> compile -> render -> the engine and the firewall.  The desired state of the
-machine is the emulated infrastructure plus every applied topology, so applying one
-topology leaves the others as they are.
-
-Apply runs in phases so that it fails closed and can be rolled back as a whole:
-
-1. infrastructure: host and switch namespaces, underlay links (a no-op once built);
-2. firewall: every host's chains for this topology, and the final drop for VM ports that
-   no topology claims, installed before any VM port exists;
-3. the topology's kernel objects (namespaces, bridges, VXLAN, ports, shaping, routes).
-
-A failure in any phase undoes the phases before it (the engine undoes its own phase),
-so the machine is left as it was; an undo that fails is reported, never hidden.
-Each step can be made to fail on purpose (``faults``) to test exactly that.
+The pipeline's front: load -> map (with the segment ids and capacity other applied
+topologies hold) -> compile, into a :class:`Deployment` that :mod:`netmanager.apply`
+builds on the hosts.  The records (``<state>/topologies/*.json``) say what each applied
+topology holds where.  :func:`status` reads applied VMs back from this machine's kernel;
+:func:`machine_plan` compares the kernel and firewall of this machine with what the
+applied topologies and the emulated infrastructure need, object by object (verify's
+state level).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,42 +25,29 @@ from netmanager.errors import (
     ExitCode,
     Loc,
     NetmanagerError,
-    Severity,
     single,
 )
 from netmanager.firewall import (
     Firewall,
     FirewallChange,
-    FirewallError,
     Ruleset,
     desired_rulesets,
-    ensure_gateway,
 )
 from netmanager.gcpause import pausing
 from netmanager.guests import GUEST_FEATURES
 from netmanager.hostconfig import HostConfig, Infrastructure, namespace_kinds
-from netmanager.kernel import Address, ApplyError, Engine, Faults, HostState, KernelStateError, Link
-from netmanager.kernel.journal import StepProgress
+from netmanager.kernel import Address, Engine, HostState, KernelStateError, Link
 from netmanager.kernel.plan import Plan
-from netmanager.kernel.plan import plan as kernel_plan
 from netmanager.loader import load_with_warnings
 from netmanager.mapping import (
     Mapping,
     Occupied,
     load_allocations,
     map_model,
-    release_allocations,
-    save_allocations,
 )
 from netmanager.model import Encap, HypervisorKind, Model
 from netmanager.render import RenderError, render_all
-from netmanager.state import apply_lock, read_json, state_dir, write_json
-
-
-class ApplyFailed(NetmanagerError):
-    """A change failed; what had been done was undone (unless the diagnostics say not)."""
-
-    exit_code = ExitCode.APPLY_FAILED
+from netmanager.state import read_json, state_dir, write_json
 
 
 class EnvironmentProblem(NetmanagerError):
@@ -170,11 +147,26 @@ def records(directory: Path | None = None) -> dict[str, Record]:
     return found
 
 
-def _save_record(record: Record) -> None:
+def save_record(record: Record) -> None:
     write_json(_records_dir() / f"{record.topology}.json", record.as_json())
 
 
-def _remove_record(topology: str) -> None:
+def refuse_mixed(applied: dict[str, Record], transport: str, loc: Loc) -> None:
+    """One machine's topologies are applied one way: all through agents, or all locally."""
+    other = sorted(t for t, r in applied.items() if r.transport != transport)
+    if other:
+        flag = "--local" if transport == "agents" else "without --local"
+        raise _problem(
+            NetmanagerError,
+            "E743",
+            f"topology '{other[0]}' was applied {'without' if transport == 'agents' else 'through'}"
+            f" agents; one machine's topologies are applied one way",
+            f"destroy '{other[0]}' first, or apply {flag}",
+            loc,
+        )
+
+
+def remove_record(topology: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         (_records_dir() / f"{topology}.json").unlink()
 
@@ -423,9 +415,9 @@ class MachinePlan:
 
 
 @pausing
-def plan(deployment: Deployment) -> MachinePlan:
-    """What apply would change, and why: nothing is changed."""
-    _refuse_guests(deployment)
+def machine_plan(deployment: Deployment) -> MachinePlan:
+    """What the kernel and firewall of this machine lack for the topology as applied with
+    ``--local``, object by object (verify's state level); nothing is changed."""
     applied = records()
     desired = desired_state(
         _other_configs(deployment.topology, applied) + list(deployment.configs.values()),
@@ -437,326 +429,6 @@ def plan(deployment: Deployment) -> MachinePlan:
         deployment.topology, deployment.configs, _dom0s(deployment.infrastructure)
     )
     return MachinePlan(deployment.topology, kernel_plan, firewall)
-
-
-# ------------------------------------------------------------------------------ executing
-
-
-@dataclass
-class StepCounter:
-    """Numbers every step of an apply across phases, to fail one on purpose in tests."""
-
-    fail_at: int | None = None
-    done: int = 0
-
-    def engine_faults(self, steps: int) -> Faults | None:
-        """Faults for an engine phase of ``steps`` steps; counts them."""
-        start, self.done = self.done, self.done + steps
-        if self.fail_at is not None and start <= self.fail_at < self.done:
-            return Faults(fail_at=self.fail_at - start)
-        return None
-
-    def check(self, what: str) -> None:
-        index, self.done = self.done, self.done + 1
-        if self.fail_at == index:
-            raise FirewallError(f"injected fault at step {index} ({what})")
-
-
-@dataclass
-class Outcome:
-    topology: str
-    changes: int
-    phases: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "topology": self.topology,
-            "changes": self.changes,
-            "phases": self.phases,
-            "seconds": round(self.seconds, 3),
-            "hosts": self.hosts,
-        }
-
-
-@dataclass
-class _Observation:
-    """One observation of the kernel serves every kernel phase until one of them changes
-    something (firewall phases do not touch kernel objects)."""
-
-    state: HostState | None = None
-    scope: set[str] = field(default_factory=set)
-
-
-def _run_phases(
-    topology: str,
-    phases: list[tuple[str, HostState | list[FirewallChange] | GatewayRules]],
-    counter: StepCounter,
-    progress: Callable[[str], None],
-    seen: _Observation | None = None,
-    steps: StepProgress | None = None,
-) -> dict[str, int]:
-    """Run kernel and firewall phases in order; on failure undo the finished ones.
-    ``progress`` is told each phase, ``steps`` the kernel steps done in it."""
-    undo: list[Callable[[], None]] = []
-    counts: dict[str, int] = {}
-    scope = owned_namespaces()
-    seen = seen if seen is not None else _Observation()
-    try:
-        with Engine() as engine:
-            for name, phase in phases:
-                progress(name)
-                if isinstance(phase, HostState):
-                    scope |= set(phase.namespaces)
-                    if seen.state is None or seen.scope != scope:
-                        seen.state, seen.scope = engine.observe(scope), set(scope)
-                    observed = seen.state
-                    the_plan = kernel_plan(phase, observed, scope)
-                    counts[name] = len(the_plan)
-                    if not len(the_plan):
-                        continue
-                    faults = counter.engine_faults(len(the_plan.steps))
-                    seen.state = None
-                    result = engine.apply(the_plan, faults=faults, progress=steps)
-                    counts[name] = result.changes
-                    undo.append(_kernel_undo(observed, set(scope)))
-                elif isinstance(phase, GatewayRules):
-                    done = 0
-                    for namespace in phase.namespaces:
-                        counter.check(f"NAT gateway rules in {namespace}")
-                        done += ensure_gateway(namespace)
-                    counts[name] = done
-                else:
-                    done = 0
-                    for change in phase:
-                        if not change.changed or change.namespace not in owned_namespaces():
-                            continue
-                        counter.check(f"{change.table} in {change.namespace}")
-                        Firewall(change.namespace).replace(
-                            change.table, change.desired, change.observed
-                        )
-                        undo.append(_firewall_undo(change))
-                        done += 1
-                    counts[name] = done
-    except (ApplyError, FirewallError, OSError) as exc:
-        failures = []
-        for step in reversed(undo):
-            try:
-                step()
-            except (ApplyError, FirewallError, OSError) as undo_exc:
-                failures.append(str(undo_exc))
-        diagnostics = [
-            Diagnostic(
-                Severity.ERROR,
-                "E710",
-                f"{topology}: {exc}",
-                Loc("netmanager"),
-                "nothing was left changed" if not failures else "",
-            )
-        ]
-        for failure in failures:
-            diagnostics.append(
-                Diagnostic(
-                    Severity.ERROR,
-                    "E711",
-                    f"an undo failed, the machine is NOT as it was: {failure}",
-                    Loc("netmanager"),
-                    "netmanager plan shows what differs",
-                )
-            )
-        raise ApplyFailed("apply", diagnostics) from exc
-    return counts
-
-
-@dataclass(frozen=True)
-class GatewayRules:
-    """The rules of the topology's NAT gateways, put in place once their namespaces exist."""
-
-    namespaces: tuple[str, ...]
-
-
-def _gateways(configs: dict[str, HostConfig]) -> GatewayRules:
-    return GatewayRules(tuple(sorted(n.namespace for c in configs.values() for n in c.nats)))
-
-
-def _kernel_undo(before: HostState, scope: set[str]) -> Callable[[], None]:
-    def undo() -> None:
-        with Engine() as engine:
-            engine.apply(before, namespaces=set(scope))
-
-    return undo
-
-
-def _firewall_undo(change: FirewallChange) -> Callable[[], None]:
-    def undo() -> None:
-        if change.namespace not in owned_namespaces():
-            return
-        firewall = Firewall(change.namespace)
-        current = firewall.observe()
-        now = current[0] if change.table == "iptables" else current[1]
-        firewall.replace(change.table, change.observed, now)
-
-    return undo
-
-
-def _quiet(_: str) -> None:
-    return None
-
-
-@pausing
-def apply(
-    deployment: Deployment,
-    *,
-    fail_at: int | None = None,
-    progress: Callable[[str], None] = _quiet,
-    steps: StepProgress | None = None,
-) -> Outcome:
-    """Build the topology; raises ApplyFailed after undoing everything on failure.
-    ``progress`` is told each phase, ``steps`` (done, in all) the kernel steps of each."""
-    start = time.perf_counter()
-    topology = deployment.topology
-    _refuse_guests(deployment)
-    with apply_lock():
-        applied = records()
-        _refuse_mixed(applied, "local", deployment.model.virtual.loc)
-        others = _other_configs(topology, applied)
-        # The infrastructure phase keeps this topology as it was applied before (if it was),
-        # so that a re-apply changes only what differs.
-        previous = list(applied[topology].hosts.values()) if topology in applied else []
-        wanted = list(deployment.configs.values())
-        full_state = desired_state(others + wanted, deployment.infrastructure)
-        infra_state = (
-            full_state
-            if previous == wanted
-            else desired_state(others + previous, deployment.infrastructure)
-        )
-        seen = _Observation()
-        counter = StepCounter(fail_at)
-        phases: list[tuple[str, HostState | list[FirewallChange] | GatewayRules]] = [
-            ("infrastructure", infra_state)
-        ]
-        # the firewall phase is computed once the hosts' namespaces exist
-        counts = _run_phases(topology, phases, counter, progress, seen, steps)
-        firewall = _firewall_changes(
-            topology, deployment.configs, _dom0s(deployment.infrastructure)
-        )
-        try:
-            counts |= _run_phases(
-                topology,
-                [
-                    ("firewall", firewall),
-                    ("topology", full_state),
-                    ("gateways", _gateways(deployment.configs)),
-                ],
-                counter,
-                progress,
-                seen,
-                steps,
-            )
-        except ApplyFailed:
-            if counts.get("infrastructure"):
-                _undo_infrastructure(others, applied, topology)
-            raise
-        save_allocations(topology, deployment.mapping.segments)
-        record = Record(
-            topology=topology,
-            real=str(Path(deployment.model.real.file).resolve()),
-            virtual=str(Path(deployment.model.virtual.file).resolve()),
-            hosts=deployment.configs,
-            infrastructure=deployment.infrastructure,
-            occupied=Occupied.of([deployment.mapping]),
-            placement=dict(deployment.mapping.placement),
-            applied_at=time.time(),
-            base_dir=deployment.model.real.base_dir,
-        )
-        old = applied.get(topology)
-        if old is None or replace(old, applied_at=0.0) != replace(record, applied_at=0.0):
-            _save_record(record)
-    outcome = Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
-    outcome.hosts = {
-        host: {"vms": len(config.vms), "ports": len(config.ports), "networks": len(config.segments)}
-        for host, config in sorted(deployment.configs.items())
-    }
-    return outcome
-
-
-def _refuse_guests(deployment: Deployment) -> None:
-    """In-process apply builds namespaces of this kernel only: a guest host has its own."""
-    guests = [g.host for g in deployment.infrastructure.guests]
-    if guests:
-        raise _problem(
-            NetmanagerError,
-            "E709",
-            f"host '{guests[0]}' is a guest (hypervisor=\"guest\"): guest hosts are "
-            "configured through their agents, not in this process",
-            "apply without --local",
-            deployment.model.real.host_by_name[guests[0]].loc,
-        )
-
-
-def _refuse_mixed(applied: dict[str, Record], transport: str, loc: Loc) -> None:
-    """One machine's topologies are applied one way: all through agents, or all locally."""
-    other = sorted(t for t, r in applied.items() if r.transport != transport)
-    if other:
-        flag = "--local" if transport == "agents" else "without --local"
-        raise _problem(
-            NetmanagerError,
-            "E743",
-            f"topology '{other[0]}' was applied {'without' if transport == 'agents' else 'through'}"
-            f" agents; one machine's topologies are applied one way",
-            f"destroy '{other[0]}' first, or apply {flag}",
-            loc,
-        )
-
-
-def _undo_infrastructure(
-    others: list[HostConfig], applied: dict[str, Record], topology: str
-) -> None:
-    """After a failed first apply: take the infrastructure built for it away again."""
-    remaining = [r for t, r in applied.items() if t != topology]
-    infra = remaining[0].infrastructure if remaining else None
-    with Engine() as engine:
-        engine.apply(desired_state(others, infra), namespaces=owned_namespaces())
-
-
-@pausing
-def destroy(
-    topology: str,
-    *,
-    fail_at: int | None = None,
-    progress: Callable[[str], None] = _quiet,
-    steps: StepProgress | None = None,
-) -> Outcome:
-    """Remove everything of a topology, release its segment ids; the last one takes the
-    emulated infrastructure with it."""
-    start = time.perf_counter()
-    with apply_lock():
-        applied = records()
-        record = applied.get(topology)
-        if record is None:
-            raise _problem(
-                NetmanagerError,
-                "E720",
-                f"topology '{topology}' is not applied on this machine",
-                "netmanager status lists what is applied" if applied else "nothing is applied here",
-            )
-        others = _other_configs(topology, applied)
-        infra = record.infrastructure if others else None
-        counter = StepCounter(fail_at)
-        firewall = _firewall_changes(topology, {}, _dom0s(record.infrastructure))
-        # Ports go first (a port without its rules would only fall to the final drop);
-        # the rules of hosts whose namespace went with the last topology need no removal.
-        counts = _run_phases(
-            topology,
-            [("topology", desired_state(others, infra)), ("firewall", firewall)],
-            counter,
-            progress,
-            steps=steps,
-        )
-        release_allocations(topology)
-        _remove_record(topology)
-    return Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
 
 
 # ------------------------------------------------------------------------------- inspect

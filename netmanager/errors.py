@@ -127,6 +127,12 @@ class NetmanagerError(Exception):
         return [d for d in self.diagnostics if d.severity is Severity.WARNING]
 
 
+class ApplyFailed(NetmanagerError):
+    """A change failed; what had been done was undone (unless the diagnostics say not)."""
+
+    exit_code = ExitCode.APPLY_FAILED
+
+
 class InfeasibleError(NetmanagerError):
     """The input is valid but cannot be placed on the infrastructure."""
 

@@ -36,7 +36,8 @@ from netmanager import programs, settings
 from netmanager.errors import Diagnostic, Loc, NetmanagerError, single
 
 if TYPE_CHECKING:
-    from netmanager.deploy import Deployment, Outcome
+    from netmanager.apply.topology import Outcome, TopologyPlan
+    from netmanager.deploy import Deployment
     from netmanager.mapping import Mapping as MappingResult
     from netmanager.model import Model
     from netmanager.verify import Report
@@ -67,10 +68,10 @@ ProgressCallback = Callable[[ProgressEvent], None]
 class PlannedChange:
     """One change apply would make, as ``netmanager plan --json`` lists it.
 
-    ``op`` is ``+`` (create), ``~`` (change) or ``-`` (delete); ``host`` the host whose
-    agent staged it (None: this machine, the emulated infrastructure or ``--local``);
-    ``kind`` the kernel object's kind (``link``, ``tbf``, ...), ``firewall`` for a rule
-    table, or ``""`` where an agent names only the object."""
+    ``op`` is ``+`` (create), ``~`` (change) or ``-`` (delete); ``host`` the host that
+    staged it (None: the emulated infrastructure of this machine); ``kind`` the kernel
+    object's kind (``link``, ``tbf``, ...) for the infrastructure's changes, ``""`` where
+    a host names only the object."""
 
     op: str
     object: str
@@ -451,14 +452,9 @@ class Testbed:
         """What :meth:`apply` would change, and why; changes nothing."""
 
         def run(real: Path, virtual: Path) -> Plan:
-            from netmanager import deploy
+            from netmanager.apply import topology
 
-            deployment = self._prepare(real, virtual)
-            if self.local:
-                return _local_plan(deploy.plan(deployment))
-            from netmanager import remote
-
-            return _agents_plan(remote.plan(deployment))
+            return _plan(topology.plan(self._prepare(real, virtual), local=self.local))
 
         return self._with_inputs(run)
 
@@ -467,16 +463,13 @@ class Testbed:
         host is rolled back and ``NetmanagerError`` (exit code 4) raised."""
 
         def run(real: Path, virtual: Path) -> Result:
-            from netmanager import deploy
+            from netmanager.apply import topology
 
             deployment = self._prepare(real, virtual)
             reporter = _Reporter(self.progress)
-            if self.local:
-                outcome = deploy.apply(deployment, progress=reporter.phase, steps=reporter.step)
-            else:
-                from netmanager import remote
-
-                outcome = remote.apply(deployment, progress=reporter.phase, steps=reporter.step)
+            outcome = topology.apply(
+                deployment, local=self.local, progress=reporter.phase, steps=reporter.step
+            )
             return _result(outcome)
 
         return self._with_inputs(run, keep=True)
@@ -487,21 +480,11 @@ class Testbed:
         switches and agents with it); ``NetmanagerError`` (E720) when it is not applied."""
 
         def run() -> Result:
-            from netmanager import deploy
+            from netmanager.apply import topology
 
             self._end_processes()
             reporter = _Reporter(self.progress)
-            record = deploy.records().get(self.topology)
-            if record is not None and record.transport == "agents":
-                from netmanager import remote
-
-                outcome = remote.destroy(
-                    self.topology, progress=reporter.phase, steps=reporter.step
-                )
-            else:
-                outcome = deploy.destroy(
-                    self.topology, progress=reporter.phase, steps=reporter.step
-                )
+            outcome = topology.destroy(self.topology, progress=reporter.phase, steps=reporter.step)
             return _result(outcome)
 
         return self._call(run)
@@ -693,39 +676,20 @@ def _result(outcome: Outcome) -> Result:
     return Result(outcome.topology, outcome.changes, dict(outcome.phases), outcome.seconds, hosts)
 
 
-def _local_plan(machine_plan: Any) -> Plan:
-    changes = [
-        PlannedChange(str(c.op), c.obj.label(), c.reason, None, c.obj.KIND)
-        for c in machine_plan.kernel.changes
-    ]
-    for table in machine_plan.firewall:
-        if table.changed:
-            changes.append(
-                PlannedChange(
-                    "~", f"{table.table} of {table.namespace}", "rules differ", None, "firewall"
-                )
-            )
-    return Plan(
-        machine_plan.topology,
-        tuple(changes),
-        f"topology '{machine_plan.topology}': {machine_plan.summary()}",
-    )
-
-
-def _agents_plan(agents_plan: Any) -> Plan:
+def _plan(planned: TopologyPlan) -> Plan:
     changes = []
-    if agents_plan.infrastructure is not None:
+    if planned.infrastructure is not None:
         changes += [
             PlannedChange(str(c.op), c.obj.label(), c.reason, None, c.obj.KIND)
-            for c in agents_plan.infrastructure.changes
+            for c in planned.infrastructure.changes
         ]
-    for host, lines in sorted(agents_plan.hosts.items()):
-        changes += [PlannedChange(op, obj, why, host) for op, obj, why in lines]
+    for host, lines in sorted(planned.hosts.items()):
+        changes += [PlannedChange(c.sign, c.object, c.reason, host) for c in lines]
     return Plan(
-        agents_plan.topology,
+        planned.topology,
         tuple(changes),
-        f"topology '{agents_plan.topology}': {agents_plan.summary()}",
-        dict(agents_plan.unreachable),
+        f"topology '{planned.topology}': {planned.summary()}",
+        dict(planned.unreachable),
     )
 
 

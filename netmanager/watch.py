@@ -487,11 +487,11 @@ class Watcher:
         return client
 
     def _read_agents(self, hosts: Sequence[str]) -> dict[str, HostReading]:
-        from netmanager import remote
         from netmanager.agentclient import AgentError
+        from netmanager.apply.topology import running_agents
         from snmp_agents.credentials import CredentialsError
 
-        running = remote._running_agents()
+        running = running_agents()
         readings: dict[str, HostReading] = {}
         clients: dict[str, Any] = {}
         for host in hosts:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from netmanager import agents, deploy
+from netmanager.apply import topology
 from netmanager.cli import main
-from netmanager.errors import NetmanagerError
+from netmanager.errors import ApplyFailed, NetmanagerError
 from tests import kernelstate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -135,14 +136,14 @@ def test_two_hosts_apply_reapply_status_exec_destroy(
 def test_changed_rate_is_modified_in_place_and_drift_is_repaired(
     prefix: str, tmp_path: Path
 ) -> None:
-    deploy.apply(deploy.prepare(*TWO))
+    topology.apply(deploy.prepare(*TWO), local=True)
     host1 = f"{prefix}h-host1"
     handle_before = kernelstate.namespace_state(host1)["qdiscs"]
     faster = faster_two_hosts(tmp_path)
     (tmp_path / "snmp.toml").write_text("")
-    changed = deploy.plan(deploy.prepare(TWO[0], faster))
-    assert changed.kernel.counts() == {"create": 0, "modify": 4, "delete": 0, "implied": 0}
-    deploy.apply(deploy.prepare(TWO[0], faster))
+    changed = topology.plan(deploy.prepare(TWO[0], faster), local=True)
+    assert changed.counts() == {"add": 0, "modify": 4, "remove": 0}
+    topology.apply(deploy.prepare(TWO[0], faster), local=True)
     after = kernelstate.namespace_state(host1)["qdiscs"]
     assert [q[:4] for q in after] == [q[:4] for q in handle_before]  # same qdiscs, same handles
     assert any('"rate": 2500000' in q[4] for q in after)  # tc -j gives bytes per second
@@ -153,9 +154,9 @@ def test_changed_rate_is_modified_in_place_and_drift_is_repaired(
         if str(link["ifname"]).startswith("nv")
     )
     subprocess.run(["ip", "-n", host1, "link", "del", port], check=True)
-    drift = deploy.plan(deploy.prepare(TWO[0], faster))
-    assert drift.kernel.counts()["create"] >= 2
-    deploy.apply(deploy.prepare(TWO[0], faster))
+    drift = topology.plan(deploy.prepare(TWO[0], faster), local=True)
+    assert drift.counts()["add"] >= 2
+    topology.apply(deploy.prepare(TWO[0], faster), local=True)
     assert _ping(prefix, "vm1", "10.20.0.2", "two-hosts")
 
 
@@ -167,8 +168,8 @@ def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None
     step = 0
     while True:
         try:
-            deploy.apply(deployment, fail_at=step)
-        except deploy.ApplyFailed as exc:
+            topology.apply(deployment, fail_at=step, local=True)
+        except ApplyFailed as exc:
             assert all(d.code == "E710" for d in exc.diagnostics), exc.diagnostics
             assert kernelstate.snapshot(prefix) == before, (
                 f"state differs after a failure at step {step}"
@@ -188,8 +189,8 @@ def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None
     step = 0
     while True:
         try:
-            deploy.apply(changed, fail_at=step)
-        except deploy.ApplyFailed:
+            topology.apply(changed, fail_at=step, local=True)
+        except ApplyFailed:
             assert kernelstate.snapshot(prefix) == applied, (
                 f"state differs after a failure at step {step}"
             )
@@ -197,13 +198,13 @@ def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None
             continue
         break
     assert step == 4
-    deploy.destroy("two-hosts")
+    topology.destroy("two-hosts")
     assert kernelstate.snapshot(prefix) == before
 
 
 def test_aef_grid_reproduces_the_isolation_of_seed_002(prefix: str) -> None:
     before = kernelstate.snapshot(prefix)
-    deploy.apply(deploy.prepare(*AEF))
+    topology.apply(deploy.prepare(*AEF), local=True)
     # inside a site, across hosts: vmgrid101 (host3) and vmgrid108 (host1) in site 1
     assert _ping(prefix, "vmgrid101", "10.1.0.18", "aef-grid")
     assert _ping(prefix, "vmgrid201", "10.2.0.22", "aef-grid")  # host1 -> host2
@@ -214,12 +215,12 @@ def test_aef_grid_reproduces_the_isolation_of_seed_002(prefix: str) -> None:
     assert not _ping(prefix, "vmgrid101", "10.2.0.11", "aef-grid")
     assert not _ping(prefix, "vmgridpeer1", "10.2.0.11", "aef-grid")
     # a sample of fault injections on aef-grid: each failure undone exactly
-    deploy.destroy("aef-grid")
+    topology.destroy("aef-grid")
     assert kernelstate.snapshot(prefix) == before
     deployment = deploy.prepare(*AEF)
     for step in (0, 7, 25, 40, 120, 230):
-        with pytest.raises(deploy.ApplyFailed):
-            deploy.apply(deployment, fail_at=step)
+        with pytest.raises(ApplyFailed):
+            topology.apply(deployment, fail_at=step, local=True)
         assert kernelstate.snapshot(prefix) == before, (
             f"state differs after a failure at step {step}"
         )
@@ -288,7 +289,9 @@ def _mac(namespace: str) -> str:
 def test_virtcloud_tenants_with_identical_addresses_and_outbound_nat(prefix: str) -> None:
     before = kernelstate.snapshot(prefix)
     for tenant in "ab":
-        deploy.apply(deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")))
+        topology.apply(
+            deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")), local=True
+        )
     # each tenant reaches its own VMs at the shared addresses, never the other's
     for tenant in "ab":
         assert _ping(prefix, "node1", "10.10.0.12", f"tenant-{tenant}")
@@ -322,19 +325,19 @@ def test_virtcloud_tenants_with_identical_addresses_and_outbound_nat(prefix: str
     # re-applying either changes nothing; destroying both leaves nothing
     for tenant in "ab":
         assert (
-            deploy.apply(
-                deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml"))
+            topology.apply(
+                deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")), local=True
             ).changes
             == 0
         )
-    deploy.destroy("tenant-a")
+    topology.destroy("tenant-a")
     assert _ping(prefix, "node1", "10.10.0.12", "tenant-b")
-    deploy.destroy("tenant-b")
+    topology.destroy("tenant-b")
     assert kernelstate.snapshot(prefix) == before
 
 
 def test_anti_spoofing_drops_forged_addresses_and_macs(prefix: str) -> None:
-    deploy.apply(deploy.prepare(*TWO))
+    topology.apply(deploy.prepare(*TWO), local=True)
     vm1 = f"{prefix}v-two-hosts-vm1"
 
     def ping_from(source: str | None = None) -> bool:
@@ -360,10 +363,10 @@ def test_anti_spoofing_drops_forged_addresses_and_macs(prefix: str) -> None:
     )
     subprocess.run(["ip", "-n", vm1, "neigh", "flush", "all"], check=True)
     assert not ping_from()
-    deploy.destroy("two-hosts")
+    topology.destroy("two-hosts")
 
 
-def test_progress_shows_the_kernel_steps_of_each_phase(
+def test_progress_shows_the_kernel_steps_of_the_commit(
     prefix: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import re
@@ -371,10 +374,12 @@ def test_progress_shows_the_kernel_steps_of_each_phase(
     monkeypatch.setenv("NETMANAGER_PROGRESS", "1")
     assert main(["apply", "--local", *TWO]) == 0
     err = capsys.readouterr().err
-    steps = re.search(r"topology \.\.\. (\d+)/(\d+) steps", err)
+    # in this process as through agents: every host's commit steps, summed in one bar
+    steps = re.search(r"committing on 2 host\(s\) \.\.\. (\d+)/(\d+) steps", err)
     assert steps and steps.group(1) == steps.group(2) and int(steps.group(2)) > 0, err
     assert main(["destroy", *TWO]) == 0
-    assert re.search(r"topology \.\.\. (\d+)/\1 steps", capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert re.search(r"committing on 2 host\(s\) \.\.\. ([1-9]\d*)/\1 steps", err), err
     # through the agents: the steps of every host's commit, summed (nmTxnStepsDone/Total)
     assert main(["apply", *TWO]) == 0
     err = capsys.readouterr().err

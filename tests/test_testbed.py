@@ -137,9 +137,18 @@ def test_local_lifecycle_plan_status_exec_popen_progress(own: tuple[str, Path]) 
     )
     assert cli.returncode == 0, cli.stderr
     document = json.loads(cli.stdout)
-    kernel = [(c["op"], c["object"], c["reason"]) for c in document["kernel"]["changes"]]
-    assert [(c.op, c.object, c.reason) for c in plan.changes if c.kind != "firewall"] == kernel
-    assert len([c for c in plan.changes if c.kind == "firewall"]) == 4
+    listed = [
+        (c["op"], c["object"], c["reason"], None) for c in document["infrastructure"]["changes"]
+    ]
+    listed += [
+        (c["op"], c["object"], c["reason"], host)
+        for host, changes in document["hosts"].items()
+        for c in changes
+    ]
+    assert [(c.op, c.object, c.reason, c.host) for c in plan.changes] == listed
+    # before the first apply the hosts' namespaces do not exist: the hosts get everything
+    assert [c.host for c in plan.changes if c.host] == ["host1", "host2"]
+    assert plan.unreachable == {h: "its namespace is built by apply" for h in ("host1", "host2")}
     assert kernelstate.namespaces(prefix) == []  # planning changed nothing
 
     result = testbed.apply()
@@ -156,8 +165,9 @@ def test_local_lifecycle_plan_status_exec_popen_progress(own: tuple[str, Path]) 
         ]
     )
     phases = [e.phase for e in events if e.done is None]
-    assert phases[:2] == ["infrastructure", "firewall"] and "topology" in phases
-    steps = [e for e in events if e.phase == "topology" and e.done is not None]
+    assert phases[:2] == ["infrastructure", "staging on 2 host(s)"], phases
+    assert "committing on 2 host(s)" in phases and "confirming on 2 host(s)" in phases
+    steps = [e for e in events if e.phase.startswith("committing") and e.done is not None]
     assert steps and steps[-1].done == steps[-1].total > 0
     assert testbed.applied
     assert len(testbed.plan()) == 0

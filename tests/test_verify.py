@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from netmanager import deploy
+from netmanager.apply import topology
 from netmanager.cli import main
 from netmanager.hostconfig import Port, policy_chain
 from netmanager.loader import load
@@ -72,7 +73,7 @@ def _sh(*argv: str) -> None:
 def test_two_hosts_verify_passes_then_catches_deleted_shaping(
     prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deploy.apply(deploy.prepare(*TWO))
+    topology.apply(deploy.prepare(*TWO), local=True)
     report = verify(TWO)
     assert report.passed, report.table()
     assert {str(k) for k in report.kinds} == {
@@ -126,7 +127,7 @@ def test_two_hosts_verify_passes_then_catches_deleted_shaping(
 
 @pytest.mark.slow  # iperf3 over a 1 Mbit/s backbone
 def test_aef_grid_isolated_sites_reachable_proxies_1mbit_backbone(prefix: str) -> None:
-    deploy.apply(deploy.prepare(*AEF))
+    topology.apply(deploy.prepare(*AEF), local=True)
     report = verify(AEF, level=6, udp=False, sample=4)
     assert report.passed, report.table()
     isolation = report.of_kind(Kind.ISOLATION)
@@ -189,7 +190,7 @@ def _tenants(tmp_path: Path) -> list[tuple[str, str]]:
     real = str(CLOUD / "real.xml")
     tenants = [(real, str(CLOUD / "tenant-a.xml")), (real, str(CLOUD / "tenant-b.xml"))]
     for tenant in tenants:
-        deploy.apply(deploy.prepare(*tenant))
+        topology.apply(deploy.prepare(*tenant), local=True)
     return tenants
 
 

@@ -55,7 +55,6 @@ def register(sub: Any) -> None:
     )
     destroy.add_argument("virtual", metavar="VIRTUAL", nargs="?", help="virtual.xml")
     destroy.add_argument("--topology", help="the topology's name, instead of the two files")
-    destroy.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
     add_json(destroy)
     destroy.set_defaults(run=run_destroy)
 
@@ -67,11 +66,6 @@ def _add_local(parser: argparse.ArgumentParser) -> None:
         help="emulated hosts only: apply in this process with the kernel engine instead of "
         "through each host's SNMP agent",
     )
-
-
-def _through_agents(args: argparse.Namespace) -> bool:
-    # injected faults (--fail-at) number the steps of the in-process engine
-    return not args.local and getattr(args, "fail_at", None) is None
 
 
 class _Progress:
@@ -137,13 +131,9 @@ def run_plan(args: argparse.Namespace) -> int:
     from netmanager import deploy
 
     deployment = deploy.prepare(args.real, args.virtual)
-    machine_plan: Any
-    if _through_agents(args):
-        from netmanager import remote
+    from netmanager.apply import topology
 
-        machine_plan = remote.plan(deployment)
-    else:
-        machine_plan = deploy.plan(deployment)
+    machine_plan = topology.plan(deployment, local=args.local)
     if args.json:
         print_json(machine_plan.as_json())
         return ExitCode.OK
@@ -162,19 +152,16 @@ def run_apply(args: argparse.Namespace) -> int:
         print_warnings(deployment.warnings)
     progress = _progress(args)
     try:
-        if _through_agents(args):
-            from netmanager import remote
+        from netmanager.apply import commit, topology
 
-            outcome = remote.apply(
-                deployment,
-                progress=progress,
-                revert_s=args.revert_timeout or remote.REVERT_S,
-                steps=progress.step,
-            )
-        else:
-            outcome = deploy.apply(
-                deployment, fail_at=args.fail_at, progress=progress, steps=progress.step
-            )
+        outcome = topology.apply(
+            deployment,
+            local=args.local or args.fail_at is not None,
+            progress=progress,
+            revert_s=args.revert_timeout or commit.REVERT_S,
+            steps=progress.step,
+            fail_at=args.fail_at,
+        )
     finally:
         progress.done()
     if args.json:
@@ -190,7 +177,6 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_destroy(args: argparse.Namespace) -> int:
-    from netmanager import deploy
     from netmanager.loader import load
 
     if args.topology:
@@ -202,15 +188,9 @@ def run_destroy(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     progress = _progress(args)
     try:
-        record = deploy.records().get(topology)
-        if record is not None and record.transport == "agents" and args.fail_at is None:
-            from netmanager import remote
+        from netmanager.apply import topology as topologies
 
-            outcome = remote.destroy(topology, progress=progress, steps=progress.step)
-        else:
-            outcome = deploy.destroy(
-                topology, fail_at=args.fail_at, progress=progress, steps=progress.step
-            )
+        outcome = topologies.destroy(topology, progress=progress, steps=progress.step)
     finally:
         progress.done()
     if args.json:

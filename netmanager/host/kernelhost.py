@@ -25,12 +25,11 @@ one worker thread).
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,7 @@ from netmanager.kernel import (
     Scope,
     StalePlanError,
 )
+from netmanager.kernel.journal import StepProgress
 from netmanager.render import RenderError, render_host
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,36 @@ STATE_FILE = "kernel-backend.json"
 FAULT_FILE = "inject-fault"  # tests: the k-th kernel step of the next commit fails
 _OPS = {"+": "add", "~": "modify", "-": "remove"}
 _FAILURES = (ApplyError, KernelStateError, StalePlanError, FirewallError, RenderError, OSError)
+
+
+def _no_check(_what: str) -> None:
+    return None
+
+
+@dataclass
+class StepFaults:
+    """Fail the ``fail_at``-th step of a commit, counting kernel steps, firewall table
+    replacements and NAT gateway rules in the order they run (fault injection for tests).
+    One object may be shared by several commits run one after the other, which then
+    count on from each other (an apply's infrastructure, then host by host)."""
+
+    fail_at: int
+    done: int = 0
+
+    def check(self, what: str) -> None:
+        """A step that is not a kernel step is about to run: fail it if it is the one."""
+        index, self.done = self.done, self.done + 1
+        if index == self.fail_at:
+            raise FirewallError(f"injected fault at step {index} ({what})")
+
+    def kernel(self) -> Faults:
+        """The kernel engine's faults, counting on the same steps."""
+
+        def fail(_index: int, _change: object) -> bool:
+            index, self.done = self.done, self.done + 1
+            return index == self.fail_at
+
+        return Faults(fail_at=fail)
 
 
 @dataclass(frozen=True)
@@ -89,6 +119,10 @@ class KernelBackend:
         self.staged: _Target | None = None
         self.steps_done = 0
         self.steps_total = 0
+        #: called with (steps done, steps in all) as a commit's kernel steps go
+        self.on_steps: StepProgress | None = None
+        #: faults for the next commit (tests; see :class:`StepFaults`)
+        self.faults: StepFaults | None = None
         if self.path.exists():
             doc = json.loads(self.path.read_text())
             self.running_candidate = Candidate.from_json(doc.get("running"))
@@ -188,7 +222,12 @@ class KernelBackend:
         return [(t, target.configs.get(t), self._scope(t, known)) for t in topologies]
 
     def _firewall(
-        self, topology: str, config: HostConfig | None, *, apply: bool
+        self,
+        topology: str,
+        config: HostConfig | None,
+        *,
+        apply: bool,
+        check: Callable[[str], None] | None = None,
     ) -> list[FirewallChange]:
         observed = Firewall(self.dom0).observe()
         ipt, ebt = desired_rulesets(observed, topology, config)
@@ -199,51 +238,70 @@ class KernelBackend:
         if apply:
             for change in changes:
                 if change.changed:
+                    if check is not None:
+                        check(f"{change.table} in {self.dom0}")
                     Firewall(self.dom0).replace(change.table, change.desired, change.observed)
         return changes
 
     def _progress(self, done: int, total: int) -> None:
-        """The engine's step progress, served as nmTxnStepsDone/nmTxnStepsTotal."""
+        """The engine's step progress: served as nmTxnStepsDone/nmTxnStepsTotal by the
+        agent, passed on to :attr:`on_steps` (the local transport's progress bar)."""
         self.steps_done, self.steps_total = done, total
+        if self.on_steps is not None:
+            self.on_steps(done, total)
 
-    def _injected_fault(self) -> Faults | None:
-        """A test hook: a file ``inject-fault`` in the state directory holding k makes the
-        k-th kernel step of the next commit fail (the file is consumed), so that tests can
-        check that a host rolls back exactly from any step."""
+    def _injected_fault(self) -> StepFaults | None:
+        """Faults for the next commit: those set on :attr:`faults` (the manager's local
+        transport), or — a test hook for agents — a file ``inject-fault`` in the state
+        directory holding k (consumed), so that tests can check that a host rolls back
+        exactly from any step."""
+        if self.faults is not None:
+            faults, self.faults = self.faults, None
+            return faults
         path = self.path.parent / FAULT_FILE
         try:
             k = int(path.read_text().strip())
         except (OSError, ValueError):
             return None
         path.unlink(missing_ok=True)
-        counter = itertools.count()
-        return Faults(fail_at=lambda _i, _change: next(counter) == k)
+        return StepFaults(k)
 
-    def _converge(self, target: _Target, faults: Faults | None = None) -> int:
+    def _converge(self, target: _Target, faults: StepFaults | None = None) -> int:
         """Make the host carry exactly ``target`` (every known topology converged);
         raises one of _FAILURES.  Returns the number of kernel changes made."""
         engine = self.engine()
         work = self._work(target)
         done = 0
         self.steps_done = self.steps_total = 0
+        check = faults.check if faults is not None else _no_check
+        kernel_faults = faults.kernel() if faults is not None else None
         # rules first: a port never exists without its chain
         for topology, config, _ in work:
             if config is not None:
-                self._firewall(topology, config, apply=True)
+                self._firewall(topology, config, apply=True, check=check)
         for _topology, config, scope in work:
             result = engine.apply(
-                self._desired(config, scope), scope=scope, progress=self._progress, faults=faults
+                self._desired(config, scope),
+                scope=scope,
+                progress=self._progress,
+                faults=kernel_faults,
             )
             done += result.changes
         for topology, config, _ in work:
             if config is None:
-                self._firewall(topology, None, apply=True)
+                self._firewall(topology, None, apply=True, check=check)
         for config in target.configs.values():
             for nat in config.nats:
+                check(f"NAT gateway rules in {nat.namespace}")
                 ensure_gateway(nat.namespace)
         return done
 
     # ------------------------------------------------------------------ the contract
+
+    def pending(self) -> str | None:
+        if self.in_progress is not None:
+            return f"an interrupted {self.in_progress}"
+        return "an unconfirmed commit" if self.undo_point is not None else None
 
     def recover(self) -> str | None:
         what = self.in_progress

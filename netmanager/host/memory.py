@@ -64,6 +64,12 @@ class MemoryBackend:
         self.log.append(what)
         self._save()
 
+    def pending(self) -> str | None:
+        with self._lock:
+            if self.in_progress is not None:
+                return f"an interrupted {self.in_progress}"
+            return "an unconfirmed commit" if self.undo_point is not None else None
+
     def recover(self) -> str | None:
         with self._lock:
             if self.in_progress is None:

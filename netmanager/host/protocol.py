@@ -14,6 +14,10 @@ The contract (every implementation, one call at a time, from a worker thread):
     operation interrupted by a crash left behind (the journal on disk).  Returns a
     sentence for the log, or None when there was nothing to do.  After it, the host is
     in the last *committed* configuration (pending or confirmed), never half-way.
+``pending() -> str | None``
+    What an operation left unfinished, without changing anything: "an interrupted
+    commit" (or rollback) that ``recover()`` undoes, "an unconfirmed commit" that
+    ``rollback()`` undoes, or None.  A plan asks it and leaves such a host alone.
 ``stage(candidate) -> Sequence[Change]``
     Compute, without touching the host, the changes that would turn the host's current
     configuration into ``candidate``, in the order ``commit`` applies them.  Raise
@@ -56,6 +60,8 @@ class UndoFailed(BackendError):
 @runtime_checkable
 class HostBackend(Protocol):
     def recover(self) -> str | None: ...
+
+    def pending(self) -> str | None: ...
 
     def stage(self, candidate: Candidate) -> Sequence[Change]: ...
 

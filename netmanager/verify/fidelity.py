@@ -81,6 +81,7 @@ def measure_rates(
 ) -> list[Check]:
     """Bandwidth checks for each rate (declared as in virtual.xml, e.g. '10Mbit')."""
     from netmanager import deploy
+    from netmanager.apply import topology
     from netmanager.verify import verify
 
     checks: list[Check] = []
@@ -93,11 +94,11 @@ def measure_rates(
         for rate in rates:
             virtual = tmp / "virtual.xml"
             virtual.write_text(VIRTUAL.format(rate=rate))
-            deploy.apply(deploy.prepare(real, virtual))
+            topology.apply(deploy.prepare(real, virtual), local=True)
             try:
                 report = verify("fidelity", only=[Kind.BANDWIDTH], udp=udp)
             finally:
-                deploy.destroy("fidelity")
+                topology.destroy("fidelity")
             for check in report.checks:
                 checks.append(check)
                 if log:

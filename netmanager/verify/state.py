@@ -111,7 +111,7 @@ def _read_in(namespace: str, path: str) -> str | None:
 def state_checks(view: TopologyView, deployment: deploy.Deployment) -> list[Check]:
     topology = view.name
     checks: list[Check] = []
-    machine_plan = deploy.plan(deployment)
+    machine_plan = deploy.machine_plan(deployment)
     ownership = Ownership.of(deployment)
     kernel_changes = 0
     for change in machine_plan.kernel.changes:

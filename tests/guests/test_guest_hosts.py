@@ -35,7 +35,8 @@ from typing import Any
 
 import pytest
 
-from netmanager import deploy, remote
+from netmanager import deploy
+from netmanager.apply import topology
 from netmanager.cli import main
 from netmanager.errors import NetmanagerError
 from netmanager.guests import hosts
@@ -320,7 +321,7 @@ def test_a_failure_at_any_step_inside_a_guest_rolls_every_host_back(grid: Grid) 
         finally:
             guest.disconnect()
         try:
-            remote.apply(deploy.prepare(TWO[0], second))
+            topology.apply(deploy.prepare(TWO[0], second))
         except NetmanagerError as exc:
             assert any(d.code == "E741" for d in exc.errors), exc
             assert "injected fault" in str(exc) or "commit failed" in str(exc), exc
@@ -335,7 +336,7 @@ def test_a_failure_at_any_step_inside_a_guest_rolls_every_host_back(grid: Grid) 
     # what went through is there: the second topology's VLAN sub-interface on host1
     links = _snapshot("host1")["root"]["links"]
     assert sum(1 for link in links if link["kind"] == "vlan") == 2
-    assert remote.destroy("second").changes > 0
+    assert topology.destroy("second").changes > 0
     assert _both() == before
 
 
@@ -350,7 +351,7 @@ def test_a_guest_killed_mid_apply_then_destroy(grid: Grid) -> None:
             os.kill(grid.pids[1], signal.SIGKILL)
 
     with pytest.raises(NetmanagerError) as err:
-        remote.apply(deploy.prepare(TWO[0], second), hook=kill_host2, revert_s=60)
+        topology.apply(deploy.prepare(TWO[0], second), hook=kill_host2, revert_s=60)
     assert any(d.code == "E741" for d in err.value.errors)
     assert _snapshot("host1") == host1_before
     assert sorted(hosts.guests()) == ["host1"]

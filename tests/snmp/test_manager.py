@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from netmanager import agents, deploy, remote
+from netmanager.apply import topology
 from netmanager.cli import main
+from netmanager.errors import ApplyFailed
 from tests import kernelstate
 from tests.conftest import AEF_GRID_AGENTS
 from tests.snmp.conftest import Tools, TrapReceiver, need_tools
@@ -103,15 +105,15 @@ def test_aef_grid_through_agents_served_to_net_snmp(
 def test_virtcloud_tenants_side_by_side_through_agents(prefix: str) -> None:
     before = kernelstate.snapshot(prefix)
     for tenant in "ab":
-        remote.apply(deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")))
+        topology.apply(deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")))
     for tenant in "ab":
         assert _ping(prefix, "node1", "10.10.0.12", f"tenant-{tenant}")
     assert _ping(prefix, "head", "198.18.0.1", "tenant-a")  # outbound NAT
     assert not _ping(prefix, "head", "198.18.0.1", "tenant-b")
-    remote.destroy("tenant-a")
+    topology.destroy("tenant-a")
     assert _ping(prefix, "node1", "10.10.0.12", "tenant-b")
     assert agents.running(), "the agents stay while a topology is applied"
-    remote.destroy("tenant-b")
+    topology.destroy("tenant-b")
     assert agents.running() == {}
     assert kernelstate.snapshot(prefix) == before
 
@@ -144,7 +146,7 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
     """SIGKILL of one host's agent while the others commit: every other host is rolled
     back, the killed host comes back whole when its agent restarts, and apply again
     converges."""
-    remote.apply(deploy.prepare(*TWO))
+    topology.apply(deploy.prepare(*TWO))
     hosts = {h: f"{prefix}h-{h}" for h in ("host1", "host2")}
     applied = {h: kernelstate.namespace_state(ns) for h, ns in hosts.items()}
 
@@ -163,8 +165,8 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
 
             threading.Thread(target=kill).start()
 
-    with pytest.raises(deploy.ApplyFailed) as failure:
-        remote.apply(deploy.prepare(TWO[0], faster), hook=kill_host2, revert_s=60)
+    with pytest.raises(ApplyFailed) as failure:
+        topology.apply(deploy.prepare(TWO[0], faster), hook=kill_host2, revert_s=60)
     assert killed.wait(5), [d.format() for d in failure.value.errors]
     assert any(d.code == "E741" and "host2" in d.message for d in failure.value.errors)
     # host1 was rolled back to exactly what it had
@@ -182,13 +184,13 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
         assert time.monotonic() < deadline, f"host2 is half-configured: {now['qdiscs']}"
         time.sleep(0.2)
     # apply again converges on both hosts
-    outcome = remote.apply(deploy.prepare(TWO[0], faster))
+    outcome = topology.apply(deploy.prepare(TWO[0], faster))
     assert outcome.changes > 0
     for ns in hosts.values():
         qdiscs = kernelstate.namespace_state(ns)["qdiscs"]
         assert any('"rate": 2500000' in q[4] for q in qdiscs)  # 20 Mbit/s in bytes/s
-    assert remote.apply(deploy.prepare(TWO[0], faster)).changes == 0
-    remote.destroy("two-hosts")
+    assert topology.apply(deploy.prepare(TWO[0], faster)).changes == 0
+    topology.destroy("two-hosts")
 
 
 def _two_hosts_with(tmp_path: Path, old: str, new: str) -> tuple[Path, Path]:
@@ -218,7 +220,7 @@ def test_trap_receivers_of_real_xml_get_link_down(
         f'<snmp credentials="snmp.toml"><trap-receiver address="127.0.0.1" '
         f'port="{snmptrapd.port}"/></snmp>',
     )
-    remote.apply(deploy.prepare(real, virtual))
+    topology.apply(deploy.prepare(real, virtual))
     # status goes through the agents too: the port's link as host1's agent sees it
     documents = remote.status("two-hosts")
     vm1 = next(v for v in documents[0]["vms"] if v["name"] == "vm1")
@@ -231,7 +233,7 @@ def test_trap_receivers_of_real_xml_get_link_down(
     snmptrapd.wait_for_line(".1.3.6.1.6.3.1.1.5.3", "two-hosts", timeout=20)
     subprocess.run(["ip", "-n", dom0, "link", "set", port.vif, "up"], check=True)
     snmptrapd.wait_for_line(".1.3.6.1.6.3.1.1.5.4", "two-hosts", timeout=20)
-    remote.destroy("two-hosts")
+    topology.destroy("two-hosts")
 
 
 def test_an_emulated_hosts_agent_listens_on_loopback_only(prefix: str, tmp_path: Path) -> None:
@@ -241,7 +243,7 @@ def test_an_emulated_hosts_agent_listens_on_loopback_only(prefix: str, tmp_path:
     )
     before = kernelstate.snapshot(prefix)
     with pytest.raises(agents.AgentProblem) as err:
-        remote.apply(deploy.prepare(real, virtual))
+        topology.apply(deploy.prepare(real, virtual))
     assert [d.code for d in err.value.errors] == ["E740"]
     assert "loopback" in err.value.errors[0].message
     assert agents.running() == {}
@@ -305,7 +307,7 @@ def test_plan_changes_nothing_also_while_a_commit_is_pending(
     plan then reports those hosts as not asked, and changes nothing: no kernel object,
     no agent's transaction (it used to roll the pending commit back).  apply, next, rolls
     it back and applies."""
-    remote.apply(deploy.prepare(*TWO))
+    topology.apply(deploy.prepare(*TWO))
     faster = faster_two_hosts(tmp_path)
 
     def die(event: str, host: str) -> None:
@@ -313,12 +315,12 @@ def test_plan_changes_nothing_also_while_a_commit_is_pending(
             raise _ManagerDied(host)
 
     with pytest.raises(_ManagerDied):
-        remote.apply(deploy.prepare(TWO[0], faster), hook=die, revert_s=120)
+        topology.apply(deploy.prepare(TWO[0], faster), hook=die, revert_s=120)
     pending = _txn_states()
     assert {state for state, _, _ in pending.values()} == {"pendingConfirm"}, pending
     kernel = kernelstate.snapshot(prefix)
 
-    plan = remote.plan(deploy.prepare(TWO[0], faster))
+    plan = topology.plan(deploy.prepare(TWO[0], faster))
     assert set(plan.unreachable) == {"host1", "host2"}
     assert all("left unconfirmed" in why for why in plan.unreachable.values()), plan
     capsys.readouterr()
@@ -329,7 +331,7 @@ def test_plan_changes_nothing_also_while_a_commit_is_pending(
     assert kernelstate.snapshot(prefix) == kernel
 
     # apply rolls the pending commits back first, then applies
-    assert remote.apply(deploy.prepare(TWO[0], faster)).changes > 0
+    assert topology.apply(deploy.prepare(TWO[0], faster)).changes > 0
     assert {state for state, _, _ in _txn_states().values()} == {"idle"}
-    assert remote.plan(deploy.prepare(TWO[0], faster)).changes == 0
-    remote.destroy("two-hosts")
+    assert topology.plan(deploy.prepare(TWO[0], faster)).changes == 0
+    topology.destroy("two-hosts")

@@ -1,0 +1,196 @@
+"""The SNMP transport: a host is reached through its netmanager-agent (seed 002: the
+manager never touches a host itself; the agent on each host applies what it is sent).
+
+A candidate travels as SETs of the rows that differ from what the agent holds; the
+agent stages, commits (with a revert timer of its own: a host whose manager disappears
+reverts by itself), and reports its progress in ``nmTxnStepsDone``/``nmTxnStepsTotal``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from netmanager.agentclient import AgentClient, AgentError, TxnStatus
+from netmanager.apply.transport import HostFailed, PendingCommit
+from netmanager.host.candidate import Candidate, Change
+from netmanager.kernel.journal import StepProgress
+from netmanager.state import read_json, write_json
+
+#: how long one transaction operation may take on one host
+OPERATION_TIMEOUT_S = 900.0
+
+
+class KnownCandidates:
+    """What the manager knows each agent holds, so that a load sends only the rows that
+    differ without walking the agent's tables first.  Per host: the candidate and running
+    configurations as of their version numbers (``nmTxnCandidateVersion`` and
+    ``nmTxnRunningVersion``, which the agent bumps at every change); kept in
+    ``<agents>/<host>/manager-candidate.json``.  When a version differs from the agent's,
+    the agent's tables are walked instead."""
+
+    FILE = "manager-candidate.json"
+
+    def __init__(self, directory: Path, hosts: Iterable[str]) -> None:
+        self.directory = directory
+        self.known: dict[str, dict[str, Any]] = {}
+        for host in hosts:
+            doc = read_json(directory / host / self.FILE)
+            if isinstance(doc, dict):
+                self.known[host] = doc
+
+    def candidate(self, host: str, candidate_version: int) -> Candidate | None:
+        doc = self.known.get(host)
+        if doc is None or doc.get("candidate_version") != candidate_version:
+            return None
+        return Candidate.from_json(doc["candidate"])
+
+    def running(self, host: str, running_version: int) -> Candidate | None:
+        doc = self.known.get(host)
+        if doc is None or doc.get("running_version") != running_version:
+            return None
+        return Candidate.from_json(doc["running"])
+
+    def remember(
+        self, host: str, status: TxnStatus, candidate: Candidate | None, running: Candidate | None
+    ) -> None:
+        path = self.directory / host / self.FILE
+        if candidate is None or running is None:
+            self.known.pop(host, None)
+            path.unlink(missing_ok=True)
+            return
+        doc = {
+            "candidate_version": status.candidate_version,
+            "running_version": status.running_version,
+            "candidate": candidate.to_json(),
+            "running": running.to_json(),
+        }
+        self.known[host] = doc
+        if path.parent.is_dir():
+            write_json(path, doc)
+
+
+class AgentTransport:
+    """One host's agent, through an :class:`~netmanager.agentclient.AgentClient`."""
+
+    def __init__(self, client: AgentClient, known: KnownCandidates) -> None:
+        self.host = client.host
+        self.client = client
+        self.known = known
+        self._wanted: Candidate | None = None
+
+    async def _op(self, op: str, **options: Any) -> TxnStatus:
+        try:
+            return await self.client.operate(op, timeout_s=OPERATION_TIMEOUT_S, **options)
+        except AgentError as exc:
+            raise _failed(exc) from exc
+
+    async def _status(self) -> TxnStatus:
+        try:
+            return await self.client.status()
+        except AgentError as exc:
+            raise _failed(exc) from exc
+
+    async def open(self) -> None:
+        await self.client.open()
+
+    def close(self) -> None:
+        self.client.close()
+
+    async def _settled(self) -> TxnStatus:
+        """The agent's state once what is running has settled (nothing sent but GETs)."""
+        status = await self._status()
+        deadline = time.monotonic() + OPERATION_TIMEOUT_S
+        while status.state in ("staging", "committing", "rollingBack"):
+            if time.monotonic() > deadline:
+                raise HostFailed(self.host, f"the agent stays {status.state}", "E741")
+            await asyncio.sleep(0.1)
+            status = await self._status()
+        return status
+
+    async def begin(self, *, commit: bool) -> None:
+        status = await self._settled()
+        if status.state != "pendingConfirm":
+            return
+        if not commit:
+            raise PendingCommit(
+                self.host,
+                "a commit that an earlier apply left unconfirmed is pending; its agent "
+                "reverts it by itself when its timer ends, and apply rolls it back first",
+                "E741",
+            )
+        # the apply lock is ours: the commit's manager (or the agent) died; undo it
+        await self._op("rollback")
+
+    async def stage(self, candidate: Candidate) -> Sequence[Change]:
+        status = await self._status()
+        try:
+            await self.client.load(
+                candidate, self.known.candidate(self.host, status.candidate_version)
+            )
+        except AgentError as exc:
+            raise _failed(exc) from exc
+        self._wanted = candidate
+        status = await self._op("stage")
+        if not status.changes:
+            return []
+        try:
+            lines = await self.client.changes()
+        except AgentError as exc:
+            raise _failed(exc) from exc
+        return [Change.of_sign(sign, obj, why) for sign, obj, why in lines]
+
+    async def discard(self) -> None:
+        before = await self._status()
+        running = self.known.running(self.host, before.running_version)
+        status = await self._op("discard")
+        # after a discard the agent's candidate is its running configuration again
+        self.known.remember(self.host, status, running, running)
+
+    async def commit(self, revert_s: int, steps: StepProgress | None) -> None:
+        def seen(status: TxnStatus) -> None:
+            if steps is None or not status.steps_total:
+                return
+            if status.state == "committing":
+                steps(status.steps_done, status.steps_total)
+            elif status.state == "pendingConfirm":  # done: all of its steps
+                steps(status.steps_total, status.steps_total)
+
+        await self._op("commit", revert_s=revert_s, on_status=seen)
+
+    async def verify(self) -> None:
+        status = await self._status()
+        if status.state != "pendingConfirm" or status.running_version != status.candidate_version:
+            raise HostFailed(
+                self.host,
+                f"after commit the agent is {status.state} running version "
+                f"{status.running_version}, not {status.candidate_version}",
+                "E741",
+            )
+
+    async def rollback(self) -> None:
+        status = await self._status()
+        try:
+            if status.state in ("pendingConfirm", "committing", "rollingBack"):
+                if status.state == "committing":
+                    status = await self.client.wait("commit", OPERATION_TIMEOUT_S)
+                await self._op("rollback")
+            elif status.state == "staged":
+                await self._op("discard")
+        finally:
+            self.known.remember(self.host, status, None, None)
+
+    async def confirm(self) -> None:
+        status = await self._op("confirm")
+        self.known.remember(self.host, status, self._wanted, self._wanted)
+
+
+def _failed(exc: AgentError) -> HostFailed:
+    message = str(exc).removeprefix(f"host '{exc.host}': ")
+    return HostFailed(exc.host, message, "E711" if exc.undo_failed else "E741")
+
+
+__all__ = ["OPERATION_TIMEOUT_S", "AgentTransport", "Callable", "KnownCandidates"]

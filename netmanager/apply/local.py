@@ -1,0 +1,129 @@
+"""The in-process transport (``--local``): each host's backend runs in this process.
+
+Every emulated host of this machine gets a :class:`~netmanager.host.kernelhost.
+KernelBackend` over its dom0 namespace — the backend its agent would run — with its
+journal in ``<state>/local/<host>/``, and one worker thread of its own (the kernel
+engine switches namespaces per thread), so the hosts are driven at once as agents are.
+
+There is no revert timer: the manager is the only process involved, and a commit it
+left unconfirmed (it died between commit and confirm) is found by the next transaction
+(:meth:`LocalTransport.begin`): apply rolls it back, plan leaves it and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from netmanager.apply.transport import HostFailed, PendingCommit
+from netmanager.host.candidate import Candidate, Change
+from netmanager.host.kernelhost import KernelBackend, StepFaults
+from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
+from netmanager.kernel.journal import StepProgress
+from netmanager.state import state_dir
+
+T = TypeVar("T")
+
+
+def local_dir(host: str) -> Path:
+    """Where the in-process backend of ``host`` keeps its journal."""
+    return state_dir() / "local" / host
+
+
+def forget_local_hosts() -> None:
+    """Remove every in-process backend's journal (the last topology went)."""
+    shutil.rmtree(state_dir() / "local", ignore_errors=True)
+
+
+class LocalTransport:
+    """One host's backend, called in this process from a thread of its own.
+
+    ``serial`` (a lock shared by the transports of one transaction) makes their commits
+    run one after the other, so that injected faults (:class:`StepFaults`, shared) number
+    the steps of every host in one deterministic order."""
+
+    def __init__(
+        self,
+        host: str,
+        backend: HostBackend,
+        *,
+        faults: StepFaults | None = None,
+        serial: asyncio.Lock | None = None,
+    ) -> None:
+        self.host = host
+        self.backend = backend
+        self.faults = faults
+        self.serial = serial
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"host-{host}")
+        self._staged: Candidate | None = None
+
+    @classmethod
+    def kernel(cls, host: str, dom0: str, **options: Any) -> LocalTransport:
+        """The transport of an emulated host whose dom0 is namespace ``dom0``."""
+        return cls(host, KernelBackend(dom0, local_dir(host)), **options)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        except UndoFailed as exc:
+            raise HostFailed(self.host, str(exc), "E711") from exc
+        except (BackendError, OSError) as exc:
+            raise HostFailed(self.host, str(exc)) from exc
+
+    async def open(self) -> None:
+        return None
+
+    def close(self) -> None:
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            # the kernel engine is bound to the worker thread: close it there
+            self._thread.submit(close).result()
+        self._thread.shutdown(wait=True)
+
+    async def begin(self, *, commit: bool) -> None:
+        left = await self._call(self.backend.pending)
+        if left is None:
+            return
+        if not commit:
+            raise PendingCommit(
+                self.host,
+                f"{left} that an earlier apply left is pending; apply undoes it first",
+            )
+        if left.startswith("an interrupted"):
+            await self._call(self.backend.recover)
+        else:
+            await self._call(self.backend.rollback)
+
+    async def stage(self, candidate: Candidate) -> Sequence[Change]:
+        changes = await self._call(self.backend.stage, candidate)
+        self._staged = candidate
+        return changes
+
+    async def discard(self) -> None:
+        await self._call(self.backend.discard)
+
+    async def commit(self, revert_s: int, steps: StepProgress | None) -> None:
+        del revert_s  # no timer in this process: see the module's docstring
+        backend = self.backend
+        if isinstance(backend, KernelBackend):
+            backend.on_steps = steps
+            backend.faults = self.faults
+        if self.serial is None:
+            await self._call(backend.commit)
+            return
+        async with self.serial:
+            await self._call(backend.commit)
+
+    async def verify(self) -> None:
+        if await self._call(self.backend.running) != self._staged:
+            raise HostFailed(self.host, "after commit the host does not run the staged candidate")
+
+    async def rollback(self) -> None:
+        await self._call(self.backend.rollback)
+
+    async def confirm(self) -> None:
+        await self._call(self.backend.confirm)

@@ -1,0 +1,76 @@
+"""What the transaction asks of one host, whichever way the host is reached.
+
+A :class:`HostTransport` carries the host contract (:mod:`netmanager.host.protocol`) to
+one host: :class:`~netmanager.apply.local.LocalTransport` calls the host's backend in
+this process, :class:`~netmanager.apply.agent_transport.AgentTransport` asks its SNMP
+agent.  Every method is a coroutine so that the transaction drives all hosts at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from netmanager.host.candidate import Candidate, Change
+from netmanager.kernel.journal import StepProgress
+
+
+class HostFailed(Exception):
+    """An operation failed on a host.  ``code`` is the diagnostic it is reported as:
+    E710 when the host's change failed (and the host undid it), E741 when the host could
+    not be reached or its agent failed."""
+
+    def __init__(self, host: str, message: str, code: str = "E710") -> None:
+        super().__init__(f"host '{host}': {message}")
+        self.host = host
+        self.code = code
+
+
+class PendingCommit(HostFailed):
+    """A plan found what an earlier apply left unfinished on the host (a commit not
+    confirmed, or cut short): a plan does not roll it back (it changes nothing), so that
+    host is not asked."""
+
+
+class HostTransport(Protocol):
+    host: str
+
+    async def open(self) -> None:
+        """Get ready (connect); called once before anything else."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def begin(self, *, commit: bool) -> None:
+        """Wait until what runs on the host has settled.  For a transaction that will
+        commit: roll back what an earlier one left unfinished (its manager died before
+        confirming).  For a plan (``commit=False``): raise :class:`PendingCommit` instead,
+        changing nothing."""
+        ...
+
+    async def stage(self, candidate: Candidate) -> Sequence[Change]:
+        """Send the host's whole candidate and stage it: the changes it would make."""
+        ...
+
+    async def discard(self) -> None:
+        """Forget the staged candidate."""
+        ...
+
+    async def commit(self, revert_s: int, steps: StepProgress | None) -> None:
+        """Commit the staged candidate; unconfirmed, it is undone by itself after
+        ``revert_s`` where the host has a timer of its own.  ``steps`` is told
+        (done, in all) as the host's kernel steps go."""
+        ...
+
+    async def verify(self) -> None:
+        """Check that the host runs the committed candidate, pending confirmation."""
+        ...
+
+    async def rollback(self) -> None:
+        """Undo whatever this transaction left on the host: a commit (finished, running
+        or pending confirmation) is rolled back, a staged candidate discarded."""
+        ...
+
+    async def confirm(self) -> None:
+        """Make the commit permanent."""
+        ...
