@@ -105,6 +105,11 @@ class Diagnostics:
             raise NetmanagerError(phase, self.sorted())
 
 
+#: errors after which the machine is not as it was: an undo failed (E711), or some hosts
+#: kept a change that another host did not confirm (E742)
+LEAVES_CHANGES = frozenset({"E711", "E742"})
+
+
 class NetmanagerError(Exception):
     """Raised by every phase of the library with all the diagnostics of that phase."""
 
@@ -125,6 +130,12 @@ class NetmanagerError(Exception):
     @property
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+    @property
+    def left_changes(self) -> bool:
+        """Whether the failure left something changed (every other failure of netmanager
+        changes nothing, or undoes what it changed before it raises)."""
+        return any(d.code in LEAVES_CHANGES for d in self.errors)
 
 
 class ApplyFailed(NetmanagerError):

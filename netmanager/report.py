@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from netmanager.errors import Diagnostic, NetmanagerError, Severity
 
 NOTHING_CHANGED = "nothing was changed"
+CHANGES_LEFT = "the machine is NOT as it was (see above; netmanager plan shows what differs)"
 
 
 def diagnostics_text(diagnostics: Iterable[Diagnostic]) -> str:
@@ -37,10 +38,12 @@ def print_error(exc: NetmanagerError, json_output: bool = False) -> None:
             {
                 "ok": False,
                 "phase": exc.phase,
+                "changed": exc.left_changes,
                 "diagnostics": [d.as_json() for d in exc.diagnostics],
             }
         )
         return
     if exc.diagnostics:
         print(diagnostics_text(exc.diagnostics), file=sys.stderr)
-    print(f"{summary_line(exc.diagnostics)}; {NOTHING_CHANGED}", file=sys.stderr)
+    tail = CHANGES_LEFT if exc.left_changes else NOTHING_CHANGED
+    print(f"{summary_line(exc.diagnostics)}; {tail}", file=sys.stderr)

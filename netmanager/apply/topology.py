@@ -251,11 +251,13 @@ def apply(
     revert_s: int = REVERT_S,
     steps: StepProgress | None = None,
     fail_at: int | None = None,
+    fail_undo: bool = False,
 ) -> Outcome:
     """Build the topology on every host it touches — through the hosts' agents (started
     here where they are not running), or ``local``: in this process — in one transaction;
     raises ApplyFailed after every host was rolled back.  ``fail_at`` (tests, local only)
-    fails the k-th step, counting the infrastructure's and then each host's in order."""
+    fails the k-th step, counting the infrastructure's and then each host's in order, and
+    with ``fail_undo`` that host's undo too."""
     start = time.perf_counter()
     topology = deployment.topology
     infra = deployment.infrastructure
@@ -265,7 +267,7 @@ def apply(
         _refuse_guests(deployment)
     elif fail_at is not None:
         raise ValueError("fail_at numbers the steps of the local transport")
-    faults = StepFaults(fail_at) if fail_at is not None else None
+    faults = StepFaults(fail_at, undo_too=fail_undo) if fail_at is not None else None
     with apply_lock():
         applied = records()
         refuse_mixed(applied, transport, deployment.model.virtual.loc)

@@ -79,6 +79,9 @@ class StepFaults:
 
     fail_at: int
     done: int = 0
+    #: fail the undo too: the kernel journal's first undo step, and the first step of the
+    #: convergence back to the configuration before the commit (E711's test)
+    undo_too: bool = False
 
     def check(self, what: str) -> None:
         """A step that is not a kernel step is about to run: fail it if it is the one."""
@@ -93,7 +96,7 @@ class StepFaults:
             index, self.done = self.done, self.done + 1
             return index == self.fail_at
 
-        return Faults(fail_at=fail)
+        return Faults(fail_at=fail, fail_undo_at=0 if self.undo_too else None)
 
 
 @dataclass(frozen=True)
@@ -332,9 +335,9 @@ class KernelBackend:
             return f"could not re-apply the running configuration: {exc}"
         return f"re-applied the running configuration ({changes} changes)" if changes else None
 
-    def _restore(self, candidate: Candidate, what: str) -> None:
+    def _restore(self, candidate: Candidate, what: str, faults: StepFaults | None = None) -> None:
         try:
-            self._converge(self._target(candidate))
+            self._converge(self._target(candidate), faults)
         except (*_FAILURES, BackendError) as exc:
             raise UndoFailed(
                 f"undoing {what} failed, the host is partly configured: {exc}"
@@ -376,11 +379,13 @@ class KernelBackend:
         self.target = target.candidate
         self.in_progress = "commit"
         self._save()
+        faults = self._injected_fault()
         try:
-            self._converge(target, self._injected_fault())
+            self._converge(target, faults)
         except _FAILURES as exc:
             try:
-                self._restore(before, "the failed commit")
+                undo_faults = StepFaults(0) if faults is not None and faults.undo_too else None
+                self._restore(before, "the failed commit", undo_faults)
             finally:
                 self.undo_point = None
                 self.target = None
