@@ -98,9 +98,9 @@ def underlay(host: int) -> ipaddress.IPv4Address:
     return ipaddress.IPv4Address(f"192.0.2.{host + 1}")
 
 
-def placement(n: int) -> list[tuple[int, int]]:
+def placement(n: int, hosts: int = HOSTS) -> list[tuple[int, int]]:
     """(host, vm index) for every VM, spread round-robin."""
-    return [(i % HOSTS, i) for i in range(n)]
+    return [(i % hosts, i) for i in range(n)]
 
 
 def namespaces(prefix: str, n: int) -> list[str]:
@@ -231,17 +231,19 @@ def check(prefix: str, n: int) -> None:
 # --------------------------------------------------------------------------------- netmanager
 
 
-def write_inputs(directory: Path, n: int) -> tuple[Path, Path]:
-    """real.xml (4 emulated hosts on one switch) and virtual.xml (n VMs in one network that
-    spans the hosts, each shaped and with a static route), VMs pinned round-robin."""
+def write_inputs(directory: Path, n: int, hosts: int = HOSTS) -> tuple[Path, Path]:
+    """real.xml (``hosts`` emulated hosts on one switch) and virtual.xml (n VMs in one
+    network that spans the hosts, each shaped and with a static route), VMs pinned
+    round-robin."""
+    count = hosts
     hosts = "\n".join(
         f'''  <host name="host{h}" site="lab" hypervisor="netns" cpus="{n}" memory="{n}GB">
     <interface name="eth0" address="192.0.2.{h + 1}/24"/>
   </host>'''
-        for h in range(HOSTS)
+        for h in range(count)
     )
     links = "\n".join(
-        f'  <link a="host{h}:eth0" b="sw1" capacity="100Gbit"/>' for h in range(HOSTS)
+        f'  <link a="host{h}:eth0" b="sw1" capacity="100Gbit"/>' for h in range(count)
     )
     real = directory / "real.xml"
     real.write_text(
@@ -258,7 +260,7 @@ def write_inputs(directory: Path, n: int) -> tuple[Path, Path]:
     <interface network="net" ip="{vm_address(i).ip}"/>
     <route to="10.99.0.0/16" via="{vm_address(0 if i else 1).ip}"/>
   </vm>'''
-        for i, (h, _) in enumerate(placement(n))
+        for i, (h, _) in enumerate(placement(n, count))
     )
     virtual = directory / "virtual.xml"
     virtual.write_text(

@@ -125,7 +125,7 @@ class AgentTransport:
         # the apply lock is ours: the commit's manager (or the agent) died; undo it
         await self._op("rollback")
 
-    async def stage(self, candidate: Candidate) -> Sequence[Change]:
+    async def stage(self, candidate: Candidate) -> int:
         status = await self._status()
         try:
             await self.client.load(
@@ -134,9 +134,9 @@ class AgentTransport:
         except AgentError as exc:
             raise _failed(exc) from exc
         self._wanted = candidate
-        status = await self._op("stage")
-        if not status.changes:
-            return []
+        return (await self._op("stage")).changes
+
+    async def changes(self) -> Sequence[Change]:
         try:
             lines = await self.client.changes()
         except AgentError as exc:
@@ -180,6 +180,8 @@ class AgentTransport:
                 await self._op("rollback")
             elif status.state == "staged":
                 await self._op("discard")
+        except AgentError as exc:
+            raise _failed(exc) from exc
         finally:
             self.known.remember(self.host, status, None, None)
 

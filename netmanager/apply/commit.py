@@ -66,6 +66,7 @@ async def each(
 class TransactionResult:
     #: changes staged per host
     changes: dict[str, int]
+    #: the staged changes themselves, per host (read for a plan only)
     lines: dict[str, list[Change]]
     #: hosts a plan did not ask, with why (something an earlier apply left unfinished)
     pending: dict[str, str] = field(default_factory=dict)
@@ -139,13 +140,18 @@ async def transaction(
             opened.append(transport)
         progress(f"staging on {len(hosts)} host(s)")
 
-        async def stage(host: str, transport: HostTransport) -> list[Change]:
+        lines: dict[str, list[Change]] = {}
+
+        async def stage(host: str, transport: HostTransport) -> int:
             await transport.begin(commit=commit)
-            changes = list(await transport.stage(wanted[host]))
+            count = await transport.stage(wanted[host])
+            if not commit and count:  # a plan shows them; an apply only needs how many
+                lines[host] = list(await transport.changes())
             hook("staged", host)
-            return changes
+            return count
 
         staged, failed = await each(hosts, stage)
+        lines = {h: lines.get(h, []) for h in staged}
         pending = {h: str(e) for h, e in failed.items() if isinstance(e, PendingCommit)}
         failed = {h: e for h, e in failed.items() if h not in pending}
 
@@ -157,7 +163,7 @@ async def transaction(
             await each({h: hosts[h] for h in staged}, discard)
             if failed:
                 raise failure(topology, failed)
-            return TransactionResult({h: len(c) for h, c in staged.items()}, staged, pending)
+            return TransactionResult(staged, lines, pending)
 
         committing = {h: hosts[h] for h in changed}
         await each({h: hosts[h] for h in staged if h not in changed}, discard)
@@ -211,7 +217,7 @@ async def transaction(
                     for exc in failed.values()
                 ],
             )
-        return TransactionResult({h: len(c) for h, c in staged.items()}, staged)
+        return TransactionResult(staged, lines)
     finally:
         for transport in opened:
             transport.close()

@@ -2,8 +2,11 @@
 
 Every emulated host of this machine gets a :class:`~netmanager.host.kernelhost.
 KernelBackend` over its dom0 namespace — the backend its agent would run — with its
-journal in ``<state>/local/<host>/``, and one worker thread of its own (the kernel
-engine switches namespaces per thread), so the hosts are driven at once as agents are.
+journal in ``<state>/local/<host>/``, so the hosts are driven at once as agents are.
+
+Each host's backend is bound to one worker thread (the kernel engine switches namespaces
+per thread); the hosts share as many threads as this machine has CPUs, so that their
+Python work does not contend for the interpreter lock more than the CPUs can run.
 
 There is no revert timer: the manager is the only process involved, and a commit it
 left unconfirmed (it died between commit and confirm) is found by the next transaction
@@ -13,6 +16,8 @@ left unconfirmed (it died between commit and confirm) is found by the next trans
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +32,21 @@ from netmanager.kernel.journal import StepProgress
 from netmanager.state import state_dir
 
 T = TypeVar("T")
+
+
+_WORKERS: list[ThreadPoolExecutor] = []
+_NEXT = itertools.count()
+
+
+def _worker() -> ThreadPoolExecutor:
+    """One of the process's host worker threads, round robin (created on first use, kept
+    for the process's life: a backend's engine stays bound to its thread)."""
+    if not _WORKERS:
+        _WORKERS.extend(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="netmanager-host")
+            for _ in range(max(1, os.cpu_count() or 1))
+        )
+    return _WORKERS[next(_NEXT) % len(_WORKERS)]
 
 
 def local_dir(host: str) -> Path:
@@ -58,8 +78,9 @@ class LocalTransport:
         self.backend = backend
         self.faults = faults
         self.serial = serial
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"host-{host}")
+        self._thread = _worker()
         self._staged: Candidate | None = None
+        self._changes: list[Change] = []
 
     @classmethod
     def kernel(cls, host: str, dom0: str, **options: Any) -> LocalTransport:
@@ -82,7 +103,6 @@ class LocalTransport:
         if close is not None:
             # the kernel engine is bound to the worker thread: close it there
             self._thread.submit(close).result()
-        self._thread.shutdown(wait=True)
 
     async def begin(self, *, commit: bool) -> None:
         left = await self._call(self.backend.pending)
@@ -98,10 +118,13 @@ class LocalTransport:
         else:
             await self._call(self.backend.rollback)
 
-    async def stage(self, candidate: Candidate) -> Sequence[Change]:
-        changes = await self._call(self.backend.stage, candidate)
+    async def stage(self, candidate: Candidate) -> int:
+        self._changes = list(await self._call(self.backend.stage, candidate))
         self._staged = candidate
-        return changes
+        return len(self._changes)
+
+    async def changes(self) -> Sequence[Change]:
+        return self._changes
 
     async def discard(self) -> None:
         await self._call(self.backend.discard)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,7 @@ def host_candidates(
     return out
 
 
-def _dom0s(infra: Infrastructure, hosts: Iterable[str]) -> dict[str, str]:
+def dom0s(infra: Infrastructure, hosts: Iterable[str]) -> dict[str, str]:
     """The dom0 namespace of each of ``hosts`` emulated as a namespace host."""
     known = set(infra.host_namespaces)
     return {h: host_namespace(h) for h in hosts if host_namespace(h) in known}
@@ -197,7 +197,7 @@ def _local_transports(
     serial = asyncio.Lock() if faults is not None else None
     return {
         h: LocalTransport.kernel(h, dom0, faults=faults, serial=serial)
-        for h, dom0 in _dom0s(infra, hosts).items()
+        for h, dom0 in dom0s(infra, hosts).items()
     }
 
 
@@ -285,7 +285,7 @@ def apply(
                 transports = _local_transports(infra, hosts, faults)
             else:
                 progress("agents")
-                infos = agent_procs.ensure_agents(real, _dom0s(infra, hosts))
+                infos = agent_procs.ensure_agents(real, dom0s(infra, hosts))
                 if infra.guests:
                     from netmanager.guests import hosts as guest_hosts
 
@@ -314,20 +314,21 @@ def apply(
             raise
         counts["hosts"] = sum(result.changes.values())
         save_allocations(topology, deployment.mapping.segments)
-        save_record(
-            Record(
-                topology=topology,
-                real=str(Path(real.file).resolve()),
-                virtual=str(Path(deployment.model.virtual.file).resolve()),
-                hosts=deployment.configs,
-                infrastructure=infra,
-                occupied=Occupied.of([deployment.mapping]),
-                placement=dict(deployment.mapping.placement),
-                applied_at=time.time(),
-                transport=transport,
-                base_dir=real.base_dir,
-            )
+        record = Record(
+            topology=topology,
+            real=str(Path(real.file).resolve()),
+            virtual=str(Path(deployment.model.virtual.file).resolve()),
+            hosts=deployment.configs,
+            infrastructure=infra,
+            occupied=Occupied.of([deployment.mapping]),
+            placement=dict(deployment.mapping.placement),
+            applied_at=time.time(),
+            transport=transport,
+            base_dir=real.base_dir,
         )
+        old = applied.get(topology)
+        if old is None or replace(old, applied_at=0.0) != replace(record, applied_at=0.0):
+            save_record(record)  # an unchanged topology keeps its record (and its time)
     outcome = Outcome(topology, sum(counts.values()), counts, time.perf_counter() - start)
     outcome.hosts = {
         host: {
@@ -416,7 +417,7 @@ def plan(deployment: Deployment, *, local: bool = False) -> TopologyPlan:
             from netmanager.deploy import owned_namespaces
 
             existing = owned_namespaces()
-            built = {h: d for h, d in _dom0s(infra, hosts).items() if d in existing}
+            built = {h: d for h, d in dom0s(infra, hosts).items() if d in existing}
             transports = _local_transports(infra, built)
             absent = "its namespace is built by apply"
         else:
@@ -487,7 +488,7 @@ def destroy(
             real = model.real if model is not None else None
             running = {h: a for h, a in running_agents().items() if h in hosts}
             if real is not None:
-                missing = _dom0s(record.infrastructure, [h for h in hosts if h not in running])
+                missing = dom0s(record.infrastructure, [h for h in hosts if h not in running])
                 if missing:
                     running |= agent_procs.ensure_agents(real, missing)
             # a guest host that does not run holds nothing any more (its kernel state was

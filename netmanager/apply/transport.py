@@ -48,8 +48,13 @@ class HostTransport(Protocol):
         changing nothing."""
         ...
 
-    async def stage(self, candidate: Candidate) -> Sequence[Change]:
-        """Send the host's whole candidate and stage it: the changes it would make."""
+    async def stage(self, candidate: Candidate) -> int:
+        """Send the host's whole candidate and stage it: how many changes it would make."""
+        ...
+
+    async def changes(self) -> Sequence[Change]:
+        """The staged changes themselves (read by a plan only: through an agent, they
+        are a walk of its change table)."""
         ...
 
     async def discard(self) -> None:

@@ -190,7 +190,7 @@ class KernelBackend:
             if cand is None:
                 continue
             try:
-                out.extend(host_configs_from_candidate(cand))
+                out.extend(host_configs_from_candidate(cand, check=False))
             except ValueError:  # pragma: no cover - journaled candidates were staged
                 continue
         return out
@@ -422,6 +422,6 @@ class KernelBackend:
     def vm_namespaces(self) -> list[str]:
         """The VM and gateway namespaces of the running configuration (for monitoring)."""
         out: set[str] = set()
-        for c in host_configs_from_candidate(self.running_candidate):
+        for c in host_configs_from_candidate(self.running_candidate, check=False):
             out |= {v.namespace for v in c.vms} | {n.namespace for n in c.nats}
         return sorted(out)
