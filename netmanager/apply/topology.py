@@ -411,6 +411,7 @@ def plan(deployment: Deployment, *, local: bool = False) -> TopologyPlan:
         _refuse_guests(deployment)
     with apply_lock():
         applied = records()
+        refuse_mixed(applied, "local" if local else "agents", deployment.model.virtual.loc)
         hosts = _touched_hosts(deployment, applied.get(topology))
         infra_plan = plan_infrastructure(infra)
         if local:
