@@ -18,13 +18,13 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from netmanager.agents import process_alive
 from netmanager.host.candidate import TABLES, Candidate
 from snmp_agents import mib
 from snmp_agents.configstore import MANDATORY, ROW_STATUS, ROW_STATUS_VALUE, TableDef, load_tables
-from snmp_agents.credentials import Credentials
+from snmp_agents.credentials import Credentials, WriteUser
 
 Oid = tuple[int, ...]
 VarBind = tuple[Oid, Any]
@@ -187,6 +187,40 @@ class TxnStatus:
 LIVENESS_CHECK_S = 1.0
 
 
+class _Engines:
+    """One pysnmp engine per event loop and write principal, shared by the clients that
+    use both: building an engine costs about 0.13 s, so that one engine per host made an
+    apply on 64 hosts spend seconds building them.  (Clients with other credentials get
+    an engine of their own: the engine's user table has one entry per user name.)"""
+
+    _open: ClassVar[dict[tuple[int, WriteUser], tuple[asyncio.AbstractEventLoop, Any, int]]] = {}
+
+    @classmethod
+    def take(cls, write: WriteUser) -> Any:
+        from pysnmp.hlapi.v3arch import asyncio as hl
+
+        loop = asyncio.get_running_loop()
+        key = (id(loop), write)
+        found = cls._open.get(key)
+        if found is not None and found[0] is loop and not loop.is_closed():
+            cls._open[key] = (loop, found[1], found[2] + 1)
+            return found[1]
+        engine = hl.SnmpEngine()
+        cls._open[key] = (loop, engine, 1)
+        return engine
+
+    @classmethod
+    def give_back(cls, engine: Any) -> None:
+        for key, (loop, shared, users) in list(cls._open.items()):
+            if shared is engine:
+                if users > 1:
+                    cls._open[key] = (loop, shared, users - 1)
+                    return
+                del cls._open[key]
+                break
+        engine.close_dispatcher()
+
+
 class AgentClient:
     """One agent, reached over UDP with SNMPv3 authPriv; use inside one event loop."""
 
@@ -221,7 +255,7 @@ class AgentClient:
         from snmp_agents.agent import AUTH, PRIV
 
         write = self.credentials.write
-        self._engine = hl.SnmpEngine()
+        self._engine = _Engines.take(write)
         user = hl.UsmUserData(
             write.user,
             write.auth_key,
@@ -244,7 +278,7 @@ class AgentClient:
 
     def close(self) -> None:
         if self._engine is not None:
-            self._engine.close_dispatcher()
+            _Engines.give_back(self._engine)
             self._engine = None
 
     async def __aenter__(self) -> AgentClient:
