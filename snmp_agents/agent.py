@@ -344,6 +344,8 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
         store, backend, state_dir, backend_executor, notify=notify, on_running=monitor.set_running
     )
 
+    monitor.busy = txn.busy
+
     def publish() -> None:
         tree.invalidate("config", mib.NM_CONFIG, store.section)
         tree.invalidate("txn", mib.NM_TXN, txn.section)

@@ -447,6 +447,9 @@ class Monitor:
         self.uptime = uptime
         self.executor = executor
         self.interval_s = interval_s
+        #: whether a transaction is changing the host now (the agent sets it): the
+        #: periodic read waits meanwhile
+        self.busy: Callable[[], bool] = lambda: False
         #: 0: the poll never speeds up
         self.watched_interval_s = watched_interval_s
         self.watch_hold_s = watch_hold_s
@@ -546,6 +549,12 @@ class Monitor:
         self._wake = asyncio.Event()
         while True:
             started = self.clock()
+            if self.busy():
+                # a transaction is changing the links: what a read would find is about to
+                # change anyway, and the read competes with the change for the CPU
+                # (set_running reads again as soon as a commit or rollback is in force)
+                await self._pause(started, 0.0)
+                continue
             try:
                 await self.poll()
             except asyncio.CancelledError:

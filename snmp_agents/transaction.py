@@ -123,11 +123,16 @@ class Transaction:
         self._unsaved = False
         self._task: asyncio.Task[None] | None = None
         self.section_changed: Callable[[], None] = lambda: None
+        self._change_cache: tuple[list[Change], list[tuple[Oid, Any]]] | None = None
 
         self.col_operation = _scalar("nmTxnOperation")
         self.col_timeout = _scalar("nmTxnRevertTimeout")
         self.oid_operation = (*self.col_operation.oid, 0)
         self.oid_timeout = (*self.col_timeout.oid, 0)
+
+    def busy(self) -> bool:
+        """Whether an operation is changing (or about to change) the host."""
+        return self.state in (State.staging, State.committing, State.rollingBack)
 
     # ---------------------------------------------------------------- persistence
 
@@ -584,6 +589,17 @@ class Transaction:
         cols = {n: mib.symbol(n) for n in ("nmChangeAction", "nmChangeObject", "nmChangeReason")}
         for c in cols.values():
             objects.append(tuple(c.name))
+        items.extend(self._change_items(cols))
+        return Section.build("txn", mib.NM_TXN, items, objects)
+
+    def _change_items(self, cols: dict[str, Any]) -> list[tuple[Oid, Any]]:
+        """The change table's cells, built once per staged change list: the section is
+        rebuilt at every state change and candidate edit, and cloning thousands of
+        values each time made the status polls of a large apply cost seconds."""
+        cached = self._change_cache
+        if cached is not None and cached[0] is self.changes:
+            return cached[1]
+        items: list[tuple[Oid, Any]] = []
         for i, change in enumerate(self.changes, start=1):
             items.append(
                 (
@@ -603,4 +619,5 @@ class Transaction:
                     const(cols["nmChangeReason"].syntax.clone(_clip(change.reason).encode())),
                 )
             )
-        return Section.build("txn", mib.NM_TXN, items, objects)
+        self._change_cache = (self.changes, items)
+        return items

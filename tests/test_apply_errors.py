@@ -207,9 +207,12 @@ def test_a_confirmation_that_fails_is_e742_and_nothing_claims_the_machine_unchan
     assert "nothing was changed" not in err and err.rstrip().endswith(CHANGES_LEFT), err
     assert _machine(prefix)[0] != applied[0]  # true: both hosts run the faster link
     blocker.rmdir()
-    # the unconfirmed commit is found: plan leaves it and says so, apply rolls it back first
+    # the unconfirmed commit is found: plan leaves it and says so (changing nothing, also
+    # not the journal), apply rolls it back first
+    pending = _machine(prefix), (local_dir("host1") / "kernel-backend.json").read_bytes()
     planned = topology.plan(deploy.prepare(*files), local=True)
     assert "host1" in planned.unreachable and "unconfirmed" in planned.unreachable["host1"]
+    assert (_machine(prefix), (local_dir("host1") / "kernel-backend.json").read_bytes()) == pending
     assert main(["apply", "--local", *files]) == 0
     assert topology.plan(deploy.prepare(*files), local=True).changes == 0
     assert main(["destroy", *files]) == 0
