@@ -126,6 +126,34 @@ def _alive(pid: int, agent_dir: Path) -> bool:
     return process_alive(pid) and str(agent_dir).encode() in cmdline
 
 
+def processes(directory: Path | None = None) -> dict[int, str]:
+    """Every live agent process started for a host of this state directory, found by its
+    command line (``--state-dir <agents>/<host>``), by PID: also one whose manager died
+    before the agent said where it listens.  The host is the state directory's name."""
+    where = str(directory or agents_dir())
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode("utf-8", "replace") for a in argv]
+        if "snmp_agents.agent" not in words or "--state-dir" not in words:
+            continue
+        position = words.index("--state-dir") + 1
+        state = Path(words[position]) if position < len(words) else None
+        if state is not None and str(state.parent) == where and process_alive(int(entry.name)):
+            found[int(entry.name)] = state.name
+    return found
+
+
+def end(*pids: int) -> None:
+    """End processes netmanager started, by PID (SIGTERM, then SIGKILL after a while)."""
+    _end(*pids)
+
+
 def running(directory: Path | None = None) -> dict[str, AgentInfo]:
     """The agents netmanager started that are alive now, by host."""
     where = directory or agents_dir()

@@ -15,7 +15,18 @@ from netmanager import __version__
 from netmanager.errors import ExitCode, NetmanagerError
 from netmanager.report import print_error
 
-COMMANDS = ("validate", "show", "map", "apply", "inspect", "doctor", "verify", "agents", "hosts")
+COMMANDS = (
+    "validate",
+    "show",
+    "map",
+    "apply",
+    "inspect",
+    "doctor",
+    "verify",
+    "agents",
+    "hosts",
+    "cleanup",
+)
 
 
 class _Parser(argparse.ArgumentParser):

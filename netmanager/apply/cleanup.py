@@ -1,0 +1,99 @@
+"""A clean slate after a crash, as Mininet's ``mn -c``: everything on this machine that
+carries netmanager's marks, listed and removed.
+
+What netmanager marks as its own, and all that is looked at: namespaces whose names start
+with its prefixes (hosts, switches, VMs, gateways, the emulated outside world: see
+``NETMANAGER_NS_PREFIX``), the agents and guest hosts it started (their PIDs and command
+lines in the state directory: a PID is signalled only while it is still that process),
+and its records in the state directory (applied topologies, segment ids, the local
+transport's journals, the agents' and guests' own state).  The feature probe and the
+guest image cache stay.  Nothing else on the machine is touched; a topology applied
+before has to be applied again.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netmanager import agents as agent_procs
+from netmanager.deploy import owned_namespaces
+from netmanager.kernel import netns
+from netmanager.mapping.segments import segments_path
+from netmanager.state import apply_lock, state_dir
+
+#: what the state directory holds of applied topologies (relative names)
+RECORDS = ("topologies", "local", "agents")
+
+
+@dataclass
+class Cleanup:
+    """What was removed (or, ``dry_run``, would be)."""
+
+    dry_run: bool
+    agents: list[str] = field(default_factory=list)
+    guests: list[str] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def removed(self) -> int:
+        return len(self.agents) + len(self.guests) + len(self.namespaces) + len(self.files)
+
+    def lines(self) -> list[str]:
+        verb = "would " if self.dry_run else ""
+        return (
+            [f"{verb}stop the agent of host {h}" for h in self.agents]
+            + [f"{verb}power off guest host {h}" for h in self.guests]
+            + [f"{verb}remove namespace {n}" for n in self.namespaces]
+            + [f"{verb}remove {f}" for f in self.files]
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "agents": self.agents,
+            "guests": self.guests,
+            "namespaces": self.namespaces,
+            "files": self.files,
+        }
+
+
+def cleanup(*, dry_run: bool = False) -> Cleanup:
+    """Stop netmanager's agents and guest hosts, remove its namespaces and records."""
+    from netmanager.guests import hosts as guest_hosts
+
+    with apply_lock():
+        guests = sorted(guest_hosts.guests())
+        # the agents by their records, and any whose manager died before it recorded
+        # where the agent listens, by its command line
+        processes = agent_procs.processes()
+        found = Cleanup(
+            dry_run,
+            agents=sorted((set(agent_procs.running()) | set(processes.values())) - set(guests)),
+            guests=guests,
+            namespaces=sorted(owned_namespaces()),
+        )
+        where = state_dir()
+        paths = [where / name for name in RECORDS] + [segments_path()]
+        existing = [p for p in paths if p.exists()]
+        found.files = [str(p) for p in existing]
+        if dry_run:
+            return found
+        guest_hosts.stop_guests()
+        agent_procs.stop_agents()
+        agent_procs.end(*agent_procs.processes())
+        for name in found.namespaces:
+            netns.remove(name)
+        for path in existing:
+            _remove(path)
+    return found
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
