@@ -33,12 +33,18 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
-def write_json(path: Path, document: Any) -> None:
+def write_json(path: Path, document: Any, *, compact: bool = False) -> None:
+    """Write ``document`` to ``path`` atomically and durably: a temporary file beside it,
+    flushed to disk, renamed over it (every JSON file netmanager and its agents keep goes
+    through here).  ``compact``: no indentation (large journals)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(document, f, indent=2, sort_keys=True)
+            if compact:
+                json.dump(document, f, separators=(",", ":"), sort_keys=True)
+            else:
+                json.dump(document, f, indent=2, sort_keys=True)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

@@ -28,7 +28,6 @@ import gc
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -39,6 +38,7 @@ from typing import Any, Protocol
 from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import Candidate
+from netmanager.state import write_json
 from snmp_agents import ber, mib
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, dynamic
 
@@ -240,9 +240,7 @@ class IfIndexMap:
     def save(self) -> None:
         if self.path is None or not self._dirty:
             return
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.indexes, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_json(self.path, self.indexes)
         self._dirty = False
 
 

@@ -193,11 +193,15 @@ def test_a_confirmation_that_fails_is_e742_and_nothing_claims_the_machine_unchan
     assert main(["apply", "--local", *files]) == 0
     applied = _machine(prefix)
     _two_hosts(tmp_path, 'bandwidth="10Mbit"', 'bandwidth="20Mbit"')
-    blocker = local_dir("host1") / "kernel-backend.tmp"
+    journal = local_dir("host1") / "kernel-backend.json"
+    saved: list[bytes] = []
 
     def break_host1_journal(event: str, host: str) -> None:
         if (event, host) == ("committed", "host1"):
-            blocker.mkdir()  # its journal cannot be written: the confirmation fails
+            # a directory where its journal is: the confirmation cannot write it
+            saved.append(journal.read_bytes())
+            journal.unlink()
+            journal.mkdir()
 
     with pytest.raises(NetmanagerError) as failure:
         topology.apply(deploy.prepare(*files), local=True, hook=break_host1_journal)
@@ -206,7 +210,8 @@ def test_a_confirmation_that_fails_is_e742_and_nothing_claims_the_machine_unchan
     err = capsys.readouterr().err
     assert "nothing was changed" not in err and err.rstrip().endswith(CHANGES_LEFT), err
     assert _machine(prefix)[0] != applied[0]  # true: both hosts run the faster link
-    blocker.rmdir()
+    journal.rmdir()
+    journal.write_bytes(saved[0])  # the journal as the commit left it: not confirmed
     # the unconfirmed commit is found: plan leaves it and says so (changing nothing, also
     # not the journal), apply rolls it back first
     pending = _machine(prefix), (local_dir("host1") / "kernel-backend.json").read_bytes()

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from netmanager import programs
 from netmanager.guests.errors import guest_error
+from netmanager.state import write_json
 
 Progress = Callable[[str], None]
 
@@ -141,12 +142,6 @@ def _read_json(path: Path) -> dict[str, object] | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def _write_json(path: Path, value: dict[str, object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def _candidate_dependency(package: str) -> tuple[str, str]:
@@ -310,7 +305,7 @@ def kernel(cache_dir: Path, progress: Progress | None = None, refresh: bool = Fa
     found = _cached_kernel(cache_dir, version)
     if found is None:
         found = _build_kernel(cache_dir, package, version, progress)
-    _write_json(cache_dir / "kernel.json", {"version": version, "package": package})
+    write_json(cache_dir / "kernel.json", {"version": version, "package": package})
     return found
 
 
@@ -348,7 +343,7 @@ def _build_kernel(cache_dir: Path, package: str, version: str, progress: Progres
         target.mkdir(parents=True)
         (staged / "vmlinux").write_bytes(vmlinux)
         _keep_modules(source, target)
-        _write_json(
+        write_json(
             staged / "manifest.json",
             {"version": version, "package": package, "revision": MODULES_REVISION},
         )
@@ -435,7 +430,7 @@ def busybox(cache_dir: Path, progress: Progress | None = None) -> Path:
             raise guest_error("E751", f"{deb.name} holds no /bin/busybox")
         name = "busybox-" + version.replace(":", "_")
         os.replace(binary, cache_dir / name)
-    _write_json(cache_dir / "busybox.json", {"file": name, "version": version})
+    write_json(cache_dir / "busybox.json", {"file": name, "version": version})
     return cache_dir / name
 
 

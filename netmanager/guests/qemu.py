@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from netmanager import programs
 from netmanager.guests.errors import GuestError, guest_error
 from netmanager.guests.image import Kernel
+from netmanager.state import write_json
 
 QEMU = "qemu-system-x86_64"
 CTL_SOCKET = "ctl.sock"
@@ -356,9 +357,7 @@ class Guest:
             "started": time.time(),
             "spec": _jsonable(asdict(self.spec)),
         }
-        tmp = self.run_dir / (RECORD + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        os.replace(tmp, self.run_dir / RECORD)
+        write_json(self.run_dir / RECORD, doc)
 
     # -- process ------------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from netmanager.kernel import (
 )
 from netmanager.kernel.journal import StepProgress
 from netmanager.render import RenderError, render_host
+from netmanager.state import write_json
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +144,7 @@ class KernelBackend:
             "target": self.target.to_json() if self.target is not None else None,
             "in_progress": self.in_progress,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as f:
-            json.dump(doc, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_json(self.path, doc, compact=True)
 
     # ------------------------------------------------------------------ helpers
 

@@ -4,7 +4,6 @@ the host contract, for tests and ``netmanager-agent --backend memory``."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from netmanager.host.candidate import Candidate, Change, diff_candidates
 from netmanager.host.protocol import BackendError, UndoFailed
+from netmanager.state import write_json
 
 
 class MemoryBackend:
@@ -56,9 +56,7 @@ class MemoryBackend:
             "log": self.log,
             "in_progress": self.in_progress,
         }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_json(self.path, doc)
 
     def _event(self, what: str) -> None:
         self.log.append(what)
