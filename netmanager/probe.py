@@ -122,11 +122,29 @@ def _in_namespace(namespace: str, argv: list[str]) -> bool:
     return result.returncode == 0
 
 
+#: the throwaway namespace of a probe is this and the probing process's PID
+PROBE_NAMESPACE = "nmprobe-"
+
+
+def stale_probe_namespaces() -> list[str]:
+    """Probe namespaces whose process is gone (killed while it probed)."""
+    try:
+        names = os.listdir("/run/netns")
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        pid = name.removeprefix(PROBE_NAMESPACE)
+        if name.startswith(PROBE_NAMESPACE) and pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            out.append(name)
+    return sorted(out)
+
+
 def probe() -> list[Feature]:
     """Probe every feature; needs root (without it, every kernel feature reads as missing)."""
     from pyroute2 import netns
 
-    namespace = f"nmprobe-{os.getpid()}"
+    namespace = f"{PROBE_NAMESPACE}{os.getpid()}"
     kernel: dict[str, tuple[bool, str]]
     try:
         netns.create(namespace)

@@ -3,7 +3,8 @@ carries netmanager's marks, listed and removed.
 
 What netmanager marks as its own, and all that is looked at: namespaces whose names start
 with its prefixes (hosts, switches, VMs, gateways, the emulated outside world: see
-``NETMANAGER_NS_PREFIX``), the agents and guest hosts it started (their PIDs and command
+``NETMANAGER_NS_PREFIX``) and the feature probe's ``nmprobe-<pid>`` of a process that is
+gone, the agents and guest hosts it started (their PIDs and command
 lines in the state directory: a PID is signalled only while it is still that process),
 and its records in the state directory (applied topologies, segment ids, the local
 transport's journals, the agents' and guests' own state).  The feature probe and the
@@ -22,6 +23,7 @@ from netmanager import agents as agent_procs
 from netmanager.deploy import owned_namespaces
 from netmanager.kernel import netns
 from netmanager.mapping.segments import segments_path
+from netmanager.probe import stale_probe_namespaces
 from netmanager.state import apply_lock, state_dir
 
 #: what the state directory holds of applied topologies (relative names)
@@ -74,7 +76,7 @@ def cleanup(*, dry_run: bool = False) -> Cleanup:
             dry_run,
             agents=sorted((set(agent_procs.running()) | set(processes.values())) - set(guests)),
             guests=guests,
-            namespaces=sorted(owned_namespaces()),
+            namespaces=sorted(owned_namespaces()) + stale_probe_namespaces(),
         )
         where = state_dir()
         paths = [where / name for name in RECORDS] + [segments_path()]
