@@ -15,7 +15,7 @@ import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from netmanager.verify.expect import (
     Address,
@@ -252,6 +252,46 @@ def _probe_checks(
                 + ", ".join(f"{m} ({owners.mac(m)})" for m in sorted(extra))
             )
     return reach_probes, reach_bad, iso_probes, iso_bad
+
+
+def unanswered(pairs: Sequence[PairPlan], result: ScanResult) -> tuple[set[int], set[int]]:
+    """The keys of the IP and ARP probes that had to be answered (their pair reachable)
+    and were not: those a second look sends again (see :func:`merge_second_look`)."""
+    ip: set[int] = set()
+    arp: set[int] = set()
+    for pair in pairs:
+        for probe, expectation, key in pair.ip:
+            if expectation.reach is not Reach.BOTH:
+                continue
+            r = result.ip.get(key) or IpResult(error="not sent")
+            arrived = probe.proto == "udp" and pair.dst.namespace in r.delivered
+            if not r.answered and not arrived:
+                ip.add(key)
+        for _, expected, key in pair.arp:
+            if expected and not result.arp.get(key, set()) & expected:
+                arp.add(key)
+    return ip, arp
+
+
+def merge_second_look(result: ScanResult, again: ScanResult) -> int:
+    """Take the answers of a second look into ``result``; what arrived anywhere, and every
+    MAC that answered, in either look stays recorded (a leak seen once is a leak).
+    Returns how many probes were answered the second time."""
+    answered = 0
+    for key, second in again.ip.items():
+        first = result.ip.get(key)
+        delivered = (first.delivered if first else set()) | second.delivered
+        if second.answered:
+            answered += 1
+            result.ip[key] = replace(second, delivered=delivered)
+        elif first is not None:
+            first.delivered = delivered
+    for key, macs in again.arp.items():
+        answered += bool(macs)
+        result.arp[key] = result.arp.get(key, set()) | macs
+    for namespace, counts in again.frames.items():
+        result.frames.setdefault(namespace, Counter()).update(counts)
+    return answered
 
 
 def scan_checks(

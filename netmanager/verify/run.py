@@ -203,6 +203,11 @@ def run(subjects: Sequence[Subject], options: Options, progress: Progress = _qui
     return report
 
 
+# At most this many unanswered probes get a second look: more than that is a path broken,
+# not answers lost to a busy machine, and the second look would only double the wait.
+SECOND_LOOK_MAX = 64
+
+
 def _levels(
     subjects: Sequence[Subject],
     options: Options,
@@ -268,6 +273,22 @@ def _levels(
             sources=existing,
         )
         result = scan(ip_probes, arp_probes, "scan")
+        # A second look at the probes that had to be answered and were not: an answer
+        # lost once on a busy machine (a guest's vCPU descheduled past the probe's
+        # timeout and its retry) is not a broken path, which fails both looks.
+        ip_again, arp_again = connectivity.unanswered(pairs, result)
+        count = len(ip_again) + len(arp_again)
+        if count and count <= SECOND_LOOK_MAX:
+            again = scan(
+                [p for p in ip_probes if p.key in ip_again],
+                [a for a in arp_probes if a.key in arp_again],
+                "scan",
+            )
+            answered = connectivity.merge_second_look(result, again)
+            report.notes.append(
+                f"{count} probe(s) that had to be answered were not; sent again, "
+                f"{answered} answered"
+            )
         report.checks += connectivity.scan_checks(pairs, result, kinds, owners, missing)
         if Kind.ISOLATION in kinds:
             report.checks += connectivity.capture_checks(views, result, owners)

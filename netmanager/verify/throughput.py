@@ -255,7 +255,7 @@ def _one(
     expected = limit.expected_bps or float(declared_bps)
     udp_payload = payload_bytes(mtu, "udp")
     watches: list[float | None] = []
-    best: Check | None = None
+    tries: list[Check] = []
     for _ in range(BUSY_ATTEMPTS):
         watch = CpuWatch()
         try:
@@ -284,19 +284,44 @@ def _one(
             )
         watches.append(watch.share())
         check = _judge(direction, proto, data, limit, mtu, omit, dict(extra), result)
-        if best is None or abs(check.error_pct or 0.0) < abs(best.error_pct or 0.0):
-            best = check
-        if not _load_explains(check, declared_bps, omit / seconds):
+        tries.append(check)
+        if check.passed and check.applicable:
+            break  # on the rate
+        if not check.passed and not _load_explains(check, declared_bps, omit / seconds):
+            break  # off by more than any busy machine explains: a shaper missing
+        # short, or inconclusive (the sender could not even offer the rate: it was not
+        # scheduled): a busy try is tried up to BUSY_ATTEMPTS times, a quiet one twice
+        contended = busy(watches[-1]) or not check.applicable
+        if len(tries) >= (BUSY_ATTEMPTS if contended else QUIET_ATTEMPTS):
             break
-        if len(watches) >= (BUSY_ATTEMPTS if busy(watches[-1]) else QUIET_ATTEMPTS):
-            break
-    assert best is not None
+    return _verdict(tries, watches, declared_bps, omit / seconds)
+
+
+def _verdict(
+    tries: list[Check], watches: list[float | None], declared_bps: int, omitted_share: float
+) -> Check:
+    """One check from a direction's tries: the last if it settled (on the rate, or off by
+    more than load explains); else the failed try closest to the rate, unless every try
+    fell while this machine was busy (or was itself inconclusive), which is inconclusive.
+    Every try's CPU pressure and measured rate are kept with it."""
+    last = tries[-1]
+    failed = [t for t in tries if not t.passed]
+    if (last.passed and last.applicable) or not failed:
+        best = last
+    else:
+        best = min(failed, key=lambda t: abs(t.error_pct or 0.0))
     pressures = [w for w in watches if w is not None]
+    extra = dict(best.extra)
     if pressures:  # kept with every measured check: what the machine was doing meanwhile
-        best = replace(best, extra={**best.extra, "cpu_pressure": pressures})
-    if best.passed or not all(busy(w) for w in watches):
+        extra["cpu_pressure"] = pressures
+    if len(tries) > 1:
+        extra["tries_bps"] = [
+            round(t.measured) if isinstance(t.measured, (int, float)) else None for t in tries
+        ]
+    best = replace(best, extra=extra)
+    if best.passed or not _load_explains(best, declared_bps, omitted_share):
         return best
-    if not _load_explains(best, declared_bps, omit / seconds):
+    if not all(busy(w) or not t.applicable for w, t in zip(watches, tries, strict=True)):
         return best
     # Off the rate in every try while other tasks kept this machine's CPUs: senders and
     # receivers were not scheduled in time, which says nothing of the shaper.
@@ -305,9 +330,9 @@ def _one(
         best,
         passed=True,
         applicable=False,
-        detail=f"inconclusive: off the rate in {len(watches)} tries while some task here "
-        f"waited for a CPU {shares} of the time (PSI): this machine was too busy to "
-        "measure it; measure again on a quieter machine",
+        detail=f"inconclusive: off the rate in {len(tries)} tries while some task here "
+        f"waited for a CPU {shares} of the time (PSI), or the sender could not offer the "
+        "rate: this machine was too busy to measure it; measure again on a quieter machine",
     )
 
 
