@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from netmanager.agents import process_alive
 from netmanager.host.candidate import TABLES, Candidate
+from netmanager.host.rows import ROWS, documented, topology_of
 from snmp_agents import mib
 from snmp_agents.configstore import MANDATORY, ROW_STATUS, ROW_STATUS_VALUE, TableDef, load_tables
 from snmp_agents.credentials import Credentials, WriteUser
@@ -112,10 +113,15 @@ def _row_varbinds(table: TableDef, row: Any, destroy: bool = False) -> list[VarB
     return out
 
 
-def candidate_pdus(want: Candidate, have: Candidate) -> list[list[VarBind]]:
+def candidate_pdus(
+    want: Candidate, have: Candidate, *, implied: bool = True
+) -> list[list[VarBind]]:
     """SET PDUs that turn the agent's candidate ``have`` into ``want``: destroys first
-    (dependent tables first), then creations in table order, ``ROWS_PER_SET`` rows a PDU."""
+    (dependent tables first), then creations in table order, ``ROWS_PER_SET`` rows a PDU.
+    Without ``implied``, the structured rows that ``want``'s documents imply are not
+    created: the agent adds them when it stages (:func:`netmanager.host.rows.complete`)."""
     by_attr = {t.attr: t for t in tables()}
+    skip = set() if implied else documented(want)
     destroys: list[list[VarBind]] = []
     for attr in reversed(list(TABLES)):
         wanted = set(getattr(want, attr))
@@ -128,7 +134,9 @@ def candidate_pdus(want: Candidate, have: Candidate) -> list[list[VarBind]]:
     for attr in TABLES:
         existing = set(getattr(have, attr))
         creations += [
-            _row_varbinds(by_attr[attr], r) for r in getattr(want, attr) if r not in existing
+            _row_varbinds(by_attr[attr], r)
+            for r in getattr(want, attr)
+            if r not in existing and not (attr in ROWS and topology_of(r) in skip)
         ]
     # a changed row is a destroy and a creation of the same index: never in one PDU
     return [
@@ -436,10 +444,12 @@ class AgentClient:
         return candidate_from_walk(await self.walk(mib.NM_CONFIG))
 
     async def load(self, want: Candidate, have: Candidate | None = None) -> int:
-        """Make the agent's candidate ``want``; returns the number of SET PDUs sent."""
+        """Make the agent's candidate ``want`` once it is staged (the structured rows that
+        its documents imply are added by the agent then, not sent); returns the number of
+        SET PDUs sent."""
         if have is None:
             have = await self.candidate()
-        pdus = candidate_pdus(want, have)
+        pdus = candidate_pdus(want, have, implied=False)
         for pdu in pdus:
             await self.set(pdu)
         return len(pdus)

@@ -34,6 +34,7 @@ from typing import Any
 
 from netmanager.host.candidate import Candidate, Change, check_candidate
 from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
+from netmanager.host.rows import complete
 from netmanager.state import read_json, write_json
 from snmp_agents import mib
 from snmp_agents.configstore import ColumnDef, ConfigStore, SetError
@@ -266,6 +267,7 @@ class Transaction:
                 "confirm or roll back first"
             )
             raise SetError("inconsistentValue", plan.touched[0], self.last_error)
+        completed: Candidate | None = None  # the candidate to stage, rows implied added
         if op is not None and op[1] != "none":
             candidate = None
             if op[1] == "stage":
@@ -276,7 +278,13 @@ class Transaction:
                     self.store.tables = saved
                 else:
                     candidate = self.store.candidate()
-            refusal = self._refusal(op[1], candidate, (plan is not None and plan.changed))
+                completed = complete(candidate)
+                if completed is candidate:
+                    completed = None
+                else:
+                    candidate = completed
+            editing = (plan is not None and plan.changed) or completed is not None
+            refusal = self._refusal(op[1], candidate, editing)
             if refusal == "":
                 op = None  # idempotent repeat: nothing to start
             elif refusal is not None:
@@ -286,8 +294,11 @@ class Transaction:
                 raise SetError("inconsistentValue", op[0], refusal)
 
         # everything checked: apply
-        if plan is not None and plan.changed:
-            self.store.apply(plan)
+        if (plan is not None and plan.changed) or completed is not None:
+            if plan is not None:
+                self.store.apply(plan)
+            if completed is not None:  # the structured rows its documents imply
+                self.store.load_candidate(completed)
             self.candidate_version += 1
             if self.state == State.staged:
                 self.state = State.idle

@@ -1,7 +1,8 @@
 """The SNMP transport: a host is reached through its netmanager-agent (seed 002: the
 manager never touches a host itself; the agent on each host applies what it is sent).
 
-A candidate travels as SETs of the rows that differ from what the agent holds; the
+A candidate travels as SETs of the rows that differ from what the agent holds (of the
+new rows, the documents only: the agent adds the rows they imply when it stages); the
 agent stages, commits (with a revert timer of its own: a host whose manager disappears
 reverts by itself), and reports its progress in ``nmTxnStepsDone``/``nmTxnStepsTotal``.
 """

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address
 
 from netmanager.host.candidate import (
+    TABLES,
     Candidate,
     DocumentConfig,
     NetworkConfig,
@@ -148,6 +149,45 @@ def candidate_from_host_configs(configs: Iterable[HostConfig]) -> Candidate:
     candidate = Candidate.of(**tables)
     _remember(candidate, configs)
     return candidate
+
+
+def topology_of(row: object) -> str:
+    """The topology a structured row belongs to (its qualified name's first part)."""
+    for attr in ("vm", "name", "network"):  # ports, shapings, routes; networks; peers
+        value = getattr(row, attr, None)
+        if value:
+            return str(value).split(SEPARATOR, 1)[0]
+    return ""
+
+
+def documented(candidate: Candidate) -> set[str]:
+    """The topologies of which a candidate carries a document."""
+    return {d.topology for d in candidate.documents}
+
+
+def complete(candidate: Candidate) -> Candidate:
+    """``candidate`` with the structured rows its documents imply and it lacks added; the
+    same object when it lacks none or its documents cannot be read (staging it then says
+    why).  An agent completes its candidate when asked to stage, so that a manager sends
+    the documents (a few SETs) and not the rows they imply (most of them); rows set by
+    hand stay, and must agree with the documents (see :func:`host_configs_from_candidate`)."""
+    if not candidate.documents:
+        return candidate
+    try:
+        configs = host_configs_from_candidate(candidate, check=False)
+    except ValueError:
+        return candidate
+    implied = candidate_from_host_configs(configs)
+    added: dict[str, list[object]] = {}
+    for name in ROWS:
+        present = set(getattr(candidate, name))
+        missing = [r for r in getattr(implied, name) if r not in present]
+        if missing:
+            added[name] = [*getattr(candidate, name), *missing]
+    if not added:
+        return candidate
+    tables = {name: getattr(candidate, name) for name in TABLES}
+    return Candidate.of(**{**tables, **added})
 
 
 def _remember(candidate: Candidate, configs: list[HostConfig]) -> None:

@@ -119,7 +119,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-04 02:00",
+        ("2026-12-05 00:00",
+         "2026-12-04 02:00",
          "2025-11-22 01:00",
          "2025-11-22 00:00")
     )

@@ -286,3 +286,35 @@ def test_candidate_edits_are_written_together_and_before_an_operation(tmp_path: 
 
     run(scenario())
     run(later())
+
+
+def test_stage_adds_the_rows_the_documents_imply(tmp_path: Path) -> None:
+    """A manager sends a topology's documents only; stage adds the structured rows they
+    imply to the candidate (a new version, walked like any other), and a second stage
+    with nothing edited is the harmless repeat."""
+    import netmanager
+    from netmanager.agentclient import candidate_pdus
+    from netmanager.compile import compile_topology
+    from netmanager.host.rows import candidate_from_host_configs
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "two-hosts"
+    model = netmanager.load(examples / "real.xml", examples / "virtual.xml")
+    want = candidate_from_host_configs([compile_topology(model, netmanager.map(model))["host1"]])
+
+    async def scenario() -> None:
+        host = Host(tmp_path)
+        await host.txn.start()
+        for pdu in candidate_pdus(want, host.store.candidate(), implied=False):
+            host.set(*pdu)
+        assert not host.store.candidate().ports
+        sent = host.txn.candidate_version
+        await host.op_done("stage")
+        assert host.txn.state == State.staged, host.txn.last_error
+        assert host.store.candidate() == want
+        assert host.txn.candidate_version == sent + 1 == host.txn.staged_version
+        host.op("stage")  # nothing edited, nothing missing: already staged
+        assert host.txn.candidate_version == sent + 1 and host.txn.state == State.staged
+        await host.op_done("commit", revert=0)
+        assert host.backend.applied == want
+
+    run(scenario())
