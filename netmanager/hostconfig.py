@@ -347,10 +347,20 @@ def infrastructure_from_json(d: dict[str, Any]) -> Infrastructure:
 # ------------------------------------------------------------------------ JSON conversion
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # per dataclass: its fields' names
+
+
 def _to_json(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, tuple | list):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and hasattr(value, "__dataclass_fields__"):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {name: _to_json(getattr(value, name)) for name in names}
+    if kind is tuple or kind is list:
         return [_to_json(v) for v in value]
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv4Interface | ipaddress.IPv4Network):
         return str(value)

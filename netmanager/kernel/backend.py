@@ -263,8 +263,7 @@ class NetlinkBackend:
     def _open(self, name: str, fd: int) -> _Ns:
         with netns.inside(fd, self._home):
             sock = RtnlSocket()
-            ethtool = EthtoolSocket()
-        handle = _Ns(name, fd, sock, ethtool, self._remembered)
+        handle = _Ns(name, fd, sock, EthtoolSocket(sock.socket), self._remembered)
         self._ns[name] = handle
         return handle
 

@@ -87,7 +87,7 @@ class Engine:
         that the desired state uses must exist."""
         wanted = set(desired.namespaces) | set(namespaces)
         full = Scope.of(None, wanted) if scope is None else scope.including(wanted)
-        problems = validate(desired, scope)
+        problems = [] if desired.valid_for(scope) else validate(desired, scope)
         if problems:
             raise KernelStateError(problems)
         used = {obj.namespace for obj in desired.objects} & full.shared

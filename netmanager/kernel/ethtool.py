@@ -29,13 +29,20 @@ _IFREQ = struct.Struct("@16sP16x")  # struct ifreq with ifr_data (native: a poin
 
 
 class EthtoolSocket:
-    """A datagram socket for ethtool ioctls, bound to the namespace it was made in."""
+    """ethtool ioctls, through a socket of the namespace they are for: ``sock`` (not
+    closed here), else a datagram socket of its own made in the current namespace.  Any
+    socket will do: the kernel hands SIOCETHTOOL to the devices of the socket's namespace
+    when the socket's protocol has no use for it, as netlink's has not, so the engine
+    passes the netlink socket it already holds in each namespace rather than open a
+    second one (a thousand namespaces, a thousand sockets fewer)."""
 
-    def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        self._own = sock is None
+        self._sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
     def close(self) -> None:
-        self._sock.close()
+        if self._own:
+            self._sock.close()
 
     def _ioctl(self, ifname: str, cmd: int, data: int = 0) -> int:
         value = ctypes.create_string_buffer(_VALUE.pack(cmd, data), _VALUE.size)

@@ -68,9 +68,14 @@ class RtnlSocket:
     def close(self) -> None:
         self._sock.close()
 
+    @property
+    def socket(self) -> socket.socket:
+        """The netlink socket itself (for ioctls in its namespace: see EthtoolSocket)."""
+        return self._sock
+
     def _recv(self) -> bytes:
         size = self._sock.recv_into(self._buf)
-        return bytes(self._buf[:size])
+        return bytes(memoryview(self._buf)[:size])
 
     def transact(
         self, requests: Sequence[Request], *, stop_on_error: bool = False

@@ -673,7 +673,12 @@ class HostState:
         problems = validate(state, scope)
         if problems:
             raise KernelStateError(problems)
+        state.__dict__["_valid_for"] = (scope,)  # see valid_for
         return state
+
+    def valid_for(self, scope: Scope | None) -> bool:
+        """Whether :meth:`checked` built this state and validated it for ``scope``."""
+        return self.__dict__.get("_valid_for") == (scope,)
 
     @cached_property
     def by_key(self) -> dict[Key, KernelObject]:
