@@ -18,9 +18,16 @@ libvirt, the long measurements and the package builds.
 from __future__ import annotations
 
 import os
+import subprocess
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from tests import kernelstate
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 #: the tests that apply examples/aef-grid through its agents (fixed ports 16101-16104)
 AEF_GRID_AGENTS = pytest.mark.xdist_group("aef-grid-agents")
@@ -67,3 +74,24 @@ def _own_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("NETMANAGER_STATE_DIR", str(tmp_path_factory.mktemp("state")))
         yield
+
+
+@pytest.fixture
+def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A namespace prefix (``nmt`` and six hex digits) and state directory of the test's
+    own; afterwards the agents it started are ended (by PID) and every namespace with its
+    prefix deleted, also when it fails.  The examples' credentials files get mode 600 (git
+    keeps no mode, and agents and manager refuse a file others may read)."""
+    from netmanager import agents
+
+    prefix = f"nmt{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
+    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
+    for credentials in EXAMPLES.glob("*/snmp.toml"):
+        credentials.chmod(0o600)
+    try:
+        yield prefix
+    finally:
+        agents.stop_agents()
+        for name in kernelstate.namespaces(prefix):
+            subprocess.run(["ip", "netns", "del", name], check=False)

@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from netmanager import agents, deploy
+from netmanager import deploy
 from netmanager.apply import topology
 from netmanager.cli import main
 from netmanager.errors import ApplyFailed, NetmanagerError
@@ -40,20 +38,6 @@ pytestmark = [
     pytest.mark.privileged,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to build namespaces"),
 ]
-
-
-@pytest.fixture
-def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    prefix = f"nmt{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
-    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
-    try:
-        yield prefix
-    finally:
-        # apply through agents starts one per host: end them (by PID) before the namespaces
-        agents.stop_agents()
-        for name in kernelstate.namespaces(prefix):
-            subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def _ping(prefix: str, vm: str, address: str, topology: str) -> bool:

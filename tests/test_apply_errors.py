@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from netmanager import agents, deploy
+from netmanager import deploy
 from netmanager.apply import topology
 from netmanager.cli import main
 from netmanager.errors import NetmanagerError
@@ -116,19 +114,6 @@ CASES = [
     Case("e721-no-such-vm", "E721", 1, _no_vm),
     Case("e743-applied-the-other-way", "E743", 1, _mixed),
 ]
-
-
-@pytest.fixture
-def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    prefix = f"nmt{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
-    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
-    try:
-        yield prefix
-    finally:
-        agents.stop_agents()
-        for name in kernelstate.namespaces(prefix):
-            subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def _machine(prefix: str) -> tuple[object, object]:

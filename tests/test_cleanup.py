@@ -11,8 +11,6 @@ import random
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,20 +26,6 @@ pytestmark = [
     pytest.mark.privileged,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to build namespaces"),
 ]
-
-
-@pytest.fixture
-def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    prefix = f"nmt{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
-    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
-    (EXAMPLES / "two-hosts/snmp.toml").chmod(0o600)
-    try:
-        yield prefix
-    finally:
-        agents.stop_agents()
-        for name in kernelstate.namespaces(prefix):
-            subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def _cleanup_json(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, object]:

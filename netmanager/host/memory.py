@@ -11,6 +11,7 @@ from pathlib import Path
 
 from netmanager.host.candidate import Candidate, Change, diff_candidates
 from netmanager.host.protocol import BackendError, UndoFailed
+from netmanager.host.rows import host_configs_from_candidate
 from netmanager.state import write_json
 
 
@@ -85,6 +86,11 @@ class MemoryBackend:
         with self._lock:
             if "stage" in self.fail:
                 raise BackendError("stage failed (fault injected)")
+            if candidate.documents:  # refused as the kernel backend refuses it
+                try:
+                    host_configs_from_candidate(candidate)
+                except ValueError as exc:
+                    raise BackendError(f"cannot stage: {exc}") from exc
             self.staged = candidate
             return diff_candidates(self.applied, candidate)
 

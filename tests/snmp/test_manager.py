@@ -26,9 +26,7 @@ from netmanager.errors import ApplyFailed
 from tests import kernelstate
 from tests.conftest import AEF_GRID_AGENTS
 from tests.snmp.conftest import Tools, TrapReceiver, need_tools
-from tests.test_apply import AEF, EXAMPLES, TWO, _ping, faster_two_hosts, prefix
-
-__all__ = ["prefix"]
+from tests.test_apply import AEF, EXAMPLES, TWO, _ping, faster_two_hosts
 
 pytestmark = [
     pytest.mark.privileged,
