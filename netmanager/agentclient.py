@@ -30,8 +30,12 @@ from snmp_agents.credentials import Credentials, WriteUser
 Oid = tuple[int, ...]
 VarBind = tuple[Oid, Any]
 
-#: var-binds per SET PDU (a row has up to a dozen): well under a UDP datagram on loopback
+#: rows per SET PDU (a row has up to a dozen var-binds): well under a UDP datagram
 ROWS_PER_SET = 12
+#: document chunks per SET PDU (two var-binds each, 255 characters): about 8 KB, so that a
+#: host's document (a few KB to tens of KB with VXLAN peers' forwarding entries) goes in
+#: a few PDUs; each PDU costs manager and agent far more than its bytes
+CHUNKS_PER_SET = 32
 BULK_REPETITIONS = 60
 #: var-binds asked per GETBULK when walking columns side by side (about 40 KB of counters)
 COLUMN_VARBINDS = 1200
@@ -117,8 +121,8 @@ def candidate_pdus(
     want: Candidate, have: Candidate, *, implied: bool = True
 ) -> list[list[VarBind]]:
     """SET PDUs that turn the agent's candidate ``have`` into ``want``: destroys first
-    (dependent tables first), then creations in table order, ``ROWS_PER_SET`` rows a PDU.
-    Without ``implied``, the structured rows that ``want``'s documents imply are not
+    (dependent tables first), then creations in table order, ``ROWS_PER_SET`` rows a PDU
+    (document chunks: ``CHUNKS_PER_SET``).  Without ``implied``, the structured rows that ``want``'s documents imply are not
     created: the agent adds them when it stages (:func:`netmanager.host.rows.complete`)."""
     by_attr = {t.attr: t for t in tables()}
     skip = set() if implied else documented(want)
@@ -131,18 +135,23 @@ def candidate_pdus(
             if r not in wanted
         ]
     creations: list[list[VarBind]] = []
+    chunks: list[list[VarBind]] = []  # the documents' rows, many a PDU
     for attr in TABLES:
         existing = set(getattr(have, attr))
-        creations += [
+        (chunks if attr == "documents" else creations).extend(
             _row_varbinds(by_attr[attr], r)
             for r in getattr(want, attr)
             if r not in existing and not (attr in ROWS and topology_of(r) in skip)
-        ]
+        )
     # a changed row is a destroy and a creation of the same index: never in one PDU
     return [
-        [vb for row in rows[i : i + ROWS_PER_SET] for vb in row]
-        for rows in (destroys, creations)
-        for i in range(0, len(rows), ROWS_PER_SET)
+        [vb for row in group[i : i + size] for vb in row]
+        for group, size in (
+            (destroys, ROWS_PER_SET),
+            (creations, ROWS_PER_SET),
+            (chunks, CHUNKS_PER_SET),
+        )
+        for i in range(0, len(group), size)
     ]
 
 

@@ -38,7 +38,7 @@ from netmanager.host.rows import complete
 from netmanager.state import read_json, write_json
 from snmp_agents import mib
 from snmp_agents.configstore import ColumnDef, ConfigStore, SetError
-from snmp_agents.oidtree import Oid, Section, const, dynamic
+from snmp_agents.oidtree import Oid, Section, dynamic
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,17 @@ def _scalar(name: str) -> ColumnDef:
 
 def _cloner(syntax: Any, fn: Callable[[], Any]) -> Callable[[], Any]:
     return lambda: syntax.clone(fn())
+
+
+def _value_cell(arg: tuple[Any, Any]) -> Any:
+    """A cell's value, cloned from its syntax when it is read (see _change_items)."""
+    syntax, value = arg
+    return syntax.clone(value)
+
+
+def _text_cell(arg: tuple[Any, str]) -> Any:
+    syntax, text = arg
+    return syntax.clone(_clip(text).encode())
 
 
 def _clip(text: str) -> str:
@@ -122,6 +133,7 @@ class Transaction:
         self._timer: asyncio.TimerHandle | None = None
         self._flush_at: asyncio.TimerHandle | None = None
         self._unsaved = False
+        self._written: dict[str, Any] | None = None  # txn.json as last written
         self._task: asyncio.Task[None] | None = None
         self.section_changed: Callable[[], None] = lambda: None
         self._change_cache: tuple[list[Change], list[tuple[Oid, Any]]] | None = None
@@ -142,21 +154,23 @@ class Transaction:
             # the version written below must never run ahead of the candidate on disk
             self._unsaved = False
             self._save_candidate()
-        write_json(
-            self.state_dir / "txn.json",
-            {
-                "state": self.state.name,
-                "last_op": self.last_op,
-                "last_result": self.last_result.name,
-                "last_error": self.last_error,
-                "candidate_version": self.candidate_version,
-                "running_version": self.running_version,
-                "confirmed_version": self.confirmed_version,
-                "committing_version": self.committing_version,
-                "revert_timeout": self.revert_timeout,
-                "revert_deadline": self.revert_deadline,
-            },
-        )
+        doc = {
+            "state": self.state.name,
+            "last_op": self.last_op,
+            "last_result": self.last_result.name,
+            "last_error": self.last_error,
+            "candidate_version": self.candidate_version,
+            "running_version": self.running_version,
+            "confirmed_version": self.confirmed_version,
+            "committing_version": self.committing_version,
+            "revert_timeout": self.revert_timeout,
+            "revert_deadline": self.revert_deadline,
+        }
+        # an operation saves as it starts, changes state and ends, often with nothing new
+        # to say: each write is an fsync, which blocks the agent's loop
+        if doc != self._written:
+            write_json(self.state_dir / "txn.json", doc)
+            self._written = doc
 
     def _save_candidate(self) -> None:
         write_json(self.state_dir / "candidate.json", self.store.to_json())
@@ -415,7 +429,11 @@ class Transaction:
         self._save()
         self.section_changed()
 
-    def _finish(self, op: str, result: Result, error: str) -> None:
+    def _finish(self, op: str, result: Result, error: str, state: State | None = None) -> None:
+        """An operation ended (in ``state`` if given): one write of the state file, not
+        one for the state and one for the result (each is an fsync)."""
+        if state is not None:
+            self.state = state
         self.last_op = op
         self.last_result = result
         self.last_error = _clip(error)
@@ -429,30 +447,29 @@ class Transaction:
         try:
             changes = list(await self._call(self.backend.stage, candidate))
         except BackendError as exc:
-            self._set_state(State.idle)
-            self._finish("stage", Result.failed, str(exc))
+            self._finish("stage", Result.failed, str(exc), state=State.idle)
             return
         if version != self.candidate_version or self.state != State.staging:
-            if self.state == State.staging:
-                self._set_state(State.idle)
-            self._finish("stage", Result.failed, "the candidate changed during stage; stage again")
+            self._finish(
+                "stage",
+                Result.failed,
+                "the candidate changed during stage; stage again",
+                state=State.idle if self.state == State.staging else None,
+            )
             return
         self.changes = changes
         self.staged_version = version
-        self._set_state(State.staged)
-        self._finish("stage", Result.success, "")
+        self._finish("stage", Result.success, "", state=State.staged)
 
     async def _commit(self, revert_timeout: int) -> None:
         try:
             await self._call(self.backend.commit)
         except UndoFailed as exc:
-            self._set_state(State.failed)
-            self._finish("commit", Result.failed, str(exc))
+            self._finish("commit", Result.failed, str(exc), state=State.failed)
             return
         except BackendError as exc:
             self.changes = []
-            self._set_state(State.idle)
-            self._finish("commit", Result.failed, str(exc))
+            self._finish("commit", Result.failed, str(exc), state=State.idle)
             return
         self.commits += 1
         self.running_version = self.committing_version
@@ -472,15 +489,13 @@ class Transaction:
         try:
             await self._call(self.backend.confirm)
         except BackendError as exc:
-            self._set_state(State.failed)
-            self._finish(op, Result.failed, str(exc))
+            self._finish(op, Result.failed, str(exc), state=State.failed)
             return
         self.revert_deadline = None
         self.confirmed = self.running
         self.confirmed_version = self.running_version
         self._save_confirmed()
-        self._set_state(State.idle)
-        self._finish(op, Result.success, "")
+        self._finish(op, Result.success, "", state=State.idle)
 
     async def _rollback(self, revert: bool) -> None:
         self._disarm()
@@ -492,8 +507,9 @@ class Transaction:
         try:
             await self._call(self.backend.rollback)
         except BackendError as exc:
-            self._set_state(State.failed)
-            self._finish("revert" if revert else "rollback", Result.failed, str(exc))
+            self._finish(
+                "revert" if revert else "rollback", Result.failed, str(exc), state=State.failed
+            )
             return
         self.rollbacks += 1
         self.revert_deadline = None
@@ -521,19 +537,23 @@ class Transaction:
         try:
             await self._call(self.backend.rollback)
         except BackendError as exc:
-            self._set_state(State.failed)
-            self._finish("commit", Result.failed, f"the agent restarted during the commit: {exc}")
+            self._finish(
+                "commit",
+                Result.failed,
+                f"the agent restarted during the commit: {exc}",
+                state=State.failed,
+            )
             return
         self.running = await self._call(self.backend.running)
         self.on_running(self.running)
         self.running_version = self.confirmed_version
         self.revert_deadline = None
-        self._set_state(State.idle)
         self._finish(
             "commit",
             Result.failed,
             "the agent restarted during the commit; the host was returned to the "
             f"configuration before it ({recovered or 'the commit had completed'})",
+            state=State.idle,
         )
 
     def _arm(self, seconds: float) -> None:
@@ -604,31 +624,23 @@ class Transaction:
         return Section.build("txn", mib.NM_TXN, items, objects)
 
     def _change_items(self, cols: dict[str, Any]) -> list[tuple[Oid, Any]]:
-        """The change table's cells, built once per staged change list: the section is
-        rebuilt at every state change and candidate edit, and cloning thousands of
-        values each time made the status polls of a large apply cost seconds."""
+        """The change table's cells, built once per staged change list and each cloned
+        only when read: the section is rebuilt at every state change and candidate edit,
+        and cloning every cell each time (thousands of pyasn1 values) cost an agent more
+        than its kernel work when 64 of them shared two cores."""
         cached = self._change_cache
         if cached is not None and cached[0] is self.changes:
             return cached[1]
+        action, obj, reason = (
+            cols[n].syntax for n in ("nmChangeAction", "nmChangeObject", "nmChangeReason")
+        )
+        action_oid, obj_oid, reason_oid = (
+            tuple(cols[n].name) for n in ("nmChangeAction", "nmChangeObject", "nmChangeReason")
+        )
         items: list[tuple[Oid, Any]] = []
         for i, change in enumerate(self.changes, start=1):
-            items.append(
-                (
-                    (*cols["nmChangeAction"].name, i),
-                    const(cols["nmChangeAction"].syntax.clone(CHANGE_ACTIONS[change.action])),
-                )
-            )
-            items.append(
-                (
-                    (*cols["nmChangeObject"].name, i),
-                    const(cols["nmChangeObject"].syntax.clone(_clip(change.object).encode())),
-                )
-            )
-            items.append(
-                (
-                    (*cols["nmChangeReason"].name, i),
-                    const(cols["nmChangeReason"].syntax.clone(_clip(change.reason).encode())),
-                )
-            )
+            items.append(((*action_oid, i), (_value_cell, (action, CHANGE_ACTIONS[change.action]))))
+            items.append(((*obj_oid, i), (_text_cell, (obj, change.object))))
+            items.append(((*reason_oid, i), (_text_cell, (reason, change.reason))))
         self._change_cache = (self.changes, items)
         return items
