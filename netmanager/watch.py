@@ -38,6 +38,7 @@ from typing import Any
 from netmanager.agentclient import OPER_STATUS
 from netmanager.deploy import Record, records
 from netmanager.errors import Loc, single
+from netmanager.output import table
 
 #: IF-MIB ifOperStatus, and what a port is when its source cannot tell
 OPER = OPER_STATUS
@@ -310,16 +311,7 @@ def sample_table(sample: Sample, title: str = "") -> str:
         lines.append("nothing is applied on this machine")
     else:
         numeric = {len(header) - i for i in range(1, 5)}
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-        def line(cells: list[str]) -> str:
-            return "  ".join(
-                c.rjust(w) if i in numeric else c.ljust(w)
-                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-            ).rstrip()
-
-        lines.append(line(header))
-        lines.extend(line(r) for r in rows)
+        lines.extend(table([header, *rows], right=numeric))
     sources = []
     for host, reading in sorted(sample.hosts.items()):
         if reading.error is not None:

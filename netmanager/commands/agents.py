@@ -7,6 +7,7 @@ from typing import Any
 
 from netmanager.commands.common import add_json
 from netmanager.errors import ExitCode
+from netmanager.output import table
 from netmanager.report import print_json
 
 
@@ -40,11 +41,10 @@ def run_status(args: argparse.Namespace) -> int:
     if not documents:
         print("no agent is running")
         return ExitCode.OK
-    print(f"{'host':<12} {'address':<16} {'pid':>7}  health")
-    for doc in documents:
-        print(
-            f"{doc['host']:<12} {doc['address']}:{doc['port']:<6} {doc['pid']:>7}  {doc['health']}"
-        )
+    rows = [["host", "address", "pid", "health"]] + [
+        [d["host"], f"{d['address']}:{d['port']}", str(d["pid"]), d["health"]] for d in documents
+    ]
+    print("\n".join(table(rows, right={2})))
     unhealthy = [d for d in documents if d["health"] != "ok"]
     return ExitCode.ENVIRONMENT if unhealthy else ExitCode.OK
 

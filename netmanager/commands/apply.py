@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from collections.abc import Callable
 from typing import Any
 
 from netmanager.commands.common import add_inputs, add_json, print_warnings
 from netmanager.errors import ExitCode
+from netmanager.output import Progress, progress_wanted
 from netmanager.report import print_json
 
 
@@ -68,63 +69,13 @@ def _add_local(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Progress:
-    """Phase by phase on stderr (only on a terminal, or always with NETMANAGER_PROGRESS),
-    with a bar of the kernel steps done in the phase (redrawn in place on a terminal)."""
-
-    WIDTH = 30
-
-    def __init__(self, enabled: bool, tty: bool = False) -> None:
-        self.enabled = enabled
-        self.tty = tty
-        self.start = time.perf_counter()
-        self.last: str | None = None
-        self.steps: tuple[int, int] | None = None
-
-    def __call__(self, phase: str) -> None:
-        if not self.enabled:
-            return
-        self.done()
-        self.last = phase
-        self.steps = None
-        self.mark = time.perf_counter()
-        print(f"  {phase} ...", end="", file=sys.stderr, flush=True)
-
-    def step(self, done: int, total: int) -> None:
-        """Kernel steps done of the phase's total."""
-        if not self.enabled or self.last is None:
-            return
-        self.steps = (done, total)
-        if self.tty:
-            filled = self.WIDTH * done // max(total, 1)
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            print(
-                f"\r  {self.last} [{bar}] {done}/{total}",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def done(self) -> None:
-        if self.enabled and self.last is not None:
-            seconds = time.perf_counter() - self.mark
-            if self.steps is not None:
-                done, total = self.steps
-                if self.tty:  # the bar's line, overwritten
-                    line = f"\r  {self.last}: {done}/{total} steps {seconds:.2f}s"
-                    print(line + " " * (self.WIDTH + 4), file=sys.stderr, flush=True)
-                else:
-                    print(f" {done}/{total} steps {seconds:.2f}s", file=sys.stderr, flush=True)
-            else:
-                print(f" {seconds:.2f}s", file=sys.stderr, flush=True)
-            self.last = None
+def _progress(args: argparse.Namespace) -> Progress:
+    """Phase by phase on stderr, with a bar of the kernel steps done in the phase."""
+    return Progress(progress_wanted(args.json))
 
 
-def _progress(args: argparse.Namespace) -> _Progress:
-    import os
-
-    tty = sys.stderr.isatty()
-    return _Progress(not args.json and (tty or "NETMANAGER_PROGRESS" in os.environ), tty)
+def _phases(bar: Progress) -> Callable[[str], None]:
+    return lambda phase: bar.stage(phase, "steps")
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -157,13 +108,13 @@ def run_apply(args: argparse.Namespace) -> int:
         outcome = topology.apply(
             deployment,
             local=args.local or args.fail_at is not None,
-            progress=progress,
+            progress=_phases(progress),
             revert_s=args.revert_timeout or commit.REVERT_S,
-            steps=progress.step,
+            steps=progress.count,
             fail_at=args.fail_at,
         )
     finally:
-        progress.done()
+        progress.finish()
     if args.json:
         print_json(outcome.as_json())
         return ExitCode.OK
@@ -190,9 +141,9 @@ def run_destroy(args: argparse.Namespace) -> int:
     try:
         from netmanager.apply import topology as topologies
 
-        outcome = topologies.destroy(topology, progress=progress, steps=progress.step)
+        outcome = topologies.destroy(topology, progress=_phases(progress), steps=progress.count)
     finally:
-        progress.done()
+        progress.finish()
     if args.json:
         print_json(outcome.as_json())
     else:

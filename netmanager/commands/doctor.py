@@ -8,6 +8,7 @@ from typing import Any
 
 from netmanager.commands.common import add_json
 from netmanager.errors import ExitCode
+from netmanager.output import table
 from netmanager.report import print_json
 
 
@@ -54,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     else:
-        width = max(len(f.name) for f in features)
-        for f in features:
-            mark = "yes" if f.available else "NO "
-            print(f"{f.name:<{width}}  {mark}  {f.enables}  ({f.detail})")
+        rows = [
+            [f.name, "yes" if f.available else "NO", f.enables, f"({f.detail})"] for f in features
+        ]
+        print("\n".join(table(rows)))
         if os.geteuid() != 0:
             print("not root: kernel features cannot be tried; run netmanager doctor as root")
         for host, doc in sorted(guests.items()):
@@ -65,9 +66,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"\nguest host {host}: {doc['error']}")
                 continue
             print(f"\nguest host {host} (kernel {doc.get('kernel', '?')}):")
-            for f in doc["features"]:
-                mark = "yes" if f["available"] else "NO "
-                print(f"{f['name']:<{width}}  {mark}  ({f['detail']})")
+            rows = [
+                [f["name"], "yes" if f["available"] else "NO", f"({f['detail']})"]
+                for f in doc["features"]
+            ]
+            print("\n".join(table(rows)))
     return ExitCode.OK if ok else ExitCode.ENVIRONMENT
 
 

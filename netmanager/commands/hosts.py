@@ -8,6 +8,7 @@ from typing import Any
 
 from netmanager.commands.common import add_json
 from netmanager.errors import ExitCode
+from netmanager.output import table
 from netmanager.report import print_json
 
 
@@ -48,12 +49,18 @@ def run_status(args: argparse.Namespace) -> int:
     if not documents:
         print("no guest host is running")
         return ExitCode.OK
-    print(f"{'host':<12} {'agent':<16} {'pid':>7}  {'kernel':<18} {'memory':>7}  health")
-    for doc in documents:
-        print(
-            f"{doc['host']:<12} {doc['agent']:<16} {doc['pid']:>7}  {doc['kernel']:<18} "
-            f"{doc['memory_mib']:>4}MiB  {doc['health']}"
-        )
+    rows = [["host", "agent", "pid", "kernel", "memory", "health"]] + [
+        [
+            d["host"],
+            d["agent"],
+            str(d["pid"]),
+            d["kernel"],
+            f"{d['memory_mib']}MiB",
+            d["health"],
+        ]
+        for d in documents
+    ]
+    print("\n".join(table(rows, right={2, 4})))
     unhealthy = [d for d in documents if d["health"] != "ok"]
     return ExitCode.ENVIRONMENT if unhealthy else ExitCode.OK
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from netmanager.errors import ExitCode
+from netmanager.output import Progress, progress_wanted
 from netmanager.report import print_json
+
+if TYPE_CHECKING:
+    from netmanager.verify.run import Progress as StageProgress
 
 KIND_NAMES = ("reachability", "isolation", "path", "latency", "loss", "bandwidth", "state")
 
@@ -73,49 +75,15 @@ def register(sub: Any) -> None:
     verify.set_defaults(run=run_verify)
 
 
-class Progress:
-    """The stage and a bar on stderr: redrawn in place on a terminal, one line per stage
-    otherwise (with NETMANAGER_PROGRESS set)."""
+def _stages(bar: Progress) -> StageProgress:
+    """verify's progress callback (stage, done, total) drawn as one bar per stage."""
 
-    def __init__(self, stream: TextIO, enabled: bool, tty: bool) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self.tty = tty
-        self.stage = ""
-        self.started = time.monotonic()
-        self.last = 0.0
+    def seen(stage: str, done: int, total: int) -> None:
+        if stage != bar.name:
+            bar.stage(stage)
+        bar.count(done, total)
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if stage != self.stage:
-            self.finish()
-            self.stage = stage
-            self.started = time.monotonic()
-        if self.tty:
-            now = time.monotonic()
-            if now - self.last < 0.1 and done < total:
-                return
-            self.last = now
-            width = 30
-            filled = width * done // total if total else width
-            bar = "#" * filled + "." * (width - filled)
-            print(
-                f"\r  {stage:<10} [{bar}] {done}/{total}",
-                end="",
-                file=self.stream,
-                flush=True,
-            )
-
-    def finish(self) -> None:
-        if not self.enabled or not self.stage:
-            return
-        elapsed = time.monotonic() - self.started
-        if self.tty:
-            print(f"  {elapsed:.1f}s", file=self.stream, flush=True)
-        else:
-            print(f"  {self.stage} done in {elapsed:.1f}s", file=self.stream, flush=True)
-        self.stage = ""
+    return seen
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -137,8 +105,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.sample is not None and args.sample < 1:
         print("netmanager verify: --sample must be at least 1", file=sys.stderr)
         return ExitCode.USAGE
-    tty = sys.stderr.isatty()
-    progress = Progress(sys.stderr, tty or "NETMANAGER_PROGRESS" in os.environ, tty)
+    progress = Progress(progress_wanted(False))
     targets = [(args.real, virtual) for virtual in args.virtual]
     try:
         report = verify(
@@ -150,7 +117,7 @@ def run_verify(args: argparse.Namespace) -> int:
             budget_s=args.budget,
             udp=not args.no_udp,
             seed=args.seed,
-            progress=progress,
+            progress=_stages(progress),
         )
     finally:
         progress.finish()

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from netmanager.model import Model
+from netmanager.output import table
 from netmanager.units import format_memory, format_rate, format_time
 
 if TYPE_CHECKING:
@@ -60,18 +61,6 @@ def vm_ranges(vms: list[str]) -> str:
     return ", ".join(parts)
 
 
-def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return lines
-
-
 def _pair_rate(rate_bps: int, reserved_bps: int) -> str:
     if not rate_bps:
         return "best effort"
@@ -117,7 +106,7 @@ def render_table(model: Model, mapping: Mapping) -> str:
             rows.append([host, *(vm_ranges(cell(host, c)) for c in columns), str(count[host])])
         totals = [str(sum(len(cell(h, c)) for h in hosts)) for c in columns]
         rows.append(["total", *totals, str(len(mapping.placement))])
-        lines += _table(rows)
+        lines += table(rows)
     else:
         for host in hosts:
             entries = [f"{c}: {vm_ranges(cell(host, c))}" for c in columns if cell(host, c)]
@@ -149,7 +138,7 @@ def render_table(model: Model, mapping: Mapping) -> str:
                 _percent(load.fraction),
             ]
         )
-    lines += _table(rows, right=frozenset({1, 2, 3, 4}))
+    lines += table(rows, right={1, 2, 3, 4})
 
     lines += ["", "physical links"]
     rows = [["link", "reserved", "other topologies", "capacity", "free"]]
@@ -163,7 +152,7 @@ def render_table(model: Model, mapping: Mapping) -> str:
                 format_rate(max(link.free_bps, 0)),
             ]
         )
-    lines += _table(rows, right=frozenset({1, 2, 3, 4}))
+    lines += table(rows, right={1, 2, 3, 4})
 
     spread = [r for r in mapping.networks if len(r.hosts) > 1]
     if spread:
@@ -177,7 +166,7 @@ def render_table(model: Model, mapping: Mapping) -> str:
                 f"{r.link} {format_rate(r.reserved_bps)}" for r in route.links if r.reserved_bps
             )
             rows.append([route.network, route.root, paths, reserved or "best effort"])
-        lines += _table(rows)
+        lines += table(rows)
 
     if mapping.pairs:
         lines += ["", "pairs"]
@@ -193,7 +182,7 @@ def render_table(model: Model, mapping: Mapping) -> str:
                     format_time(pair.netem_delay_us) if pair.netem_delay_us is not None else "-",
                 ]
             )
-        lines += _table(rows)
+        lines += table(rows)
 
     remote = [d for d in mapping.delays if d.host != d.to_host]
     if remote:
@@ -210,7 +199,7 @@ def render_table(model: Model, mapping: Mapping) -> str:
                     format_time(budget.netem_delay_us),
                 ]
             )
-        lines += _table(rows)
+        lines += table(rows)
 
     lines += ["", "segments"]
     rows = [["network", "encap", "id", "hosts", "sites"]]
@@ -228,5 +217,5 @@ def render_table(model: Model, mapping: Mapping) -> str:
                 ", ".join(segment.sites),
             ]
         )
-    lines += _table(rows)
+    lines += table(rows)
     return "\n".join(lines) + "\n"

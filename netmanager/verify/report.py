@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netmanager.output import table
+
 Value = float | int | str | None
 
 
@@ -315,9 +317,4 @@ def _render_rows(checks: Iterable[Check], several: bool = False) -> list[str]:
                 verdict,
             )
         )
-    widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(header))]
-    out = []
-    for row in rows:
-        cells = [cell[: widths[i]].ljust(widths[i]) for i, cell in enumerate(row)]
-        out.append("  ".join(cells).rstrip())
-    return out
+    return table(rows, clip=40)

@@ -47,8 +47,9 @@ TCP_LOSS_MARGIN = 2.0  # a TCP run is inconclusive where loss bounds it below tw
 BUSY_ATTEMPTS = 3  # tries of a run that fell short while this machine's CPUs were contended
 # tries of a run that fell short on a quiet machine: a sender or receiver descheduled for a
 # moment (a guest's vCPU under TCG) lets the shaper idle, and a PSI average over the run
-# does not show it; a shaper set too low falls short in every try
-QUIET_ATTEMPTS = 2
+# does not show it (CI: TCP 5 % short twice on two-hosts with PSI under the threshold, the
+# other directions exact); a shaper set too low falls short in every try
+QUIET_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
