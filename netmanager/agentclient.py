@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 from netmanager.agents import process_alive
 from netmanager.host.candidate import TABLES, Candidate
 from netmanager.host.rows import ROWS, documented, topology_of
-from snmp_agents import mib
-from snmp_agents.configstore import MANDATORY, ROW_STATUS, ROW_STATUS_VALUE, TableDef, load_tables
-from snmp_agents.credentials import Credentials, WriteUser
+from netmanager.snmp import mib
+from netmanager.snmp.credentials import Credentials, WriteUser
+from netmanager.snmp.tables import MANDATORY, ROW_STATUS, ROW_STATUS_VALUE, TableDef, load_tables
 
 Oid = tuple[int, ...]
 VarBind = tuple[Oid, Any]
@@ -269,7 +269,7 @@ class AgentClient:
         from pysnmp.hlapi.v3arch import asyncio as hl
         from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 
-        from snmp_agents.agent import AUTH, PRIV
+        from netmanager.snmp.usm import AUTH, PRIV
 
         write = self.credentials.write
         self._engine = _Engines.take(write)

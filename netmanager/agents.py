@@ -340,7 +340,7 @@ def client(
     given).  Raises CredentialsError where its credentials file is unreadable, malformed,
     or readable by group or others."""
     from netmanager.agentclient import AgentClient
-    from snmp_agents.credentials import load_credentials
+    from netmanager.snmp.credentials import load_credentials
 
     return AgentClient(
         info.host,
@@ -358,7 +358,7 @@ def agent_health(agents: dict[str, AgentInfo]) -> dict[str, str]:
     import asyncio
 
     from netmanager.agentclient import AgentError
-    from snmp_agents.credentials import CredentialsError
+    from netmanager.snmp.credentials import CredentialsError
 
     async def check(agent: AgentInfo) -> str:
         try:

@@ -28,7 +28,7 @@ _LINK_COLUMNS = {
 
 async def _links_of(client: AgentClient) -> dict[tuple[str, str], dict[str, Any]]:
     """The agent's link table, by (qualified VM, qualified network)."""
-    from snmp_agents import mib
+    from netmanager.snmp import mib
 
     entry = mib.oid_of("nmLinkEntry")
     rows: dict[int, dict[str, Any]] = {}

@@ -345,7 +345,7 @@ def _chosen(topology: str | None) -> list[Record]:
 
 
 def _counters_from_sample(sample: Any, at: float) -> Counters:
-    """A kernel link (snmp_agents.monitor.LinkSample) of a vif, as its VM sees it."""
+    """A kernel link (netmanager.kernel.linkstats.LinkSample) of a vif, as its VM sees it."""
     return Counters(
         OPER.get(sample.oper, "unknown"),
         rx_bytes=sample.tx_bytes,
@@ -444,7 +444,7 @@ class Watcher:
 
     def _read_kernel(self, ports: Sequence[Port]) -> dict[str, HostReading]:
         from netmanager.hostconfig import MARKER
-        from snmp_agents.monitor import NetnsLinkReader
+        from netmanager.kernel.linkstats import NetnsLinkReader
 
         # a namespace that is gone has no links (its ports show as missing)
         namespaces = tuple(
@@ -481,7 +481,7 @@ class Watcher:
     def _read_agents(self, hosts: Sequence[str]) -> dict[str, HostReading]:
         from netmanager.agentclient import AgentError
         from netmanager.apply.topology import running_agents
-        from snmp_agents.credentials import CredentialsError
+        from netmanager.snmp.credentials import CredentialsError
 
         running = running_agents()
         readings: dict[str, HostReading] = {}

@@ -38,16 +38,17 @@ from pysnmp.proto import rfc1902
 
 from netmanager.host.memory import MemoryBackend
 from netmanager.host.protocol import HostBackend
+from netmanager.kernel.linkstats import NetnsLinkReader
+from netmanager.snmp import mib
+from netmanager.snmp.credentials import Credentials, CredentialsError, load_credentials
+from netmanager.snmp.usm import AUTH, PRIV
 from netmanager.state import read_json, write_json
-from snmp_agents import mib
 from snmp_agents.configstore import ConfigStore
-from snmp_agents.credentials import Credentials, CredentialsError, load_credentials
 from snmp_agents.monitor import (
     WATCHED_SUBTREES,
     IfIndexMap,
     LinkRow,
     Monitor,
-    NetnsLinkReader,
 )
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, const, dynamic
 from snmp_agents.responder import FastV2c, Policy, Responder
@@ -64,20 +65,6 @@ IF_INDEX: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 1)
 IF_ADMIN: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
 IF_OPER: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
 IF_ALIAS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 18)
-
-AUTH = {
-    "SHA-224": config.USM_AUTH_HMAC128_SHA224,
-    "SHA-256": config.USM_AUTH_HMAC192_SHA256,
-    "SHA-384": config.USM_AUTH_HMAC256_SHA384,
-    "SHA-512": config.USM_AUTH_HMAC384_SHA512,
-}
-PRIV = {
-    "AES-128": config.USM_PRIV_CFB128_AES,
-    "AES-192": config.USM_PRIV_CFB192_AES_BLUMENTHAL,
-    "AES-256": config.USM_PRIV_CFB256_AES_BLUMENTHAL,
-    "AES-192-C": config.USM_PRIV_CFB192_AES,
-    "AES-256-C": config.USM_PRIV_CFB256_AES,
-}
 
 
 class StartupError(Exception):

@@ -33,13 +33,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import Candidate
+from netmanager.kernel.linkstats import LinkReader, LinkSample
+from netmanager.snmp import mib
 from netmanager.state import write_json
-from snmp_agents import ber, mib
+from snmp_agents import ber
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, dynamic
 
 log = logging.getLogger(__name__)
@@ -52,15 +54,6 @@ IFX_ENTRY: Oid = (*IFX_ROOT, 1, 1, 1)
 #: a request naming an OID in one of these makes the poll faster for a while
 WATCHED_SUBTREES: tuple[Oid, ...] = (INTERFACES, IFX_ROOT, mib.NM_MONITOR)
 
-OPER_STATUS = {
-    "UP": 1,
-    "DOWN": 2,
-    "TESTING": 3,
-    "UNKNOWN": 4,
-    "DORMANT": 5,
-    "NOTPRESENT": 6,
-    "LOWERLAYERDOWN": 7,
-}
 DOWN_STATES = (2, 7)
 IF_TYPES = {"veth": 6, "bridge": 209, "vlan": 135, "vxlan": 6, "dummy": 6, "tun": 131}
 MAX32 = 2**32
@@ -90,124 +83,6 @@ def _oid(value: Any) -> Any:
 
 ber.register_integer_maker(_c32, 0x41)
 ber.register_integer_maker(_g32, 0x42)
-
-
-@dataclass(frozen=True)
-class LinkSample:
-    """One interface as read from the kernel."""
-
-    netns: str
-    ifname: str
-    alias: str = ""
-    kind: str = ""
-    mtu: int = 1500
-    mac: bytes = b""
-    admin_up: bool = True
-    oper: int = 4
-    rx_bytes: int = 0
-    tx_bytes: int = 0
-    rx_packets: int = 0
-    tx_packets: int = 0
-    rx_dropped: int = 0
-    tx_dropped: int = 0
-    rx_errors: int = 0
-    tx_errors: int = 0
-    multicast: int = 0
-
-    @property
-    def key(self) -> str:
-        return f"{self.netns}/{self.ifname}"
-
-
-class LinkReader(Protocol):
-    def read(self) -> list[LinkSample]: ...
-
-    def close(self) -> None: ...
-
-
-class NetnsLinkReader:
-    """pyroute2 link dumps of a set of namespaces ('' is the agent's own), filtered by
-    ifalias prefix.  Called from one worker thread only (pyroute2's sync IPRoute
-    refuses to run inside the event loop)."""
-
-    def __init__(self, namespaces: Sequence[str], alias_prefix: str) -> None:
-        self.namespaces = list(namespaces) or [""]
-        self.alias_prefix = alias_prefix
-        self._sockets: dict[str, Any] = {}
-        self._failed: set[str] = set()
-
-    def _ipr(self, netns: str) -> Any:
-        ipr = self._sockets.get(netns)
-        if ipr is None:
-            from pyroute2 import IPRoute
-
-            ipr = IPRoute(netns=netns) if netns else IPRoute()
-            self._sockets[netns] = ipr
-        return ipr
-
-    def read(self) -> list[LinkSample]:
-        out: list[LinkSample] = []
-        for netns in self.namespaces:
-            try:
-                links = self._ipr(netns).get_links()
-            except Exception as exc:  # namespace gone, netlink error: skip it this round
-                if netns not in self._failed:
-                    log.warning("cannot read links of namespace %r: %s", netns, exc)
-                    self._failed.add(netns)
-                ipr = self._sockets.pop(netns, None)
-                if ipr is not None:
-                    try:
-                        ipr.close()
-                    except Exception:
-                        log.debug("closing the socket of %r failed", netns)
-                continue
-            self._failed.discard(netns)
-            for msg in links:
-                sample = _sample(netns, msg, self.alias_prefix)
-                if sample is not None:
-                    out.append(sample)
-        return out
-
-    def close(self) -> None:
-        for ipr in self._sockets.values():
-            try:
-                ipr.close()
-            except Exception:
-                log.debug("closing a netlink socket failed")
-        self._sockets.clear()
-
-
-def _sample(netns: str, msg: Any, alias_prefix: str) -> LinkSample | None:
-    alias = msg.get_attr("IFLA_IFALIAS") or ""
-    if alias_prefix and not alias.startswith(alias_prefix):
-        return None
-    info = msg.get_attr("IFLA_LINKINFO")
-    kind = (info.get_attr("IFLA_INFO_KIND") if info is not None else None) or ""
-    stats = msg.get_attr("IFLA_STATS64") or {}
-    mac = msg.get_attr("IFLA_ADDRESS") or ""
-    try:
-        mac_bytes = bytes.fromhex(mac.replace(":", ""))
-    except ValueError:
-        mac_bytes = b""
-    return LinkSample(
-        netns=netns,
-        ifname=msg.get_attr("IFLA_IFNAME") or "",
-        alias=alias,
-        kind=kind,
-        mtu=msg.get_attr("IFLA_MTU") or 0,
-        mac=mac_bytes,
-        admin_up=bool(msg["flags"] & 1),
-        oper=OPER_STATUS.get(msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN", 4),
-        rx_bytes=stats.get("rx_bytes", 0),
-        tx_bytes=stats.get("tx_bytes", 0),
-        rx_packets=stats.get("rx_packets", 0),
-        tx_packets=stats.get("tx_packets", 0),
-        rx_dropped=stats.get("rx_dropped", 0),
-        tx_dropped=stats.get("tx_dropped", 0),
-        rx_errors=stats.get("rx_errors", 0),
-        tx_errors=stats.get("tx_errors", 0),
-        multicast=stats.get("multicast", 0),
-    )
 
 
 def parse_alias(alias: str) -> tuple[str, str]:

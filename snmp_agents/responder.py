@@ -38,9 +38,9 @@ from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.api import v2c
 from pysnmp.proto.proxy import rfc2576
 
+from netmanager.snmp.credentials import Credentials
+from netmanager.snmp.tables import SetError
 from snmp_agents import ber
-from snmp_agents.configstore import SetError
-from snmp_agents.credentials import Credentials
 from snmp_agents.oidtree import Oid, OidTree, varbind_ber_len
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import TABLES, Candidate
-from snmp_agents.configstore import MANDATORY, ROW_STATUS_VALUE, ColumnDef, TableDef, load_tables
+from netmanager.snmp.tables import MANDATORY, ROW_STATUS_VALUE, ColumnDef, TableDef, load_tables
 
 VarBind = tuple[str, str, str]  # (numeric OID, type letter, value)
 

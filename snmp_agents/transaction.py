@@ -35,9 +35,10 @@ from typing import Any
 from netmanager.host.candidate import Candidate, Change, check_candidate
 from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
 from netmanager.host.rows import complete
+from netmanager.snmp import mib
+from netmanager.snmp.tables import ColumnDef, SetError
 from netmanager.state import read_json, write_json
-from snmp_agents import mib
-from snmp_agents.configstore import ColumnDef, ConfigStore, SetError
+from snmp_agents.configstore import ConfigStore
 from snmp_agents.oidtree import Oid, Section, dynamic
 
 log = logging.getLogger(__name__)

@@ -47,3 +47,13 @@ def test_ruff_format_is_clean() -> None:
 def test_mypy_is_clean() -> None:
     result = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_imports_go_the_declared_ways() -> None:
+    """import-linter's contracts (pyproject.toml, [tool.importlinter]): the manager never
+    imports the agent, the agent never the CLI or the apply engine, commands over apply
+    over host over kernel, the shared SNMP definitions and the output module low."""
+    result = subprocess.run(
+        [_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

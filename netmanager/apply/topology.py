@@ -49,8 +49,8 @@ from netmanager.kernel.plan import Plan
 from netmanager.mapping import Occupied, release_allocations, save_allocations
 from netmanager.model import Real
 from netmanager.render import render_infrastructure
+from netmanager.snmp.credentials import CredentialsError
 from netmanager.state import apply_lock
-from snmp_agents.credentials import CredentialsError
 
 INFRASTRUCTURE_OWNER = "-"
 Progress = Callable[[str], None]

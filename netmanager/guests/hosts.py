@@ -412,7 +412,7 @@ def _provision(real: Real, guest: qemu.Guest, spec: GuestHost, port: int) -> Non
 def _wait_agent(real: Real, guest: qemu.Guest, host: str, port: int, say: Progress) -> None:
     """Until the agent answers an authenticated GET through the forwarded port."""
     from netmanager.agentclient import AgentClient, AgentError
-    from snmp_agents.credentials import load_credentials
+    from netmanager.snmp.credentials import load_credentials
 
     doc = read_json(host_dir(host) / MANAGER_FILE)
     credentials = load_credentials(doc["credentials"])

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MIBS = REPO / "snmp_agents" / "mibs"
+MIBS = REPO / "netmanager" / "snmp" / "mibs"
 MIB_FLAGS = ["-M", f"+{MIBS}", "-m", "NETMANAGER-MIB:IF-MIB"]
 
 READ_COMMUNITY = "nm-test-read"

@@ -217,7 +217,7 @@ def test_columns_walked_side_by_side_are_the_table(
     import asyncio
 
     from netmanager import agentclient, watch
-    from snmp_agents.credentials import load_credentials
+    from netmanager.snmp.credentials import load_credentials
 
     for i in range(6):
         netns.ip("link", "add", f"nmw{i}a", "type", "veth", "peer", "name", f"nmw{i}b")
@@ -763,7 +763,7 @@ def test_a_request_to_an_agent_whose_process_has_exited_fails_at_once(
     import asyncio
 
     from netmanager import agentclient, agents
-    from snmp_agents.credentials import load_credentials
+    from netmanager.snmp.credentials import load_credentials
 
     gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     gone.kill()

@@ -10,8 +10,9 @@ import pytest
 from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import NetworkConfig, PortConfig
-from snmp_agents import mib
-from snmp_agents.configstore import ConfigStore, SetError
+from netmanager.snmp import mib
+from netmanager.snmp.tables import SetError
+from snmp_agents.configstore import ConfigStore
 from snmp_agents.oidtree import Oid
 
 

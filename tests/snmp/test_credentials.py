@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from snmp_agents.credentials import CredentialsError, load_credentials
+from netmanager.snmp.credentials import CredentialsError, load_credentials
 from tests.snmp.conftest import AUTH_KEY, CREDENTIALS, PRIV_KEY, READ_KEY, write_credentials
 
 

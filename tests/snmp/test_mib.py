@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from netmanager.host.candidate import TABLES
-from snmp_agents import mib
-from snmp_agents.configstore import MANDATORY, load_tables
+from netmanager.snmp import mib
+from netmanager.snmp.tables import MANDATORY, load_tables
 from tests.snmp.conftest import MIBS
 
 
@@ -53,12 +53,14 @@ def test_net_snmp_resolves_the_names(tool_env: dict[str, str]) -> None:
 def test_compiled_modules_are_up_to_date() -> None:
     if importlib.util.find_spec("pysmi") is None:
         pytest.skip("needs pysmi (the build step that compiles the MIB)")
-    from snmp_agents.mibcompile import COMPILED, compile_mibs
+    from netmanager.snmp.mibcompile import COMPILED, compile_mibs
 
     fresh = compile_mibs()
     for name in COMPILED:
         shipped = (MIBS / f"{name}.py").read_text()
-        assert shipped == fresh[name], f"{name}.py is stale: run python -m snmp_agents.mibcompile"
+        assert shipped == fresh[name], (
+            f"{name}.py is stale: run python -m netmanager.snmp.mibcompile"
+        )
 
 
 def test_tables_match_the_candidate_dataclasses() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import Candidate, PortConfig, ShapingConfig
+from netmanager.kernel.linkstats import LinkSample
 from snmp_agents.monitor import (
     IF_ENTRY,
     IFX_ENTRY,
     IfIndexMap,
-    LinkSample,
     Monitor,
     PollStats,
     build_sections,
@@ -161,7 +161,7 @@ def test_monitor_reports_state_changes_once() -> None:
     import dataclasses
     from concurrent.futures import ThreadPoolExecutor
 
-    from snmp_agents import mib
+    from netmanager.snmp import mib
 
     async def scenario() -> None:
         reader = FakeReader()
@@ -254,7 +254,7 @@ def test_a_watch_wakes_an_idle_poll_loop() -> None:
 
 
 def test_requests_naming_the_counters_are_reported() -> None:
-    from snmp_agents import mib
+    from netmanager.snmp import mib
     from snmp_agents.monitor import WATCHED_SUBTREES
     from snmp_agents.responder import MibReader
 

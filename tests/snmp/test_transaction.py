@@ -14,8 +14,9 @@ import pytest
 from pysnmp.proto import rfc1902
 
 from netmanager.host.memory import MemoryBackend
-from snmp_agents import mib
-from snmp_agents.configstore import ConfigStore, SetError
+from netmanager.snmp import mib
+from netmanager.snmp.tables import SetError
+from snmp_agents.configstore import ConfigStore
 from snmp_agents.transaction import OPERATION_VALUE, Result, State, Transaction
 
 LAN = (3, *b"lan")

@@ -13,7 +13,7 @@ from typing import Any
 
 from pysnmp.smi import builder
 
-from snmp_agents.oidtree import Oid
+Oid = tuple[int, ...]
 
 MIBS_DIR = Path(__file__).resolve().parent / "mibs"
 MODULE = "NETMANAGER-MIB"

@@ -10,7 +10,7 @@
 #
 # Notes
 # -----
-# ASN.1 source: snmp_agents/mibs/IANAifType-MIB
+# ASN.1 source: netmanager/snmp/mibs/IANAifType-MIB
 
 if 'mibBuilder' not in globals():
     import sys

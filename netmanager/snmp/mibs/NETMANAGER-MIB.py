@@ -10,7 +10,7 @@
 #
 # Notes
 # -----
-# ASN.1 source: snmp_agents/mibs/NETMANAGER-MIB
+# ASN.1 source: netmanager/snmp/mibs/NETMANAGER-MIB
 
 if 'mibBuilder' not in globals():
     import sys

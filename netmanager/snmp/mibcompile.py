@@ -1,8 +1,8 @@
 """Pre-compile the shipped MIB modules for pysnmp (a build step; needs pysmi).
 
-``python -m snmp_agents.mibcompile`` turns ``snmp_agents/mibs/NETMANAGER-MIB`` and the
+``python -m netmanager.snmp.mibcompile`` turns ``netmanager/snmp/mibs/NETMANAGER-MIB`` and the
 IETF modules it imports that pysnmp lacks (IF-MIB, IANAifType-MIB) into
-``snmp_agents/mibs/<MODULE>.py``.  The generated files are committed: the agent then
+``netmanager/snmp/mibs/<MODULE>.py``.  The generated files are committed: the agent then
 needs neither pysmi nor a compile at start-up (which would block, write under
 ``~/.pysnmp`` and, with pysmi's defaults, reach for the network to borrow modules).
 Nothing here touches the network: sources are the shipped files only.
@@ -35,7 +35,7 @@ def _normalise(name: str, text: str) -> str:
         if line.startswith(_DROP):
             continue
         if line.startswith("# ASN.1 source "):
-            line = f"# ASN.1 source: snmp_agents/mibs/{name}"
+            line = f"# ASN.1 source: netmanager/snmp/mibs/{name}"
         lines.append(line.rstrip())
     return _HEADER + "\n".join(lines).rstrip() + "\n"
 
@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             target.write_text(text)
             print(f"wrote {target}")
     if args.check and stale:
-        print(f"stale compiled MIB(s): {', '.join(stale)}; run python -m snmp_agents.mibcompile")
+        print(
+            f"stale compiled MIB(s): {', '.join(stale)}; run python -m netmanager.snmp.mibcompile"
+        )
         return 1
     return 0
 
