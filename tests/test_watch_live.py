@@ -14,16 +14,13 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from netmanager import agents
 from netmanager.cli import main
-from tests import kernelstate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TWO = (str(EXAMPLES / "two-hosts/real.xml"), str(EXAMPLES / "two-hosts/virtual.xml"))
@@ -46,19 +43,6 @@ pytestmark = [
         shutil.which("iperf3") is None, reason="needs iperf3 (scripts/install --dev)"
     ),
 ]
-
-
-@pytest.fixture
-def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    prefix = f"nmw{uuid.uuid4().hex[:6]}"
-    monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
-    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
-    try:
-        yield prefix
-    finally:
-        agents.stop_agents()
-        for name in kernelstate.namespaces(prefix):
-            subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @contextlib.contextmanager
