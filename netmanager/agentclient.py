@@ -122,8 +122,9 @@ def candidate_pdus(
 ) -> list[list[VarBind]]:
     """SET PDUs that turn the agent's candidate ``have`` into ``want``: destroys first
     (dependent tables first), then creations in table order, ``ROWS_PER_SET`` rows a PDU
-    (document chunks: ``CHUNKS_PER_SET``).  Without ``implied``, the structured rows that ``want``'s documents imply are not
-    created: the agent adds them when it stages (:func:`netmanager.host.rows.complete`)."""
+    (document chunks: ``CHUNKS_PER_SET``).  Without ``implied``, the structured rows that
+    ``want``'s documents imply are not created: the agent adds them when it stages
+    (:func:`netmanager.host.rows.complete`)."""
     by_attr = {t.attr: t for t in tables()}
     skip = set() if implied else documented(want)
     destroys: list[list[VarBind]] = []

@@ -204,6 +204,12 @@ class Owners:
         return f"{found[0]}/{found[1]}" if found else namespace
 
 
+def _reached(pair: PairPlan, probe: Probe, r: IpResult) -> bool:
+    """Whether a probe that had to reach its destination did: answered, or (UDP, which a
+    VM may leave unanswered) seen arriving in the destination's namespace."""
+    return r.answered or (probe.proto == "udp" and pair.dst.namespace in r.delivered)
+
+
 def _probe_checks(
     pair: PairPlan, result: ScanResult, owners: Owners
 ) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -221,8 +227,7 @@ def _probe_checks(
             iso_bad.append(f"{probe} arrived at {', '.join(sorted(f'{t}/{n}' for t, n in stray))}")
         if expectation.reach is Reach.BOTH:
             reach_probes.append(str(probe))
-            ok = r.answered or (probe.proto == "udp" and owner in delivered)
-            if not ok:
+            if not _reached(pair, probe, r):
                 reach_bad.append(f"{probe}: {r.summary()}")
         elif expectation.reach is Reach.ONE_WAY:
             iso_probes.append(f"{probe} (one-way)")
@@ -263,9 +268,7 @@ def unanswered(pairs: Sequence[PairPlan], result: ScanResult) -> tuple[set[int],
         for probe, expectation, key in pair.ip:
             if expectation.reach is not Reach.BOTH:
                 continue
-            r = result.ip.get(key) or IpResult(error="not sent")
-            arrived = probe.proto == "udp" and pair.dst.namespace in r.delivered
-            if not r.answered and not arrived:
+            if not _reached(pair, probe, result.ip.get(key) or IpResult(error="not sent")):
                 ip.add(key)
         for _, expected, key in pair.arp:
             if expected and not result.arp.get(key, set()) & expected:
