@@ -48,8 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from apply import write_inputs
 
-from netmanager import agents, deploy
+from netmanager.agentctl import processes as agent_procs
 from netmanager.apply import topology
+from netmanager.apply.prepare import local_features, prepare
 
 FANOUT = (1024, 64)  # 64 hosts x 16 VMs
 
@@ -76,32 +77,32 @@ def one(n: int, hosts: int, through_agents: bool) -> dict[str, float]:
         os.environ["NETMANAGER_STATE_DIR"] = str(Path(tmp) / "state")
         try:
             real, virtual = write_inputs(Path(tmp), n, hosts)
-            features = deploy.local_features()
+            features = local_features()
             out: dict[str, float] = {"start": 0.0}
             if through_agents:
                 # the hosts and their agents exist before the experiment, as real hosts do
-                first = deploy.prepare(real, virtual, features=features)
+                first = prepare(real, virtual, features=features)
                 start = time.perf_counter()
                 infra = first.infrastructure
                 topology.build_infrastructure(infra)
-                agents.ensure_agents(first.model.real, topology.dom0s(infra, first.configs))
+                agent_procs.ensure_agents(first.model.real, topology.dom0s(infra, first.configs))
                 out["start"] = time.perf_counter() - start
 
             def apply() -> object:
-                deployment = deploy.prepare(real, virtual, features=features)
+                deployment = prepare(real, virtual, features=features)
                 return topology.apply(deployment, local=not through_agents)
 
             out["apply"] = _timed(apply)
             again: list[object] = []
             out["reapply"] = _timed(lambda: again.append(apply()))
             assert getattr(again[0], "changes", None) == 0
-            running = agents.running()
+            running = agent_procs.running()
             out["agents_mib"] = sum(_high_water_mib(a.pid) for a in running.values())
             out["destroy"] = _timed(lambda: topology.destroy("bench"))
             out["manager_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             return out
         finally:
-            agents.stop_agents()
+            agent_procs.stop_agents()
             listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
             for line in listed.stdout.splitlines():
                 name = line.split()[0] if line.strip() else ""

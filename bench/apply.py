@@ -276,8 +276,8 @@ def write_inputs(directory: Path, n: int, hosts: int = HOSTS) -> tuple[Path, Pat
 
 
 def run_pipeline(prefix: str, n: int) -> dict[str, float]:
-    from netmanager import deploy
     from netmanager.apply import topology
+    from netmanager.apply.prepare import local_features, prepare
 
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -285,9 +285,9 @@ def run_pipeline(prefix: str, n: int) -> dict[str, float]:
         os.environ["NETMANAGER_STATE_DIR"] = str(Path(tmp) / "state")
         try:
             real, virtual = write_inputs(Path(tmp), n)
-            features = deploy.local_features()  # probed once, as a long-lived manager would
+            features = local_features()  # probed once, as a long-lived manager would
             with timer(out, "apply"):
-                topology.apply(deploy.prepare(real, virtual, features=features), local=True)
+                topology.apply(prepare(real, virtual, features=features), local=True)
             src = f"{prefix}v-bench-vm0"
             for _ in range(5):
                 ping = [
@@ -306,7 +306,7 @@ def run_pipeline(prefix: str, n: int) -> dict[str, float]:
             else:
                 raise AssertionError("vm0 does not reach vm1 across hosts")
             with timer(out, "reapply"):
-                again = topology.apply(deploy.prepare(real, virtual, features=features), local=True)
+                again = topology.apply(prepare(real, virtual, features=features), local=True)
             assert again.changes == 0, again.phases
             with timer(out, "destroy"):
                 topology.destroy("bench")

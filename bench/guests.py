@@ -43,8 +43,10 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from netmanager import deploy, programs
+from netmanager import programs
 from netmanager.apply import topology as topologies
+from netmanager.apply.prepare import prepare
+from netmanager.apply.readback import vm_location
 from netmanager.guests import hosts
 from netmanager.verify.connectivity import GUEST_LATENCY_QUANTILE, guest_estimate
 from netmanager.verify.distributed import parse_ping, ping_argv
@@ -101,9 +103,9 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def boot(real: Path, virtual: Path) -> dict[str, float]:
-    out = {"apply": timed(lambda: topologies.apply(deploy.prepare(real, virtual)))}
-    out["reapply"] = timed(lambda: topologies.apply(deploy.prepare(real, virtual)))
-    topology = deploy.prepare(real, virtual).topology
+    out = {"apply": timed(lambda: topologies.apply(prepare(real, virtual)))}
+    out["reapply"] = timed(lambda: topologies.apply(prepare(real, virtual)))
+    topology = prepare(real, virtual).topology
     out["destroy"] = timed(lambda: topologies.destroy(topology))
     return out
 
@@ -115,7 +117,7 @@ def ping(where: str, dst: str, samples: int, interval: float) -> list[float]:
     host: str | None = "host1"
     src = "192.0.2.11"
     if where != "host1":
-        namespace, host = deploy.vm_location(where, "bench-latency")
+        namespace, host = vm_location(where, "bench-latency")
         src = "10.20.0.1"
     assert host is not None
     guest = hosts.guest_of(host)
@@ -138,7 +140,7 @@ def latency_table(directory: Path, samples: int) -> list[dict[str, float]]:
         for latency in LATENCIES_MS:
             attribute = f' latency="{latency}ms"' if latency else ""
             virtual.write_text(VIRTUAL.format(latency=attribute))
-            topologies.apply(deploy.prepare(TWO_REAL, virtual))
+            topologies.apply(prepare(TWO_REAL, virtual))
             ping("vm1", "10.20.0.2", 3, 0.2)  # ARP resolved, queues settled
             interval = 0.01 if latency < 100 else 0.05
             stall, start = cpu_stall_us(), time.monotonic()

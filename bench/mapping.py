@@ -27,10 +27,7 @@ import time
 from dataclasses import dataclass
 
 from netmanager.errors import Loc
-from netmanager.mapping import map_model
-from netmanager.mapping.demand import build_demand
-from netmanager.mapping.placement import PlacementProblem, cut_value, place
-from netmanager.model import (
+from netmanager.inputs.model import (
     VM,
     Encap,
     Endpoint,
@@ -49,6 +46,9 @@ from netmanager.model import (
     Site,
     Virtual,
 )
+from netmanager.mapping import map_model
+from netmanager.mapping.demand import build_demand
+from netmanager.mapping.placement import PlacementProblem, cut_value, place
 
 SIZES = ((100, 4), (1000, 16), (5000, 50), (10_000, 100))
 IMBALANCE = 1.03

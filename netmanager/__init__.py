@@ -21,9 +21,9 @@ from netmanager.errors import Diagnostic, ExitCode, InfeasibleError, NetmanagerE
 from netmanager.lazy import exports
 
 if TYPE_CHECKING:
-    from netmanager.loader import load, load_with_warnings
+    from netmanager.inputs.loader import load, load_with_warnings
+    from netmanager.inputs.model import Model
     from netmanager.mapping import Mapping
-    from netmanager.model import Model
     from netmanager.testbed import (
         GuestProcess,
         HostResult,
@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 
 # imported on first use (netmanager.lazy)
 _LAZY = {
-    "load": "netmanager.loader",
-    "load_with_warnings": "netmanager.loader",
-    "Model": "netmanager.model",
+    "load": "netmanager.inputs.loader",
+    "load_with_warnings": "netmanager.inputs.loader",
+    "Model": "netmanager.inputs.model",
     **{
         name: "netmanager.testbed"
         for name in (

@@ -1,3 +1,3 @@
-from netmanager.cli import main
+from netmanager.cli.main import main
 
 raise SystemExit(main())

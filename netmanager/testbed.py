@@ -36,10 +36,10 @@ from netmanager import programs, settings
 from netmanager.errors import Diagnostic, Loc, NetmanagerError, single
 
 if TYPE_CHECKING:
+    from netmanager.apply.prepare import Deployment
     from netmanager.apply.topology import Outcome, TopologyPlan
-    from netmanager.deploy import Deployment
+    from netmanager.inputs.model import Model
     from netmanager.mapping import Mapping as MappingResult
-    from netmanager.model import Model
     from netmanager.verify import Report
 
 T = TypeVar("T")
@@ -368,7 +368,7 @@ class Testbed:
             directory = Path()
             if self._texts:
                 if keep:
-                    from netmanager.state import state_dir
+                    from netmanager.statedir import state_dir
 
                     digest = hashlib.sha256(
                         "\0".join(self._texts.get(k, "") for k in ("real", "virtual")).encode()
@@ -399,14 +399,14 @@ class Testbed:
             return action()
 
     def _load(self, real: Path, virtual: Path) -> Model:
-        from netmanager.loader import load
+        from netmanager.inputs.loader import load
 
         return load(real, virtual, base_dir=self.base_dir)
 
     def _prepare(self, real: Path, virtual: Path) -> Deployment:
-        from netmanager import deploy
+        from netmanager.apply.prepare import prepare
 
-        return deploy.prepare(real, virtual, base_dir=self.base_dir)
+        return prepare(real, virtual, base_dir=self.base_dir)
 
     # -- what it is ------------------------------------------------------------------------
 
@@ -433,7 +433,7 @@ class Testbed:
     def validate(self) -> tuple[Diagnostic, ...]:
         """Check both files again (they may have changed): the warnings; raises
         ``NetmanagerError`` with every error."""
-        from netmanager.loader import load_with_warnings
+        from netmanager.inputs.loader import load_with_warnings
 
         def run(real: Path, virtual: Path) -> tuple[Diagnostic, ...]:
             result = load_with_warnings(real, virtual, base_dir=self.base_dir)
@@ -492,16 +492,16 @@ class Testbed:
     @property
     def applied(self) -> bool:
         """Whether the topology is applied (in this testbed's state directory)."""
-        from netmanager import deploy
+        from netmanager.apply.records import records
 
-        return self._call(lambda: self.topology in deploy.records())
+        return self._call(lambda: self.topology in records())
 
     def status(self) -> Status:
         """The applied topology read back from the kernel, with each port's link as its
         host's agent reports it; ``NetmanagerError`` (E720) when it is not applied."""
-        from netmanager import remote
+        from netmanager.apply import readback
 
-        documents = self._call(lambda: remote.status(self.topology))
+        documents = self._call(lambda: readback.status(self.topology))
         return _status(documents[0])
 
     def verify(
@@ -537,7 +537,7 @@ class Testbed:
     # -- inside the VMs --------------------------------------------------------------------
 
     def _location(self, vm: str) -> tuple[str, str | None]:
-        from netmanager import deploy
+        from netmanager.apply.readback import vm_location
 
         if vm not in self.vms:
             raise single(
@@ -547,7 +547,7 @@ class Testbed:
                 "its VMs: " + ", ".join(self.vms),
                 "exec",
             )
-        return self._call(lambda: deploy.vm_location(vm, self.topology))
+        return self._call(lambda: vm_location(vm, self.topology))
 
     def popen(
         self, vm: str, argv: Sequence[str], **kwargs: Any

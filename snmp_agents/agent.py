@@ -42,7 +42,7 @@ from netmanager.kernel.linkstats import NetnsLinkReader
 from netmanager.snmp import mib
 from netmanager.snmp.credentials import Credentials, CredentialsError, load_credentials
 from netmanager.snmp.usm import AUTH, PRIV
-from netmanager.state import read_json, write_json
+from netmanager.statedir import read_json, write_json
 from snmp_agents.configstore import ConfigStore
 from snmp_agents.monitor import (
     WATCHED_SUBTREES,

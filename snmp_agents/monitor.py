@@ -40,7 +40,7 @@ from pysnmp.proto import rfc1902
 from netmanager.host.candidate import Candidate
 from netmanager.kernel.linkstats import LinkReader, LinkSample
 from netmanager.snmp import mib
-from netmanager.state import write_json
+from netmanager.statedir import write_json
 from snmp_agents import ber
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, dynamic
 

@@ -37,7 +37,7 @@ from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
 from netmanager.host.rows import complete
 from netmanager.snmp import mib
 from netmanager.snmp.tables import ColumnDef, SetError
-from netmanager.state import read_json, write_json
+from netmanager.statedir import read_json, write_json
 from snmp_agents.configstore import ConfigStore
 from snmp_agents.oidtree import Oid, Section, dynamic
 

@@ -82,7 +82,7 @@ def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     own; afterwards the agents it started are ended (by PID) and every namespace with its
     prefix deleted, also when it fails.  The examples' credentials files get mode 600 (git
     keeps no mode, and agents and manager refuse a file others may read)."""
-    from netmanager import agents
+    from netmanager.agentctl import processes as agent_procs
 
     prefix = f"nmt{uuid.uuid4().hex[:6]}"
     monkeypatch.setenv("NETMANAGER_NS_PREFIX", prefix)
@@ -92,6 +92,6 @@ def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     try:
         yield prefix
     finally:
-        agents.stop_agents()
+        agent_procs.stop_agents()
         for name in kernelstate.namespaces(prefix):
             subprocess.run(["ip", "netns", "del", name], check=False)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import deploy
 from netmanager.apply import topology
-from netmanager.cli import main
+from netmanager.apply.prepare import prepare
+from netmanager.apply.records import records
+from netmanager.cli.main import main
 from netmanager.errors import ApplyFailed, NetmanagerError
 from tests import kernelstate
 
@@ -120,14 +121,14 @@ def test_two_hosts_apply_reapply_status_exec_destroy(
 def test_changed_rate_is_modified_in_place_and_drift_is_repaired(
     prefix: str, tmp_path: Path
 ) -> None:
-    topology.apply(deploy.prepare(*TWO), local=True)
+    topology.apply(prepare(*TWO), local=True)
     host1 = f"{prefix}h-host1"
     handle_before = kernelstate.namespace_state(host1)["qdiscs"]
     faster = faster_two_hosts(tmp_path)
     (tmp_path / "snmp.toml").write_text("")
-    changed = topology.plan(deploy.prepare(TWO[0], faster), local=True)
+    changed = topology.plan(prepare(TWO[0], faster), local=True)
     assert changed.counts() == {"add": 0, "modify": 4, "remove": 0}
-    topology.apply(deploy.prepare(TWO[0], faster), local=True)
+    topology.apply(prepare(TWO[0], faster), local=True)
     after = kernelstate.namespace_state(host1)["qdiscs"]
     assert [q[:4] for q in after] == [q[:4] for q in handle_before]  # same qdiscs, same handles
     assert any('"rate": 2500000' in q[4] for q in after)  # tc -j gives bytes per second
@@ -138,16 +139,16 @@ def test_changed_rate_is_modified_in_place_and_drift_is_repaired(
         if str(link["ifname"]).startswith("nv")
     )
     subprocess.run(["ip", "-n", host1, "link", "del", port], check=True)
-    drift = topology.plan(deploy.prepare(TWO[0], faster), local=True)
+    drift = topology.plan(prepare(TWO[0], faster), local=True)
     assert drift.counts()["add"] >= 2
-    topology.apply(deploy.prepare(TWO[0], faster), local=True)
+    topology.apply(prepare(TWO[0], faster), local=True)
     assert _ping(prefix, "vm1", "10.20.0.2", "two-hosts")
 
 
 @pytest.mark.slow  # a fault at every step
 def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None:
     """Fault injection at every step of two-hosts, from nothing and from an applied state."""
-    deployment = deploy.prepare(*TWO)
+    deployment = prepare(*TWO)
     before = kernelstate.snapshot(prefix)
     step = 0
     while True:
@@ -158,7 +159,7 @@ def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None
             assert kernelstate.snapshot(prefix) == before, (
                 f"state differs after a failure at step {step}"
             )
-            assert deploy.records() == {}
+            assert records() == {}
             step += 1
             continue
         break
@@ -169,7 +170,7 @@ def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None
     changed_file = Path(os.environ["NETMANAGER_STATE_DIR"]).parent / "faster.xml"
     changed_file.write_text(faster)
     (changed_file.parent / "snmp.toml").write_text("")
-    changed = deploy.prepare(TWO[0], changed_file)
+    changed = prepare(TWO[0], changed_file)
     step = 0
     while True:
         try:
@@ -188,7 +189,7 @@ def test_a_failure_at_any_step_leaves_the_machine_as_it_was(prefix: str) -> None
 
 def test_aef_grid_reproduces_the_isolation_of_seed_002(prefix: str) -> None:
     before = kernelstate.snapshot(prefix)
-    topology.apply(deploy.prepare(*AEF), local=True)
+    topology.apply(prepare(*AEF), local=True)
     # inside a site, across hosts: vmgrid101 (host3) and vmgrid108 (host1) in site 1
     assert _ping(prefix, "vmgrid101", "10.1.0.18", "aef-grid")
     assert _ping(prefix, "vmgrid201", "10.2.0.22", "aef-grid")  # host1 -> host2
@@ -201,7 +202,7 @@ def test_aef_grid_reproduces_the_isolation_of_seed_002(prefix: str) -> None:
     # a sample of fault injections on aef-grid: each failure undone exactly
     topology.destroy("aef-grid")
     assert kernelstate.snapshot(prefix) == before
-    deployment = deploy.prepare(*AEF)
+    deployment = prepare(*AEF)
     for step in (0, 7, 25, 40, 120, 230):
         with pytest.raises(ApplyFailed):
             topology.apply(deployment, fail_at=step, local=True)
@@ -218,7 +219,7 @@ def test_latency_is_refused_before_any_change_without_netem(prefix: str, tmp_pat
     )
     (tmp_path / "snmp.toml").write_text("")
     with pytest.raises(NetmanagerError) as err:
-        deploy.prepare(TWO[0], slow, features=frozenset({"vxlan", "tbf"}))
+        prepare(TWO[0], slow, features=frozenset({"vxlan", "tbf"}))
     assert [d.code for d in err.value.errors] == ["E701"]
     assert err.value.errors[0].loc.line == 8  # the <shaping> element
     assert kernelstate.snapshot(prefix) == before
@@ -273,9 +274,7 @@ def _mac(namespace: str) -> str:
 def test_virtcloud_tenants_with_identical_addresses_and_outbound_nat(prefix: str) -> None:
     before = kernelstate.snapshot(prefix)
     for tenant in "ab":
-        topology.apply(
-            deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")), local=True
-        )
+        topology.apply(prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")), local=True)
     # each tenant reaches its own VMs at the shared addresses, never the other's
     for tenant in "ab":
         assert _ping(prefix, "node1", "10.10.0.12", f"tenant-{tenant}")
@@ -310,7 +309,7 @@ def test_virtcloud_tenants_with_identical_addresses_and_outbound_nat(prefix: str
     for tenant in "ab":
         assert (
             topology.apply(
-                deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")), local=True
+                prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")), local=True
             ).changes
             == 0
         )
@@ -321,7 +320,7 @@ def test_virtcloud_tenants_with_identical_addresses_and_outbound_nat(prefix: str
 
 
 def test_anti_spoofing_drops_forged_addresses_and_macs(prefix: str) -> None:
-    topology.apply(deploy.prepare(*TWO), local=True)
+    topology.apply(prepare(*TWO), local=True)
     vm1 = f"{prefix}v-two-hosts-vm1"
 
     def ping_from(source: str | None = None) -> bool:

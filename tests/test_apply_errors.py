@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import deploy
 from netmanager.apply import topology
-from netmanager.cli import main
+from netmanager.apply.prepare import prepare
+from netmanager.apply.records import records
+from netmanager.cli.main import main
 from netmanager.errors import NetmanagerError
-from netmanager.report import CHANGES_LEFT, print_error
+from netmanager.output import CHANGES_LEFT, print_error
 from tests import kernelstate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -117,8 +118,8 @@ CASES = [
 
 
 def _machine(prefix: str) -> tuple[object, object]:
-    records = {t: r.as_json() for t, r in deploy.records().items()}
-    return kernelstate.snapshot(prefix), records
+    saved = {t: r.as_json() for t, r in records().items()}
+    return kernelstate.snapshot(prefix), saved
 
 
 def _normal(text: str, tmp: Path, prefix: str) -> str:
@@ -144,7 +145,7 @@ def test_each_apply_error_says_what_is_true(
     if REGEN:
         golden.write_text(text)
     assert text == golden.read_text(), f"stale golden? NETMANAGER_REGEN_GOLDENS=1 {case.name}"
-    for record in deploy.records():  # the E743 case applied one with --local: take it away
+    for record in records():  # the E743 case applied one with --local: take it away
         assert main(["destroy", "--topology", record]) == 0
 
 
@@ -157,7 +158,7 @@ def test_an_undo_that_fails_is_e711_and_nothing_claims_the_machine_unchanged(
     _two_hosts(tmp_path, 'bandwidth="10Mbit"', 'bandwidth="20Mbit"')
     # host1's second step fails, then the undo of its first, then the way back
     with pytest.raises(NetmanagerError) as failure:
-        topology.apply(deploy.prepare(*files), local=True, fail_at=1, fail_undo=True)
+        topology.apply(prepare(*files), local=True, fail_at=1, fail_undo=True)
     assert "E711" in [d.code for d in failure.value.errors], failure.value
     assert failure.value.left_changes
     print_error(failure.value)
@@ -189,7 +190,7 @@ def test_a_confirmation_that_fails_is_e742_and_nothing_claims_the_machine_unchan
             journal.mkdir()
 
     with pytest.raises(NetmanagerError) as failure:
-        topology.apply(deploy.prepare(*files), local=True, hook=break_host1_journal)
+        topology.apply(prepare(*files), local=True, hook=break_host1_journal)
     assert [d.code for d in failure.value.errors] == ["E742"], failure.value
     print_error(failure.value)
     err = capsys.readouterr().err
@@ -200,9 +201,9 @@ def test_a_confirmation_that_fails_is_e742_and_nothing_claims_the_machine_unchan
     # the unconfirmed commit is found: plan leaves it and says so (changing nothing, also
     # not the journal), apply rolls it back first
     pending = _machine(prefix), (local_dir("host1") / "kernel-backend.json").read_bytes()
-    planned = topology.plan(deploy.prepare(*files), local=True)
+    planned = topology.plan(prepare(*files), local=True)
     assert "host1" in planned.unreachable and "unconfirmed" in planned.unreachable["host1"]
     assert (_machine(prefix), (local_dir("host1") / "kernel-backend.json").read_bytes()) == pending
     assert main(["apply", "--local", *files]) == 0
-    assert topology.plan(deploy.prepare(*files), local=True).changes == 0
+    assert topology.plan(prepare(*files), local=True).changes == 0
     assert main(["destroy", *files]) == 0

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from netmanager.cli import main
+from netmanager.cli.main import main
 from tests import kernelstate
 from tests.kernel.helpers import kernel_has_link, kernel_has_qdisc
 

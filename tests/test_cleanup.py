@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import agents, deploy
-from netmanager.cli import main
+from netmanager.agentctl import processes as agent_procs
+from netmanager.apply.records import records
+from netmanager.cli.main import main
 from tests import kernelstate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -68,8 +69,8 @@ def test_cleanup_after_applies_killed_at_random_points(
         assert removed["namespaces"] == listed["namespaces"], what
         assert kernelstate.namespaces(prefix) == [], what
         assert f"nmprobe-{manager.pid}" not in kernelstate.namespaces("nmprobe-"), what
-        assert agents.running() == {} and agents.processes() == {}, what
-        assert deploy.records() == {}, what
+        assert agent_procs.running() == {} and agent_procs.processes() == {}, what
+        assert records() == {}, what
         assert _cleanup_json(capsys) == {
             "dry_run": False,
             "agents": [],

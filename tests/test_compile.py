@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import netmanager
-from netmanager.compile import compile_infrastructure, compile_topology
-from netmanager.hostconfig import HostConfig
-from netmanager.model import Action
+from netmanager.compile.configs import compile_infrastructure, compile_topology
+from netmanager.compile.hostconfig import HostConfig
+from netmanager.inputs.model import Action
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -112,9 +112,9 @@ def test_guest_hosts_size_their_token_buckets_for_late_wakeups() -> None:
     """A QEMU guest's CPU is emulated: its qdiscs wake up late, and a 4 ms bucket let a
     10 Mbit/s TBF pass 2.5 % under its rate there; its host configuration says so, it
     travels with the configuration, and render sizes the buckets from it."""
+    from netmanager.compile.desired import render_host
     from netmanager.kernel.objects import Qdisc, Tbf
     from netmanager.kernel.shaping import DEFAULT_WAKEUP_US, EMULATED_CPU_WAKEUP_US
-    from netmanager.render import render_host
 
     example = EXAMPLES / "two-hosts-guests"
     model = netmanager.load(example / "real.xml", example / "virtual.xml")

@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 
-from netmanager.cli import main
+from netmanager.cli.main import main
 from tests.corpus.harness import BASE, CASES, Case, all_cases, load_case, run
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE_SOURCES = [ROOT / "netmanager" / f for f in ("xmlsource.py", "loader.py", "validate.py")]
+CODE_SOURCES = [
+    ROOT / "netmanager" / "inputs" / f for f in ("xmlsource.py", "loader.py", "validate.py")
+]
 ERRORS_DOC = ROOT / "docs" / "errors.md"
 CASE_LIST = all_cases()
 IDS = [c.name for c in CASE_LIST]

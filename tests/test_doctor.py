@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from netmanager.cli import main
+from netmanager.cli.main import main
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create a namespace")
 
@@ -44,7 +44,7 @@ def test_doctor_reports_every_feature_and_leaves_nothing(
 
 
 def test_doctor_agrees_with_the_kernel_about_netem() -> None:
-    from netmanager.probe import probe
+    from netmanager.kernel.features import probe
 
     netem = {f.name: f for f in probe()}["netem"]
     # Ask the kernel directly, without netmanager: tc in a namespace of our own.

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import netmanager
-from netmanager.compile import compile_topology
-from netmanager.firewall import DISPATCH, Firewall, desired_rulesets, iptables_chains, render
+from netmanager.compile.configs import compile_topology
+from netmanager.host.firewall import DISPATCH, Firewall, desired_rulesets, iptables_chains, render
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 pytestmark = [
@@ -54,7 +54,7 @@ def namespace() -> Iterator[str]:
 
 def _configs(
     virtual: str, real: str = "virtcloud/real.xml"
-) -> dict[str, netmanager.hostconfig.HostConfig]:
+) -> dict[str, netmanager.compile.hostconfig.HostConfig]:
     model = netmanager.load(EXAMPLES / real, EXAMPLES / virtual)
     return compile_topology(model, netmanager.map(model))
 
@@ -108,6 +108,6 @@ def test_a_refused_restore_changes_nothing(namespace: str) -> None:
     firewall = Firewall(namespace)
     before = _save(namespace, "iptables-save")
     bad = render("iptables", {"nm-bad": ("-s 10.0.0.0/8 -j ACCEPT", "-m nosuchmatch -j DROP")})
-    with pytest.raises(netmanager.firewall.FirewallError):
+    with pytest.raises(netmanager.host.firewall.FirewallError):
         firewall.restore("iptables", bad)
     assert _save(namespace, "iptables-save") == before

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import agents, settings
+from netmanager import settings
+from netmanager.agentctl import processes as agent_procs
 from tests import kernelstate
 from tests.conftest import AEF_GRID_AGENTS
 
@@ -78,6 +79,6 @@ def test_grid_experiment_measures_writes_and_cleans_up(tmp_path: Path) -> None:
         assert kernelstate.namespaces(prefix) == []
     finally:
         with settings.scoped(NETMANAGER_STATE_DIR=str(state), NETMANAGER_NS_PREFIX=prefix):
-            agents.stop_agents()
+            agent_procs.stop_agents()
         for name in kernelstate.namespaces(prefix):
             subprocess.run(["ip", "netns", "del", name], check=False)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from netmanager import graph
-from netmanager.cli import main
-from netmanager.loader import load
+from netmanager.cli import graph
+from netmanager.cli.main import main
+from netmanager.inputs.loader import load
+from netmanager.inputs.model import Model
 from netmanager.mapping import Mapping, map_model
-from netmanager.model import Model
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 AEF = (EXAMPLES / "aef-grid/real.xml", EXAMPLES / "aef-grid/virtual.xml")

@@ -27,10 +27,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from netmanager import agents, deploy
+from netmanager.agentctl import processes as agent_procs
 from netmanager.apply import topology
 from netmanager.apply.agent_transport import AgentTransport, KnownCandidates
 from netmanager.apply.local import LocalTransport
+from netmanager.apply.prepare import Deployment, prepare
 from netmanager.apply.transport import HostFailed, HostTransport, PendingCommit
 from netmanager.host.candidate import Candidate
 from netmanager.host.memory import MemoryBackend
@@ -65,11 +66,11 @@ class Host:
     faster: Candidate  # the same with its 10 Mbit/s link at 20 Mbit/s
 
 
-def _candidates(tmp_path: Path) -> tuple[deploy.Deployment, Candidate, Candidate]:
+def _candidates(tmp_path: Path) -> tuple[Deployment, Candidate, Candidate]:
     faster_xml = tmp_path / "faster.xml"
     faster_xml.write_text(VIRTUAL.read_text().replace('bandwidth="10Mbit"', 'bandwidth="20Mbit"'))
-    deployment = deploy.prepare(REAL, VIRTUAL)
-    faster = deploy.prepare(REAL, faster_xml)
+    deployment = prepare(REAL, VIRTUAL)
+    faster = prepare(REAL, faster_xml)
     return (
         deployment,
         candidate_from_host_configs([deployment.configs[HOST]]),
@@ -114,11 +115,11 @@ def host(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> Iterato
     if kind == "kernel":
         yield Host(kind, lambda: LocalTransport.kernel(HOST, dom0), snapshot, candidate, faster)
         return
-    infos = agents.ensure_agents(deployment.model.real, {HOST: dom0})
+    infos = agent_procs.ensure_agents(deployment.model.real, {HOST: dom0})
 
     def reach() -> HostTransport:
         (client,) = topology.clients(deployment.model.real, infos).values()
-        return AgentTransport(client, KnownCandidates(agents.agents_dir(), [HOST]))
+        return AgentTransport(client, KnownCandidates(agent_procs.agents_dir(), [HOST]))
 
     yield Host(kind, reach, snapshot, candidate, faster)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import netmanager
-from netmanager.cli import main
+from netmanager.cli.main import main
 from netmanager.errors import NetmanagerError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from netmanager import programs
-from netmanager.cli import build_parser
+from netmanager.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "scripts" / "install"

@@ -132,7 +132,7 @@ def test_the_wheel_holds_every_module_and_data_file_of_the_source_tree(wheel: Pa
     assert {"netmanager/guests/guestd.py", "netmanager/schemas/real-1.xsd"} <= expected
     assert not expected - contents, f"missing from the wheel: {sorted(expected - contents)}"
     assert not contents - expected, f"not in the source tree: {sorted(contents - expected)}"
-    assert "netmanager = netmanager.cli:main" in scripts
+    assert "netmanager = netmanager.cli.main:main" in scripts
     assert "netmanager-agent = snmp_agents.agent:main" in scripts
     assert "License-Expression: MIT" in metadata
 

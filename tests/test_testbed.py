@@ -33,10 +33,10 @@ def _prefix() -> str:
 
 
 def _cleanup(prefix: str, state: Path) -> None:
-    from netmanager import agents
+    from netmanager.agentctl import processes as agent_procs
 
     with settings.scoped(NETMANAGER_STATE_DIR=str(state), NETMANAGER_NS_PREFIX=prefix):
-        agents.stop_agents()
+        agent_procs.stop_agents()
     for name in kernelstate.namespaces(prefix):
         subprocess.run(["ip", "netns", "del", name], check=False)
 
@@ -368,7 +368,7 @@ def test_pytest_plugin_applies_once_per_module_destroys_and_skips(tmp_path: Path
         assert results["test_reaches_across_hosts"] == [], run.stdout
         assert results["test_same_testbed_once_per_module"] == [], run.stdout
         assert run.returncode == 0, run.stdout + run.stderr
-        from netmanager.probe import local_capabilities
+        from netmanager.kernel.features import local_capabilities
 
         has_netem = "netem" in local_capabilities(tmp_path / "features.json")
         if has_netem:

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netmanager import units
-from netmanager.units import UnitError
+from netmanager.inputs import units
+from netmanager.inputs.units import UnitError
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import deploy
 from netmanager.apply import topology
-from netmanager.cli import main
-from netmanager.hostconfig import Port, policy_chain
-from netmanager.loader import load
+from netmanager.apply.prepare import prepare
+from netmanager.apply.records import records
+from netmanager.cli.main import main
+from netmanager.compile.hostconfig import Port, policy_chain
+from netmanager.inputs.loader import load
 from netmanager.verify import Kind, verify
 from tests import kernelstate
 
@@ -44,7 +45,7 @@ pytestmark = [
 
 def _port(topology: str, vm: str, network: str) -> tuple[str, Port]:
     """(dom0 namespace, port) of a VM's interface, from what apply recorded."""
-    for config in deploy.records()[topology].hosts.values():
+    for config in records()[topology].hosts.values():
         for port in config.ports:
             if port.vm == vm and port.network == network:
                 return config.dom0, port
@@ -59,7 +60,7 @@ def _sh(*argv: str) -> None:
 def test_two_hosts_verify_passes_then_catches_deleted_shaping(
     prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    topology.apply(deploy.prepare(*TWO), local=True)
+    topology.apply(prepare(*TWO), local=True)
     report = verify(TWO)
     assert report.passed, report.table()
     assert {str(k) for k in report.kinds} == {
@@ -113,7 +114,7 @@ def test_two_hosts_verify_passes_then_catches_deleted_shaping(
 
 @pytest.mark.slow  # iperf3 over a 1 Mbit/s backbone
 def test_aef_grid_isolated_sites_reachable_proxies_1mbit_backbone(prefix: str) -> None:
-    topology.apply(deploy.prepare(*AEF), local=True)
+    topology.apply(prepare(*AEF), local=True)
     report = verify(AEF, level=6, udp=False, sample=4)
     assert report.passed, report.table()
     isolation = report.of_kind(Kind.ISOLATION)
@@ -176,7 +177,7 @@ def _tenants(tmp_path: Path) -> list[tuple[str, str]]:
     real = str(CLOUD / "real.xml")
     tenants = [(real, str(CLOUD / "tenant-a.xml")), (real, str(CLOUD / "tenant-b.xml"))]
     for tenant in tenants:
-        topology.apply(deploy.prepare(*tenant), local=True)
+        topology.apply(prepare(*tenant), local=True)
     return tenants
 
 

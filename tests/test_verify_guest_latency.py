@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import deploy, programs
+from netmanager import programs
+from netmanager.apply.prepare import Deployment, prepare
 from netmanager.verify import connectivity, distributed
 from netmanager.verify.connectivity import Keys, LatencyPlan
 from netmanager.verify.distributed import GuestPings, Placement, parse_ping, ping_argv
@@ -40,9 +41,9 @@ rtt min/avg/max/mdev = 40.200/64.700/112.000/33.500 ms
 
 
 @pytest.fixture
-def view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[TopologyView, deploy.Deployment]:
+def view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[TopologyView, Deployment]:
     monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
-    deployment = deploy.prepare(*GUESTS, features=FEATURES)
+    deployment = prepare(*GUESTS, features=FEATURES)
     return TopologyView(deployment.model, deployment.configs), deployment
 
 
@@ -141,7 +142,7 @@ def test_quantiles_of_samples_and_of_netem_jitter() -> None:
 
 
 def test_a_guest_pair_is_judged_on_its_low_quantile_less_its_own_round_trip(
-    view: tuple[TopologyView, deploy.Deployment],
+    view: tuple[TopologyView, Deployment],
 ) -> None:
     topology, _ = view
     plan = _plan(topology)
@@ -204,7 +205,7 @@ def _ping_output(rtts: Sequence[float]) -> str:
 
 
 def test_guest_series_run_in_the_guest_and_are_measured_again_when_off(
-    view: tuple[TopologyView, deploy.Deployment], monkeypatch: pytest.MonkeyPatch
+    view: tuple[TopologyView, Deployment], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     topology, deployment = view
     plan = _plan(topology)

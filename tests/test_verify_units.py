@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import deploy
+from netmanager.apply.prepare import prepare
 from netmanager.verify import connectivity, throughput
 from netmanager.verify.connectivity import Owners, PairPlan
 from netmanager.verify.expect import (
@@ -67,7 +67,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _view(real: Path, virtual: Path) -> TopologyView:
-    deployment = deploy.prepare(real, virtual, features=FEATURES)
+    deployment = prepare(real, virtual, features=FEATURES)
     return TopologyView(deployment.model, deployment.configs)
 
 
@@ -454,7 +454,7 @@ def test_levels_and_unknown_topology(state: Path, capsys: pytest.CaptureFixture[
     assert kinds_for_level(7)[-1] is Kind.STATE
     with pytest.raises(ValueError):
         kinds_for_level(8)
-    from netmanager.cli import main
+    from netmanager.cli.main import main
 
     assert main(["verify", *map(str, TWO)]) == 1  # not applied: E730
     assert "E730" in capsys.readouterr().err

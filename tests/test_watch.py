@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pysnmp.proto import rfc1902
 
-from netmanager import watch
-from netmanager.cli import main
-from netmanager.watch import Counters, HostReading, Port, RateKeeper
+from netmanager.cli import watch
+from netmanager.cli.main import main
+from netmanager.cli.watch import Counters, HostReading, Port, RateKeeper
 
 PORT1 = Port("grid", "vm1", "lan", "host1", "eth0", "nv1", "nmh-host1", "agents")
 PORT2 = Port("grid", "vm2", "lan", "host2", "eth0", "nv2", "nmh-host2", "agents")

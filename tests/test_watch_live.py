@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from netmanager.cli import main
+from netmanager.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TWO = (str(EXAMPLES / "two-hosts/real.xml"), str(EXAMPLES / "two-hosts/virtual.xml"))

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from netmanager.agentclient import AgentClient, AgentError, TxnStatus
+from netmanager.agentctl.client import AgentClient, AgentError, TxnStatus
 from netmanager.apply.transport import HostFailed, PendingCommit
 from netmanager.host.candidate import Candidate, Change
 from netmanager.kernel.journal import StepProgress
-from netmanager.state import read_json, write_json
+from netmanager.statedir import read_json, write_json
 
 #: how long one transaction operation may take on one host
 OPERATION_TIMEOUT_S = 900.0
@@ -75,7 +75,7 @@ class KnownCandidates:
 
 
 class AgentTransport:
-    """One host's agent, through an :class:`~netmanager.agentclient.AgentClient`."""
+    """One host's agent, through an :class:`~netmanager.agentctl.client.AgentClient`."""
 
     def __init__(self, client: AgentClient, known: KnownCandidates) -> None:
         self.host = client.host

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netmanager import agents as agent_procs
-from netmanager.deploy import owned_namespaces
+from netmanager.agentctl import processes as agent_procs
+from netmanager.apply.records import owned_namespaces
 from netmanager.kernel import netns
+from netmanager.kernel.features import stale_probe_namespaces
 from netmanager.mapping.segments import segments_path
-from netmanager.probe import stale_probe_namespaces
-from netmanager.state import apply_lock, state_dir
+from netmanager.statedir import apply_lock, state_dir
 
 #: what the state directory holds of applied topologies (relative names)
 RECORDS = ("topologies", "local", "agents")

@@ -29,7 +29,7 @@ from netmanager.host.candidate import Candidate, Change
 from netmanager.host.kernelhost import KernelBackend, StepFaults
 from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
 from netmanager.kernel.journal import StepProgress
-from netmanager.state import state_dir
+from netmanager.statedir import state_dir
 
 T = TypeVar("T")
 

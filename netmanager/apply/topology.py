@@ -3,7 +3,7 @@ transaction (:mod:`netmanager.apply.commit`) across its hosts, and the record of
 was applied.
 
 Each host's candidate is its whole configuration — the
-:class:`~netmanager.hostconfig.HostConfig` of every topology applied there — so that one
+:class:`~netmanager.compile.hostconfig.HostConfig` of every topology applied there — so that one
 topology's apply leaves the others as they are.  ``local`` picks the transport only:
 every host's backend in this process (:mod:`.local`), or each host's SNMP agent
 (:mod:`.agent_transport`, started here for emulated hosts where it is not running).
@@ -23,34 +23,35 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from netmanager import agents as agent_procs
-from netmanager.agentclient import AgentClient
+from netmanager.agentctl import processes as agent_procs
+from netmanager.agentctl.client import AgentClient
 from netmanager.apply.agent_transport import AgentTransport, KnownCandidates
 from netmanager.apply.commit import REVERT_S, Hook, run, transaction
 from netmanager.apply.local import LocalTransport, forget_local_hosts
-from netmanager.apply.transport import HostTransport
-from netmanager.deploy import (
-    Deployment,
+from netmanager.apply.prepare import Deployment
+from netmanager.apply.records import (
     Record,
+    owned_namespaces,
     records,
     refuse_mixed,
     remove_record,
     save_record,
 )
+from netmanager.apply.transport import HostTransport
+from netmanager.compile.desired import render_infrastructure
+from netmanager.compile.hostconfig import HostConfig, Infrastructure, host_namespace
 from netmanager.errors import ApplyFailed, Diagnostic, Loc, NetmanagerError, Severity, single
 from netmanager.gcpause import pausing
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.kernelhost import StepFaults
 from netmanager.host.rows import candidate_from_host_configs
-from netmanager.hostconfig import HostConfig, Infrastructure, host_namespace
+from netmanager.inputs.model import Real
 from netmanager.kernel import ApplyError, Engine, HostState, KernelStateError, Scope
 from netmanager.kernel.journal import StepProgress
 from netmanager.kernel.plan import Plan
 from netmanager.mapping import Occupied, release_allocations, save_allocations
-from netmanager.model import Real
-from netmanager.render import render_infrastructure
 from netmanager.snmp.credentials import CredentialsError
-from netmanager.state import apply_lock
+from netmanager.statedir import apply_lock
 
 INFRASTRUCTURE_OWNER = "-"
 Progress = Callable[[str], None]
@@ -415,8 +416,6 @@ def plan(deployment: Deployment, *, local: bool = False) -> TopologyPlan:
         hosts = _touched_hosts(deployment, applied.get(topology))
         infra_plan = plan_infrastructure(infra)
         if local:
-            from netmanager.deploy import owned_namespaces
-
             existing = owned_namespaces()
             built = {h: d for h, d in dom0s(infra, hosts).items() if d in existing}
             transports = _local_transports(infra, built)
@@ -459,7 +458,7 @@ def destroy(
     through the agents); the last topology takes the agents and the emulated
     infrastructure with it, and powers off its guest hosts without taking its objects
     down inside them first (phase ``guests``: the guests powered off)."""
-    from netmanager.loader import load
+    from netmanager.inputs.loader import load
 
     start = time.perf_counter()
     with apply_lock():

@@ -4,7 +4,7 @@
 talks to :mod:`.guestd`, the control daemon inside each guest.
 """
 
-from netmanager.model import CAPABILITIES
+from netmanager.inputs.model import CAPABILITIES
 
 #: The capabilities of the guests' stock Debian kernel with the modules the initramfs loads:
 #: every one real.xml can name (tests/guests check them with ``doctor`` inside a guest).

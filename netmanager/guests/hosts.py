@@ -35,14 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from netmanager import programs
-from netmanager.agents import AgentInfo, agents_dir, credentials_path, generated_credentials
+from netmanager.agentctl.processes import (
+    AgentInfo,
+    agents_dir,
+    credentials_path,
+    generated_credentials,
+)
+from netmanager.compile.hostconfig import GuestHost, GuestNic, Infrastructure, namespace_prefix
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.guests import image, qemu
 from netmanager.guests.errors import GuestError
-from netmanager.hostconfig import GuestHost, GuestNic, Infrastructure, namespace_prefix
+from netmanager.inputs.model import Real
 from netmanager.kernel.shaping import tbf_for_rate
-from netmanager.model import Real
-from netmanager.state import read_json, write_json
+from netmanager.statedir import read_json, write_json
 
 PARALLEL_BOOTS = 2
 BOOT_TIMEOUT_S = 180.0
@@ -139,7 +144,7 @@ def guests() -> dict[str, GuestInfo]:
 
 
 def running() -> dict[str, AgentInfo]:
-    """The agents of running guest hosts, as :func:`netmanager.agents.running` gives those
+    """The agents of running guest hosts, as :func:`netmanager.agentctl.processes.running` gives those
     of namespace hosts (``pid`` is QEMU's)."""
     return {
         host: AgentInfo(
@@ -342,7 +347,7 @@ def _boot(
             )
             host_dir(spec.host).mkdir(parents=True, exist_ok=True, mode=0o700)
             (host_dir(spec.host) / MANAGER_FILE).unlink(missing_ok=True)
-            # the manager's memory of what the agent held (remote.KnownCandidates) is of a
+            # the manager's memory of what the agent held (agent_transport.KnownCandidates) is of a
             # previous guest: this one's agent starts empty, its versions from the start
             (host_dir(spec.host) / "manager-candidate.json").unlink(missing_ok=True)
             started.append(qemu.launch(guest_spec))
@@ -411,7 +416,7 @@ def _provision(real: Real, guest: qemu.Guest, spec: GuestHost, port: int) -> Non
 
 def _wait_agent(real: Real, guest: qemu.Guest, host: str, port: int, say: Progress) -> None:
     """Until the agent answers an authenticated GET through the forwarded port."""
-    from netmanager.agentclient import AgentClient, AgentError
+    from netmanager.agentctl.client import AgentClient, AgentError
     from netmanager.snmp.credentials import load_credentials
 
     doc = read_json(host_dir(host) / MANAGER_FILE)

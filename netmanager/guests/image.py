@@ -27,7 +27,7 @@ from pathlib import Path
 
 from netmanager import programs
 from netmanager.guests.errors import guest_error
-from netmanager.state import write_json
+from netmanager.statedir import write_json
 
 Progress = Callable[[str], None]
 

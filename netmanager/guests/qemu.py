@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from netmanager import programs
 from netmanager.guests.errors import GuestError, guest_error
 from netmanager.guests.image import Kernel
-from netmanager.state import write_json
+from netmanager.statedir import write_json
 
 QEMU = "qemu-system-x86_64"
 CTL_SOCKET = "ctl.sock"

@@ -3,7 +3,7 @@ tables), their consistency checks, and the row-level difference of two of them.
 
 The rows are what travels to a host's agent by SET and what the agent serves by GET;
 the :mod:`netmanager.host.rows` module maps them to and from the compiled
-:class:`~netmanager.hostconfig.HostConfig` of each topology on the host.
+:class:`~netmanager.compile.hostconfig.HostConfig` of each topology on the host.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The agent's backend for real (and emulated) hosts: netmanager's kernel engine.
 
 ``KernelBackend(dom0, state_dir)`` realises a :class:`Candidate` — the
-:class:`~netmanager.hostconfig.HostConfig` of every topology the host serves (see
+:class:`~netmanager.compile.hostconfig.HostConfig` of every topology the host serves (see
 :mod:`netmanager.host.rows`) — with the same pipeline as ``netmanager apply``:
-:func:`~netmanager.render.render_host` → desired :class:`HostState` → the engine's
+:func:`~netmanager.compile.desired.render_host` → desired :class:`HostState` → the engine's
 observe/plan/apply, plus the host's iptables/ebtables chains
-(:func:`~netmanager.firewall.desired_rulesets`) and the NAT gateways' rules.
+(:func:`~netmanager.host.firewall.desired_rulesets`) and the NAT gateways' rules.
 
 Ownership: each topology is planned and applied with its own
 :class:`~netmanager.kernel.Scope` — owner = the topology, owning its VM and NAT gateway
@@ -33,17 +33,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netmanager.firewall import (
+from netmanager.compile.desired import RenderError, render_host
+from netmanager.compile.hostconfig import HostConfig
+from netmanager.host.candidate import Candidate, Change
+from netmanager.host.firewall import (
     Firewall,
     FirewallChange,
     FirewallError,
     desired_rulesets,
     ensure_gateway,
 )
-from netmanager.host.candidate import Candidate, Change
 from netmanager.host.protocol import BackendError, UndoFailed
 from netmanager.host.rows import host_configs_from_candidate
-from netmanager.hostconfig import HostConfig
 from netmanager.kernel import (
     ApplyError,
     Engine,
@@ -55,8 +56,7 @@ from netmanager.kernel import (
     StalePlanError,
 )
 from netmanager.kernel.journal import StepProgress
-from netmanager.render import RenderError, render_host
-from netmanager.state import write_json
+from netmanager.statedir import write_json
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from netmanager.host.candidate import Candidate, Change, diff_candidates
 from netmanager.host.protocol import BackendError, UndoFailed
 from netmanager.host.rows import host_configs_from_candidate
-from netmanager.state import write_json
+from netmanager.statedir import write_json
 
 
 class MemoryBackend:

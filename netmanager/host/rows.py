@@ -1,10 +1,10 @@
-"""A host's :class:`~netmanager.hostconfig.HostConfig` list <-> the agent's :class:`Candidate`.
+"""A host's :class:`~netmanager.compile.hostconfig.HostConfig` list <-> the agent's :class:`Candidate`.
 
 What travels, for each topology on the host:
 
 * ``nmDocumentTable``: the topology's whole ``HostConfig`` as a document (JSON, zlib,
   base64, cut into chunks of at most :data:`CHUNK` characters) — the source of truth,
-  lossless for what :func:`netmanager.render.render_host` needs (MTUs, tunnel and IFB
+  lossless for what :func:`netmanager.compile.desired.render_host` needs (MTUs, tunnel and IFB
   names, static FDB entries, per-direction and per-peer shaping, forwarding VMs, NAT
   gateways, policies), none of which the first version of the MIB had columns for;
 * the structured tables show the same configuration for people and tools (``snmptable``)
@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Iterable
 from ipaddress import IPv4Address
 
+from netmanager.compile.hostconfig import HostConfig, Port
 from netmanager.host.candidate import (
     TABLES,
     Candidate,
@@ -36,7 +37,6 @@ from netmanager.host.candidate import (
     RouteConfig,
     ShapingConfig,
 )
-from netmanager.hostconfig import HostConfig, Port
 
 CHUNK = 255  # nmDocumentData: DisplayString (SIZE (1..255))
 #: candidates built or read in this process, with their HostConfigs (by identity): the

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from functools import cached_property
 from typing import Any
 
+from netmanager.inputs.units import format_rate
 from netmanager.kernel.contract import Action, Verb
 from netmanager.kernel.netlink import burst_tolerance
 from netmanager.kernel.objects import (
@@ -65,7 +66,6 @@ from netmanager.kernel.objects import (
 )
 from netmanager.kernel.scope import Scope
 from netmanager.kernel.semantics import KernelModel, aliases
-from netmanager.units import format_rate
 
 
 class Op(enum.StrEnum):

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from netmanager.errors import Loc
-from netmanager.model import Interface, PairShaping, Virtual
+from netmanager.inputs.model import Interface, PairShaping, Virtual
 
 NOMINAL_RATE_BPS = 1_000_000
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from netmanager.errors import Diagnostic, Diagnostics, InfeasibleError, Severity
+from netmanager.inputs.model import VM, Host, Model
+from netmanager.inputs.units import format_memory
 from netmanager.mapping.demand import Demand, EdgeKind, build_demand, colocation_groups
 from netmanager.mapping.physical import min_host_latency, parallel_links, physical_graph
 from netmanager.mapping.placement import (
@@ -39,8 +41,6 @@ from netmanager.mapping.result import (
 )
 from netmanager.mapping.routing import RoutingState, route_all
 from netmanager.mapping.segments import Allocations, Features, allocate_segments
-from netmanager.model import VM, Host, Model
-from netmanager.units import format_memory
 
 PHASE = "mapping"
 

@@ -2,7 +2,7 @@
 
 :func:`physical_graph` builds an undirected networkx graph whose nodes are hosts
 (``kind="host"``) and network nodes (``kind="switch"`` / ``"router"``), and whose edges
-carry the :class:`~netmanager.model.PhysicalLink` with its capacity and latency.  Nodes and
+carry the :class:`~netmanager.inputs.model.PhysicalLink` with its capacity and latency.  Nodes and
 edges are inserted in sorted order so that every search over the graph is deterministic.
 
 Two links between the same two nodes are one edge: the first in name order is kept and the
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 import networkx as nx
 
-from netmanager.model import PhysicalLink, Real
+from netmanager.inputs.model import PhysicalLink, Real
 
 # Latency in µs dominates the search weight; the +1 per hop breaks ties towards fewer hops.
 HOP_WEIGHT = 1

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from netmanager.model import Model
+from netmanager.inputs.model import Model
+from netmanager.inputs.units import format_memory, format_rate, format_time
 from netmanager.output import table
-from netmanager.units import format_memory, format_rate, format_time
 
 if TYPE_CHECKING:
     from netmanager.mapping.result import Mapping

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netmanager.errors import Diagnostic
-from netmanager.model import Encap
+from netmanager.inputs.model import Encap
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from netmanager.inputs.model import PhysicalLink
+from netmanager.inputs.units import format_rate, format_time
 from netmanager.mapping.demand import Demand, Hyperedge, Member
 from netmanager.mapping.physical import path_latency, path_links
 from netmanager.mapping.problems import E_BANDWIDTH, E_LATENCY, Problem
 from netmanager.mapping.result import DelayBudget, HostPath, NetworkRoute, PairRoute, Reservation
-from netmanager.model import PhysicalLink
-from netmanager.units import format_rate, format_time
 
 CANDIDATE_PATHS = 8
 _UNLIMITED = 10**18

@@ -31,10 +31,10 @@ import collections.abc as cabc
 from pathlib import Path
 from typing import Any
 
+from netmanager.inputs.model import Encap, IdRange, Real, Virtual
 from netmanager.mapping.problems import E_ENCAP, E_SEGMENTS, Problem
 from netmanager.mapping.result import Segment
-from netmanager.model import Encap, IdRange, Real, Virtual
-from netmanager.state import locked, read_json, state_dir, write_json
+from netmanager.statedir import locked, read_json, state_dir, write_json
 
 SEGMENTS_FILE = "segments.json"
 VLAN_FEATURE = "8021q"

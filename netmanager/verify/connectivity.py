@@ -928,7 +928,7 @@ def guest_latency_tolerance_ms(rtt_ms: float) -> tuple[float, float]:
     VMs' own hops (veth, bridge, VLAN, IFB) and NetEm's timer wake-ups; under TCG each
     costs the guests some tenths of a millisecond, so the estimate runs over the
     declared round trip, never under it but by contention in the own round trip.
-    Measured here with ``python -m netmanager.verify.guestlatency`` and series as verify
+    Measured here with ``bench/guestlatency.py`` and series as verify
     sends them (aef-grid-vlan's backbone, vmgridpeer1 on host3 to vmgridpeer2 on host1,
     1 Mbit/s, 20 echoes one every 10 ms, one try each; CPU pressure on this machine,
     PSI ``some``, during the try):

@@ -39,13 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from netmanager import programs
-from netmanager.deploy import Deployment
+from netmanager.apply.prepare import Deployment
+from netmanager.compile.hostconfig import GuestHost, HostConfig
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
-from netmanager.firewall import DISPATCH
 from netmanager.guests import hosts as guest_hosts
 from netmanager.guests.errors import GuestError
 from netmanager.guests.qemu import Guest
-from netmanager.hostconfig import GuestHost, HostConfig
+from netmanager.host.firewall import DISPATCH
 from netmanager.verify import connectivity, iperf, scanworker, stateworker
 from netmanager.verify.connectivity import PING_INTERVAL_S, LatencyPlan
 from netmanager.verify.expect import Address, TopologyView

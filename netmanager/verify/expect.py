@@ -5,7 +5,7 @@ their interfaces ("NICs": namespace, interface, address, MAC, host).  On it:
 
 * :func:`walk` follows a packet hop by hop as the kernel would: the sender's longest
   matching route, the next hop on the sender's L2 network, the policy of that network
-  (the compiled first-match rules of virtual.xml, :class:`~netmanager.hostconfig.Policy`)
+  (the compiled first-match rules of virtual.xml, :class:`~netmanager.compile.hostconfig.Policy`)
   for what enters the bridge from a VM port, forwarding VMs passing it on;
 * :func:`expect` says whether a probe must be answered (both ways), only delivered (the
   replies are dropped) or not delivered at all — replies pass where the request's
@@ -25,8 +25,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from netmanager.hostconfig import HostConfig, Policy, Port, VmRoute
-from netmanager.model import Action, Encap, Model, Protocol, Shaping
+from netmanager.compile.hostconfig import HostConfig, Policy, Port, VmRoute
+from netmanager.inputs.model import Action, Encap, Model, Protocol, Shaping
 
 Address = ipaddress.IPv4Address
 

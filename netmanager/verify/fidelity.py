@@ -80,8 +80,8 @@ def measure_rates(
     rates: list[str], *, underlay: str = "1Gbit", udp: bool = False, log: bool = True
 ) -> list[Check]:
     """Bandwidth checks for each rate (declared as in virtual.xml, e.g. '10Mbit')."""
-    from netmanager import deploy
     from netmanager.apply import topology
+    from netmanager.apply.prepare import prepare
     from netmanager.verify import verify
 
     checks: list[Check] = []
@@ -94,7 +94,7 @@ def measure_rates(
         for rate in rates:
             virtual = tmp / "virtual.xml"
             virtual.write_text(VIRTUAL.format(rate=rate))
-            topology.apply(deploy.prepare(real, virtual), local=True)
+            topology.apply(prepare(real, virtual), local=True)
             try:
                 report = verify("fidelity", only=[Kind.BANDWIDTH], udp=udp)
             finally:

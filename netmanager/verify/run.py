@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from netmanager import deploy
+from netmanager.apply.prepare import Deployment, EnvironmentProblem, local_features, prepare
+from netmanager.apply.records import records
 from netmanager.errors import Loc, NetmanagerError, single
 from netmanager.kernel import netns
-from netmanager.state import apply_lock
+from netmanager.statedir import apply_lock
 from netmanager.verify import connectivity, throughput
 from netmanager.verify.connectivity import Keys, Owners
 from netmanager.verify.distributed import (
@@ -70,10 +71,10 @@ class Options:
 @dataclass(frozen=True)
 class Subject:
     view: TopologyView
-    deployment: deploy.Deployment
+    deployment: Deployment
 
 
-class VerifyEnvironmentError(deploy.EnvironmentProblem):
+class VerifyEnvironmentError(EnvironmentProblem):
     """verify cannot run here (not root, a tool missing)."""
 
 
@@ -99,7 +100,7 @@ def _targets(target: Target | Sequence[Target]) -> list[Target]:
 
 def load_subjects(targets: Sequence[Target]) -> list[Subject]:
     """Each target (a topology's name, or its real.xml and virtual.xml) as applied."""
-    applied = deploy.records()
+    applied = records()
     subjects = []
     for target in targets:
         real: str | Path
@@ -116,7 +117,7 @@ def load_subjects(targets: Sequence[Target]) -> list[Subject]:
             real, virtual, base_dir = record.real, record.virtual, record.base_dir or None
         else:
             real, virtual = target
-        deployment = deploy.prepare(real, virtual, base_dir=base_dir)
+        deployment = prepare(real, virtual, base_dir=base_dir)
         if deployment.topology not in applied:
             raise _problem(
                 "E730",
@@ -134,7 +135,7 @@ def load_subjects(targets: Sequence[Target]) -> list[Subject]:
 def _owners(views: Sequence[TopologyView]) -> Owners:
     namespaces: dict[str, tuple[str, str]] = {}
     macs: dict[str, str] = {}
-    for topology, record in deploy.records().items():
+    for topology, record in records().items():
         for config in record.hosts.values():
             for port in config.ports:
                 macs[port.mac] = f"{topology}/{port.vm}"
@@ -154,7 +155,7 @@ def _owners(views: Sequence[TopologyView]) -> Owners:
 
 
 def _netem() -> bool:
-    return "netem" in deploy.local_features()
+    return "netem" in local_features()
 
 
 def run(subjects: Sequence[Subject], options: Options, progress: Progress = _quiet) -> Report:

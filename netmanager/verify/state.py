@@ -19,11 +19,14 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from netmanager import deploy, programs
-from netmanager.firewall import DISPATCH, HOOK_COMMENT, ebtables_chain, topology_chain
-from netmanager.hostconfig import topology_prefix
+from netmanager import programs
+from netmanager.apply.prepare import Deployment
+from netmanager.apply.readback import machine_plan
+from netmanager.apply.records import owned_namespaces
+from netmanager.compile.desired import render_all, render_infrastructure
+from netmanager.compile.hostconfig import topology_prefix
+from netmanager.host.firewall import DISPATCH, HOOK_COMMENT, ebtables_chain, topology_chain
 from netmanager.kernel import KernelObject, Link, Netem, Qdisc
-from netmanager.render import render_all, render_infrastructure
 from netmanager.verify.expect import TopologyView
 from netmanager.verify.report import Check, Kind
 
@@ -42,7 +45,7 @@ class Ownership:
     infra_links: frozenset[tuple[str, str]]
 
     @classmethod
-    def of(cls, deployment: deploy.Deployment) -> Ownership:
+    def of(cls, deployment: Deployment) -> Ownership:
         own = render_all(deployment.configs.values())
         infra = render_infrastructure(deployment.infrastructure)
         dom0s = set(deployment.infrastructure.host_namespaces)
@@ -108,13 +111,13 @@ def _read_in(namespace: str, path: str) -> str | None:
     return text.strip() if text is not None else None
 
 
-def state_checks(view: TopologyView, deployment: deploy.Deployment) -> list[Check]:
+def state_checks(view: TopologyView, deployment: Deployment) -> list[Check]:
     topology = view.name
     checks: list[Check] = []
-    machine_plan = deploy.machine_plan(deployment)
+    planned = machine_plan(deployment)
     ownership = Ownership.of(deployment)
     kernel_changes = 0
-    for change in machine_plan.kernel.changes:
+    for change in planned.kernel.changes:
         if change.implied:
             continue
         owner = ownership.whose(change.obj)
@@ -135,7 +138,7 @@ def state_checks(view: TopologyView, deployment: deploy.Deployment) -> list[Chec
             )
         )
     rules = 0
-    for fw in machine_plan.firewall:
+    for fw in planned.firewall:
         for name in sorted(set(fw.desired.chains) | set(fw.observed.chains)):
             if not _owned_chain(topology, name):
                 continue
@@ -177,7 +180,7 @@ def state_checks(view: TopologyView, deployment: deploy.Deployment) -> list[Chec
                 )
             )
     dom0s = sorted({c.dom0 for c in deployment.configs.values() if c.dom0})
-    existing = deploy.owned_namespaces()
+    existing = owned_namespaces()
     for dom0 in dom0s:
         if dom0 not in existing:
             continue
@@ -197,7 +200,7 @@ def state_checks(view: TopologyView, deployment: deploy.Deployment) -> list[Chec
                     detail="bridged traffic skips iptables here: no isolation rule applies",
                 )
             )
-    checks.extend(_latency_built(view, deployment, machine_plan.kernel.observed))
+    checks.extend(_latency_built(view, deployment, planned.kernel.observed))
     if not checks:
         checks.append(
             Check(
@@ -251,7 +254,7 @@ def _hook_first(topology: str, dom0: str) -> list[Check]:
 
 
 def _latency_built(
-    view: TopologyView, deployment: deploy.Deployment, observed: Iterable[KernelObject]
+    view: TopologyView, deployment: Deployment, observed: Iterable[KernelObject]
 ) -> list[Check]:
     """Every port that must delay, jitter or drop packets has a NetEm qdisc."""
     netem_on = {
@@ -264,7 +267,7 @@ def _latency_built(
 
 def netem_checks(
     view: TopologyView,
-    deployment: deploy.Deployment,
+    deployment: Deployment,
     netem_on: set[tuple[str, str]],
     hosts: Iterable[str] | None = None,
 ) -> list[Check]:

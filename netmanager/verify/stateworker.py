@@ -26,7 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from netmanager.firewall import (
+from netmanager.compile.desired import render_host
+from netmanager.compile.hostconfig import HostConfig, topology_prefix
+from netmanager.host.firewall import (
     DISPATCH,
     HOOK_COMMENT,
     Firewall,
@@ -35,9 +37,7 @@ from netmanager.firewall import (
     ebtables_chain,
     topology_chain,
 )
-from netmanager.hostconfig import HostConfig, topology_prefix
 from netmanager.kernel import Engine, HostState, Namespace, Netem, Qdisc, Scope
-from netmanager.render import render_host
 
 BRIDGE_NF = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 

@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netmanager.cli import main
-from netmanager.xmlsource import MAX_BYTES
+from netmanager.cli.main import main
+from netmanager.inputs.xmlsource import MAX_BYTES
 
 CORPUS = Path(__file__).resolve().parent
 CASES = CORPUS / "cases"

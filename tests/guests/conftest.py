@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import agents
+from netmanager.agentctl import processes as agent_procs
 from netmanager.guests import hosts, image, qemu
 from tests import kernelstate
 from tests.snmp.conftest import tool_env
@@ -111,6 +111,6 @@ def own_guest_hosts(letter: str, state: Path) -> Iterator[str]:
             yield prefix
         finally:
             hosts.stop_guests()
-            agents.stop_agents()
+            agent_procs.stop_agents()
             for name in kernelstate.namespaces(prefix):
                 subprocess.run(["ip", "netns", "del", name], check=False)

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from netmanager.cli import main
+from netmanager.cli.main import main
 from netmanager.guests import hosts
 from netmanager.verify.connectivity import GUEST_BUSY_PRESSURE
 from tests import kernelstate

@@ -35,9 +35,10 @@ from typing import Any
 
 import pytest
 
-from netmanager import deploy
 from netmanager.apply import topology
-from netmanager.cli import main
+from netmanager.apply.prepare import prepare
+from netmanager.apply.records import records
+from netmanager.cli.main import main
 from netmanager.errors import NetmanagerError
 from netmanager.guests import hosts
 from netmanager.verify.connectivity import GUEST_BUSY_PRESSURE
@@ -289,9 +290,9 @@ def test_verify_every_level_inside_the_guests_and_a_leak_between_tenants(
 
     # plug the tenant's vm1 port into the other topology's bridge inside host1: a leak
     # across the VLANs that verify must catch (ARP answers and frames from the other)
-    records = deploy.records()
-    mine = records["two-hosts-guests"].hosts["host1"].ports[0]
-    theirs = records["two-hosts-tenant"].hosts["host1"].ports[0]
+    applied = records()
+    mine = applied["two-hosts-guests"].hosts["host1"].ports[0]
+    theirs = applied["two-hosts-tenant"].hosts["host1"].ports[0]
     guest = hosts.guest_of("host1")
     assert guest is not None
     try:
@@ -321,7 +322,7 @@ def test_a_failure_at_any_step_inside_a_guest_rolls_every_host_back(grid: Grid) 
         finally:
             guest.disconnect()
         try:
-            topology.apply(deploy.prepare(TWO[0], second))
+            topology.apply(prepare(TWO[0], second))
         except NetmanagerError as exc:
             assert any(d.code == "E741" for d in exc.errors), exc
             assert "injected fault" in str(exc) or "commit failed" in str(exc), exc
@@ -351,7 +352,7 @@ def test_a_guest_killed_mid_apply_then_destroy(grid: Grid) -> None:
             os.kill(grid.pids[1], signal.SIGKILL)
 
     with pytest.raises(NetmanagerError) as err:
-        topology.apply(deploy.prepare(TWO[0], second), hook=kill_host2, revert_s=60)
+        topology.apply(prepare(TWO[0], second), hook=kill_host2, revert_s=60)
     assert any(d.code == "E741" for d in err.value.errors)
     assert _snapshot("host1") == host1_before
     assert sorted(hosts.guests()) == ["host1"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from netmanager.errors import Loc
-from netmanager.model import (
+from netmanager.inputs.model import (
     VM,
     Encap,
     Endpoint,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from netmanager.commands import map as map_command
+from netmanager.cli.commands import map as map_command
 from netmanager.errors import ExitCode, NetmanagerError
-from netmanager.report import print_error
+from netmanager.output import print_error
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -30,7 +30,7 @@ def run(argv: list[str]) -> int:
 
 @pytest.fixture
 def aef() -> list[str]:
-    pytest.importorskip("netmanager.loader")
+    pytest.importorskip("netmanager.inputs.loader")
     return [str(EXAMPLES / "aef-grid/real.xml"), str(EXAMPLES / "aef-grid/virtual.xml")]
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from mapping_helpers import MBIT, aef_grid, golden, golden_json, host, link, real, site, virtual
 
+from netmanager.inputs.model import Model
 from netmanager.mapping import HostUsage, Occupied, map_model, render_table
-from netmanager.model import Model
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 VLAN = frozenset({"8021q", "vxlan", "netem"})
@@ -102,7 +102,7 @@ def test_golden_json(case: str) -> None:
 
 
 def test_golden_aef_grid_example() -> None:
-    loader = pytest.importorskip("netmanager.loader")
+    loader = pytest.importorskip("netmanager.inputs.loader")
     model = loader.load(EXAMPLES / "aef-grid/real.xml", EXAMPLES / "aef-grid/virtual.xml")
     golden("aef_grid_example.txt", render_table(model, map_model(model)))
 

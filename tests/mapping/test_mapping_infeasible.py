@@ -8,9 +8,9 @@ import pytest
 from mapping_helpers import MBIT, aef_grid, golden, host, real, site, virtual
 
 from netmanager.errors import ExitCode, InfeasibleError
+from netmanager.inputs.model import Encap, Model
 from netmanager.mapping import HostUsage, Occupied, map_model
-from netmanager.model import Encap, Model
-from netmanager.report import diagnostics_text
+from netmanager.output import diagnostics_text
 
 
 def failure(model: Model, **kwargs: object) -> InfeasibleError:

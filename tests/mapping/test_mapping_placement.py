@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from mapping_helpers import MBIT, TABLE_1, aef_grid, host, real, virtual
 
+from netmanager.inputs.model import Model
 from netmanager.mapping import map_model, vm_ranges
 from netmanager.mapping.demand import build_demand
 from netmanager.mapping.placement import PlacementProblem, cut_value, place
-from netmanager.model import Model
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -29,7 +29,7 @@ def test_aef_grid_pinned_maps_exactly_to_table_1() -> None:
 
 
 def test_aef_grid_example_files_map_to_table_1() -> None:
-    loader = pytest.importorskip("netmanager.loader")
+    loader = pytest.importorskip("netmanager.inputs.loader")
     model = loader.load(EXAMPLES / "aef-grid/real.xml", EXAMPLES / "aef-grid/virtual.xml")
     mapping = map_model(model)
     assert by_host(dict(mapping.placement)) == {h: sorted(vms) for h, vms in TABLE_1.items()}

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from mapping_helpers import MBIT, host, link, real, site, virtual
 
 from netmanager.errors import InfeasibleError
+from netmanager.inputs.model import Model, PinnedVM
 from netmanager.mapping import HostUsage, Mapping, Occupied, map_model
-from netmanager.model import Model, PinnedVM
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("NETMANAGER_EXAMPLES", "60")),

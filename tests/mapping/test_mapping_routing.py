@@ -6,11 +6,11 @@ import pytest
 from mapping_helpers import MBIT, host, link, real, virtual
 
 from netmanager.errors import InfeasibleError
+from netmanager.inputs.model import Model
 from netmanager.mapping import HostUsage, Occupied, map_model
 from netmanager.mapping.demand import EdgeKind, build_demand, virtual_graph
 from netmanager.mapping.physical import min_host_latency, physical_graph
 from netmanager.mapping.routing import on_wire
-from netmanager.model import Model
 
 
 def two_paths_real(first_capacity: int = 1000 * MBIT, second_capacity: int = 1000 * MBIT):

@@ -9,6 +9,7 @@ import pytest
 from mapping_helpers import host, real, site, virtual
 
 from netmanager.errors import InfeasibleError
+from netmanager.inputs.model import Encap, Model
 from netmanager.mapping import (
     load_allocations,
     map_model,
@@ -16,7 +17,6 @@ from netmanager.mapping import (
     save_allocations,
 )
 from netmanager.mapping.segments import allocate_segments, ranges_text
-from netmanager.model import Encap, Model
 
 VLAN = frozenset({"8021q", "vxlan"})
 

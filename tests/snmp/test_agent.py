@@ -216,7 +216,8 @@ def test_columns_walked_side_by_side_are_the_table(
     column walked alone."""
     import asyncio
 
-    from netmanager import agentclient, watch
+    from netmanager.agentctl import client as agentclient
+    from netmanager.cli import watch
     from netmanager.snmp.credentials import load_credentials
 
     for i in range(6):
@@ -762,13 +763,14 @@ def test_a_request_to_an_agent_whose_process_has_exited_fails_at_once(
     waiting out every timeout and retry (60 s for a guest's agent) with "no response"."""
     import asyncio
 
-    from netmanager import agentclient, agents
+    from netmanager.agentctl import client as agentclient
+    from netmanager.agentctl import processes as agent_procs
     from netmanager.snmp.credentials import load_credentials
 
     gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     gone.kill()
     time.sleep(0.2)  # a zombie until reaped: it must count as exited
-    assert not agents.process_alive(gone.pid)
+    assert not agent_procs.process_alive(gone.pid)
     port = free_udp_port()
 
     async def ask(pid: int | None) -> str:
@@ -788,7 +790,7 @@ def test_a_request_to_an_agent_whose_process_has_exited_fails_at_once(
 
     try:
         assert "has exited" in asyncio.run(ask(gone.pid))
-        assert agents.process_alive(os.getpid())
+        assert agent_procs.process_alive(os.getpid())
         assert "has exited" not in asyncio.run(ask(None))  # no process known: the timeout
     finally:
         gone.wait()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import netmanager
-from netmanager.agentclient import candidate_from_walk, candidate_pdus, tables
-from netmanager.compile import compile_topology
+from netmanager.agentctl.client import candidate_from_walk, candidate_pdus, tables
+from netmanager.compile.configs import compile_topology
 from netmanager.host.candidate import Candidate
 from netmanager.host.rows import (
     candidate_from_host_configs,

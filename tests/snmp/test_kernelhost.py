@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 
 import netmanager
-from netmanager.compile import compile_infrastructure, compile_topology
+from netmanager.compile.configs import compile_infrastructure, compile_topology
+from netmanager.compile.hostconfig import HostConfig
 from netmanager.host.candidate import Candidate, check_candidate
 from netmanager.host.rows import (
     candidate_from_host_configs,
     host_configs_from_candidate,
 )
-from netmanager.hostconfig import HostConfig
 from snmp_agents.setargs import candidate_sets
 from tests.snmp.conftest import REPO, Agent, Tools, need_root, need_tools
 
@@ -184,8 +184,8 @@ def _ping(namespace: str, address: str) -> bool:
 def test_two_agents_build_two_hosts(prefix: str, tmp_path: Path, tool_env: dict[str, str]) -> None:
     import tomllib
 
+    from netmanager.compile.desired import render_infrastructure
     from netmanager.kernel import Engine, HostState
-    from netmanager.render import render_infrastructure
 
     creds = tmp_path / "snmp.toml"
     shutil.copyfile(EXAMPLES / "two-hosts/snmp.toml", creds)
@@ -274,9 +274,9 @@ def test_two_agents_build_two_hosts(prefix: str, tmp_path: Path, tool_env: dict[
 def test_recover_undoes_an_interrupted_commit(prefix: str, tmp_path: Path) -> None:
     """A commit cut short (journal still says in progress): a new backend on the same
     state directory returns the host to the configuration before it."""
+    from netmanager.compile.desired import render_infrastructure
     from netmanager.host.kernelhost import KernelBackend
     from netmanager.kernel import Engine, HostState
-    from netmanager.render import render_infrastructure
 
     model, configs = _compiled(*CASES[1])
     config = configs["host1"]

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from netmanager import agents, deploy, remote
-from netmanager.apply import topology
-from netmanager.cli import main
+from netmanager.agentctl import processes as agent_procs
+from netmanager.apply import readback, topology
+from netmanager.apply.prepare import prepare
+from netmanager.apply.records import records
+from netmanager.cli.main import main
 from netmanager.errors import ApplyFailed
 from tests import kernelstate
 from tests.conftest import AEF_GRID_AGENTS
@@ -96,23 +98,23 @@ def test_aef_grid_through_agents_served_to_net_snmp(
     assert main(["destroy", *AEF]) == 0
     capsys.readouterr()
     assert not any(_alive(a["pid"]) for a in listed)
-    assert agents.running() == {}
+    assert agent_procs.running() == {}
     assert kernelstate.snapshot(prefix) == before
 
 
 def test_virtcloud_tenants_side_by_side_through_agents(prefix: str) -> None:
     before = kernelstate.snapshot(prefix)
     for tenant in "ab":
-        topology.apply(deploy.prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")))
+        topology.apply(prepare(VC, str(EXAMPLES / f"virtcloud/tenant-{tenant}.xml")))
     for tenant in "ab":
         assert _ping(prefix, "node1", "10.10.0.12", f"tenant-{tenant}")
     assert _ping(prefix, "head", "198.18.0.1", "tenant-a")  # outbound NAT
     assert not _ping(prefix, "head", "198.18.0.1", "tenant-b")
     topology.destroy("tenant-a")
     assert _ping(prefix, "node1", "10.10.0.12", "tenant-b")
-    assert agents.running(), "the agents stay while a topology is applied"
+    assert agent_procs.running(), "the agents stay while a topology is applied"
     topology.destroy("tenant-b")
-    assert agents.running() == {}
+    assert agent_procs.running() == {}
     assert kernelstate.snapshot(prefix) == before
 
 
@@ -122,7 +124,7 @@ def test_local_and_agents_are_not_mixed(prefix: str, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main(["apply", VC, tenant_b]) == 1
     assert "E743" in capsys.readouterr().err
-    assert agents.running() == {}
+    assert agent_procs.running() == {}
     assert main(["destroy", VC, tenant_a]) == 0
 
 
@@ -144,13 +146,13 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
     """SIGKILL of one host's agent while the others commit: every other host is rolled
     back, the killed host comes back whole when its agent restarts, and apply again
     converges."""
-    topology.apply(deploy.prepare(*TWO))
+    topology.apply(prepare(*TWO))
     hosts = {h: f"{prefix}h-{h}" for h in ("host1", "host2")}
     applied = {h: kernelstate.namespace_state(ns) for h, ns in hosts.items()}
 
     faster = faster_two_hosts(tmp_path)
     (tmp_path / "snmp.toml").write_bytes((EXAMPLES / "two-hosts/snmp.toml").read_bytes())
-    victim = agents.running()["host2"].pid
+    victim = agent_procs.running()["host2"].pid
     killed = threading.Event()
 
     def kill_host2(event: str, host: str) -> None:
@@ -164,14 +166,14 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
             threading.Thread(target=kill).start()
 
     with pytest.raises(ApplyFailed) as failure:
-        topology.apply(deploy.prepare(TWO[0], faster), hook=kill_host2, revert_s=60)
+        topology.apply(prepare(TWO[0], faster), hook=kill_host2, revert_s=60)
     assert killed.wait(5), [d.format() for d in failure.value.errors]
     assert any(d.code == "E741" and "host2" in d.message for d in failure.value.errors)
     # host1 was rolled back to exactly what it had
     assert kernelstate.namespace_state(hosts["host1"]) == applied["host1"]
     # host2's agent, started again, restores its journal: never half-configured
-    model = deploy.prepare(*TWO).model
-    agents.ensure_agents(model.real, {"host2": hosts["host2"]})
+    model = prepare(*TWO).model
+    agent_procs.ensure_agents(model.real, {"host2": hosts["host2"]})
     # (back to the last confirmed configuration; or, had the commit finished before the
     # kill, the whole new one, pending its confirmation until the revert timer)
     deadline = time.monotonic() + 30
@@ -182,12 +184,12 @@ def test_agent_killed_mid_apply(prefix: str, tmp_path: Path) -> None:
         assert time.monotonic() < deadline, f"host2 is half-configured: {now['qdiscs']}"
         time.sleep(0.2)
     # apply again converges on both hosts
-    outcome = topology.apply(deploy.prepare(TWO[0], faster))
+    outcome = topology.apply(prepare(TWO[0], faster))
     assert outcome.changes > 0
     for ns in hosts.values():
         qdiscs = kernelstate.namespace_state(ns)["qdiscs"]
         assert any('"rate": 2500000' in q[4] for q in qdiscs)  # 20 Mbit/s in bytes/s
-    assert topology.apply(deploy.prepare(TWO[0], faster)).changes == 0
+    assert topology.apply(prepare(TWO[0], faster)).changes == 0
     topology.destroy("two-hosts")
 
 
@@ -218,13 +220,13 @@ def test_trap_receivers_of_real_xml_get_link_down(
         f'<snmp credentials="snmp.toml"><trap-receiver address="127.0.0.1" '
         f'port="{snmptrapd.port}"/></snmp>',
     )
-    topology.apply(deploy.prepare(real, virtual))
+    topology.apply(prepare(real, virtual))
     # status goes through the agents too: the port's link as host1's agent sees it
-    documents = remote.status("two-hosts")
+    documents = readback.status("two-hosts")
     vm1 = next(v for v in documents[0]["vms"] if v["name"] == "vm1")
     assert vm1["interfaces"][0]["link"]["oper"] == "up"
     assert vm1["interfaces"][0]["link"]["rate_kbps"] == 10000
-    port = deploy.records()["two-hosts"].hosts["host1"].ports[0]
+    port = records()["two-hosts"].hosts["host1"].ports[0]
     dom0 = f"{prefix}h-host1"
     subprocess.run(["ip", "-n", dom0, "link", "set", port.vif, "down"], check=True)
     # linkDown (1.3.6.1.6.3.1.1.5.3) with the port's ifAlias naming topology and VM
@@ -240,11 +242,11 @@ def test_an_emulated_hosts_agent_listens_on_loopback_only(prefix: str, tmp_path:
         tmp_path, interface, f'{interface}\n    <agent address="192.0.2.11" port="16161"/>'
     )
     before = kernelstate.snapshot(prefix)
-    with pytest.raises(agents.AgentProblem) as err:
-        topology.apply(deploy.prepare(real, virtual))
+    with pytest.raises(agent_procs.AgentProblem) as err:
+        topology.apply(prepare(real, virtual))
     assert [d.code for d in err.value.errors] == ["E740"]
     assert "loopback" in err.value.errors[0].message
-    assert agents.running() == {}
+    assert agent_procs.running() == {}
     assert kernelstate.snapshot(prefix) == before
 
 
@@ -290,12 +292,12 @@ def _txn_states() -> dict[str, tuple[str, int, int]]:
     """Each running agent's transaction: (state, running version, candidate version)."""
     import asyncio
 
-    async def ask(info: agents.AgentInfo) -> tuple[str, int, int]:
-        async with agents.client(info) as client:
+    async def ask(info: agent_procs.AgentInfo) -> tuple[str, int, int]:
+        async with agent_procs.client(info) as client:
             status = await client.status()
         return (status.state, status.running_version, status.candidate_version)
 
-    return {host: asyncio.run(ask(info)) for host, info in sorted(agents.running().items())}
+    return {host: asyncio.run(ask(info)) for host, info in sorted(agent_procs.running().items())}
 
 
 def test_plan_changes_nothing_also_while_a_commit_is_pending(
@@ -305,7 +307,7 @@ def test_plan_changes_nothing_also_while_a_commit_is_pending(
     plan then reports those hosts as not asked, and changes nothing: no kernel object,
     no agent's transaction (it used to roll the pending commit back).  apply, next, rolls
     it back and applies."""
-    topology.apply(deploy.prepare(*TWO))
+    topology.apply(prepare(*TWO))
     faster = faster_two_hosts(tmp_path)
 
     def die(event: str, host: str) -> None:
@@ -313,12 +315,12 @@ def test_plan_changes_nothing_also_while_a_commit_is_pending(
             raise _ManagerDied(host)
 
     with pytest.raises(_ManagerDied):
-        topology.apply(deploy.prepare(TWO[0], faster), hook=die, revert_s=120)
+        topology.apply(prepare(TWO[0], faster), hook=die, revert_s=120)
     pending = _txn_states()
     assert {state for state, _, _ in pending.values()} == {"pendingConfirm"}, pending
     kernel = kernelstate.snapshot(prefix)
 
-    plan = topology.plan(deploy.prepare(TWO[0], faster))
+    plan = topology.plan(prepare(TWO[0], faster))
     assert set(plan.unreachable) == {"host1", "host2"}
     assert all("left unconfirmed" in why for why in plan.unreachable.values()), plan
     capsys.readouterr()
@@ -329,7 +331,7 @@ def test_plan_changes_nothing_also_while_a_commit_is_pending(
     assert kernelstate.snapshot(prefix) == kernel
 
     # apply rolls the pending commits back first, then applies
-    assert topology.apply(deploy.prepare(TWO[0], faster)).changes > 0
+    assert topology.apply(prepare(TWO[0], faster)).changes > 0
     assert {state for state, _, _ in _txn_states().values()} == {"idle"}
-    assert topology.plan(deploy.prepare(TWO[0], faster)).changes == 0
+    assert topology.plan(prepare(TWO[0], faster)).changes == 0
     topology.destroy("two-hosts")

@@ -294,8 +294,8 @@ def test_stage_adds_the_rows_the_documents_imply(tmp_path: Path) -> None:
     imply to the candidate (a new version, walked like any other), and a second stage
     with nothing edited is the harmless repeat."""
     import netmanager
-    from netmanager.agentclient import candidate_pdus
-    from netmanager.compile import compile_topology
+    from netmanager.agentctl.client import candidate_pdus
+    from netmanager.compile.configs import compile_topology
     from netmanager.host.rows import candidate_from_host_configs
 
     examples = Path(__file__).resolve().parents[2] / "examples" / "two-hosts"

@@ -1,0 +1,155 @@
+"""``netmanager plan|apply|destroy``: build a topology on the hosts, and take it away."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from netmanager.cli.commands.common import add_inputs, add_json, print_warnings
+from netmanager.errors import ExitCode
+from netmanager.output import Progress, print_json, progress_wanted
+
+
+def register(sub: Any) -> None:
+    plan = sub.add_parser(
+        "plan",
+        help="show what apply would change, and why (changes nothing)",
+        description="Compare the desired state with the kernel's and print + ~ - lines with "
+        "their reasons and a summary. Exit 0; nothing is changed.",
+    )
+    add_inputs(plan)
+    add_json(plan)
+    _add_local(plan)
+    plan.set_defaults(run=run_plan)
+
+    apply = sub.add_parser(
+        "apply",
+        help="build the virtual network on the hosts",
+        description="Map, compile and build the topology: namespaces, bridges, VXLAN, "
+        "ports, shaping, routes and isolation rules. A second apply changes nothing; a "
+        "failure undoes everything and exits 4.",
+    )
+    add_inputs(apply)
+    add_json(apply)
+    _add_local(apply)
+    apply.add_argument(
+        "--revert-timeout",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="through agents: a host reverts a commit not confirmed within this time (default 120)",
+    )
+    apply.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
+    apply.set_defaults(run=run_apply)
+
+    destroy = sub.add_parser(
+        "destroy",
+        help="remove everything netmanager built for a topology",
+        description="Remove the topology's kernel objects and rules and release its segment "
+        "ids; the last topology takes the emulated hosts and switches with it.",
+    )
+    destroy.add_argument(
+        "real", metavar="REAL", nargs="?", help="real.xml (optional with --topology)"
+    )
+    destroy.add_argument("virtual", metavar="VIRTUAL", nargs="?", help="virtual.xml")
+    destroy.add_argument("--topology", help="the topology's name, instead of the two files")
+    add_json(destroy)
+    destroy.set_defaults(run=run_destroy)
+
+
+def _add_local(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="emulated hosts only: apply in this process with the kernel engine instead of "
+        "through each host's SNMP agent",
+    )
+
+
+def _progress(args: argparse.Namespace) -> Progress:
+    """Phase by phase on stderr, with a bar of the kernel steps done in the phase."""
+    return Progress(progress_wanted(args.json))
+
+
+def _phases(bar: Progress) -> Callable[[str], None]:
+    return lambda phase: bar.stage(phase, "steps")
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from netmanager.apply.prepare import prepare
+
+    deployment = prepare(args.real, args.virtual)
+    from netmanager.apply import topology
+
+    machine_plan = topology.plan(deployment, local=args.local)
+    if args.json:
+        print_json(machine_plan.as_json())
+        return ExitCode.OK
+    print_warnings(deployment.warnings)
+    for line in machine_plan.lines():
+        print(line)
+    print(f"topology '{deployment.topology}': {machine_plan.summary()}")
+    return ExitCode.OK
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from netmanager.apply.prepare import prepare
+
+    deployment = prepare(args.real, args.virtual)
+    if not args.json:
+        print_warnings(deployment.warnings)
+    progress = _progress(args)
+    try:
+        from netmanager.apply import commit, topology
+
+        outcome = topology.apply(
+            deployment,
+            local=args.local or args.fail_at is not None,
+            progress=_phases(progress),
+            revert_s=args.revert_timeout or commit.REVERT_S,
+            steps=progress.count,
+            fail_at=args.fail_at,
+        )
+    finally:
+        progress.finish()
+    if args.json:
+        print_json(outcome.as_json())
+        return ExitCode.OK
+    phases = ", ".join(f"{name} {count}" for name, count in outcome.phases.items())
+    vms = sum(h["vms"] for h in outcome.hosts.values())
+    print(
+        f"topology '{outcome.topology}' applied: {outcome.changes} changes ({phases}) in "
+        f"{outcome.seconds:.2f}s; {vms} VMs on {len(outcome.hosts)} hosts"
+    )
+    return ExitCode.OK
+
+
+def run_destroy(args: argparse.Namespace) -> int:
+    from netmanager.inputs.loader import load
+
+    if args.topology:
+        topology = args.topology
+    elif args.real and args.virtual:
+        topology = load(args.real, args.virtual).topology
+    else:
+        print("netmanager destroy: give REAL VIRTUAL or --topology NAME", file=sys.stderr)
+        return ExitCode.USAGE
+    progress = _progress(args)
+    try:
+        from netmanager.apply import topology as topologies
+
+        outcome = topologies.destroy(topology, progress=_phases(progress), steps=progress.count)
+    finally:
+        progress.finish()
+    if args.json:
+        print_json(outcome.as_json())
+    else:
+        off = outcome.phases.get("guests", 0)
+        powered = f", {off} guest host(s) powered off" if off else ""
+        print(
+            f"topology '{topology}' destroyed: {outcome.changes} changes{powered} "
+            f"in {outcome.seconds:.2f}s"
+        )
+    return ExitCode.OK
