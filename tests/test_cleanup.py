@@ -5,9 +5,11 @@ holds nothing of the test's prefix and the next apply starts from scratch."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -59,11 +61,21 @@ def test_cleanup_after_applies_killed_at_random_points(
         time.sleep(delay)
         manager.kill()
         manager.wait()
-        left = kernelstate.snapshot(prefix)
-        listed = _cleanup_json(capsys, "--dry-run")
-        ours = [n for n in listed["namespaces"] if n.startswith(prefix)]  # type: ignore[attr-defined]
-        assert ours == kernelstate.namespaces(prefix), what
-        assert kernelstate.snapshot(prefix) == left, f"{what}: --dry-run changed the machine"
+        # the agents the apply started go on by themselves (a commit in progress, a revert
+        # timer): paused while --dry-run is compared, so that only it could change things
+        paused = sorted(agent_procs.processes())
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            left = kernelstate.snapshot(prefix)
+            listed = _cleanup_json(capsys, "--dry-run")
+            ours = [n for n in listed["namespaces"] if n.startswith(prefix)]  # type: ignore[attr-defined]
+            assert ours == kernelstate.namespaces(prefix), what
+            assert kernelstate.snapshot(prefix) == left, f"{what}: --dry-run changed the machine"
+        finally:
+            for pid in paused:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
         left_behind.append(len(listed["namespaces"]) + len(listed["agents"]))  # type: ignore[arg-type]
         removed = _cleanup_json(capsys)
         assert removed["namespaces"] == listed["namespaces"], what

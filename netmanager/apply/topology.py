@@ -39,7 +39,7 @@ from netmanager.apply.records import (
 )
 from netmanager.apply.transport import HostTransport
 from netmanager.compile.desired import render_infrastructure
-from netmanager.compile.hostconfig import HostConfig, Infrastructure, host_namespace
+from netmanager.compile.hostconfig import INFRA, HostConfig, Infrastructure, host_namespace
 from netmanager.errors import ApplyFailed, Diagnostic, Loc, NetmanagerError, Severity, single
 from netmanager.gcpause import pausing
 from netmanager.host.candidate import Candidate, Change
@@ -53,7 +53,6 @@ from netmanager.mapping import Occupied, release_allocations, save_allocations
 from netmanager.snmp.credentials import CredentialsError
 from netmanager.statedir import apply_lock
 
-INFRASTRUCTURE_OWNER = "-"
 Progress = Callable[[str], None]
 
 
@@ -90,7 +89,7 @@ def _infra_scope(infra: Infrastructure) -> Scope:
     namespaces = [*infra.host_namespaces, *(ns for ns, _ in infra.switch_namespaces)]
     if infra.external_namespace:
         namespaces.append(infra.external_namespace)
-    return Scope.of(INFRASTRUCTURE_OWNER, namespaces)
+    return Scope.of(INFRA, namespaces)
 
 
 def _infrastructure_state(infra: Infrastructure | None) -> HostState:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from netmanager.compile.hostconfig import (
     EXTERNAL_HOST,
     INFRA,
+    GuestHost,
     HostConfig,
     Infrastructure,
     Nat,
@@ -307,7 +308,7 @@ def render_infrastructure(infra: Infrastructure) -> list[KernelObject]:
         objects.append(Namespace(ns))
         mtus = [
             link.mtu for link in infra.links if link.b_namespace == ns or link.a_namespace == ns
-        ]
+        ] + [nic.mtu for guest in infra.guests for nic in guest.nics if nic.switch_namespace == ns]
         objects.append(
             Link(
                 ns, bridge, LinkKind.BRIDGE, alias(INFRA, "switch", ns), mtu=min(mtus, default=1500)
@@ -331,11 +332,35 @@ def render_infrastructure(infra: Infrastructure) -> list[KernelObject]:
             objects.append(Address(link.a_namespace, link.a_ifname, link.a_address))
         for ns, ifname in ((link.a_namespace, link.a_ifname), (link.b_namespace, link.b_ifname)):
             objects.append(Qdisc(ns, ifname, tbf_for_rate(link.capacity_bps, mtu=link.mtu)))
+    for guest in infra.guests:
+        objects.extend(render_guest_taps(guest))
     if infra.external_namespace:
         ns = infra.external_namespace
         objects.append(Namespace(ns))
         objects.append(Link(ns, SWITCH_BRIDGE, LinkKind.BRIDGE, alias(INFRA, "external", ns)))
         objects.append(Address(ns, SWITCH_BRIDGE, EXTERNAL_HOST))
+    return objects
+
+
+def render_guest_taps(guest: GuestHost) -> list[KernelObject]:
+    """The switch side of a guest host's NICs: each tap (QEMU holds it; the engine adopts
+    it) a port of its switch's bridge, shaped to the physical link's capacity towards the
+    guest (TBF sized as for the underlay veths; the guest shapes the other direction on
+    its own NIC)."""
+    objects: list[KernelObject] = []
+    for nic in guest.nics:
+        ns = nic.switch_namespace
+        objects.append(
+            Link(
+                ns,
+                nic.tap,
+                LinkKind.TAP,
+                alias(INFRA, "tap", guest.host, nic.ifname),
+                mtu=nic.mtu,
+                master=nic.bridge,
+            )
+        )
+        objects.append(Qdisc(ns, nic.tap, tbf_for_rate(nic.capacity_bps, mtu=nic.mtu)))
     return objects
 
 

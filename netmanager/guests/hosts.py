@@ -41,11 +41,27 @@ from netmanager.agentctl.processes import (
     credentials_path,
     generated_credentials,
 )
-from netmanager.compile.hostconfig import GuestHost, GuestNic, Infrastructure, namespace_prefix
+from netmanager.compile.desired import render_guest_taps
+from netmanager.compile.hostconfig import (
+    INFRA,
+    GuestHost,
+    GuestNic,
+    Infrastructure,
+    namespace_prefix,
+)
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.guests import image, qemu
 from netmanager.guests.errors import GuestError
 from netmanager.inputs.model import Real
+from netmanager.kernel import (
+    ApplyError,
+    Engine,
+    HostState,
+    KernelStateError,
+    Link,
+    Scope,
+)
+from netmanager.kernel.objects import link_key
 from netmanager.kernel.shaping import tbf_for_rate
 from netmanager.statedir import read_json, write_json
 
@@ -178,35 +194,24 @@ def _problem(host: str, real: Real, message: str, hint: str = "") -> GuestHostPr
 # ------------------------------------------------------------------------------ wiring
 
 
-def _wire_tap(nic: GuestNic) -> None:
-    """The host side of a guest NIC: its tap up in the switch's bridge, shaped to the
-    physical link's capacity towards the guest (TBF sized as for the underlay veths)."""
-    from pyroute2 import IPRoute
-
-    tbf = tbf_for_rate(nic.capacity_bps, mtu=nic.mtu)
-
-    def wire() -> None:
-        with IPRoute() as ipr:
-            found = ipr.link_lookup(ifname=nic.tap)
-            bridge = ipr.link_lookup(ifname=nic.bridge)
-            if not found or not bridge:
-                raise OSError(
-                    f"no {nic.tap if not found else nic.bridge} in {nic.switch_namespace}"
-                )
-            index = found[0]
-            ipr.link("set", index=index, mtu=nic.mtu, master=bridge[0])
-            ipr.link("set", index=index, state="up")
-            ipr.tc(
-                "replace",
-                "tbf",
-                index,
-                handle="1:",
-                rate=f"{tbf.rate_bps}bit",
-                burst=tbf.burst_bytes,
-                limit=tbf.limit_bytes,
-            )
-
-    qemu.in_namespace(nic.switch_namespace, wire)
+def wire_taps(spec: GuestHost) -> None:
+    """The switch side of a guest's NICs, built by the kernel engine in a scope of those
+    taps only (the infrastructure owner's, whose marker they get): each tap a port of its
+    switch's bridge, shaped to the link's capacity towards the guest
+    (:func:`~netmanager.compile.desired.render_guest_taps`).  An apply's infrastructure
+    pass keeps them so afterwards (a bridge replaced gets its taps back).  Raises OSError
+    when a tap or its bridge is missing or the engine fails."""
+    desired = HostState(frozenset(render_guest_taps(spec)))
+    scope = Scope.of_links(INFRA, [(nic.switch_namespace, nic.tap) for nic in spec.nics])
+    try:
+        with Engine() as engine:
+            result = engine.apply(desired, scope=scope)
+    except (ApplyError, KernelStateError) as exc:
+        raise OSError(f"wiring its taps: {exc}") from exc
+    found = {o.key for o in result.plan.observed.objects if isinstance(o, Link)}
+    missing = [n.tap for n in spec.nics if link_key(n.switch_namespace, n.tap) not in found]
+    if missing:  # the engine leaves a tap it cannot find for later: here it must be there
+        raise OSError(f"tap {missing[0]} is missing in its switch's namespace")
 
 
 def _underlay_commands(nic: GuestNic) -> list[list[str]]:
@@ -274,11 +279,6 @@ def ensure_guests(
     say = progress or (lambda _: None)
     wanted = [infra.guest_by_name[h] for h in sorted(set(hosts)) if h in infra.guest_by_name]
     alive = guests()
-    for spec in wanted:  # a bridge replaced since lost its ports: plug them again
-        if spec.host in alive:
-            for nic in spec.nics:
-                with contextlib.suppress(OSError):
-                    _wire_tap(nic)
     todo = [g for g in wanted if g.host not in alive]
     if todo:
         booted: list[qemu.Guest] = []
@@ -351,8 +351,7 @@ def _boot(
             # previous guest: this one's agent starts empty, its versions from the start
             (host_dir(spec.host) / "manager-candidate.json").unlink(missing_ok=True)
             started.append(qemu.launch(guest_spec))
-            for nic in spec.nics:
-                _wire_tap(nic)
+            wire_taps(spec)
         say(f"booting {', '.join(g.spec.name for g in started)}")
         for guest in started:
             t0 = time.monotonic()

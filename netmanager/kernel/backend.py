@@ -359,20 +359,24 @@ class NetlinkBackend:
                 self._drop(name)
             handle = self._attach(name)
             if handle is not None:
-                raws[name] = self._read(handle, scope.marker, name in scope.namespaces)
+                raws[name] = self._read(handle, scope, name)
         peers = self._resolve_peers(raws, scope.marker)
         objects: list[KernelObject] = []
         for name, raw in raws.items():
             objects.extend(self._objects(self._ns[name], raw, peers, scope))
         return HostState(frozenset(objects))
 
-    def _read(self, handle: _Ns, marker: str, full: bool) -> _Raw:
-        """Dump one namespace.  ``marker`` selects the owned links; ``full``: the namespace
-        is owned too (its sysctls are read)."""
+    def _read(self, handle: _Ns, scope: Scope, name: str) -> _Raw:
+        """Dump one namespace: the links ``scope`` claims are owned; where it owns the
+        namespace too, its sysctls are read."""
         sock = handle.sock
         links = self._dump_links(handle)
         handle.learn(links)
-        owned = {link.index for link in links if link.alias.startswith(marker)}
+        owned = {
+            link.index
+            for link in links
+            if scope.claims(name, link.ifname, link.alias, tap=link.kind == "tun")
+        }
         # an unmarked veth end may still be owned through its peer (decided later)
         maybe = owned | {
             link.index
@@ -417,7 +421,7 @@ class NetlinkBackend:
                     for m in sock.dump(nl.fdb_dump(link.index))
                     if m.type == nl.RTM_NEWNEIGH
                 ]
-        if full:
+        if name in scope.namespaces:
             raw.sysctls = self._read_sysctls(handle, links)
         return raw
 
@@ -503,10 +507,16 @@ class NetlinkBackend:
         foreign: set[int] = set()
         for link in raw.links:
             kind = _KINDS.get(link.kind)
-            ours = link.alias.startswith(scope.marker)
+            ours = scope.claims(name, link.ifname, link.alias, tap=kind is LinkKind.TAP)
             marked = link.alias.startswith(MARKER)
             if kind is None or not (
-                ours or (kind is LinkKind.VETH and not marked and (name, link.index) in peers)
+                ours
+                or (
+                    kind is LinkKind.VETH
+                    and not marked
+                    and scope.links is None
+                    and (name, link.index) in peers
+                )
             ):
                 if marked and not ours:
                     foreign.add(link.index)

@@ -165,6 +165,13 @@ class LinkKind(enum.StrEnum):
     (:class:`MirredRedirect`), so that a qdisc on its egress shapes what the port receives."""
     VLAN = "vlan"
     """An 802.1Q sub-interface of a parent link (:class:`Vlan`)."""
+    TAP = "tun"
+    """A tap device whose descriptor a guest's process holds (a QEMU NIC; the kernel
+    calls the kind "tun"): it comes with the process and goes with it, never through the
+    engine.  The engine adopts a tap it finds unmarked in a namespace its scope owns, or
+    that its scope names: it marks it, sets its MTU, master and state, and shapes it.  A
+    desired tap that does not exist (its guest is not running) is left for later, with
+    what hangs on it; a tap is never deleted (see :func:`netmanager.kernel.plan.plan`)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -899,6 +906,8 @@ def _check_link(
         master = need_link(obj, obj.namespace, obj.master, "master", foreign=True)
         if master is not None and master.kind is not LinkKind.BRIDGE:
             problems.append(f"{obj.label()}: master {obj.master} is not a bridge")
+    if obj.kind is LinkKind.TAP and (obj.vxlan or obj.vlan or obj.mac or obj.mcast_snooping):
+        problems.append(f"{obj.label()}: a tap has no vxlan, vlan, mac or snooping settings")
     if (obj.kind is LinkKind.VETH) != (obj.peer is not None):
         problems.append(f"{obj.label()}: a veth, and only a veth, has a peer")
     if obj.peer is not None:

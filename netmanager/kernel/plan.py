@@ -51,6 +51,7 @@ from netmanager.kernel.objects import (
     KernelObject,
     Key,
     Link,
+    LinkKind,
     MirredRedirect,
     Namespace,
     Netem,
@@ -433,6 +434,33 @@ def _also_gone(have: Mapping[Key, KernelObject], want_gone: dict[Key, str]) -> N
                 todo.append(other)
 
 
+def _without_absent_taps(
+    want: Mapping[Key, KernelObject], have: Mapping[Key, KernelObject]
+) -> Mapping[Key, KernelObject]:
+    """``want`` less the taps that do not exist (their guests are not running: the engine
+    cannot create them) and the objects on those taps."""
+    absent = {
+        key
+        for key, obj in want.items()
+        if isinstance(obj, Link) and obj.kind is LinkKind.TAP and key not in have
+    }
+    if not absent:
+        return want
+    return {
+        key: obj for key, obj in want.items() if key not in absent and _link_of(obj) not in absent
+    }
+
+
+def _link_of(obj: KernelObject) -> Key | None:
+    """The link an object hangs on (None for namespaces, links and sysctls)."""
+    if isinstance(obj, Route):
+        return link_key(obj.namespace, obj.dev)
+    ifname = getattr(obj, "ifname", None)
+    if isinstance(obj, Link) or not isinstance(ifname, str):
+        return None
+    return link_key(obj.namespace, ifname)
+
+
 @dataclass
 class _Entry:
     op: Op
@@ -454,9 +482,11 @@ def plan(
 
     ``namespaces`` were observed (default: the namespaces of both states), or ``scope``,
     recorded in the plan so that applying it observes the same again; objects of
-    ``observed`` outside ``desired`` are deleted.
+    ``observed`` outside ``desired`` are deleted — except taps, which only their guest's
+    process creates and ends: a desired tap not observed waits, with what hangs on it,
+    and an observed tap no longer desired is left where it is (:attr:`LinkKind.TAP`).
     """
-    want = desired.by_key
+    want = _without_absent_taps(desired.by_key, observed.by_key)
     have = observed.by_key
     seen = set(namespaces or ()) | (scope.all if scope is not None else set())
     names = sorted(seen | desired.namespaces | observed.namespaces)
@@ -467,7 +497,8 @@ def plan(
     for key, obj in have.items():
         target = want.get(key)
         if target is None:
-            want_gone[key] = "not desired"
+            if not (isinstance(obj, Link) and obj.kind is LinkKind.TAP):
+                want_gone[key] = "not desired"
             continue
         inplace[key], replacing = compare(target, obj)
         if replacing:

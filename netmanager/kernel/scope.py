@@ -14,6 +14,12 @@ the root namespace.  A :class:`Scope` says what one owner may see and change:
   fully owned namespace, netmanager's routes through links nobody marked (``lo``) are the
   owner's too.
 
+A scope can also name ``links`` (:meth:`Scope.of_links`): then it sees and changes those
+links only (the owner's, or marked by no one yet) and what hangs on them, in namespaces it
+shares — the scope of a change to one link's qdiscs or one VM's ports, observed and
+planned without the rest of the host.  A tap (:attr:`LinkKind.TAP`) that nobody marked yet
+belongs to the scope that fully owns its namespace, or that names it: it is adopted.
+
 ``owner=None`` is the scope of the engine's first version: every netmanager marker counts,
 every namespace is fully owned.  :meth:`Scope.select` is the rule as a pure function (the
 in-memory fake kernel observes through it); the netlink backend applies the same rule to
@@ -48,6 +54,8 @@ class Scope:
     owner: str | None = None
     namespaces: frozenset[str] = field(default_factory=frozenset)
     shared: frozenset[str] = field(default_factory=frozenset)
+    #: None: every link of the owner in those namespaces; else only these (namespace, ifname)
+    links: frozenset[tuple[str, str]] | None = None
 
     @classmethod
     def of(
@@ -58,6 +66,13 @@ class Scope:
     ) -> Scope:
         """A scope from any iterables of namespace names."""
         return cls(owner, frozenset(namespaces), frozenset(shared))
+
+    @classmethod
+    def of_links(cls, owner: str, links: Iterable[tuple[str, str]]) -> Scope:
+        """The scope of some links of ``owner`` and what hangs on them; their namespaces
+        are shared (never created or deleted)."""
+        chosen = frozenset(links)
+        return cls(owner, frozenset(), frozenset(ns for ns, _ in chosen), chosen)
 
     @classmethod
     def coerce(cls, value: Scope | Iterable[str]) -> Scope:
@@ -77,17 +92,32 @@ class Scope:
     def including(self, namespaces: Iterable[str]) -> Scope:
         """This scope, also owning ``namespaces`` (those it does not share)."""
         more = frozenset(namespaces) - self.shared
-        if more <= self.namespaces:
+        if more <= self.namespaces or self.links is not None:
             return self
         return Scope(self.owner, self.namespaces | more, self.shared)
 
     def owns(self, alias: str) -> bool:
         return alias.startswith(self.marker)
 
+    def claims(self, namespace: str, ifname: str, alias: str, *, tap: bool) -> bool:
+        """Whether a link found in one of this scope's namespaces is the scope's: one it
+        names (marked by its owner or by no one), or, without names, one with its owner's
+        marker, or an unmarked tap in a namespace it fully owns (adopted).  (The unmarked
+        far end of an owned veth is decided by the caller, from the pair.)"""
+        if self.links is not None:
+            return (namespace, ifname) in self.links and (
+                self.owns(alias) or not alias.startswith(MARKER)
+            )
+        if self.owns(alias):
+            return True
+        return tap and namespace in self.namespaces and not alias.startswith(MARKER)
+
     def problems(self) -> list[str]:
         out: list[str] = []
         if self.owner is not None and (not self.owner or ":" in self.owner):
             out.append(f"owner '{self.owner}' must be a non-empty name without ':'")
+        if self.links is not None and self.namespaces:
+            out.append("a scope of links owns no namespace (it shares theirs)")
         if ROOT_NAMESPACE in self.namespaces:
             out.append("the root namespace can only be shared, never owned (created or deleted)")
         both = sorted(self.namespaces & self.shared)
@@ -96,19 +126,26 @@ class Scope:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "owner": self.owner,
             "namespaces": sorted(self.namespaces),
             "shared": sorted(self.shared),
         }
+        if self.links is not None:
+            out["links"] = [list(k) for k in sorted(self.links)]
+        return out
 
     def select(self, objects: Iterable[KernelObject]) -> HostState:
         """The objects of this scope among ``objects`` (every object of a kernel, of all
         owners; namespaces outside the scope are ignored)."""
         inside = [o for o in objects if o.namespace in self.all]
         links = {o.key: o for o in inside if isinstance(o, Link)}
-        owned = {k for k, link in links.items() if self.owns(link.alias)}
-        for key in list(owned):
+        owned = {
+            k
+            for k, link in links.items()
+            if self.claims(link.namespace, link.ifname, link.alias, tap=link.kind is LinkKind.TAP)
+        }
+        for key in list(owned) if self.links is None else ():
             link = links[key]
             peer = links.get(link.peer_key) if link.peer_key is not None else None
             if (

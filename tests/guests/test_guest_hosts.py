@@ -154,6 +154,24 @@ def test_what_apply_built_on_two_guest_hosts(
         ).stdout
     )
     assert len(taps) == 2 and all(t.get("master") == "br0" for t in taps)
+    # built by the engine as the infrastructure's: marked, shaped (TBF), and a re-plan of
+    # the infrastructure, which sees them, wants nothing changed
+    assert sorted(t.get("ifalias", "") for t in taps) == [
+        "nm:-:tap:host1:eth0",
+        "nm:-:tap:host2:eth0",
+    ]
+    for tap in taps:
+        qdiscs = json.loads(
+            subprocess.run(
+                ["tc", "-n", switch, "-j", "qdisc", "show", "dev", tap["ifname"], "root"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert [q["kind"] for q in qdiscs] == ["tbf"], qdiscs
+    record = records()["two-hosts-guests"]
+    assert topology.plan_infrastructure(record.infrastructure).empty
 
     # inside host1: the network on an 802.1Q sub-interface of the trunk, NetEm on the port
     guest = hosts.guest_of("host1")

@@ -265,3 +265,58 @@ def test_a_veth_between_an_owned_and_a_shared_namespace() -> None:
         f"- link {DOM0}/a1p (veth): not desired",
         f"- netns {P}-a1: not desired",
     ]
+
+
+def test_a_scope_of_links_sees_those_links_and_what_hangs_on_them_only() -> None:
+    fake = _applied()
+    engine = Engine(fake)
+    everything = fake.state()
+    ports = sorted(
+        o.ifname
+        for o in everything.objects
+        if isinstance(o, Link) and o.namespace == DOM0 and o.alias.startswith("nm:A:")
+    )
+    port = ports[0]
+    seen = engine.observe(Scope.of_links("A", [(DOM0, port)]))
+    assert {o.key for o in seen.objects} == {
+        o.key
+        for o in everything.objects
+        if o.namespace == DOM0
+        and (o.key == ("link", DOM0, port) or getattr(o, "ifname", "") == port)
+    }
+    # another owner's link is not claimed by naming it
+    theirs = next(
+        o.ifname
+        for o in everything.objects
+        if isinstance(o, Link) and o.namespace == DOM0 and o.alias.startswith("nm:B:")
+    )
+    assert engine.observe(Scope.of_links("A", [(DOM0, theirs)])).objects == frozenset()
+    # nothing observed, nothing planned: the rest of the host is not in the plan
+    unchanged = engine.plan(seen, scope=Scope.of_links("A", [(DOM0, port)]))
+    assert unchanged.empty
+    assert Scope.of_links("A", [(DOM0, port)]).problems() == []
+    assert Scope("A", frozenset({DOM0}), frozenset(), frozenset()).problems() != []
+
+
+def test_an_unmarked_tap_is_adopted_by_the_scope_owning_its_namespace_and_never_deleted() -> None:
+    tap = Link(DOM0, "tap0", LinkKind.TAP, alias="")
+    other = Link(DOM0, "tap1", LinkKind.TAP, alias="nm:B:tap")
+    found = INFRA.select([Namespace(DOM0), tap, other])
+    assert tap in found.objects and other not in found.objects
+    shared = Scope.of("-", [], shared=[DOM0])
+    assert tap not in shared.select([Namespace(DOM0), tap]).objects  # not its namespace
+    # desired but absent: waits (no creation), with its qdisc
+    wanted = Link(DOM0, "tap0", LinkKind.TAP, alias="nm:-:tap", master="br0")
+    shaping = Qdisc(DOM0, "tap0", tbf_for_rate(10_000_000))
+    from netmanager.kernel import plan
+
+    waiting = plan(
+        HostState(frozenset({Namespace(DOM0), wanted, shaping})),
+        HostState(frozenset({Namespace(DOM0)})),
+        scope=INFRA,
+    )
+    assert waiting.empty
+    # observed but no longer desired: left alone (its process ends it), its qdisc goes
+    observed = HostState(frozenset({Namespace(DOM0), wanted, shaping}))
+    left = plan(HostState(frozenset({Namespace(DOM0)})), observed, scope=INFRA)
+    assert [c.obj.key for c in left.changes] == [shaping.key]
