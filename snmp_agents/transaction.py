@@ -34,7 +34,7 @@ from typing import Any
 
 from netmanager.host.candidate import Candidate, Change, check_candidate
 from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
-from netmanager.host.rows import complete
+from netmanager.host.rows import PortKey, complete, ports_from_text, ports_text
 from netmanager.snmp import mib
 from netmanager.snmp.tables import ColumnDef, SetError
 from netmanager.statedir import read_json, write_json
@@ -141,8 +141,12 @@ class Transaction:
 
         self.col_operation = _scalar("nmTxnOperation")
         self.col_timeout = _scalar("nmTxnRevertTimeout")
+        self.col_scope = _scalar("nmTxnScope")
         self.oid_operation = (*self.col_operation.oid, 0)
         self.oid_timeout = (*self.col_timeout.oid, 0)
+        self.oid_scope = (*self.col_scope.oid, 0)
+        #: the VM ports the last stage was scoped to (nmTxnScope), None: the whole host
+        self.scope: tuple[PortKey, ...] | None = None
 
     def busy(self) -> bool:
         """Whether an operation is changing (or about to change) the host."""
@@ -265,6 +269,7 @@ class Transaction:
         config: list[tuple[int, Oid, Any]] = []
         op: tuple[int, str] | None = None
         timeout: int | None = None
+        scope: tuple[int, tuple[PortKey, ...] | None] | None = None
         for position, oid, value in varbinds:
             if oid[: len(mib.NM_CONFIG)] == mib.NM_CONFIG:
                 config.append((position, oid, value))
@@ -272,6 +277,12 @@ class Transaction:
                 op = (position, self.col_operation.check(value, position))
             elif oid == self.oid_timeout:
                 timeout = self.col_timeout.check(value, position)
+            elif oid == self.oid_scope:
+                try:
+                    ports = ports_from_text(self.col_scope.check(value, position))
+                except ValueError as exc:
+                    raise SetError("wrongValue", position, f"nmTxnScope: {exc}") from exc
+                scope = (position, ports)
             else:
                 raise SetError("notWritable", position)
 
@@ -282,6 +293,10 @@ class Transaction:
                 "confirm or roll back first"
             )
             raise SetError("inconsistentValue", plan.touched[0], self.last_error)
+        if scope is not None and (op is None or op[1] != "stage"):
+            raise SetError(
+                "inconsistentValue", scope[0], "nmTxnScope is set with nmTxnOperation stage"
+            )
         completed: Candidate | None = None  # the candidate to stage, rows implied added
         if op is not None and op[1] != "none":
             candidate = None
@@ -324,6 +339,8 @@ class Transaction:
         if timeout is not None:
             self.revert_timeout = timeout
         if op is not None and op[1] != "none":
+            if op[1] == "stage":
+                self.scope = scope[1] if scope is not None else None
             self.flush()
             self._begin(op[1])
         if op is not None or timeout is not None:
@@ -403,7 +420,7 @@ class Transaction:
         self.last_error = ""
         if op == "stage":
             self._set_state(State.staging)
-            self._launch(self._stage(self.candidate_version, self.store.candidate()))
+            self._launch(self._stage(self.candidate_version, self.store.candidate(), self.scope))
         elif op == "commit":
             self.committing_version = self.candidate_version
             self._set_state(State.committing)
@@ -444,9 +461,11 @@ class Transaction:
             log.error("%s failed: %s", op, error)
             self.notify("nmTxnFailed", self.notification_varbinds("nmTxnState", "nmTxnLastError"))
 
-    async def _stage(self, version: int, candidate: Candidate) -> None:
+    async def _stage(
+        self, version: int, candidate: Candidate, scope: tuple[PortKey, ...] | None
+    ) -> None:
         try:
-            changes = list(await self._call(self.backend.stage, candidate))
+            changes = list(await self._call(self.backend.stage, candidate, scope))
         except BackendError as exc:
             self._finish("stage", Result.failed, str(exc), state=State.idle)
             return
@@ -601,6 +620,7 @@ class Transaction:
             # the backend's progress, when it tells any (read from its worker thread's ints)
             "nmTxnStepsDone": lambda: int(getattr(self.backend, "steps_done", 0)),
             "nmTxnStepsTotal": lambda: int(getattr(self.backend, "steps_total", 0)),
+            "nmTxnScope": lambda: ports_text(self.scope).encode("ascii"),
         }
 
     def notification_varbinds(self, *names: str) -> list[tuple[Oid, Any]]:

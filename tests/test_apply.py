@@ -368,3 +368,57 @@ def test_progress_shows_the_kernel_steps_of_the_commit(
     err = capsys.readouterr().err
     assert re.search(r"committing on 2 host\(s\) \.\.\. ([1-9]\d*)/\1 steps", err), err
     assert main(["destroy", *TWO]) == 0
+
+
+def test_apply_only_changes_the_named_ports_shaping_through_their_agents(
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``apply --only VM:NETWORK``: one VM port's new rate, on its host only, in a
+    transaction scoped to its links — the other host is not asked, drift elsewhere is not
+    repaired (nothing else is even looked at), the qdiscs keep their handles; what it
+    cannot do alone is E712 before any change."""
+    assert main(["apply", *TWO]) == 0
+    faster = str(faster_two_hosts(tmp_path))
+    host1, host2 = f"{prefix}h-host1", f"{prefix}h-host2"
+    readdressed = tmp_path / "readdressed.xml"
+    readdressed.write_text(Path(faster).read_text().replace('ip="10.20.0.2"', 'ip="10.20.0.3"'))
+    built = kernelstate.snapshot(prefix)
+    # both VMs' ports change with the network's bandwidth: naming one is not enough
+    for argv in (
+        ["--only", "vm1:lan", TWO[0], faster],
+        ["--only", "vm9:lan", TWO[0], faster],
+        ["--only", "vm1:lan", "--only", "vm2:lan", TWO[0], str(readdressed)],
+    ):
+        capsys.readouterr()
+        assert main(["apply", *argv]) == 1, argv
+        err = capsys.readouterr().err
+        assert "error[E712]" in err and "nothing was changed" in err, err
+        assert kernelstate.snapshot(prefix) == built
+    # drift on host1 that only a whole apply repairs (the network's bridge, outside the
+    # ports' links): a scoped one leaves it alone
+    (bridge,) = json.loads(
+        subprocess.run(
+            ["ip", "-n", host1, "-j", "link", "show", "type", "bridge"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    subprocess.run(["ip", "-n", host1, "link", "set", bridge["ifname"], "mtu", "1400"], check=True)
+    drifted = kernelstate.snapshot(prefix)
+    capsys.readouterr()
+    assert main(["apply", "--json", "--only", "vm1:lan", "--only", "vm2:lan", TWO[0], faster]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["phases"] == {"hosts": 4}, outcome  # a TBF and an HTB class per port
+    after = kernelstate.snapshot(prefix)
+    for name in (host1, host2):
+        assert [q[:4] for q in after["namespaces"][name]["qdiscs"]] == [
+            q[:4] for q in drifted["namespaces"][name]["qdiscs"]
+        ]
+        assert after["namespaces"][name]["links"] == drifted["namespaces"][name]["links"]
+    assert any('"rate": 2500000' in q[4] for q in after["namespaces"][host1]["qdiscs"])
+    assert records()["two-hosts"].hosts["host1"].ports[0].egress.rate_bps == 20_000_000
+    # the whole apply finds the drift only
+    changed = topology.plan(prepare(TWO[0], faster))
+    assert changed.counts() == {"add": 0, "modify": 1, "remove": 0}, changed.lines()
+    assert main(["destroy", *TWO]) == 0

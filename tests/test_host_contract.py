@@ -35,7 +35,7 @@ from netmanager.apply.prepare import Deployment, prepare
 from netmanager.apply.transport import HostFailed, HostTransport, PendingCommit
 from netmanager.host.candidate import Candidate
 from netmanager.host.memory import MemoryBackend
-from netmanager.host.rows import candidate_from_host_configs
+from netmanager.host.rows import PortKey, candidate_from_host_configs, host_configs_from_candidate
 from tests import kernelstate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -247,3 +247,69 @@ def test_a_candidate_the_host_cannot_read_is_refused_and_changes_nothing(host: H
         run(_session(host, stage_broken))
     assert host.snapshot() == built
     assert _staged(host, host.candidate) == 0
+
+
+def _without_qdiscs(state: Any) -> Any:
+    """A snapshot less every namespace's queueing disciplines."""
+    return {
+        **state,
+        "namespaces": {
+            name: {k: v for k, v in ns.items() if k != "qdiscs"}
+            for name, ns in state["namespaces"].items()
+        },
+    }
+
+
+def test_a_stage_scoped_to_ports_changes_their_shaping_only_and_refuses_more(
+    host: Host,
+) -> None:
+    """``stage(candidate, ports)``: only those VM ports' links and what hangs on them are
+    planned and changed — their qdiscs, in place — and the commit, verify, confirm and a
+    rollback keep to them; a candidate that differs in anything else is refused and
+    changes nothing."""
+    _commit(host, host.candidate)
+    built = host.snapshot()
+    (config,) = host_configs_from_candidate(host.faster)
+    ports = [(config.topology, p.vm, p.network) for p in config.ports]
+
+    def scoped(candidate: Candidate, named: list[PortKey]) -> int:
+        async def body(t: HostTransport) -> int:
+            await t.begin(commit=True)
+            count = await t.stage(candidate, named)
+            await t.discard()
+            return count
+
+        return run(_session(host, body))
+
+    for wrong, named in (
+        (Candidate(), ports),  # everything goes: more than shaping
+        (host.faster, [(config.topology, "nosuchvm", ports[0][2])]),
+        *([(host.faster, ports[:1])] if len(ports) > 1 else []),  # other ports change too
+    ):
+        with pytest.raises(HostFailed, match=r"changes|no port|would go"):
+            scoped(wrong, named)
+        assert host.snapshot() == built
+
+    count = scoped(host.faster, ports)
+    assert count == _staged(host, host.faster) > 0
+    assert host.snapshot() == built
+
+    async def commit_scoped(t: HostTransport, candidate: Candidate, confirm: bool) -> None:
+        await t.begin(commit=True)
+        assert await t.stage(candidate, ports) == count
+        await t.commit(600, None)
+        await t.verify()
+        if confirm:
+            await t.confirm()
+
+    run(_session(host, lambda t: commit_scoped(t, host.faster, True)))
+    assert _staged(host, host.faster) == 0
+    faster = host.snapshot()
+    if built is not None:
+        assert faster != built and _without_qdiscs(faster) == _without_qdiscs(built)
+    # back, unconfirmed: the next apply's begin rolls it back, in the same scope
+    run(_session(host, lambda t: commit_scoped(t, host.candidate, False)))
+    assert host.snapshot() == built
+    run(_session(host, lambda t: t.begin(commit=True)))
+    assert host.snapshot() == faster
+    assert _staged(host, host.faster) == 0

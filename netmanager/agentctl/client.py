@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from netmanager.agentctl.processes import process_alive
 from netmanager.host.candidate import TABLES, Candidate
-from netmanager.host.rows import ROWS, documented, topology_of
+from netmanager.host.rows import ROWS, PortKey, documented, ports_text, topology_of
 from netmanager.snmp import mib
 from netmanager.snmp.credentials import Credentials, WriteUser
 from netmanager.snmp.tables import MANDATORY, ROW_STATUS, ROW_STATUS_VALUE, TableDef, load_tables
@@ -469,16 +469,20 @@ class AgentClient:
         op: str,
         *,
         revert_s: int | None = None,
+        scope: Sequence[PortKey] | None = None,
         timeout_s: float = 600.0,
         on_status: Callable[[TxnStatus], None] | None = None,
     ) -> TxnStatus:
         """Start a transaction operation and wait until it settles; AgentError when the
-        agent refuses it or it ends anywhere but where it should."""
+        agent refuses it or it ends anywhere but where it should.  ``scope``: the VM ports
+        a stage is scoped to (nmTxnScope)."""
         from pysnmp.proto import rfc1902
 
         varbinds: list[VarBind] = []
         if revert_s is not None:
             varbinds.append((_oid("nmTxnRevertTimeout", 0), rfc1902.Unsigned32(revert_s)))
+        if scope is not None:
+            varbinds.append((_oid("nmTxnScope", 0), rfc1902.OctetString(ports_text(scope))))
         varbinds.append((_oid("nmTxnOperation", 0), rfc1902.Integer32(OPERATIONS[op])))
         try:
             await self.set(varbinds)

@@ -18,6 +18,7 @@ from typing import Any
 from netmanager.agentctl.client import AgentClient, AgentError, TxnStatus
 from netmanager.apply.transport import HostFailed, PendingCommit
 from netmanager.host.candidate import Candidate, Change
+from netmanager.host.rows import PortKey
 from netmanager.kernel.journal import StepProgress
 from netmanager.statedir import read_json, write_json
 
@@ -126,7 +127,7 @@ class AgentTransport:
         # the apply lock is ours: the commit's manager (or the agent) died; undo it
         await self._op("rollback")
 
-    async def stage(self, candidate: Candidate) -> int:
+    async def stage(self, candidate: Candidate, ports: Sequence[PortKey] | None = None) -> int:
         status = await self._status()
         try:
             await self.client.load(
@@ -135,7 +136,7 @@ class AgentTransport:
         except AgentError as exc:
             raise _failed(exc) from exc
         self._wanted = candidate
-        return (await self._op("stage")).changes
+        return (await self._op("stage", scope=ports)).changes
 
     async def changes(self) -> Sequence[Change]:
         try:

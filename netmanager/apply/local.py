@@ -28,6 +28,7 @@ from netmanager.apply.transport import HostFailed, PendingCommit
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.kernelhost import KernelBackend, StepFaults
 from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
+from netmanager.host.rows import PortKey
 from netmanager.kernel.journal import StepProgress
 from netmanager.statedir import state_dir
 
@@ -118,8 +119,8 @@ class LocalTransport:
         else:
             await self._call(self.backend.rollback)
 
-    async def stage(self, candidate: Candidate) -> int:
-        self._changes = list(await self._call(self.backend.stage, candidate))
+    async def stage(self, candidate: Candidate, ports: Sequence[PortKey] | None = None) -> int:
+        self._changes = list(await self._call(self.backend.stage, candidate, ports))
         self._staged = candidate
         return len(self._changes)
 

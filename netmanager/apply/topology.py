@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from netmanager.errors import ApplyFailed, Diagnostic, Loc, NetmanagerError, Sev
 from netmanager.gcpause import pausing
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.kernelhost import StepFaults
-from netmanager.host.rows import candidate_from_host_configs
+from netmanager.host.rows import PortKey, candidate_from_host_configs, scoped_change
 from netmanager.inputs.model import Real
 from netmanager.kernel import ApplyError, Engine, HostState, KernelStateError, Scope
 from netmanager.kernel.journal import StepProgress
@@ -222,6 +222,44 @@ def _touched_hosts(deployment: Deployment, previous: Record | None) -> list[str]
     return sorted(hosts)
 
 
+def _scoped_ports(
+    deployment: Deployment, previous: Record | None, ports: Collection[tuple[str, str]]
+) -> dict[str, list[PortKey]]:
+    """The VM ports of an apply scoped to ``ports``, by host; E712 (before any change) when
+    the topology is not applied, a port does not exist, or the topology changes more than
+    those ports' shaping since it was applied."""
+    topology = deployment.topology
+    loc = deployment.model.virtual.loc
+    hint = "apply the whole topology (without --only)"
+    if previous is None:
+        raise single("E712", loc, f"topology '{topology}' is not applied", hint, "apply")
+    named = set(ports)
+    by_host: dict[str, list[PortKey]] = {}
+    for host, config in sorted(deployment.configs.items()):
+        here = sorted({(p.vm, p.network) for p in config.ports} & named)
+        if here:
+            by_host[host] = [(topology, vm, network) for vm, network in here]
+    found = {(vm, network) for keys in by_host.values() for _, vm, network in keys}
+    for vm, network in sorted(named - found):
+        raise single(
+            "E712", loc, f"VM '{vm}' has no interface in network '{network}'", hint, "apply"
+        )
+    problems = [
+        scoped_change(
+            previous.hosts.get(host),
+            deployment.configs.get(host),
+            {(vm, network) for _, vm, network in by_host.get(host, [])},
+        )
+        for host in sorted(set(previous.hosts) | set(deployment.configs))
+    ]
+    if previous.infrastructure != deployment.infrastructure:
+        problems.append(f"the emulated infrastructure of topology '{topology}' changes too")
+    for problem in problems:
+        if problem is not None:
+            raise single("E712", loc, problem, hint, "apply")
+    return by_host
+
+
 def _infrastructure_failed(topology: str, exc: Exception) -> ApplyFailed:
     undone = not (isinstance(exc, ApplyError) and exc.undo_failures)
     return ApplyFailed(
@@ -252,12 +290,19 @@ def apply(
     steps: StepProgress | None = None,
     fail_at: int | None = None,
     fail_undo: bool = False,
+    ports: Collection[tuple[str, str]] | None = None,
 ) -> Outcome:
     """Build the topology on every host it touches — through the hosts' agents (started
     here where they are not running), or ``local``: in this process — in one transaction;
     raises ApplyFailed after every host was rolled back.  ``fail_at`` (tests, local only)
     fails the k-th step, counting the infrastructure's and then each host's in order, and
-    with ``fail_undo`` that host's undo too."""
+    with ``fail_undo`` that host's undo too.
+
+    ``ports`` ((VM, network) pairs): change only those VM ports' shaping, on their hosts
+    only, in transactions scoped to their links (:mod:`netmanager.host.protocol`): no
+    other object of any host, nor the infrastructure, is observed, planned or changed.
+    The topology must be applied, and differ from what was applied in those ports'
+    shaping only (E712 otherwise, before any change)."""
     start = time.perf_counter()
     topology = deployment.topology
     infra = deployment.infrastructure
@@ -273,14 +318,20 @@ def apply(
         refuse_mixed(applied, transport, deployment.model.virtual.loc)
         first = not applied
         counts: dict[str, int] = {}
-        progress("infrastructure")
-        try:
-            counts["infrastructure"] = build_infrastructure(infra, faults)
-        except (ApplyError, KernelStateError) as exc:
-            raise _infrastructure_failed(topology, exc) from exc
+        scoped = _scoped_ports(deployment, applied.get(topology), ports) if ports else None
+        if scoped is None:
+            progress("infrastructure")
+            try:
+                counts["infrastructure"] = build_infrastructure(infra, faults)
+            except (ApplyError, KernelStateError) as exc:
+                raise _infrastructure_failed(topology, exc) from exc
         infos: dict[str, agent_procs.AgentInfo] = {}
         try:
-            hosts = _touched_hosts(deployment, applied.get(topology))
+            hosts = (
+                sorted(scoped)
+                if scoped is not None
+                else _touched_hosts(deployment, applied.get(topology))
+            )
             if local:
                 transports = _local_transports(infra, hosts, faults)
             else:
@@ -302,6 +353,7 @@ def apply(
                     progress=progress,
                     hook=hook,
                     steps=steps,
+                    ports=scoped,
                 )
             )
         except NetmanagerError:

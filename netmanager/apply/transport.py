@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from netmanager.host.candidate import Candidate, Change
+from netmanager.host.rows import PortKey
 from netmanager.kernel.journal import StepProgress
 
 
@@ -48,8 +49,9 @@ class HostTransport(Protocol):
         changing nothing."""
         ...
 
-    async def stage(self, candidate: Candidate) -> int:
-        """Send the host's whole candidate and stage it: how many changes it would make."""
+    async def stage(self, candidate: Candidate, ports: Sequence[PortKey] | None = None) -> int:
+        """Send the host's whole candidate and stage it: how many changes it would make.
+        With ``ports``, scoped to those VM ports (:mod:`netmanager.host.protocol`)."""
         ...
 
     async def changes(self) -> Sequence[Change]:

@@ -18,6 +18,13 @@ commit or rollback touches the host, the file records the configuration to resto
 is a convergence to a whole candidate, so undoing — after a failed step, on rollback, or
 in :meth:`recover` after a crash — is converging to the configuration before.
 
+Scoped changes: ``stage(candidate, ports=...)`` changes only some VM ports' links and what
+hangs on them (their qdiscs: a new rate or delay), observed and planned in a
+:meth:`Scope.of_links <netmanager.kernel.Scope.of_links>` without the rest of the host;
+the candidate must differ from the running one in those ports' shaping only
+(:func:`~netmanager.host.rows.scoped_configs`).  The journal keeps the ports, so that a
+rollback or a recovery undoes them in the same scope.
+
 Threads: namespace switching is per thread, so the :class:`Engine` is created by the
 first call and refuses to be used from another thread (the agent calls the backend from
 one worker thread).
@@ -44,7 +51,12 @@ from netmanager.host.firewall import (
     ensure_gateway,
 )
 from netmanager.host.protocol import BackendError, UndoFailed
-from netmanager.host.rows import host_configs_from_candidate
+from netmanager.host.rows import (
+    PortKey,
+    host_configs_from_candidate,
+    port_links,
+    scoped_configs,
+)
 from netmanager.kernel import (
     ApplyError,
     Engine,
@@ -119,7 +131,10 @@ class KernelBackend:
         self.undo_point: Candidate | None = None
         self.target: Candidate | None = None
         self.in_progress: str | None = None
+        #: the ports a commit in progress or pending confirmation is scoped to (None: all)
+        self.ports: tuple[PortKey, ...] | None = None
         self.staged: _Target | None = None
+        self.staged_ports: tuple[PortKey, ...] | None = None
         self.steps_done = 0
         self.steps_total = 0
         #: called with (steps done, steps in all) as a commit's kernel steps go
@@ -134,6 +149,8 @@ class KernelBackend:
             target = doc.get("target")
             self.target = Candidate.from_json(target) if target is not None else None
             self.in_progress = doc.get("in_progress")
+            ports = doc.get("ports")
+            self.ports = tuple((t, v, n) for t, v, n in ports) if ports is not None else None
 
     # ------------------------------------------------------------------ persistence
 
@@ -143,6 +160,7 @@ class KernelBackend:
             "undo_point": self.undo_point.to_json() if self.undo_point is not None else None,
             "target": self.target.to_json() if self.target is not None else None,
             "in_progress": self.in_progress,
+            "ports": [list(p) for p in self.ports] if self.ports is not None else None,
         }
         write_json(self.path, doc, compact=True)
 
@@ -263,10 +281,48 @@ class KernelBackend:
         path.unlink(missing_ok=True)
         return StepFaults(k)
 
-    def _converge(self, target: _Target, faults: StepFaults | None = None) -> int:
-        """Make the host carry exactly ``target`` (every known topology converged);
-        raises one of _FAILURES.  Returns the number of kernel changes made."""
+    def _pieces(
+        self, configs: dict[str, HostConfig], ports: Iterable[PortKey]
+    ) -> list[tuple[str, HostState, Scope]]:
+        """For a change scoped to ``ports``: per topology, the desired state of those
+        ports' links and what hangs on them, and the scope of those links."""
+        named: dict[str, set[tuple[str, str]]] = {}
+        for topology, vm, network in ports:
+            named.setdefault(topology, set()).add((vm, network))
+        out = []
+        for topology, chosen in sorted(named.items()):
+            config = configs.get(topology)
+            if config is None:
+                continue
+            links = [
+                link
+                for p in config.ports
+                if (p.vm, p.network) in chosen
+                for link in port_links(config, p)
+            ]
+            scope = Scope.of_links(topology, links)
+            out.append((topology, scope.select(render_host(config)), scope))
+        return out
+
+    def _converge(
+        self,
+        target: _Target,
+        faults: StepFaults | None = None,
+        ports: Iterable[PortKey] | None = None,
+    ) -> int:
+        """Make the host carry exactly ``target`` (every known topology converged, or
+        only ``ports``' links); raises one of _FAILURES.  Returns the number of kernel
+        changes made."""
         engine = self.engine()
+        if ports is not None:
+            self.steps_done = self.steps_total = 0
+            kernel_faults = faults.kernel() if faults is not None else None
+            return sum(
+                engine.apply(
+                    desired, scope=scope, progress=self._progress, faults=kernel_faults
+                ).changes
+                for _topology, desired, scope in self._pieces(target.configs, ports)
+            )
         work = self._work(target)
         done = 0
         self.steps_done = self.steps_total = 0
@@ -306,7 +362,7 @@ class KernelBackend:
             # cut short: go back to where the journal says the host was
             back = self.undo_point if self.undo_point is not None else self.running_candidate
             try:
-                self._restore(back, f"an interrupted {what}")
+                self._restore(back, f"an interrupted {what}", ports=self.ports)
             except UndoFailed as exc:
                 # the journal stays: the agent's rollback of the interrupted commit, or
                 # the next start, tries again; the agent keeps answering meanwhile
@@ -314,6 +370,7 @@ class KernelBackend:
             self.undo_point = None
             self.target = None
             self.in_progress = None
+            self.ports = None
             self._save()
             return (
                 "undid an interrupted commit"
@@ -329,16 +386,26 @@ class KernelBackend:
             return f"could not re-apply the running configuration: {exc}"
         return f"re-applied the running configuration ({changes} changes)" if changes else None
 
-    def _restore(self, candidate: Candidate, what: str, faults: StepFaults | None = None) -> None:
+    def _restore(
+        self,
+        candidate: Candidate,
+        what: str,
+        faults: StepFaults | None = None,
+        ports: Iterable[PortKey] | None = None,
+    ) -> None:
         try:
-            self._converge(self._target(candidate), faults)
+            self._converge(self._target(candidate), faults, ports)
         except (*_FAILURES, BackendError) as exc:
             raise UndoFailed(
                 f"undoing {what} failed, the host is partly configured: {exc}"
             ) from exc
         self.running_candidate = candidate
 
-    def stage(self, candidate: Candidate) -> Sequence[Change]:
+    def stage(
+        self, candidate: Candidate, ports: Sequence[PortKey] | None = None
+    ) -> Sequence[Change]:
+        if ports is not None:
+            return self._stage_ports(candidate, tuple(ports))
         target = self._target(candidate)
         engine = self.engine()
         out: list[Change] = []
@@ -362,28 +429,58 @@ class KernelBackend:
         except _FAILURES as exc:
             raise BackendError(f"cannot stage: {exc}") from exc
         self.staged = target
+        self.staged_ports = None
+        return out
+
+    def _stage_ports(self, candidate: Candidate, ports: tuple[PortKey, ...]) -> Sequence[Change]:
+        target = self._target(candidate)
+        try:
+            scoped_configs(self.running_candidate, candidate, ports)
+        except ValueError as exc:
+            raise BackendError(f"cannot stage: {exc}") from exc
+        engine = self.engine()
+        out: list[Change] = []
+        try:
+            for topology, desired, scope in self._pieces(target.configs, ports):
+                plan = engine.plan(desired, scope=scope)
+                out.extend(
+                    Change(
+                        _OPS.get(str(c.op.value), str(c.op.value)),
+                        f"{topology}: {c.obj.label()}",
+                        c.reason,
+                    )
+                    for c in plan.changes
+                    if not c.implied
+                )
+        except _FAILURES as exc:
+            raise BackendError(f"cannot stage: {exc}") from exc
+        self.staged = target
+        self.staged_ports = ports
         return out
 
     def commit(self) -> None:
         if self.staged is None:
             raise BackendError("nothing staged")
         target, self.staged = self.staged, None
+        ports, self.staged_ports = self.staged_ports, None
         before = self.running_candidate
         self.undo_point = before
         self.target = target.candidate
         self.in_progress = "commit"
+        self.ports = ports
         self._save()
         faults = self._injected_fault()
         try:
-            self._converge(target, faults)
+            self._converge(target, faults, ports)
         except _FAILURES as exc:
             try:
                 undo_faults = StepFaults(0) if faults is not None and faults.undo_too else None
-                self._restore(before, "the failed commit", undo_faults)
+                self._restore(before, "the failed commit", undo_faults, ports)
             finally:
                 self.undo_point = None
                 self.target = None
                 self.in_progress = None
+                self.ports = None
                 self._save()
             raise BackendError(f"commit failed, every change undone: {exc}") from exc
         self.running_candidate = target.candidate
@@ -393,6 +490,7 @@ class KernelBackend:
 
     def confirm(self) -> None:
         self.undo_point = None
+        self.ports = None
         self._save()
 
     def rollback(self) -> None:
@@ -401,14 +499,16 @@ class KernelBackend:
         # target stays as it is: an interrupted commit's target must stay in scope
         self.in_progress = "rollback"
         self._save()
-        self._restore(self.undo_point, "the commit")
+        self._restore(self.undo_point, "the commit", ports=self.ports)
         self.undo_point = None
         self.target = None
         self.in_progress = None
+        self.ports = None
         self._save()
 
     def discard(self) -> None:
         self.staged = None
+        self.staged_ports = None
 
     def running(self) -> Candidate:
         return self.running_candidate

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from netmanager.host.candidate import Candidate, Change, diff_candidates
 from netmanager.host.protocol import BackendError, UndoFailed
-from netmanager.host.rows import host_configs_from_candidate
+from netmanager.host.rows import PortKey, host_configs_from_candidate, scoped_configs
 from netmanager.statedir import write_json
 
 
@@ -82,15 +82,19 @@ class MemoryBackend:
             self._event(f"recover {what}")
             return f"undid an interrupted {what}"
 
-    def stage(self, candidate: Candidate) -> Sequence[Change]:
+    def stage(
+        self, candidate: Candidate, ports: Sequence[PortKey] | None = None
+    ) -> Sequence[Change]:
         with self._lock:
             if "stage" in self.fail:
                 raise BackendError("stage failed (fault injected)")
-            if candidate.documents:  # refused as the kernel backend refuses it
-                try:
+            try:  # refused as the kernel backend refuses it
+                if ports is not None:
+                    scoped_configs(self.applied, candidate, ports)
+                elif candidate.documents:
                     host_configs_from_candidate(candidate)
-                except ValueError as exc:
-                    raise BackendError(f"cannot stage: {exc}") from exc
+            except ValueError as exc:
+                raise BackendError(f"cannot stage: {exc}") from exc
             self.staged = candidate
             return diff_candidates(self.applied, candidate)
 

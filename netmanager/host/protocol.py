@@ -23,6 +23,12 @@ The contract (every implementation, one call at a time, from a worker thread):
     configuration into ``candidate``, in the order ``commit`` applies them.  Raise
     :class:`BackendError` for a candidate the host cannot realise (an underlay interface
     it lacks, a name already used by something it does not own).
+``stage(candidate, ports)``
+    The same, scoped to some VM ports, each ``(topology, vm, network)``: only those
+    ports' links and what hangs on them are observed, planned and, at commit, changed —
+    the rest of the host is neither read nor touched.  The candidate must differ from
+    the running configuration in those ports' shaping only, else :class:`BackendError`.
+    The following ``commit``, ``rollback`` and ``recover`` keep to the same ports.
 ``commit()``
     Apply the last staged candidate as a journal of steps.  On failure undo the steps
     done, in reverse, and raise :class:`BackendError`; if an undo step fails too, raise
@@ -47,6 +53,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from netmanager.host.candidate import Candidate, Change
+from netmanager.host.rows import PortKey
 
 
 class BackendError(Exception):
@@ -63,7 +70,9 @@ class HostBackend(Protocol):
 
     def pending(self) -> str | None: ...
 
-    def stage(self, candidate: Candidate) -> Sequence[Change]: ...
+    def stage(
+        self, candidate: Candidate, ports: Sequence[PortKey] | None = None
+    ) -> Sequence[Change]: ...
 
     def commit(self) -> None: ...
 

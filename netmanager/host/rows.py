@@ -24,9 +24,10 @@ import base64
 import json
 import zlib
 from collections.abc import Iterable
+from dataclasses import replace
 from ipaddress import IPv4Address
 
-from netmanager.compile.hostconfig import HostConfig, Port
+from netmanager.compile.hostconfig import HostConfig, Port, Shaping
 from netmanager.host.candidate import (
     TABLES,
     Candidate,
@@ -235,3 +236,94 @@ def host_configs_from_candidate(candidate: Candidate, *, check: bool = True) -> 
             )
     _remember(candidate, configs)
     return configs
+
+
+#: a VM port of a topology on a host: (topology, VM, network), names unqualified
+PortKey = tuple[str, str, str]
+
+
+def ports_text(ports: Iterable[PortKey] | None) -> str:
+    """Ports as NETMANAGER-MIB's nmTxnScope carries them: ``topology/vm/network`` items
+    separated by commas (names never hold either); None (the whole host): empty."""
+    return ",".join(SEPARATOR.join(p) for p in ports) if ports is not None else ""
+
+
+def ports_from_text(text: str) -> tuple[PortKey, ...] | None:
+    """The inverse of :func:`ports_text`; ValueError when an item is not three names."""
+    if not text:
+        return None
+    out: list[PortKey] = []
+    for item in text.split(","):
+        parts = item.split(SEPARATOR)
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"'{item}' is not topology{SEPARATOR}vm{SEPARATOR}network")
+        out.append((parts[0], parts[1], parts[2]))
+    return tuple(out)
+
+
+def port_links(config: HostConfig, port: Port) -> list[tuple[str, str]]:
+    """The links of one VM port, as (namespace, ifname): the veth end in the dom0 (on the
+    bridge), the end inside the VM, and the IFB that shapes what the VM sends."""
+    return [(config.dom0, port.vif), (port.vm_namespace, port.ifname), (config.dom0, port.ifb)]
+
+
+def scoped_configs(
+    before: Candidate, after: Candidate, ports: Iterable[PortKey]
+) -> dict[str, tuple[HostConfig, list[Port]]]:
+    """The configurations of ``after`` that hold ``ports``, by topology, each with those
+    ports; checked to differ from ``before`` in nothing but the ports' shaping (rates,
+    NetEm, per-peer classes).  Raises ValueError naming a port that does not exist or
+    what else differs: a change scoped to some ports must not need anything else."""
+    wanted: dict[str, set[tuple[str, str]]] = {}
+    for topology, vm, network in ports:
+        wanted.setdefault(topology, set()).add((vm, network))
+    old = {c.topology: c for c in host_configs_from_candidate(before, check=False)}
+    new = {c.topology: c for c in host_configs_from_candidate(after)}
+    out: dict[str, tuple[HostConfig, list[Port]]] = {}
+    for topology in sorted(set(new) | set(old)):
+        named = wanted.get(topology, set())
+        problem = scoped_change(old.get(topology), new.get(topology), named)
+        if problem is not None:
+            raise ValueError(problem)
+        if named:
+            config = new[topology]
+            out[topology] = (config, [p for p in config.ports if (p.vm, p.network) in named])
+    for topology in sorted(set(wanted) - set(new)):
+        raise ValueError(f"topology '{topology}' is not on this host")
+    return out
+
+
+def scoped_change(
+    before: HostConfig | None, after: HostConfig | None, named: set[tuple[str, str]]
+) -> str | None:
+    """Why ``after`` is not ``before`` with only the shaping of the ``named`` ports
+    (VM, network) changed, or None when it is."""
+    config = after if after is not None else before
+    if config is None:
+        return None
+    where = f"topology '{config.topology}' on host '{config.host}'"
+    if not named:
+        return None if before == after else f"{where} changes too, and none of its ports is named"
+    if before is None:
+        return f"{where} is not applied there yet"
+    if after is None:
+        return f"{where} would go: more than the shaping of the ports named"
+    found = {(p.vm, p.network) for p in after.ports}
+    missing = sorted(named - found)
+    if missing:
+        return f"{where} has no port of VM '{missing[0][0]}' in network '{missing[0][1]}'"
+    if _unshaped(before, named) != _unshaped(after, named):
+        return f"{where} changes more than the shaping of the ports named"
+    return None
+
+
+def _unshaped(config: HostConfig, named: set[tuple[str, str]]) -> HostConfig:
+    """``config`` with the shaping of the ``named`` ports cleared."""
+    none = Shaping()
+    return replace(
+        config,
+        ports=tuple(
+            replace(p, egress=none, ingress=none, classes=()) if (p.vm, p.network) in named else p
+            for p in config.ports
+        ),
+    )

@@ -41,6 +41,15 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="through agents: a host reverts a commit not confirmed within this time (default 120)",
     )
+    apply.add_argument(
+        "--only",
+        action="append",
+        type=_port,
+        metavar="VM:NETWORK",
+        help="change only this VM port's shaping (repeatable): a transaction scoped to its "
+        "links on its host, nothing else observed or changed; virtual.xml may differ from "
+        "what was applied in those ports' shaping only",
+    )
     apply.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
     apply.set_defaults(run=run_apply)
 
@@ -57,6 +66,13 @@ def register(sub: Any) -> None:
     destroy.add_argument("--topology", help="the topology's name, instead of the two files")
     add_json(destroy)
     destroy.set_defaults(run=run_destroy)
+
+
+def _port(text: str) -> tuple[str, str]:
+    vm, sep, network = text.partition(":")
+    if not (vm and sep and network) or ":" in network:
+        raise argparse.ArgumentTypeError(f"'{text}' is not VM:NETWORK")
+    return vm, network
 
 
 def _add_local(parser: argparse.ArgumentParser) -> None:
@@ -111,6 +127,7 @@ def run_apply(args: argparse.Namespace) -> int:
             revert_s=args.revert_timeout or commit.REVERT_S,
             steps=progress.count,
             fail_at=args.fail_at,
+            ports=args.only,
         )
     finally:
         progress.finish()

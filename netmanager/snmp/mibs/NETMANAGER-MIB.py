@@ -119,7 +119,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-05 00:00",
+        ("2026-12-06 00:00",
+         "2026-12-05 00:00",
          "2026-12-04 02:00",
          "2025-11-22 01:00",
          "2025-11-22 00:00")
@@ -1463,6 +1464,27 @@ if mibBuilder.loadTexts:
     nmTxnStepsTotal.setStatus("current")
 if mibBuilder.loadTexts:
     nmTxnStepsTotal.setUnits("steps")
+
+
+class _NmTxnScope_Type(OctetString):
+    """Custom type nmTxnScope based on OctetString"""
+    defaultHexValue = ""
+
+    subtypeSpec = OctetString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 16384),
+    )
+
+
+_NmTxnScope_Type.__name__ = "OctetString"
+_NmTxnScope_Object = MibScalar
+nmTxnScope = _NmTxnScope_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 2, 15),
+    _NmTxnScope_Type()
+)
+nmTxnScope.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmTxnScope.setStatus("current")
 _NmMonitor_ObjectIdentity = ObjectIdentity
 nmMonitor = _NmMonitor_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 3)
@@ -1760,6 +1782,7 @@ nmTxnGroup.setObjects(
         ("NETMANAGER-MIB", "nmTxnRollbacks"),
         ("NETMANAGER-MIB", "nmTxnStepsDone"),
         ("NETMANAGER-MIB", "nmTxnStepsTotal"),
+        ("NETMANAGER-MIB", "nmTxnScope"),
         ("NETMANAGER-MIB", "nmChangeAction"),
         ("NETMANAGER-MIB", "nmChangeObject"),
         ("NETMANAGER-MIB", "nmChangeReason"))
@@ -1957,6 +1980,7 @@ mibBuilder.export_symbols(
        "nmChangeReason": nmChangeReason,
        "nmTxnStepsDone": nmTxnStepsDone,
        "nmTxnStepsTotal": nmTxnStepsTotal,
+       "nmTxnScope": nmTxnScope,
        "nmMonitor": nmMonitor,
        "nmLinkTable": nmLinkTable,
        "nmLinkEntry": nmLinkEntry,
