@@ -35,11 +35,13 @@ Progress = Callable[[str], None]
 Hook = Callable[[str, str], None]
 
 
-def _quiet(_: str) -> None:
+def quiet(_: str) -> None:
+    """A :data:`Progress` that says nothing."""
     return None
 
 
-def _no_hook(_event: str, _host: str) -> None:
+def no_hook(_event: str, _host: str) -> None:
+    """A :data:`Hook` that does nothing."""
     return None
 
 
@@ -126,8 +128,8 @@ async def transaction(
     wanted: Mapping[str, Candidate],
     *,
     revert_s: int = REVERT_S,
-    progress: Progress = _quiet,
-    hook: Hook = _no_hook,
+    progress: Progress = quiet,
+    hook: Hook = no_hook,
     commit: bool = True,
     steps: StepProgress | None = None,
     ports: Mapping[str, Sequence[PortKey]] | None = None,

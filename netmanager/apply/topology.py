@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 from netmanager.agentctl import processes as agent_procs
 from netmanager.agentctl.client import AgentClient
 from netmanager.apply.agent_transport import AgentTransport, KnownCandidates
-from netmanager.apply.commit import REVERT_S, Hook, run, transaction
+from netmanager.apply.commit import REVERT_S, Hook, Progress, no_hook, quiet, run, transaction
 from netmanager.apply.local import LocalTransport, forget_local_hosts
 from netmanager.apply.prepare import Deployment
 from netmanager.apply.records import (
@@ -52,16 +52,6 @@ from netmanager.kernel.plan import Plan
 from netmanager.mapping import Occupied, release_allocations, save_allocations
 from netmanager.snmp.credentials import CredentialsError
 from netmanager.statedir import apply_lock
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    return None
-
-
-def _no_hook(_event: str, _host: str) -> None:
-    return None
 
 
 @dataclass
@@ -284,8 +274,8 @@ def apply(
     deployment: Deployment,
     *,
     local: bool = False,
-    progress: Progress = _quiet,
-    hook: Hook = _no_hook,
+    progress: Progress = quiet,
+    hook: Hook = no_hook,
     revert_s: int = REVERT_S,
     steps: StepProgress | None = None,
     fail_at: int | None = None,
@@ -501,8 +491,8 @@ def plan(deployment: Deployment, *, local: bool = False) -> TopologyPlan:
 def destroy(
     topology: str,
     *,
-    progress: Progress = _quiet,
-    hook: Hook = _no_hook,
+    progress: Progress = quiet,
+    hook: Hook = no_hook,
     steps: StepProgress | None = None,
 ) -> Outcome:
     """Remove the topology from every host, the way it was applied (in this process or

@@ -30,8 +30,8 @@ from netmanager.host.rows import (
     candidate_from_host_configs,
     host_configs_from_candidate,
 )
-from snmp_agents.setargs import candidate_sets
 from tests.snmp.conftest import REPO, Agent, Tools, need_root, need_tools
+from tests.snmp.setargs import candidate_sets
 
 EXAMPLES = REPO / "examples"
 CASES = [
