@@ -40,11 +40,14 @@ def write_json(path: Path, document: Any, *, compact: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # json.dumps, not json.dump: dump always takes the pure-Python encoder, dumps the
+        # C one where it can (compact documents: some ten times faster)
+        if compact:
+            text = json.dumps(document, separators=(",", ":"), sort_keys=True)
+        else:
+            text = json.dumps(document, indent=2, sort_keys=True)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            if compact:
-                json.dump(document, f, separators=(",", ":"), sort_keys=True)
-            else:
-                json.dump(document, f, indent=2, sort_keys=True)
+            f.write(text)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())

@@ -347,8 +347,14 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
 
     txn.section_changed = publish
     publish()
+    settled = (*mib.oid_of("nmTxnSettledState"), 0)
     responder = Responder(
-        snmp, tree, Policy(creds), txn.handle_set, max_bulk_varbinds=args.max_bulk_varbinds
+        snmp,
+        tree,
+        Policy(creds),
+        txn.handle_set,
+        max_bulk_varbinds=args.max_bulk_varbinds,
+        defer=lambda oids: txn.settling() if settled in oids else None,
     )
     responder.reader.watch(WATCHED_SUBTREES, monitor.counters_read)
     if creds.community and creds.read_only_view:

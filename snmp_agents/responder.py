@@ -22,11 +22,17 @@ answered by :class:`FastV2c` straight from the datagram, without pysnmp's messag
 processing (the dominant cost per request).  Everything else (SNMPv1, SNMPv3, SET,
 anything the fast path does not recognise) goes through pysnmp.
 
+Waiting without polling: a GET that asks for an object whose value is only final once
+something ends (``nmTxnSettledState``: the transaction's state once its running operation
+has ended) is answered when that happens or after :data:`DEFER_MAX_S`, whichever comes
+first (:class:`Responder`'s ``defer``); the agent serves other requests meanwhile.
+
 Requests in a non-default context are dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Callable, Sequence
@@ -56,6 +62,10 @@ USM = 3
 #: bytes kept free for the message and PDU headers around the var-binds
 HEADER_ROOM = 200
 MAX_MESSAGE = 65507
+#: longest a GET waits for what it asked to settle (well below a manager's request timeout)
+DEFER_MAX_S = 1.0
+#: given the OIDs of a GET: something to wait for before answering it, or None
+Deferral = Callable[[Sequence[Oid]], "asyncio.Future[Any] | None"]
 
 
 class Access(enum.IntEnum):
@@ -193,8 +203,11 @@ class Responder:
         policy: Policy,
         on_set: SetHandler,
         max_bulk_varbinds: int = 2000,
+        defer: Deferral | None = None,
     ) -> None:
         self.engine = engine
+        self.defer = defer
+        self._deferred: set[asyncio.Task[None]] = set()
         self.tree = tree
         self.reader = MibReader(tree, max_bulk_varbinds)
         self.policy = policy
@@ -272,6 +285,14 @@ class Responder:
         elif mpm == 0:
             out = self._v1_read(tag, oids)
         elif tag == GET:
+            waiter = self.defer(oids) if self.defer is not None else None
+            if waiter is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self._answer_later(waiter, mpm, security, scope, pdu, max_size, state_reference)
+                )
+                self._deferred.add(task)
+                task.add_done_callback(self._deferred.discard)
+                return
             out = self.reader.get(oids)
         elif tag == GETNEXT:
             out = self.reader.next_all(oids)
@@ -283,6 +304,62 @@ class Responder:
                 budget,
             )
 
+        self._send(
+            mpm,
+            security,
+            scope,
+            pdu,
+            orig_pdu,
+            max_size,
+            state_reference,
+            out,
+            error_status,
+            error_index,
+            budget,
+        )
+
+    async def _answer_later(
+        self,
+        waiter: asyncio.Future[Any],
+        mpm: int,
+        security: tuple[int, Any, int],
+        scope: tuple[Any, Any, int],
+        pdu: Any,
+        max_size: int,
+        state_reference: Any,
+    ) -> None:
+        """A deferred GET: answered once ``waiter`` is done, or after DEFER_MAX_S."""
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), DEFER_MAX_S)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+        except Exception:  # the operation's own failure: the GET reads the outcome
+            pass
+        try:
+            oids = [tuple(oid) for oid, _ in v2c.apiPDU.get_varbinds(pdu)]
+            budget = max(484, min(int(max_size), MAX_MESSAGE)) - HEADER_ROOM
+            out = self.reader.get(oids)
+            self._send(
+                mpm, security, scope, pdu, None, max_size, state_reference, out, 0, 0, budget
+            )
+        except Exception:
+            log.exception("deferred request dropped: unexpected error while answering")
+
+    def _send(
+        self,
+        mpm: int,
+        security: tuple[int, Any, int],
+        scope: tuple[Any, Any, int],
+        pdu: Any,
+        orig_pdu: Any,
+        max_size: int,
+        state_reference: Any,
+        out: list[tuple[Oid, Any]] | list[bytes],
+        error_status: int,
+        error_index: int,
+        budget: int,
+    ) -> None:
+        tag = pdu.tagSet
         if tag in (GET, GETNEXT) and _size(out) > budget:
             out, error_status, error_index = [], 1, 0  # tooBig
         while True:

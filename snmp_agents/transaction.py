@@ -71,6 +71,9 @@ FLUSH_DELAY_S = 0.5
 Notify = Callable[[str, Sequence[tuple[Oid, Any]]], None]
 
 
+CHANGE_COLUMNS = ("nmChangeAction", "nmChangeObject", "nmChangeReason")
+
+
 def _scalar(name: str) -> ColumnDef:
     return ColumnDef.of(mib.symbol(name), name)
 
@@ -138,6 +141,9 @@ class Transaction:
         self._task: asyncio.Task[None] | None = None
         self.section_changed: Callable[[], None] = lambda: None
         self._change_cache: tuple[list[Change], list[tuple[Oid, Any]]] | None = None
+        self._section_cache: tuple[list[Change], Section] | None = None
+        #: the scalars' var-binds and the objects of the section, built once
+        self._scalars: tuple[list[tuple[Oid, Any]], list[Oid], dict[str, Any]] | None = None
 
         self.col_operation = _scalar("nmTxnOperation")
         self.col_timeout = _scalar("nmTxnRevertTimeout")
@@ -147,6 +153,11 @@ class Transaction:
         self.oid_scope = (*self.col_scope.oid, 0)
         #: the VM ports the last stage was scoped to (nmTxnScope), None: the whole host
         self.scope: tuple[PortKey, ...] | None = None
+
+    def settling(self) -> asyncio.Task[None] | None:
+        """The operation running now, or None (nmTxnSettledState is answered when it ends)."""
+        task = self._task
+        return task if task is not None and not task.done() else None
 
     def busy(self) -> bool:
         """Whether an operation is changing (or about to change) the host."""
@@ -178,7 +189,7 @@ class Transaction:
             self._written = doc
 
     def _save_candidate(self) -> None:
-        write_json(self.state_dir / "candidate.json", self.store.to_json())
+        write_json(self.state_dir / "candidate.json", self.store.to_json(), compact=True)
 
     def _edited(self) -> None:
         """The candidate changed: write it (and the version) soon."""
@@ -204,6 +215,7 @@ class Transaction:
         write_json(
             self.state_dir / "confirmed.json",
             {"version": self.confirmed_version, "config": self.confirmed.to_json()},
+            compact=True,
         )
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -621,6 +633,7 @@ class Transaction:
             "nmTxnStepsDone": lambda: int(getattr(self.backend, "steps_done", 0)),
             "nmTxnStepsTotal": lambda: int(getattr(self.backend, "steps_total", 0)),
             "nmTxnScope": lambda: ports_text(self.scope).encode("ascii"),
+            "nmTxnSettledState": lambda: int(self.state),
         }
 
     def notification_varbinds(self, *names: str) -> list[tuple[Oid, Any]]:
@@ -632,17 +645,26 @@ class Transaction:
         return out
 
     def section(self) -> Section:
-        items: list[tuple[Oid, Any]] = []
-        objects: list[Oid] = []
-        for name, fn in self._values().items():
-            obj = mib.symbol(name)
-            objects.append(tuple(obj.name))
-            items.append(((*obj.name, 0), dynamic(_cloner(obj.syntax, fn))))
-        cols = {n: mib.symbol(n) for n in ("nmChangeAction", "nmChangeObject", "nmChangeReason")}
-        for c in cols.values():
-            objects.append(tuple(c.name))
-        items.extend(self._change_items(cols))
-        return Section.build("txn", mib.NM_TXN, items, objects)
+        """The transaction's subtree.  Its scalars are read at request time, so the
+        section is only built again when the change list is another one: a state change
+        (every operation makes several) costs nothing here."""
+        cached = self._section_cache
+        if cached is not None and cached[0] is self.changes:
+            return cached[1]
+        if self._scalars is None:
+            scalars: list[tuple[Oid, Any]] = []
+            objects: list[Oid] = []
+            for name, fn in self._values().items():
+                obj = mib.symbol(name)
+                objects.append(tuple(obj.name))
+                scalars.append(((*obj.name, 0), dynamic(_cloner(obj.syntax, fn))))
+            cols = {n: mib.symbol(n) for n in CHANGE_COLUMNS}
+            objects.extend(tuple(c.name) for c in cols.values())
+            self._scalars = (scalars, objects, cols)
+        scalars, objects, cols = self._scalars
+        built = Section.build("txn", mib.NM_TXN, [*scalars, *self._change_items(cols)], objects)
+        self._section_cache = (self.changes, built)
+        return built
 
     def _change_items(self, cols: dict[str, Any]) -> list[tuple[Oid, Any]]:
         """The change table's cells, built once per staged change list and each cloned
@@ -652,12 +674,8 @@ class Transaction:
         cached = self._change_cache
         if cached is not None and cached[0] is self.changes:
             return cached[1]
-        action, obj, reason = (
-            cols[n].syntax for n in ("nmChangeAction", "nmChangeObject", "nmChangeReason")
-        )
-        action_oid, obj_oid, reason_oid = (
-            tuple(cols[n].name) for n in ("nmChangeAction", "nmChangeObject", "nmChangeReason")
-        )
+        action, obj, reason = (cols[n].syntax for n in CHANGE_COLUMNS)
+        action_oid, obj_oid, reason_oid = (tuple(cols[n].name) for n in CHANGE_COLUMNS)
         items: list[tuple[Oid, Any]] = []
         for i, change in enumerate(self.changes, start=1):
             items.append(((*action_oid, i), (_value_cell, (action, CHANGE_ACTIONS[change.action]))))

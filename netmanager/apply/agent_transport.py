@@ -9,7 +9,6 @@ reverts by itself), and reports its progress in ``nmTxnStepsDone``/``nmTxnStepsT
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -72,7 +71,7 @@ class KnownCandidates:
         }
         self.known[host] = doc
         if path.parent.is_dir():
-            write_json(path, doc)
+            write_json(path, doc, compact=True)
 
 
 class AgentTransport:
@@ -83,6 +82,7 @@ class AgentTransport:
         self.client = client
         self.known = known
         self._wanted: Candidate | None = None
+        self._begun: TxnStatus | None = None
 
     async def _op(self, op: str, **options: Any) -> TxnStatus:
         try:
@@ -90,9 +90,9 @@ class AgentTransport:
         except AgentError as exc:
             raise _failed(exc) from exc
 
-    async def _status(self) -> TxnStatus:
+    async def _status(self, *, settled: bool = False) -> TxnStatus:
         try:
-            return await self.client.status()
+            return await self.client.status(settled=settled)
         except AgentError as exc:
             raise _failed(exc) from exc
 
@@ -103,18 +103,19 @@ class AgentTransport:
         self.client.close()
 
     async def _settled(self) -> TxnStatus:
-        """The agent's state once what is running has settled (nothing sent but GETs)."""
-        status = await self._status()
+        """The agent's state once what is running has settled (nothing sent but GETs,
+        each answered when the agent's operation ends or after a second)."""
+        status = await self._status(settled=True)
         deadline = time.monotonic() + OPERATION_TIMEOUT_S
         while status.state in ("staging", "committing", "rollingBack"):
             if time.monotonic() > deadline:
                 raise HostFailed(self.host, f"the agent stays {status.state}", "E741")
-            await asyncio.sleep(0.1)
-            status = await self._status()
+            status = await self._status(settled=True)
         return status
 
     async def begin(self, *, commit: bool) -> None:
         status = await self._settled()
+        self._begun = status
         if status.state != "pendingConfirm":
             return
         if not commit:
@@ -128,7 +129,12 @@ class AgentTransport:
         await self._op("rollback")
 
     async def stage(self, candidate: Candidate, ports: Sequence[PortKey] | None = None) -> int:
-        status = await self._status()
+        # the state begin read, unless begin had to roll back (this manager holds the
+        # apply lock: nothing else changes the agent's candidate in between)
+        begun, self._begun = self._begun, None
+        status = begun if begun is not None and begun.state != "pendingConfirm" else None
+        if status is None:
+            status = await self._status()
         try:
             await self.client.load(
                 candidate, self.known.candidate(self.host, status.candidate_version)

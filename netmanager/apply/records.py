@@ -111,7 +111,7 @@ def records(directory: Path | None = None) -> dict[str, Record]:
 
 
 def save_record(record: Record) -> None:
-    write_json(_records_dir() / f"{record.topology}.json", record.as_json())
+    write_json(_records_dir() / f"{record.topology}.json", record.as_json(), compact=True)
 
 
 def refuse_mixed(applied: dict[str, Record], transport: str, loc: Loc) -> None:

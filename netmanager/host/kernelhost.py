@@ -357,6 +357,9 @@ class KernelBackend:
         return "an unconfirmed commit" if self.undo_point is not None else None
 
     def recover(self) -> str | None:
+        # the first call, in the worker thread: the engine (its imports, its netlink
+        # socket) is made here, at the agent's start, rather than by the first stage
+        self.engine()
         what = self.in_progress
         if what in ("commit", "rollback"):
             # cut short: go back to where the journal says the host was

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -794,3 +795,29 @@ def test_a_request_to_an_agent_whose_process_has_exited_fails_at_once(
         assert "has exited" not in asyncio.run(ask(None))  # no process known: the timeout
     finally:
         gone.wait()
+
+
+def test_settled_state_is_answered_when_the_operation_ends(
+    make_agent: MakeAgent, tools: Tools
+) -> None:
+    """A GET of nmTxnSettledState (net-snmp's snmpget, SNMPv3) waits for the running
+    commit instead of answering "committing"; meanwhile the agent answers other requests
+    at once; with nothing running it answers at once.  The commit takes 0.6 s here (the
+    memory backend's delay), less than the second an answer may wait."""
+    agent = make_agent(*NO_LINKS, "--memory-delay", "0.6")
+    assert value(tools, agent, NM + "nmTxnSettledState.0", V3) == "idle"
+    load_lan(tools, agent)
+    stage_and_commit(tools, agent, revert_s=30)
+    tools.target = agent.target
+    settled: list[str] = []
+    waiter = threading.Thread(
+        target=lambda: settled.append(tools.get(V3, NM + "nmTxnSettledState.0"))
+    )
+    waiter.start()
+    try:
+        # answered while the settled GET waits
+        assert value(tools, agent, NM + "nmTxnState.0", V3) == "committing"
+    finally:
+        waiter.join(10)
+    assert settled == ["pendingConfirm"], agent.log_text()
+    assert txn_state(tools, agent) == "pendingConfirm"

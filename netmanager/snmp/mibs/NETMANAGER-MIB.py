@@ -1485,6 +1485,42 @@ nmTxnScope = _NmTxnScope_Object(
 nmTxnScope.setMaxAccess("read-write")
 if mibBuilder.loadTexts:
     nmTxnScope.setStatus("current")
+
+
+class _NmTxnSettledState_Type(Integer32):
+    """Custom type nmTxnSettledState based on Integer32"""
+    subtypeSpec = Integer32.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        SingleValueConstraint(
+            *(1,
+              2,
+              3,
+              4,
+              5,
+              6,
+              7)
+        )
+    )
+    namedValues = NamedValues(
+        *(("idle", 1),
+          ("staging", 2),
+          ("staged", 3),
+          ("committing", 4),
+          ("pendingConfirm", 5),
+          ("rollingBack", 6),
+          ("failed", 7))
+    )
+
+
+_NmTxnSettledState_Type.__name__ = "Integer32"
+_NmTxnSettledState_Object = MibScalar
+nmTxnSettledState = _NmTxnSettledState_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 2, 16),
+    _NmTxnSettledState_Type()
+)
+nmTxnSettledState.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmTxnSettledState.setStatus("current")
 _NmMonitor_ObjectIdentity = ObjectIdentity
 nmMonitor = _NmMonitor_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 3)
@@ -1783,6 +1819,7 @@ nmTxnGroup.setObjects(
         ("NETMANAGER-MIB", "nmTxnStepsDone"),
         ("NETMANAGER-MIB", "nmTxnStepsTotal"),
         ("NETMANAGER-MIB", "nmTxnScope"),
+        ("NETMANAGER-MIB", "nmTxnSettledState"),
         ("NETMANAGER-MIB", "nmChangeAction"),
         ("NETMANAGER-MIB", "nmChangeObject"),
         ("NETMANAGER-MIB", "nmChangeReason"))
@@ -1981,6 +2018,7 @@ mibBuilder.export_symbols(
        "nmTxnStepsDone": nmTxnStepsDone,
        "nmTxnStepsTotal": nmTxnStepsTotal,
        "nmTxnScope": nmTxnScope,
+       "nmTxnSettledState": nmTxnSettledState,
        "nmMonitor": nmMonitor,
        "nmLinkTable": nmLinkTable,
        "nmLinkEntry": nmLinkEntry,
