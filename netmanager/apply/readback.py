@@ -177,11 +177,6 @@ def kernel_status(topology: str | None = None) -> list[dict[str, Any]]:
     return documents
 
 
-def vm_namespace_of(vm: str, topology: str | None = None) -> str:
-    """The namespace of an applied VM; raises NetmanagerError when unknown or ambiguous."""
-    return vm_location(vm, topology)[0]
-
-
 def vm_location(vm: str, topology: str | None = None) -> tuple[str, str | None]:
     """(namespace, guest host or None) of an applied VM: a VM on a guest host lives in a
     namespace of that guest's kernel.  Raises NetmanagerError when unknown or ambiguous."""

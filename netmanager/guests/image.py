@@ -634,10 +634,6 @@ poweroff -f
 """
 
 
-def init_script() -> str:
-    return INIT
-
-
 def initramfs(
     kern: Kernel, cache_dir: Path, progress: Progress | None = None, init: str = INIT
 ) -> Path:

@@ -384,16 +384,6 @@ class Guest:
             and (os.path.basename(words[0]).startswith(b"qemu-system"))
         )
 
-    def memory_kib(self) -> int:
-        """QEMU's resident memory (VmRSS), 0 if it is gone."""
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
     def _why_gone(self) -> str:
         code = self.process.poll() if self.process is not None else None
         tails = []

@@ -172,10 +172,6 @@ class _Engine:
             and self.used_cnt[h] + cnt <= vms
         )
 
-    def within(self, h: int) -> bool:
-        cpus, memory, vms = self.cap[h]
-        return self.used_cpu[h] <= cpus and self.used_mem[h] <= memory and self.used_cnt[h] <= vms
-
     def room(self, h: int) -> float:
         """Free room of a host on its scarcest resource, in units of an average host."""
         cpus, memory, vms = self.cap[h]
