@@ -278,9 +278,11 @@ class NetlinkBackend:
             return handle
         if name == ROOT_NAMESPACE:
             return self._open(name, os.dup(self._home))
-        if not netns.exists(name):
+        try:
+            fd = netns.open_fd(name)
+        except FileNotFoundError:
             return None
-        return self._open(name, netns.open_fd(name))
+        return self._open(name, fd)
 
     def _handle(self, name: str, what: str) -> _Ns:
         """The handle of a namespace an action needs, its links learnt."""

@@ -10,6 +10,7 @@ that all their ACKs fit in the receive buffer, so none is dropped.
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Sequence
 
 from netmanager.kernel.netlink import (
@@ -57,7 +58,13 @@ class RtnlSocket:
             for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK):
                 sock.setsockopt(SOL_NETLINK, option, 1)
             sock.bind((0, 0))
-            sock.settimeout(TIMEOUT_S)
+            # the kernel's own time-outs, not Python's: a socket with a Python time-out
+            # polls before every send and receive, a system call more each (an observe
+            # of a thousand namespaces makes some ten thousand); a receive that times
+            # out raises OSError (EAGAIN) all the same
+            limit = struct.pack("ll", int(TIMEOUT_S), 0)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
         except BaseException:
             sock.close()
             raise

@@ -742,7 +742,8 @@ def with_changes(obj: KernelObject, **changes: object) -> KernelObject:
 
 
 def validate(state: HostState, scope: Scope | None = None) -> list[str]:
-    """Every reason why ``state`` could not exist in a kernel, or [] if it could.
+    """Every reason why ``state`` could not exist in a kernel, or [] if it could (in the
+    state's key order: the objects are only sorted for that when there is a problem).
 
     With a ``scope``, objects may also live in its shared namespaces (which the state does
     not declare), every link must carry the scope's owner marker, and a link in a shared
@@ -750,6 +751,11 @@ def validate(state: HostState, scope: Scope | None = None) -> list[str]:
     a VLAN parent, a redirect target) that the state does not hold: they must exist when
     the state is applied.
     """
+    problems = _validate(state, scope, state.objects)
+    return _validate(state, scope, state) if problems else problems
+
+
+def _validate(state: HostState, scope: Scope | None, objects: Iterable[KernelObject]) -> list[str]:
     problems: list[str] = [] if scope is None else scope.problems()
     namespaces = state.namespaces
     shared = scope.shared if scope is not None else frozenset()
@@ -783,7 +789,7 @@ def validate(state: HostState, scope: Scope | None = None) -> list[str]:
             problems.append(f"{obj.label()}: {what} {where(namespace, ifname)} is not in the state")
         return link
 
-    for obj in state:
+    for obj in objects:
         if isinstance(obj, Namespace):
             if obj.name == ROOT_NAMESPACE:
                 problems.append(
