@@ -36,6 +36,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pyasn1.type import univ
@@ -193,6 +194,24 @@ class FastV2c:
 SetHandler = Callable[[Sequence[tuple[int, Oid, Any]]], None]
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One request as pysnmp's dispatcher hands it over, to be answered now or later."""
+
+    mpm: int  # message processing model: 0 SNMPv1, 1 SNMPv2c, 3 SNMPv3
+    security: tuple[int, Any, int]  # model, name, level
+    scope: tuple[Any, Any, int]  # context engine id, context name, PDU version
+    pdu: Any  # as SNMPv2 (an SNMPv1 PDU converted)
+    v1_pdu: Any  # the SNMPv1 PDU it came as, or None
+    max_size: int
+    state_reference: Any
+
+    @property
+    def budget(self) -> int:
+        """Bytes the response's var-binds may take."""
+        return max(484, min(self.max_size, MAX_MESSAGE)) - HEADER_ROOM
+
+
 class Responder:
     """pysnmp's entry point for every request that :class:`FastV2c` did not answer."""
 
@@ -234,36 +253,28 @@ class Responder:
     ) -> None:
         try:
             self._process(
-                message_processing_model,
-                (security_model, security_name, security_level),
-                (context_engine_id, context_name, pdu_version),
-                pdu,
-                max_size_response_scoped_pdu,
-                state_reference,
+                _Request(
+                    message_processing_model,
+                    (security_model, security_name, security_level),
+                    (context_engine_id, context_name, pdu_version),
+                    rfc2576.v1_to_v2(pdu) if message_processing_model == 0 else pdu,
+                    pdu if message_processing_model == 0 else None,
+                    int(max_size_response_scoped_pdu),
+                    state_reference,
+                )
             )
         except Exception:
             log.exception("request dropped: unexpected error while answering")
 
-    def _process(
-        self,
-        mpm: int,
-        security: tuple[int, Any, int],
-        scope: tuple[Any, Any, int],
-        pdu: Any,
-        max_size: int,
-        state_reference: Any,
-    ) -> None:
+    def _process(self, request: _Request) -> None:
+        scope = request.scope
         if bytes(scope[1]):
             log.debug("request for context %r dropped", bytes(scope[1]))
             return
-        orig_pdu = None
-        if mpm == 0:
-            orig_pdu = pdu
-            pdu = rfc2576.v1_to_v2(pdu)
-        access = self.policy.access(*security)
+        pdu = request.pdu
+        access = self.policy.access(*request.security)
         tag = pdu.tagSet
         varbinds = [(tuple(oid), value) for oid, value in v2c.apiPDU.get_varbinds(pdu)]
-        budget = max(484, min(int(max_size), MAX_MESSAGE)) - HEADER_ROOM
         oids = [oid for oid, _ in varbinds]
 
         error_status, error_index = 0, 0
@@ -282,14 +293,12 @@ class Responder:
                     log.info(
                         "SET refused: %s at var-bind %d: %s", exc.status, error_index, exc.message
                     )
-        elif mpm == 0:
+        elif request.mpm == 0:
             out = self._v1_read(tag, oids)
         elif tag == GET:
             waiter = self.defer(oids) if self.defer is not None else None
             if waiter is not None:
-                task = asyncio.get_running_loop().create_task(
-                    self._answer_later(waiter, mpm, security, scope, pdu, max_size, state_reference)
-                )
+                task = asyncio.get_running_loop().create_task(self._answer_later(waiter, request))
                 self._deferred.add(task)
                 task.add_done_callback(self._deferred.discard)
                 return
@@ -301,33 +310,11 @@ class Responder:
                 oids,
                 int(v2c.apiBulkPDU.get_non_repeaters(pdu)),
                 int(v2c.apiBulkPDU.get_max_repetitions(pdu)),
-                budget,
+                request.budget,
             )
+        self._send(request, out, error_status, error_index)
 
-        self._send(
-            mpm,
-            security,
-            scope,
-            pdu,
-            orig_pdu,
-            max_size,
-            state_reference,
-            out,
-            error_status,
-            error_index,
-            budget,
-        )
-
-    async def _answer_later(
-        self,
-        waiter: asyncio.Future[Any],
-        mpm: int,
-        security: tuple[int, Any, int],
-        scope: tuple[Any, Any, int],
-        pdu: Any,
-        max_size: int,
-        state_reference: Any,
-    ) -> None:
+    async def _answer_later(self, waiter: asyncio.Future[Any], request: _Request) -> None:
         """A deferred GET: answered once ``waiter`` is done, or after DEFER_MAX_S."""
         try:
             await asyncio.wait_for(asyncio.shield(waiter), DEFER_MAX_S)
@@ -336,31 +323,21 @@ class Responder:
         except Exception:  # the operation's own failure: the GET reads the outcome
             pass
         try:
-            oids = [tuple(oid) for oid, _ in v2c.apiPDU.get_varbinds(pdu)]
-            budget = max(484, min(int(max_size), MAX_MESSAGE)) - HEADER_ROOM
-            out = self.reader.get(oids)
-            self._send(
-                mpm, security, scope, pdu, None, max_size, state_reference, out, 0, 0, budget
-            )
+            oids = [tuple(oid) for oid, _ in v2c.apiPDU.get_varbinds(request.pdu)]
+            self._send(request, self.reader.get(oids), 0, 0)
         except Exception:
             log.exception("deferred request dropped: unexpected error while answering")
 
     def _send(
         self,
-        mpm: int,
-        security: tuple[int, Any, int],
-        scope: tuple[Any, Any, int],
-        pdu: Any,
-        orig_pdu: Any,
-        max_size: int,
-        state_reference: Any,
+        request: _Request,
         out: list[tuple[Oid, Any]] | list[bytes],
         error_status: int,
         error_index: int,
-        budget: int,
     ) -> None:
+        pdu = request.pdu
         tag = pdu.tagSet
-        if tag in (GET, GETNEXT) and _size(out) > budget:
+        if tag in (GET, GETNEXT) and _size(out) > request.budget:
             out, error_status, error_index = [], 1, 0  # tooBig
         while True:
             try:
@@ -374,10 +351,17 @@ class Responder:
                     )
                 else:
                     v2c.apiPDU.set_varbinds(rsp, out)
-                if mpm == 0:
-                    rsp = rfc2576.v2_to_v1(rsp, orig_pdu)
+                if request.mpm == 0:
+                    rsp = rfc2576.v2_to_v1(rsp, request.v1_pdu)
                 self.engine.message_dispatcher.return_response_pdu(
-                    self.engine, mpm, *security, *scope, rsp, max_size, state_reference, {}
+                    self.engine,
+                    request.mpm,
+                    *request.security,
+                    *request.scope,
+                    rsp,
+                    request.max_size,
+                    request.state_reference,
+                    {},
                 )
                 return
             except proto_error.StatusInformation as exc:
