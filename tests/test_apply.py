@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -422,3 +423,68 @@ def test_apply_only_changes_the_named_ports_shaping_through_their_agents(
     changed = topology.plan(prepare(TWO[0], faster))
     assert changed.counts() == {"add": 0, "modify": 1, "remove": 0}, changed.lines()
     assert main(["destroy", *TWO]) == 0
+
+
+def test_a_process_that_keeps_its_backends_sees_what_others_changed_in_between(
+    prefix: str, tmp_path: Path
+) -> None:
+    """In one process, ``--local`` keeps each host's backend from one apply to the next
+    (its namespaces open, its journal read): a VM namespace deleted and made again under
+    the same name by someone else is seen as the new, empty one, and a journal another
+    process wrote since is read again, so that plan and apply stay true."""
+    topology.apply(prepare(*TWO), local=True)
+    vm1 = f"{prefix}v-two-hosts-vm1"
+    subprocess.run(["ip", "netns", "del", vm1], check=True)
+    subprocess.run(["ip", "netns", "add", vm1], check=True)
+    again = topology.plan(prepare(*TWO), local=True)
+    assert again.counts()["add"] >= 3, again.lines()  # its veth end, address, route
+    topology.apply(prepare(*TWO), local=True)
+    assert _ping(prefix, "vm1", "10.20.0.2", "two-hosts")
+    # another process changes the rate (and so the journals); this one then plans nothing
+    faster = faster_two_hosts(tmp_path)
+    env = {**os.environ, "NETMANAGER_NS_PREFIX": prefix}
+    done = subprocess.run(
+        [sys.executable, "-m", "netmanager", "apply", "--local", TWO[0], str(faster)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert topology.plan(prepare(TWO[0], faster), local=True).counts() == {
+        "add": 0,
+        "modify": 0,
+        "remove": 0,
+    }
+    assert topology.apply(prepare(TWO[0], faster), local=True).changes == 0
+    topology.destroy("two-hosts")
+
+
+def test_a_kept_backend_rolls_back_to_what_another_process_left(
+    prefix: str, tmp_path: Path
+) -> None:
+    """A second tenant applied by another process after this process's last apply: a
+    failure in this process's next apply (its backends kept from before) is rolled back
+    and leaves the machine exactly as the other process left it, second tenant included
+    (the kept backends read the journals the other process wrote: see
+    test_a_backend_reads_its_journal_again_when_another_process_wrote_it)."""
+    tenant_a, tenant_b = (str(EXAMPLES / f"virtcloud/tenant-{t}.xml") for t in "ab")
+    topology.apply(prepare(VC, tenant_a), local=True)
+    env = {**os.environ, "NETMANAGER_NS_PREFIX": prefix}
+    done = subprocess.run(
+        [sys.executable, "-m", "netmanager", "apply", "--local", VC, tenant_b],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with_b = kernelstate.snapshot(prefix)
+    changed = tmp_path / "tenant-a.xml"
+    changed.write_text(Path(tenant_a).read_text().replace('"200Mbit"', '"300Mbit"'))
+    with pytest.raises(ApplyFailed):
+        topology.apply(prepare(VC, str(changed)), local=True, fail_at=1)
+    assert kernelstate.snapshot(prefix) == with_b
+    assert _ping(prefix, "node1", "10.10.0.12", "tenant-b")
+    for tenant in ("tenant-a", "tenant-b"):
+        topology.destroy(tenant)

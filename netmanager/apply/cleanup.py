@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from netmanager.agentctl import processes as agent_procs
+from netmanager.apply.local import forget_local_hosts
 from netmanager.apply.records import owned_namespaces
 from netmanager.kernel import netns
 from netmanager.kernel.features import stale_probe_namespaces
@@ -86,6 +87,7 @@ def cleanup(*, dry_run: bool = False) -> Cleanup:
             return found
         guest_hosts.stop_guests()
         agent_procs.stop_agents()
+        forget_local_hosts()  # this process's own backends let go of the namespaces
         agent_procs.end(*agent_procs.processes())
         for name in found.namespaces:
             netns.remove(name)

@@ -55,8 +55,21 @@ def local_dir(host: str) -> Path:
     return state_dir() / "local" / host
 
 
+#: this process's kernel backends, kept from one transaction to the next as an agent keeps
+#: its own (its engine's namespace handles, its rendered states), each with the worker
+#: thread its engine is bound to; by state directory, host and dom0.  A journal written
+#: by another process since is read again (KernelBackend.reload_if_changed), namespaces
+#: gone are let go after each transaction (prune).
+_BACKENDS: dict[tuple[str, str, str], tuple[KernelBackend, ThreadPoolExecutor]] = {}
+
+
 def forget_local_hosts() -> None:
-    """Remove every in-process backend's journal (the last topology went)."""
+    """Remove every in-process backend's journal (the last topology went), and close the
+    backends this process kept for them."""
+    where = str(state_dir())
+    for key in [k for k in _BACKENDS if k[0] == where]:
+        backend, thread = _BACKENDS.pop(key)
+        thread.submit(backend.close).result()
     shutil.rmtree(state_dir() / "local", ignore_errors=True)
 
 
@@ -74,19 +87,32 @@ class LocalTransport:
         *,
         faults: StepFaults | None = None,
         serial: asyncio.Lock | None = None,
+        thread: ThreadPoolExecutor | None = None,
+        kept: bool = False,
     ) -> None:
         self.host = host
         self.backend = backend
         self.faults = faults
         self.serial = serial
-        self._thread = _worker()
+        self._thread = thread if thread is not None else _worker()
+        #: the backend outlives this transport (see _BACKENDS): not closed, only pruned
+        self._kept = kept
         self._staged: Candidate | None = None
         self._changes: list[Change] = []
 
     @classmethod
     def kernel(cls, host: str, dom0: str, **options: Any) -> LocalTransport:
-        """The transport of an emulated host whose dom0 is namespace ``dom0``."""
-        return cls(host, KernelBackend(dom0, local_dir(host)), **options)
+        """The transport of an emulated host whose dom0 is namespace ``dom0``, over the
+        backend this process keeps for it."""
+        key = (str(state_dir()), host, dom0)
+        kept = _BACKENDS.get(key)
+        if kept is None:
+            kept = (KernelBackend(dom0, local_dir(host)), _worker())
+            _BACKENDS[key] = kept
+        else:
+            kept[0].reload_if_changed()
+        backend, thread = kept
+        return cls(host, backend, thread=thread, kept=True, **options)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -100,10 +126,10 @@ class LocalTransport:
         return None
 
     def close(self) -> None:
-        close = getattr(self.backend, "close", None)
-        if close is not None:
-            # the kernel engine is bound to the worker thread: close it there
-            self._thread.submit(close).result()
+        # the kernel engine is bound to the worker thread: close or prune it there
+        done = getattr(self.backend, "prune" if self._kept else "close", None)
+        if done is not None:
+            self._thread.submit(done).result()
 
     async def begin(self, *, commit: bool) -> None:
         left = await self._call(self.backend.pending)

@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "kernel-backend.json"
 FAULT_FILE = "inject-fault"  # tests: the k-th kernel step of the next commit fails
 _OPS = {"+": "add", "~": "modify", "-": "remove"}
+RENDERED_MAX = 16
 _FAILURES = (ApplyError, KernelStateError, StalePlanError, FirewallError, RenderError, OSError)
 
 
@@ -135,24 +136,59 @@ class KernelBackend:
         self.ports: tuple[PortKey, ...] | None = None
         self.staged: _Target | None = None
         self.staged_ports: tuple[PortKey, ...] | None = None
+        #: desired states by (configuration object, scope): see _desired
+        self._rendered: dict[tuple[int, Scope], tuple[HostConfig, HostState]] = {}
         self.steps_done = 0
         self.steps_total = 0
         #: called with (steps done, steps in all) as a commit's kernel steps go
         self.on_steps: StepProgress | None = None
         #: faults for the next commit (tests; see :class:`StepFaults`)
         self.faults: StepFaults | None = None
-        if self.path.exists():
-            doc = json.loads(self.path.read_text())
-            self.running_candidate = Candidate.from_json(doc.get("running"))
-            undo = doc.get("undo_point")
-            self.undo_point = Candidate.from_json(undo) if undo is not None else None
-            target = doc.get("target")
-            self.target = Candidate.from_json(target) if target is not None else None
-            self.in_progress = doc.get("in_progress")
-            ports = doc.get("ports")
-            self.ports = tuple((t, v, n) for t, v, n in ports) if ports is not None else None
+        self._stamp: tuple[int, int, int] | None = None  # the journal as last read or written
+        self._load()
 
     # ------------------------------------------------------------------ persistence
+
+    def _journal_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _load(self) -> None:
+        self._stamp = self._journal_stamp()
+        self.running_candidate = Candidate()
+        self.undo_point = self.target = None
+        self.in_progress = None
+        self.ports = None
+        if self._stamp is None:
+            return
+        doc = json.loads(self.path.read_text())
+        self.running_candidate = Candidate.from_json(doc.get("running"))
+        undo = doc.get("undo_point")
+        self.undo_point = Candidate.from_json(undo) if undo is not None else None
+        target = doc.get("target")
+        self.target = Candidate.from_json(target) if target is not None else None
+        self.in_progress = doc.get("in_progress")
+        ports = doc.get("ports")
+        self.ports = tuple((t, v, n) for t, v, n in ports) if ports is not None else None
+
+    def reload_if_changed(self) -> bool:
+        """Read the journal again if someone else (another manager process on the same
+        state) wrote it since this backend did; whether it did."""
+        if self._journal_stamp() == self._stamp:
+            return False
+        self._load()
+        self.staged = None
+        self.staged_ports = None
+        return True
+
+    def prune(self) -> None:
+        """Let go of namespaces that are gone (in the engine's thread; see
+        :meth:`Engine.prune <netmanager.kernel.engine.Engine.prune>`)."""
+        if self._engine is not None and self._thread == threading.get_ident():
+            self._engine.prune()
 
     def _save(self) -> None:
         doc: dict[str, Any] = {
@@ -163,6 +199,7 @@ class KernelBackend:
             "ports": [list(p) for p in self.ports] if self.ports is not None else None,
         }
         write_json(self.path, doc, compact=True)
+        self._stamp = self._journal_stamp()
 
     # ------------------------------------------------------------------ helpers
 
@@ -219,14 +256,25 @@ class KernelBackend:
         return Scope.of(topology, owned - shared, shared)
 
     def _desired(self, config: HostConfig | None, scope: Scope) -> HostState:
+        """The kernel objects of one topology's configuration, rendered and validated once
+        per configuration object (an unchanged document decodes to the same object:
+        :func:`~netmanager.host.rows.host_configs_from_candidate`)."""
         if config is None:
             return HostState()
+        key = (id(config), scope)
+        found = self._rendered.get(key)
+        if found is not None and found[0] is config:
+            return found[1]
         objects = [
             o
             for o in render_host(config)
             if not (isinstance(o, Namespace) and o.name in scope.shared)
         ]
-        return HostState.checked(objects, scope)
+        state = HostState.checked(objects, scope)
+        if len(self._rendered) >= RENDERED_MAX:
+            self._rendered.clear()
+        self._rendered[key] = (config, state)
+        return state
 
     def _work(
         self, target: _Target, extra: Iterable[HostConfig] = ()

@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import replace
 from ipaddress import IPv4Address
+from typing import Any
 
 from netmanager.compile.hostconfig import HostConfig, Port, Shaping
 from netmanager.host.candidate import (
@@ -40,11 +41,13 @@ from netmanager.host.candidate import (
 )
 
 CHUNK = 255  # nmDocumentData: DisplayString (SIZE (1..255))
-#: candidates built or read in this process, with their HostConfigs (by identity): the
-#: local transport hands a backend the candidate the manager built, and a backend reads
-#: its running candidate many times; neither needs to decode the documents again
-_KNOWN: dict[int, tuple[Candidate, list[HostConfig]]] = {}
-_KNOWN_MAX = 32
+#: documents decoded in this process, by value: equal documents give the same HostConfig
+#: objects back (a backend reads its running candidate again at every operation, an agent
+#: the candidate it completed, and what is computed from a configuration can be kept by
+#: its identity), and the candidates whose structured rows were found to match them
+_DECODED: dict[tuple[DocumentConfig, ...], list[HostConfig]] = {}
+_CHECKED: dict[Candidate, list[HostConfig]] = {}
+_CACHED_MAX = 32
 NAME_MAX = 32  # NmName
 SEPARATOR = "/"
 ROWS = ("networks", "peers", "ports", "shapings", "routes")
@@ -148,7 +151,8 @@ def candidate_from_host_configs(configs: Iterable[HostConfig]) -> Candidate:
             for n, chunk in enumerate(encode_document(config), start=1)
         )
     candidate = Candidate.of(**tables)
-    _remember(candidate, configs)
+    _keep(_DECODED, candidate.documents, configs)
+    _keep(_CHECKED, candidate, configs)
     return candidate
 
 
@@ -191,10 +195,10 @@ def complete(candidate: Candidate) -> Candidate:
     return Candidate.of(**{**tables, **added})
 
 
-def _remember(candidate: Candidate, configs: list[HostConfig]) -> None:
-    if len(_KNOWN) >= _KNOWN_MAX:
-        del _KNOWN[next(iter(_KNOWN))]
-    _KNOWN[id(candidate)] = (candidate, list(configs))
+def _keep(cache: dict[Any, list[HostConfig]], key: Any, configs: list[HostConfig]) -> None:
+    if len(cache) >= _CACHED_MAX:
+        del cache[next(iter(cache))]
+    cache[key] = list(configs)
 
 
 def host_configs_from_candidate(candidate: Candidate, *, check: bool = True) -> list[HostConfig]:
@@ -202,9 +206,27 @@ def host_configs_from_candidate(candidate: Candidate, *, check: bool = True) -> 
     documents are incomplete or unreadable, or (``check``) the structured rows disagree
     with them.  ``check=False`` is for a host's own journal, whose candidates were checked
     when they were staged."""
-    known = _KNOWN.get(id(candidate))
-    if known is not None and known[0] is candidate:
-        return list(known[1])
+    if check:
+        checked = _CHECKED.get(candidate)
+        if checked is not None:
+            return list(checked)
+    configs = _DECODED.get(candidate.documents)
+    if configs is None:
+        configs = _decode(candidate)
+        _keep(_DECODED, candidate.documents, configs)
+    if check:
+        expected = _structured(configs)
+        for name in ROWS:
+            if getattr(expected, name) != getattr(candidate, name):
+                raise ValueError(
+                    f"the {name} rows do not match the host configuration documents "
+                    "(nmDocumentTable): load both from the same configuration"
+                )
+        _keep(_CHECKED, candidate, configs)
+    return list(configs)
+
+
+def _decode(candidate: Candidate) -> list[HostConfig]:
     chunks: dict[str, dict[int, str]] = {}
     for d in candidate.documents:
         chunks.setdefault(d.topology, {})[d.chunk] = d.data
@@ -224,18 +246,16 @@ def host_configs_from_candidate(candidate: Candidate, *, check: bool = True) -> 
                 f"the document of row '{topology}' describes topology '{config.topology}'"
             )
         configs.append(config)
-    if not check:
-        _remember(candidate, configs)
-        return configs
-    expected = candidate_from_host_configs(configs)
-    for name in ROWS:
-        if getattr(expected, name) != getattr(candidate, name):
-            raise ValueError(
-                f"the {name} rows do not match the host configuration documents "
-                "(nmDocumentTable): load both from the same configuration"
-            )
-    _remember(candidate, configs)
     return configs
+
+
+def _structured(configs: Iterable[HostConfig]) -> Candidate:
+    """The structured rows (no documents) the configurations imply."""
+    tables: dict[str, list[object]] = {name: [] for name in ROWS}
+    for config in configs:
+        for name, rows in rows_of(config).items():
+            tables[name].extend(rows)
+    return Candidate.of(**tables)
 
 
 #: a VM port of a topology on a host: (topology, VM, network), names unqualified

@@ -293,6 +293,26 @@ class NetlinkBackend:
             handle.learn(self._dump_links(handle))
         return handle
 
+    def _current(self, name: str) -> bool:
+        """Whether the held handle of ``name`` is still that namespace: a namespace deleted
+        and made again under the same name (by anyone) is another one."""
+        handle = self._ns[name]
+        if name == ROOT_NAMESPACE:
+            return True
+        try:
+            found = os.stat(netns.path_of(name))
+        except FileNotFoundError:
+            return False
+        held = os.fstat(handle.fd)
+        return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
+
+    def prune(self) -> None:
+        """Let go of the namespaces that are gone or were made again since they were
+        opened: a held descriptor or socket keeps a deleted namespace, and everything in
+        it, alive."""
+        for name in [n for n in self._ns if not self._current(n)]:
+            self._drop(name)
+
     def _drop(self, name: str) -> None:
         handle = self._ns.pop(name, None)
         if handle is not None:
@@ -357,7 +377,7 @@ class NetlinkBackend:
         scope = Scope.coerce(scope)
         raws: dict[str, _Raw] = {}
         for name in sorted(scope.all):
-            if name in self._ns and not self._exists(name):
+            if name in self._ns and not self._current(name):
                 self._drop(name)
             handle = self._attach(name)
             if handle is not None:

@@ -78,6 +78,13 @@ class Engine:
     def close(self) -> None:
         self.backend.close()
 
+    def prune(self) -> None:
+        """Let go of what the backend holds of namespaces that are gone (see
+        :meth:`NetlinkBackend.prune <netmanager.kernel.backend.NetlinkBackend.prune>`)."""
+        prune = getattr(self.backend, "prune", None)
+        if prune is not None:
+            prune()
+
     def observe(self, scope: Scope | Iterable[str]) -> HostState:
         """The objects of ``scope``, or every netmanager object of some namespaces."""
         return self.backend.observe(Scope.coerce(scope))

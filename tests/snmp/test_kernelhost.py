@@ -60,6 +60,33 @@ def test_round_trip_is_lossless(real: str, virtual: str) -> None:
         assert host_configs_from_candidate(again) == [config]
 
 
+def test_a_backend_reads_its_journal_again_when_another_process_wrote_it(
+    tmp_path: Path,
+) -> None:
+    """A manager process keeps its in-process backends from one apply to the next; when
+    another process (another manager on the same state directory) wrote a host's journal
+    since, the kept backend reads it again before it is used, so that its running
+    configuration, and what a rollback returns to, are the host's, not its own memory."""
+    from netmanager.host.kernelhost import KernelBackend
+
+    _, grid = _compiled(*CASES[0])
+    _, two = _compiled(*CASES[1])
+    ours = candidate_from_host_configs([grid["host1"]])
+    theirs = candidate_from_host_configs([grid["host1"], two["host1"]])
+    kept = KernelBackend(grid["host1"].dom0, tmp_path)
+    kept.running_candidate = ours
+    kept._save()
+    assert not kept.reload_if_changed()  # its own write: nothing to read
+    other = KernelBackend(grid["host1"].dom0, tmp_path)  # "another process"
+    assert other.running() == ours
+    other.running_candidate, other.undo_point = theirs, ours
+    other._save()
+    assert kept.reload_if_changed()
+    assert kept.running() == theirs and kept.undo_point == ours
+    assert kept.pending() == "an unconfirmed commit"
+    assert not kept.reload_if_changed()
+
+
 def test_topologies_share_a_host_and_rows_must_agree() -> None:
     _, grid = _compiled(*CASES[0])
     _, two = _compiled(*CASES[1])
