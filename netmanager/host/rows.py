@@ -196,6 +196,10 @@ def complete(candidate: Candidate) -> Candidate:
 
 
 def _keep(cache: dict[Any, list[HostConfig]], key: Any, configs: list[HostConfig]) -> None:
+    """Remember ``configs`` for ``key``; an equal key already known keeps its objects
+    (so that equal configurations are one object, whatever built them again)."""
+    if key in cache:
+        return
     if len(cache) >= _CACHED_MAX:
         del cache[next(iter(cache))]
     cache[key] = list(configs)
