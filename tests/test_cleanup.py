@@ -78,7 +78,8 @@ def test_cleanup_after_applies_killed_at_random_points(
                     os.kill(pid, signal.SIGCONT)
         left_behind.append(len(listed["namespaces"]) + len(listed["agents"]))  # type: ignore[arg-type]
         removed = _cleanup_json(capsys)
-        assert removed["namespaces"] == listed["namespaces"], what
+        # what an agent still committing created after the dry run goes too
+        assert set(listed["namespaces"]) <= set(removed["namespaces"]), what
         assert kernelstate.namespaces(prefix) == [], what
         assert f"nmprobe-{manager.pid}" not in kernelstate.namespaces("nmprobe-"), what
         assert agent_procs.running() == {} and agent_procs.processes() == {}, what

@@ -89,6 +89,11 @@ def cleanup(*, dry_run: bool = False) -> Cleanup:
         agent_procs.stop_agents()
         forget_local_hosts()  # this process's own backends let go of the namespaces
         agent_procs.end(*agent_procs.processes())
+        # listed again now that no agent runs: one still committing when the list was
+        # made may have created more since
+        found.namespaces = sorted(
+            set(found.namespaces) | owned_namespaces() | set(stale_probe_namespaces())
+        )
         for name in found.namespaces:
             netns.remove(name)
         for path in existing:
