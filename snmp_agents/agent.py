@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import os
 import signal
@@ -269,6 +270,20 @@ def make_backend(args: argparse.Namespace, state_dir: Path) -> HostBackend:
     raise StartupError(f"unknown backend '{args.backend}'")  # pragma: no cover - argparse checks
 
 
+def apply_underlay(path: Path) -> int:
+    """An emulated guest host's own NICs as the manager describes them (``--underlay``:
+    the JSON of its GuestHost), built by the kernel engine in a scope of those NICs only,
+    as the infrastructure's: adopted, marked, addressed, shaped.  The number of changes."""
+    from netmanager.compile.desired import render_guest_underlay
+    from netmanager.compile.hostconfig import INFRA, guest_from_json
+    from netmanager.kernel import ROOT_NAMESPACE, Engine, HostState, Scope
+
+    guest = guest_from_json(json.loads(path.read_text()))
+    scope = Scope.of_links(INFRA, [(ROOT_NAMESPACE, nic.ifname) for nic in guest.nics])
+    with Engine() as engine:
+        return engine.apply(HostState(frozenset(render_guest_underlay(guest))), scope=scope).changes
+
+
 def link_trap_varbinds(row: LinkRow) -> list[tuple[Oid, Any]]:
     i = row.index
     return [
@@ -365,6 +380,12 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
 
         transport.fast = FastV2c(responder.reader, creds.community, count_in)
 
+    if args.underlay is not None:
+        # the host's own NICs first: the topologies recovered next ride on them
+        changed = await asyncio.get_running_loop().run_in_executor(
+            backend_executor, apply_underlay, args.underlay
+        )
+        log.info("underlay: %d change(s)", changed)
     await txn.start()
     await monitor.poll()
     # the MIBs, the engine and the first snapshot live as long as the agent: keep the
@@ -432,6 +453,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--trap-receiver", action="append", default=[], metavar="HOST[:PORT]", help="(repeat)"
     )
     p.add_argument("--backend", choices=["memory", "kernel"], default="memory")
+    p.add_argument(
+        "--underlay",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="emulated guest hosts: the host's own NICs (JSON, written by the manager), "
+        "configured through the kernel engine before the agent serves",
+    )
     p.add_argument(
         "--dom0",
         default="",

@@ -24,6 +24,7 @@ from netmanager.compile.hostconfig import (
 )
 from netmanager.inputs.model import Encap
 from netmanager.kernel import (
+    ROOT_NAMESPACE,
     Address,
     FdbEntry,
     Htb,
@@ -361,6 +362,31 @@ def render_guest_taps(guest: GuestHost) -> list[KernelObject]:
             )
         )
         objects.append(Qdisc(ns, nic.tap, tbf_for_rate(nic.capacity_bps, mtu=nic.mtu)))
+    return objects
+
+
+def render_guest_underlay(guest: GuestHost) -> list[KernelObject]:
+    """Inside a guest host, the host's own side of its NICs as real.xml describes them:
+    each NIC (the guest's virtio device: adopted, never created) up with its MTU and
+    address, shaped to the link's capacity away from the guest (the switch's tap shapes
+    the other direction: :func:`render_guest_taps`).  In the guest's root namespace,
+    which the infrastructure owner shares with everything else there."""
+    objects: list[KernelObject] = []
+    for nic in guest.nics:
+        objects.append(
+            Link(
+                ROOT_NAMESPACE,
+                nic.ifname,
+                LinkKind.NIC,
+                alias(INFRA, "underlay", guest.host, nic.ifname),
+                mtu=nic.mtu,
+            )
+        )
+        if nic.address is not None:
+            objects.append(Address(ROOT_NAMESPACE, nic.ifname, nic.address))
+        objects.append(
+            Qdisc(ROOT_NAMESPACE, nic.ifname, tbf_for_rate(nic.capacity_bps, mtu=nic.mtu))
+        )
     return objects
 
 

@@ -329,18 +329,22 @@ def infrastructure_from_json(d: dict[str, Any]) -> Infrastructure:
             UnderlayLink(**{**link, "a_address": _interface_or_none(link["a_address"])})
             for link in d["links"]
         ),
-        guests=tuple(
-            GuestHost(
-                host=g["host"],
-                nics=tuple(
-                    GuestNic(**{**n, "address": _interface_or_none(n["address"])})
-                    for n in g["nics"]
-                ),
-                memory_mib=int(g.get("memory_mib", GUEST_MEMORY_MIB)),
-                cpus=int(g.get("cpus", 1)),
-            )
-            for g in d.get("guests", ())
+        guests=tuple(guest_from_json(g) for g in d.get("guests", ())),
+    )
+
+
+def guest_as_json(guest: GuestHost) -> dict[str, Any]:
+    return dict(_to_json(guest))
+
+
+def guest_from_json(g: dict[str, Any]) -> GuestHost:
+    return GuestHost(
+        host=g["host"],
+        nics=tuple(
+            GuestNic(**{**n, "address": _interface_or_none(n["address"])}) for n in g["nics"]
         ),
+        memory_mib=int(g.get("memory_mib", GUEST_MEMORY_MIB)),
+        cpus=int(g.get("cpus", 1)),
     )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -45,8 +46,8 @@ from netmanager.compile.desired import render_guest_taps
 from netmanager.compile.hostconfig import (
     INFRA,
     GuestHost,
-    GuestNic,
     Infrastructure,
+    guest_as_json,
     namespace_prefix,
 )
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
@@ -62,7 +63,6 @@ from netmanager.kernel import (
     Scope,
 )
 from netmanager.kernel.objects import link_key
-from netmanager.kernel.shaping import tbf_for_rate
 from netmanager.statedir import read_json, write_json
 
 PARALLEL_BOOTS = 2
@@ -73,9 +73,6 @@ GUEST_RUN = "/run/netmanager"  # a tmpfs inside the guest
 MANAGER_FILE = "guest-manager.json"
 MGMT_ADDRESS = "10.0.2.15"  # QEMU user networking's guest address (hostfwd's default)
 PROJECT = Path(__file__).resolve().parents[2]
-# run inside the guest, whose root is this machine's (over 9p): the paths found here
-IP = programs.path("ip")
-TC = programs.path("tc")
 
 Progress = Callable[[str], None]
 
@@ -214,33 +211,6 @@ def wire_taps(spec: GuestHost) -> None:
         raise OSError(f"tap {missing[0]} is missing in its switch's namespace")
 
 
-def _underlay_commands(nic: GuestNic) -> list[list[str]]:
-    """Inside the guest: the underlay NIC as real.xml describes it (a real host's own
-    network configuration), shaped to the link's capacity away from the guest."""
-    tbf = tbf_for_rate(nic.capacity_bps, mtu=nic.mtu)
-    out = [[IP, "link", "set", "dev", nic.ifname, "mtu", str(nic.mtu), "up"]]
-    if nic.address is not None:
-        out.append([IP, "address", "replace", str(nic.address), "dev", nic.ifname])
-    out.append(
-        [
-            TC,
-            "qdisc",
-            "replace",
-            "dev",
-            nic.ifname,
-            "root",
-            "tbf",
-            "rate",
-            f"{tbf.rate_bps}bit",
-            "burst",
-            str(tbf.burst_bytes),
-            "limit",
-            str(tbf.limit_bytes),
-        ]
-    )
-    return out
-
-
 def _agent_argv(host: str) -> list[str]:
     return [
         sys.executable,
@@ -256,6 +226,8 @@ def _agent_argv(host: str) -> list[str]:
         "kernel",
         "--dom0",
         ".",
+        "--underlay",
+        f"{GUEST_RUN}/underlay.json",
         "--sys-name",
         host,
         "--sys-location",
@@ -375,22 +347,18 @@ def _boot(
 #: send IPv6 link-local chatter (router solicitations, MLD) with the host's own MAC into
 #: the VLAN's bridge, where the VMs see it.  (Namespace hosts' dom0s are created so.)
 HOST_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+# run inside the guest, whose root is this machine's (over 9p): the path found here
 SYSCTL = programs.path("sysctl")
 
 
 def _provision(real: Real, guest: qemu.Guest, spec: GuestHost, port: int) -> None:
-    """The guest's underlay as real.xml says, then its agent."""
+    """The host's own IPv6 setting, then its agent, which builds the host's side of its
+    NICs as real.xml says (``--underlay``: through its kernel engine, marked as the
+    infrastructure's) before it answers."""
     done = guest.run([SYSCTL, "-q", "-w", *HOST_SYSCTLS], timeout=30)
     if done.returncode != 0:
         raise _HostFailure(spec.host, f"sysctl failed inside the guest: {done.stderr.strip()}")
-    for nic in spec.nics:
-        for argv in _underlay_commands(nic):
-            done = guest.run(argv, timeout=30)
-            if done.returncode != 0:
-                raise _HostFailure(
-                    spec.host,
-                    f"{' '.join(argv[1:])} failed inside the guest: {done.stderr.strip()}",
-                )
+    guest.write_file(f"{GUEST_RUN}/underlay.json", json.dumps(guest_as_json(spec)), 0o600)
     host = real.host_by_name[spec.host]
     credentials = credentials_path(real, host) or generated_credentials()
     guest.write_file(f"{GUEST_RUN}/snmp.toml", credentials.read_text(), 0o600)

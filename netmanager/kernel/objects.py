@@ -165,6 +165,9 @@ class LinkKind(enum.StrEnum):
     (:class:`MirredRedirect`), so that a qdisc on its egress shapes what the port receives."""
     VLAN = "vlan"
     """An 802.1Q sub-interface of a parent link (:class:`Vlan`)."""
+    NIC = ""
+    """A network interface card, real or virtual (a guest's virtio NIC): the kernel gives
+    it no kind.  Adopted as a tap is (below): configured, never created or deleted."""
     TAP = "tun"
     """A tap device whose descriptor a guest's process holds (a QEMU NIC; the kernel
     calls the kind "tun"): it comes with the process and goes with it, never through the
@@ -172,6 +175,10 @@ class LinkKind(enum.StrEnum):
     that its scope names: it marks it, sets its MTU, master and state, and shapes it.  A
     desired tap that does not exist (its guest is not running) is left for later, with
     what hangs on it; a tap is never deleted (see :func:`netmanager.kernel.plan.plan`)."""
+
+
+#: kinds of link the engine adopts but never creates or deletes (see LinkKind.TAP)
+ADOPTED = frozenset({LinkKind.TAP, LinkKind.NIC})
 
 
 @dataclass(frozen=True, order=True)
@@ -912,8 +919,11 @@ def _check_link(
         master = need_link(obj, obj.namespace, obj.master, "master", foreign=True)
         if master is not None and master.kind is not LinkKind.BRIDGE:
             problems.append(f"{obj.label()}: master {obj.master} is not a bridge")
-    if obj.kind is LinkKind.TAP and (obj.vxlan or obj.vlan or obj.mac or obj.mcast_snooping):
-        problems.append(f"{obj.label()}: a tap has no vxlan, vlan, mac or snooping settings")
+    if obj.kind in ADOPTED and (obj.vxlan or obj.vlan or obj.mac or obj.mcast_snooping):
+        problems.append(
+            f"{obj.label()}: a {obj.kind.name.lower()} is adopted as it is:"
+            " no vxlan, vlan, mac or snooping settings"
+        )
     if (obj.kind is LinkKind.VETH) != (obj.peer is not None):
         problems.append(f"{obj.label()}: a veth, and only a veth, has a peer")
     if obj.peer is not None:

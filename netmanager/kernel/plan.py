@@ -41,6 +41,7 @@ from netmanager.inputs.units import format_rate
 from netmanager.kernel.contract import Action, Verb
 from netmanager.kernel.netlink import burst_tolerance
 from netmanager.kernel.objects import (
+    ADOPTED,
     ORDER,
     TC_H_INGRESS,
     TC_H_ROOT,
@@ -51,7 +52,6 @@ from netmanager.kernel.objects import (
     KernelObject,
     Key,
     Link,
-    LinkKind,
     MirredRedirect,
     Namespace,
     Netem,
@@ -437,12 +437,12 @@ def _also_gone(have: Mapping[Key, KernelObject], want_gone: dict[Key, str]) -> N
 def _without_absent_taps(
     want: Mapping[Key, KernelObject], have: Mapping[Key, KernelObject]
 ) -> Mapping[Key, KernelObject]:
-    """``want`` less the taps that do not exist (their guests are not running: the engine
-    cannot create them) and the objects on those taps."""
+    """``want`` less the adopted links that do not exist (a tap whose guest is not
+    running, a NIC not there: the engine cannot create them) and the objects on them."""
     absent = {
         key
         for key, obj in want.items()
-        if isinstance(obj, Link) and obj.kind is LinkKind.TAP and key not in have
+        if isinstance(obj, Link) and obj.kind in ADOPTED and key not in have
     }
     if not absent:
         return want
@@ -497,7 +497,7 @@ def plan(
     for key, obj in have.items():
         target = want.get(key)
         if target is None:
-            if not (isinstance(obj, Link) and obj.kind is LinkKind.TAP):
+            if not (isinstance(obj, Link) and obj.kind in ADOPTED):
                 want_gone[key] = "not desired"
             continue
         inplace[key], replacing = compare(target, obj)

@@ -180,7 +180,11 @@ def test_what_apply_built_on_two_guest_hosts(
         links = json.loads(guest.run(["ip", "-j", "-d", "link"], check=True).stdout)
         vlans = [link for link in links if link.get("linkinfo", {}).get("info_kind") == "vlan"]
         assert [v["link"] for v in vlans] == ["eth0"]
+        # the host's own NIC, built by its agent's engine as the infrastructure's
+        (nic,) = [link for link in links if link["ifname"] == "eth0"]
+        assert nic.get("ifalias") == "nm:-:underlay:host1:eth0" and "UP" in nic["flags"]
         qdiscs = json.loads(guest.run(["tc", "-j", "qdisc"], check=True).stdout)
+        assert [q["kind"] for q in qdiscs if q["dev"] == "eth0" and q.get("root")] == ["tbf"]
         netem = [q for q in qdiscs if q["kind"] == "netem"]
         assert len(netem) == 1 and netem[0]["options"]["delay"]["delay"] == pytest.approx(0.02)
     finally:

@@ -320,3 +320,26 @@ def test_an_unmarked_tap_is_adopted_by_the_scope_owning_its_namespace_and_never_
     observed = HostState(frozenset({Namespace(DOM0), wanted, shaping}))
     left = plan(HostState(frozenset({Namespace(DOM0)})), observed, scope=INFRA)
     assert [c.obj.key for c in left.changes] == [shaping.key]
+
+
+def test_a_nic_is_configured_when_named_never_created_nor_deleted() -> None:
+    """A NIC (no link kind in the kernel: a guest's virtio device, a real host's card) is
+    the scope's only when a scope of links names it; absent it waits, no longer desired it
+    is left where it is."""
+    from netmanager.kernel import plan
+
+    nic = Link(ROOT_NAMESPACE, "eth0", LinkKind.NIC, alias="")
+    named = Scope.of_links("-", [(ROOT_NAMESPACE, "eth0")])
+    assert named.select([nic]).objects == frozenset({nic})
+    assert Scope.of("-", [], shared=[ROOT_NAMESPACE]).select([nic]).objects == frozenset()
+    wanted = Link(ROOT_NAMESPACE, "eth0", LinkKind.NIC, alias="nm:-:underlay:h:eth0", mtu=1400)
+    shaping = Qdisc(ROOT_NAMESPACE, "eth0", tbf_for_rate(10_000_000))
+    assert plan(HostState(frozenset({wanted, shaping})), HostState(), scope=named).empty
+    adopted = plan(
+        HostState(frozenset({wanted, shaping})), HostState(frozenset({nic})), scope=named
+    )
+    assert {(c.op.value, c.obj.key) for c in adopted.changes} == {
+        ("~", wanted.key),
+        ("+", shaping.key),
+    }
+    assert plan(HostState(), HostState(frozenset({wanted})), scope=named).empty
