@@ -140,7 +140,6 @@ class Transaction:
         self._written: dict[str, Any] | None = None  # txn.json as last written
         self._task: asyncio.Task[None] | None = None
         self.section_changed: Callable[[], None] = lambda: None
-        self._change_cache: tuple[list[Change], list[tuple[Oid, Any]]] | None = None
         self._section_cache: tuple[list[Change], Section] | None = None
         #: the scalars' var-binds and the objects of the section, built once
         self._scalars: tuple[list[tuple[Oid, Any]], list[Oid], dict[str, Any]] | None = None
@@ -667,13 +666,9 @@ class Transaction:
         return built
 
     def _change_items(self, cols: dict[str, Any]) -> list[tuple[Oid, Any]]:
-        """The change table's cells, built once per staged change list and each cloned
-        only when read: the section is rebuilt at every state change and candidate edit,
-        and cloning every cell each time (thousands of pyasn1 values) cost an agent more
-        than its kernel work when 64 of them shared two cores."""
-        cached = self._change_cache
-        if cached is not None and cached[0] is self.changes:
-            return cached[1]
+        """The change table's cells, each cloned only when read (cloning thousands of
+        pyasn1 values per build cost an agent more than its kernel work when 64 of them
+        shared two cores); built once per change list, with the section."""
         action, obj, reason = (cols[n].syntax for n in CHANGE_COLUMNS)
         action_oid, obj_oid, reason_oid = (tuple(cols[n].name) for n in CHANGE_COLUMNS)
         items: list[tuple[Oid, Any]] = []
@@ -681,5 +676,4 @@ class Transaction:
             items.append(((*action_oid, i), (_value_cell, (action, CHANGE_ACTIONS[change.action]))))
             items.append(((*obj_oid, i), (_text_cell, (obj, change.object))))
             items.append(((*reason_oid, i), (_text_cell, (reason, change.reason))))
-        self._change_cache = (self.changes, items)
         return items

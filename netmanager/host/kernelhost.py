@@ -22,7 +22,7 @@ Scoped changes: ``stage(candidate, ports=...)`` changes only some VM ports' link
 hangs on them (their qdiscs: a new rate or delay), observed and planned in a
 :meth:`Scope.of_links <netmanager.kernel.Scope.of_links>` without the rest of the host;
 the candidate must differ from the running one in those ports' shaping only
-(:func:`~netmanager.host.rows.scoped_configs`).  The journal keeps the ports, so that a
+(:func:`~netmanager.host.rows.check_scoped`).  The journal keeps the ports, so that a
 rollback or a recovery undoes them in the same scope.
 
 Threads: namespace switching is per thread, so the :class:`Engine` is created by the
@@ -53,9 +53,9 @@ from netmanager.host.firewall import (
 from netmanager.host.protocol import BackendError, UndoFailed
 from netmanager.host.rows import (
     PortKey,
+    check_scoped,
     host_configs_from_candidate,
     port_links,
-    scoped_configs,
 )
 from netmanager.kernel import (
     ApplyError,
@@ -486,7 +486,7 @@ class KernelBackend:
     def _stage_ports(self, candidate: Candidate, ports: tuple[PortKey, ...]) -> Sequence[Change]:
         target = self._target(candidate)
         try:
-            scoped_configs(self.running_candidate, candidate, ports)
+            check_scoped(self.running_candidate, candidate, ports)
         except ValueError as exc:
             raise BackendError(f"cannot stage: {exc}") from exc
         engine = self.engine()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from netmanager.host.candidate import Candidate, Change, diff_candidates
 from netmanager.host.protocol import BackendError, UndoFailed
-from netmanager.host.rows import PortKey, host_configs_from_candidate, scoped_configs
+from netmanager.host.rows import PortKey, check_scoped, host_configs_from_candidate
 from netmanager.statedir import write_json
 
 
@@ -90,7 +90,7 @@ class MemoryBackend:
                 raise BackendError("stage failed (fault injected)")
             try:  # refused as the kernel backend refuses it
                 if ports is not None:
-                    scoped_configs(self.applied, candidate, ports)
+                    check_scoped(self.applied, candidate, ports)
                 elif candidate.documents:
                     host_configs_from_candidate(candidate)
             except ValueError as exc:

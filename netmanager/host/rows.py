@@ -291,30 +291,22 @@ def port_links(config: HostConfig, port: Port) -> list[tuple[str, str]]:
     return [(config.dom0, port.vif), (port.vm_namespace, port.ifname), (config.dom0, port.ifb)]
 
 
-def scoped_configs(
-    before: Candidate, after: Candidate, ports: Iterable[PortKey]
-) -> dict[str, tuple[HostConfig, list[Port]]]:
-    """The configurations of ``after`` that hold ``ports``, by topology, each with those
-    ports; checked to differ from ``before`` in nothing but the ports' shaping (rates,
-    NetEm, per-peer classes).  Raises ValueError naming a port that does not exist or
-    what else differs: a change scoped to some ports must not need anything else."""
+def check_scoped(before: Candidate, after: Candidate, ports: Iterable[PortKey]) -> None:
+    """That ``after`` differs from ``before`` in nothing but the shaping (rates, NetEm,
+    per-peer classes) of ``ports``, which it holds; ValueError naming a port that does not
+    exist or what else differs: a change scoped to some ports must not need anything else."""
     wanted: dict[str, set[tuple[str, str]]] = {}
     for topology, vm, network in ports:
         wanted.setdefault(topology, set()).add((vm, network))
     old = {c.topology: c for c in host_configs_from_candidate(before, check=False)}
     new = {c.topology: c for c in host_configs_from_candidate(after)}
-    out: dict[str, tuple[HostConfig, list[Port]]] = {}
     for topology in sorted(set(new) | set(old)):
-        named = wanted.get(topology, set())
-        problem = scoped_change(old.get(topology), new.get(topology), named)
+        problem = scoped_change(old.get(topology), new.get(topology), wanted.get(topology, set()))
         if problem is not None:
             raise ValueError(problem)
-        if named:
-            config = new[topology]
-            out[topology] = (config, [p for p in config.ports if (p.vm, p.network) in named])
-    for topology in sorted(set(wanted) - set(new)):
-        raise ValueError(f"topology '{topology}' is not on this host")
-    return out
+    missing = sorted(set(wanted) - set(new))
+    if missing:
+        raise ValueError(f"topology '{missing[0]}' is not on this host")
 
 
 def scoped_change(
