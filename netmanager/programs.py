@@ -2,8 +2,9 @@
 
 Code finds a program through :func:`which` (or :func:`path`), which only answers for the
 names listed here: a program looked up without being listed is a bug, raised at once.
-``scripts/install`` installs every package of :data:`PROGRAMS` (``--dev`` adds the
-packages of the programs only the tests and benchmarks run); ``tests/test_install.py``
+``scripts/install`` installs every package of :data:`PROGRAMS` (``--libvirt`` adds those
+of libvirt hosts, ``--dev`` those and the packages of the programs only the tests and
+benchmarks run); ``tests/test_install.py``
 checks this list against ``scripts/install --list`` and against the program names the
 source runs, so neither can drift.
 """
@@ -20,6 +21,7 @@ class Program:
     package: str  # the Debian package that provides it
     used_for: str
     dev: bool = False  # only the tests and benchmarks run it (scripts/install --dev)
+    libvirt: bool = False  # only libvirt hosts need it (scripts/install --libvirt)
 
 
 _ALL = (
@@ -47,6 +49,13 @@ _ALL = (
     Program("apt-get", "apt", "downloading the guests' stock Debian kernel and busybox"),
     Program("apt-cache", "apt", "the candidate versions of the guests' kernel and busybox"),
     Program("dpkg-deb", "dpkg", "unpacking the guests' kernel and busybox"),
+    # libvirt hosts (scripts/install --libvirt; --dev includes it)
+    Program("libvirtd", "libvirt-daemon", "the hypervisor daemon of libvirt hosts", libvirt=True),
+    Program("virtlogd", "libvirt-daemon", "libvirt's log daemon for QEMU domains", libvirt=True),
+    Program("virsh", "libvirt-clients", "operators and tests list domains with it", libvirt=True),
+    Program(
+        "qemu-ga", "qemu-guest-agent", "the guest agent inside libvirt test domains", libvirt=True
+    ),
     # only the tests and benchmarks
     Program("snmpget", "snmp", "tests of the SNMP agent", dev=True),
     Program("snmpset", "snmp", "tests of the SNMP agent", dev=True),
@@ -78,6 +87,10 @@ SUPPORT_PACKAGES: dict[str, str] = {
     "python3-dev": "building a Python dependency that has no wheel for this machine",
     "gcc": "building a Python dependency that has no wheel for this machine",
     "ebtables": "ebtables-legacy, the other alternative for ebtables",
+    "libvirt-daemon-driver-qemu": "libvirt's QEMU driver (libvirtd's, and the embedded one)",
+    "libvirt-daemon-system": "the libvirt-qemu user QEMU runs as under libvirtd",
+    "libvirt-dev": "building libvirt-python (the libvirt extra)",
+    "pkg-config": "building libvirt-python (the libvirt extra)",
 }
 
 
@@ -104,11 +117,20 @@ def path(name: str) -> str:
 def not_installed(name: str) -> str:
     """The message for a missing program: what it is and what installs it."""
     p = program(name)
-    install = "scripts/install --dev" if p.dev else "scripts/install"
+    install = (
+        "scripts/install --dev"
+        if p.dev
+        else "scripts/install --libvirt"
+        if p.libvirt
+        else "scripts/install"
+    )
     return f"{name} is not installed (Debian package {p.package}; {install} installs it)"
 
 
-def packages(*, dev: bool = False) -> frozenset[str]:
-    """The Debian packages of the programs netmanager runs (with ``dev``, also those only
-    the tests and benchmarks run)."""
-    return frozenset(p.package for p in _ALL if dev or not p.dev)
+def packages(*, dev: bool = False, libvirt: bool = False) -> frozenset[str]:
+    """The Debian packages of the programs netmanager runs (with ``libvirt``, also those
+    of libvirt hosts; with ``dev``, also those the tests and benchmarks run, libvirt's
+    included)."""
+    return frozenset(
+        p.package for p in _ALL if dev or (libvirt and p.libvirt) or not (p.dev or p.libvirt)
+    )

@@ -136,7 +136,9 @@ def _named(directory: Path) -> Iterator[tuple[str, str]]:
 def test_the_install_script_installs_the_package_of_every_program_netmanager_runs() -> None:
     apt, extras = _install_list()
     missing = {
-        p.name: p.package for p in programs.PROGRAMS.values() if not p.dev and p.package not in apt
+        p.name: p.package
+        for p in programs.PROGRAMS.values()
+        if not (p.dev or p.libvirt) and p.package not in apt
     }
     assert not missing, f"scripts/install does not install these programs' packages: {missing}"
     assert "plots" in extras, "scripts/install must install the plots extra (verify's PNGs)"
@@ -158,6 +160,25 @@ def test_the_install_script_with_dev_installs_the_package_of_every_program_the_t
     assert not unexplained, f"scripts/install --dev installs unexplained {sorted(unexplained)}"
     base, _ = _install_list()
     assert base <= apt
+
+
+def test_the_install_script_with_libvirt_installs_what_a_libvirt_host_needs() -> None:
+    apt, extras = _install_list("--libvirt")
+    wanted = {p.name: p.package for p in programs.PROGRAMS.values() if p.libvirt}
+    assert {"libvirtd", "virtlogd", "virsh"} <= set(wanted)
+    missing = {name: package for name, package in wanted.items() if package not in apt}
+    assert not missing, f"scripts/install --libvirt does not install: {missing}"
+    assert "libvirt" in extras and "dev" not in extras
+    unexplained = apt - programs.packages(libvirt=True) - set(programs.SUPPORT_PACKAGES)
+    assert not unexplained, f"scripts/install --libvirt installs unexplained {sorted(unexplained)}"
+    dev = {p.package for p in programs.PROGRAMS.values() if p.dev}
+    assert not (dev & apt - programs.packages(libvirt=True)), "--libvirt installs tests' tools"
+    base, _ = _install_list()
+    assert base <= apt and not ({p.package for p in programs.PROGRAMS.values() if p.libvirt} & base)
+    dev_apt, dev_extras = _install_list("--dev")
+    assert apt <= dev_apt and "libvirt" in dev_extras, "--dev includes --libvirt (CI runs it)"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(r.startswith("libvirt-python") for r in project["optional-dependencies"]["libvirt"])
 
 
 def test_the_plots_extra_brings_the_plotting_library() -> None:
@@ -208,3 +229,4 @@ def test_an_unlisted_program_is_a_programming_error() -> None:
         programs.which("no-such-program")
     assert "scripts/install installs" in programs.not_installed("iperf3")
     assert "scripts/install --dev installs" in programs.not_installed("cpio")
+    assert "scripts/install --libvirt installs" in programs.not_installed("virsh")
