@@ -203,8 +203,26 @@ def render_host(config: HostConfig) -> list[KernelObject]:
             objects.append(FdbEntry(dom0, segment.tunnel, remote))
         for mac, remote in segment.fdb:
             objects.append(FdbEntry(dom0, segment.tunnel, remote, mac))
+    domains = config.domain_vms
     for port in config.ports:
         shaped = port.shaped
+        if port.vm in domains:
+            # the VM is a libvirt domain: its port is the domain's tap (libvirt creates
+            # it; the engine adopts it: marks, plugs and shapes it); what is inside the
+            # VM is the guest's, set through its guest agent
+            objects.append(
+                Link(
+                    dom0,
+                    port.vif,
+                    LinkKind.TAP,
+                    alias(topology, "port", port.vm, port.network),
+                    mtu=port.mtu,
+                    master=port.bridge,
+                )
+            )
+            objects.extend(_egress_objects(dom0, port, wakeup_us))
+            objects.extend(_ingress_objects(dom0, port, wakeup_us))
+            continue
         objects.append(
             Link(
                 dom0,
@@ -236,6 +254,8 @@ def render_host(config: HostConfig) -> list[KernelObject]:
     for port in config.ports:
         ports_of.setdefault(port.vm, []).append(port)
     for vm in config.vms:
+        if vm.domain is not None:
+            continue
         objects.append(Namespace(vm.namespace))
         if vm.forward:
             objects.append(Sysctl(vm.namespace, "net.ipv4.ip_forward", "1"))

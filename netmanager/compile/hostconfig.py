@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from netmanager import settings
+from netmanager.hypervisor.spec import DomainSpec
 from netmanager.inputs.model import Action, Encap, Protocol
 
 MARKER = "nm:"
@@ -182,9 +183,11 @@ class VmRoute:
 class Vm:
     topology: str
     vm: str
-    namespace: str
+    namespace: str  # a VM of a libvirt host has none: its domain is the VM
     routes: tuple[VmRoute, ...]
     forward: bool
+    #: the libvirt domain that is this VM (on a libvirt host), None for a namespace
+    domain: DomainSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,11 @@ class HostConfig:
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> HostConfig:
         return _host_from_json(document)
+
+    @property
+    def domain_vms(self) -> frozenset[str]:
+        """The VMs that are libvirt domains (their ports are the domains' taps)."""
+        return frozenset(v.vm for v in self.vms if v.domain is not None)
 
 
 @dataclass(frozen=True)
@@ -359,6 +367,8 @@ def _to_json(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
+    if kind is DomainSpec:
+        return value.as_json()
     names = _FIELD_NAMES.get(kind)
     if names is None and hasattr(value, "__dataclass_fields__"):
         names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
@@ -428,6 +438,7 @@ def _host_from_json(d: dict[str, Any]) -> HostConfig:
                     VmRoute(ipaddress.IPv4Network(r["to"]), A(r["via"])) for r in v["routes"]
                 ),
                 forward=v["forward"],
+                domain=DomainSpec.from_json(v["domain"]) if v.get("domain") else None,
             )
             for v in d["vms"]
         ),

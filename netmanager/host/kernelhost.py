@@ -43,6 +43,7 @@ from typing import Any
 from netmanager.compile.desired import RenderError, render_host
 from netmanager.compile.hostconfig import HostConfig
 from netmanager.host.candidate import Candidate, Change
+from netmanager.host.domainhost import DomainHost, with_taps
 from netmanager.host.firewall import (
     Firewall,
     FirewallChange,
@@ -57,6 +58,8 @@ from netmanager.host.rows import (
     host_configs_from_candidate,
     port_links,
 )
+from netmanager.hypervisor.domains import DomainProblem
+from netmanager.hypervisor.keeper import KeeperError
 from netmanager.kernel import (
     ApplyError,
     Engine,
@@ -76,7 +79,16 @@ STATE_FILE = "kernel-backend.json"
 FAULT_FILE = "inject-fault"  # tests: the k-th kernel step of the next commit fails
 _OPS = {"+": "add", "~": "modify", "-": "remove"}
 RENDERED_MAX = 16
-_FAILURES = (ApplyError, KernelStateError, StalePlanError, FirewallError, RenderError, OSError)
+_FAILURES = (
+    ApplyError,
+    KernelStateError,
+    StalePlanError,
+    FirewallError,
+    RenderError,
+    OSError,
+    KeeperError,
+    DomainProblem,
+)
 
 
 def _no_check(_what: str) -> None:
@@ -123,8 +135,16 @@ class _Target:
 class KernelBackend:
     """A :class:`~netmanager.host.protocol.HostBackend` over netmanager's kernel engine."""
 
-    def __init__(self, dom0: str, state_dir: Path, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        dom0: str,
+        state_dir: Path,
+        engine: Engine | None = None,
+        hypervisor: DomainHost | None = None,
+    ) -> None:
         self.dom0 = dom0
+        #: a libvirt host's hypervisor: its VMs are domains (None: VMs are namespaces)
+        self.hypervisor = hypervisor
         self.path = state_dir / STATE_FILE
         self._engine = engine
         self._thread: int | None = None
@@ -218,6 +238,8 @@ class KernelBackend:
         if self._engine is not None and self._thread == threading.get_ident():
             self._engine.close()
             self._engine = None
+        if self.hypervisor is not None:
+            self.hypervisor.close()
 
     def _target(self, candidate: Candidate) -> _Target:
         try:
@@ -247,13 +269,18 @@ class KernelBackend:
     def _scope(self, topology: str, configs: Iterable[HostConfig]) -> Scope:
         owned: set[str] = set()
         shared = {self.dom0}
+        adopts: set[tuple[str, str]] = set()
         for c in configs:
             if c.topology != topology:
                 continue
-            owned |= {v.namespace for v in c.vms} | {p.vm_namespace for p in c.ports}
+            domains = c.domain_vms
+            owned |= {v.namespace for v in c.vms if v.vm not in domains}
+            owned |= {p.vm_namespace for p in c.ports if p.vm not in domains}
             owned |= {n.namespace for n in c.nats}
             shared |= {n.external_namespace for n in c.nats if n.external_namespace}
-        return Scope.of(topology, owned - shared, shared)
+            # a domain's taps, in the dom0 the scope shares: adopted by name
+            adopts |= {(c.dom0, p.vif) for p in c.ports if p.vm in domains}
+        return Scope.of(topology, owned - shared, shared, adopts)
 
     def _desired(self, config: HostConfig | None, scope: Scope) -> HostState:
         """The kernel objects of one topology's configuration, rendered and validated once
@@ -329,6 +356,23 @@ class KernelBackend:
         path.unlink(missing_ok=True)
         return StepFaults(k)
 
+    def _with_domains(self, target: _Target) -> tuple[_Target, set[tuple[str, str]], list[Change]]:
+        """``target`` with each domain port named as its tap is, the taps (dom0, name)
+        libvirt must plug first (attached domains' NICs on another bridge), and what
+        libvirt would do; raises DomainProblem naming each VM whose domain cannot be
+        wired, before any change."""
+        hv = self.hypervisor
+        if hv is None or not any(c.domain_vms for c in target.configs.values()):
+            return target, set(), []
+        res = hv.resolve(target.configs.values())
+        res.raise_if_problems()
+        configs = {t: with_taps(c, res.taps) for t, c in target.configs.items()}
+        unplugged = {
+            (configs[t].dom0, res.taps[(t, vm, network)]) for t, vm, network in res.unplugged
+        }
+        changes = [Change(op, what, "libvirt") for op, what in res.changes]
+        return _Target(target.candidate, configs), unplugged, changes
+
     def _pieces(
         self, configs: dict[str, HostConfig], ports: Iterable[PortKey]
     ) -> list[tuple[str, HostState, Scope]]:
@@ -365,29 +409,51 @@ class KernelBackend:
         if ports is not None:
             self.steps_done = self.steps_total = 0
             kernel_faults = faults.kernel() if faults is not None else None
+            target, _, _ = self._with_domains(target)
             return sum(
                 engine.apply(
                     desired, scope=scope, progress=self._progress, faults=kernel_faults
                 ).changes
                 for _topology, desired, scope in self._pieces(target.configs, ports)
             )
-        work = self._work(target)
         done = 0
         self.steps_done = self.steps_total = 0
         check = faults.check if faults is not None else _no_check
         kernel_faults = faults.kernel() if faults is not None else None
+        hv = self.hypervisor
+        if hv is not None:
+            # domains first let go of what they no longer are (an attached NIC back on
+            # its own bridge before netmanager's bridge goes), then each port's tap is
+            # found, before any kernel change
+            done += hv.leave(self._known(), target.configs.values(), check)
+        target, unplugged, _ = self._with_domains(target)
+        work = self._work(target)
         # rules first: a port never exists without its chain
         for topology, config, _ in work:
             if config is not None:
                 self._firewall(topology, config, apply=True, check=check)
         for _topology, config, scope in work:
+            desired = self._desired(config, scope)
+            if unplugged:
+                # taps libvirt plugs (below) wait until it has: moved behind libvirt's
+                # back, its own move would fail and its view of the domain be wrong
+                desired = desired.without_links(unplugged)
             result = engine.apply(
-                self._desired(config, scope),
-                scope=scope,
-                progress=self._progress,
-                faults=kernel_faults,
+                desired, scope=scope, progress=self._progress, faults=kernel_faults
             )
             done += result.changes
+        if hv is not None and any(c.domain_vms for c in target.configs.values()):
+            joined = hv.join(target.configs.values(), check)
+            done += joined
+            if joined or unplugged:
+                # the taps of domains just started or plugged: adopted, marked, shaped
+                for _topology, config, scope in work:
+                    done += engine.apply(
+                        self._desired(config, scope),
+                        scope=scope,
+                        progress=self._progress,
+                        faults=kernel_faults,
+                    ).changes
         for topology, config, _ in work:
             if config is None:
                 self._firewall(topology, None, apply=True, check=check)
@@ -461,7 +527,9 @@ class KernelBackend:
         engine = self.engine()
         out: list[Change] = []
         try:
-            for topology, config, scope in self._work(target):
+            resolved, _, libvirt = self._with_domains(target)
+            out.extend(libvirt)
+            for topology, config, scope in self._work(resolved):
                 plan = engine.plan(self._desired(config, scope), scope=scope)
                 for change in plan.changes:
                     if not change.implied:
@@ -492,7 +560,8 @@ class KernelBackend:
         engine = self.engine()
         out: list[Change] = []
         try:
-            for topology, desired, scope in self._pieces(target.configs, ports):
+            resolved, _, _ = self._with_domains(target)
+            for topology, desired, scope in self._pieces(resolved.configs, ports):
                 plan = engine.plan(desired, scope=scope)
                 out.extend(
                     Change(
@@ -568,5 +637,6 @@ class KernelBackend:
         """The VM and gateway namespaces of the running configuration (for monitoring)."""
         out: set[str] = set()
         for c in host_configs_from_candidate(self.running_candidate, check=False):
-            out |= {v.namespace for v in c.vms} | {n.namespace for n in c.nats}
+            out |= {v.namespace for v in c.vms if v.domain is None}
+            out |= {n.namespace for n in c.nats}
         return sorted(out)

@@ -721,6 +721,22 @@ class HostState:
         wanted = set(namespaces)
         return HostState(frozenset(o for o in self.objects if o.namespace in wanted))
 
+    def without_links(self, links: Iterable[tuple[str, str]]) -> HostState:
+        """This state less the links ``links`` ((namespace, ifname)) and what hangs on
+        them: their addresses, routes, qdiscs, classes, filters and FDB entries."""
+        gone = {link_key(ns, ifname) for ns, ifname in links}
+        if not gone & self.by_key.keys():
+            return self
+
+        def on(obj: KernelObject) -> Key | None:
+            if isinstance(obj, Link | Namespace | Sysctl):
+                return None
+            if isinstance(obj, Route):
+                return link_key(obj.namespace, obj.dev)
+            return link_key(obj.namespace, obj.ifname)
+
+        return HostState.of(o for o in self.objects if o.key not in gone and on(o) not in gone)
+
     def union(self, *others: HostState) -> HostState:
         return HostState.of([*self.objects, *(obj for other in others for obj in other.objects)])
 

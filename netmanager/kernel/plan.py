@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -42,6 +42,7 @@ from netmanager.kernel.contract import Action, Verb
 from netmanager.kernel.netlink import burst_tolerance
 from netmanager.kernel.objects import (
     ADOPTED,
+    MARKER,
     ORDER,
     TC_H_INGRESS,
     TC_H_ROOT,
@@ -451,6 +452,23 @@ def _without_absent_taps(
     }
 
 
+def _released(
+    want: Mapping[Key, KernelObject], have: Mapping[Key, KernelObject]
+) -> Mapping[Key, KernelObject]:
+    """``want`` with each adopted link that is observed marked but no longer desired let
+    go: its mark cleared (alias ""), nothing else changed.  Its process (a guest's QEMU,
+    a libvirt domain) keeps it; another owner may adopt it later; what hung on it goes."""
+    released = {
+        key: replace(obj, alias="")
+        for key, obj in have.items()
+        if key not in want
+        and isinstance(obj, Link)
+        and obj.kind in ADOPTED
+        and obj.alias.startswith(MARKER)
+    }
+    return {**want, **released} if released else want
+
+
 def _link_of(obj: KernelObject) -> Key | None:
     """The link an object hangs on (None for namespaces, links and sysctls)."""
     if isinstance(obj, Route):
@@ -486,7 +504,7 @@ def plan(
     process creates and ends: a desired tap not observed waits, with what hangs on it,
     and an observed tap no longer desired is left where it is (:attr:`LinkKind.TAP`).
     """
-    want = _without_absent_taps(desired.by_key, observed.by_key)
+    want = _released(_without_absent_taps(desired.by_key, observed.by_key), observed.by_key)
     have = observed.by_key
     seen = set(namespaces or ()) | (scope.all if scope is not None else set())
     names = sorted(seen | desired.namespaces | observed.namespaces)

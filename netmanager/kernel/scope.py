@@ -18,7 +18,8 @@ A scope can also name ``links`` (:meth:`Scope.of_links`): then it sees and chang
 links only (the owner's, or marked by no one yet) and what hangs on them, in namespaces it
 shares — the scope of a change to one link's qdiscs or one VM's ports, observed and
 planned without the rest of the host.  A tap (:attr:`LinkKind.TAP`) that nobody marked yet
-belongs to the scope that fully owns its namespace, or that names it: it is adopted.
+belongs to the scope that fully owns its namespace, or that names it — in ``links``, or in
+``adopts`` (the taps of a libvirt host's domains, in the dom0 it shares): it is adopted.
 
 ``owner=None`` is the scope of the engine's first version: every netmanager marker counts,
 every namespace is fully owned.  :meth:`Scope.select` is the rule as a pure function (the
@@ -56,6 +57,9 @@ class Scope:
     shared: frozenset[str] = field(default_factory=frozenset)
     #: None: every link of the owner in those namespaces; else only these (namespace, ifname)
     links: frozenset[tuple[str, str]] | None = None
+    #: taps the owner adopts by name in namespaces it shares (a libvirt domain's taps in
+    #: a host's dom0): claimed as its own links are, marked by it or by no one
+    adopts: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
     @classmethod
     def of(
@@ -63,9 +67,10 @@ class Scope:
         owner: str | None,
         namespaces: Iterable[str] = (),
         shared: Iterable[str] = (),
+        adopts: Iterable[tuple[str, str]] = (),
     ) -> Scope:
-        """A scope from any iterables of namespace names."""
-        return cls(owner, frozenset(namespaces), frozenset(shared))
+        """A scope from any iterables of namespace names (and of the taps it adopts)."""
+        return cls(owner, frozenset(namespaces), frozenset(shared), adopts=frozenset(adopts))
 
     @classmethod
     def of_links(cls, owner: str, links: Iterable[tuple[str, str]]) -> Scope:
@@ -94,7 +99,7 @@ class Scope:
         more = frozenset(namespaces) - self.shared
         if more <= self.namespaces or self.links is not None:
             return self
-        return Scope(self.owner, self.namespaces | more, self.shared)
+        return Scope(self.owner, self.namespaces | more, self.shared, adopts=self.adopts)
 
     def owns(self, alias: str) -> bool:
         return alias.startswith(self.marker)
@@ -110,7 +115,9 @@ class Scope:
             )
         if self.owns(alias):
             return True
-        return tap and namespace in self.namespaces and not alias.startswith(MARKER)
+        if not tap or alias.startswith(MARKER):
+            return False
+        return namespace in self.namespaces or (namespace, ifname) in self.adopts
 
     def problems(self) -> list[str]:
         out: list[str] = []
@@ -133,6 +140,8 @@ class Scope:
         }
         if self.links is not None:
             out["links"] = [list(k) for k in sorted(self.links)]
+        if self.adopts:
+            out["adopts"] = [list(k) for k in sorted(self.adopts)]
         return out
 
     def select(self, objects: Iterable[KernelObject]) -> HostState:

@@ -111,12 +111,16 @@ def test_a_tap_is_adopted_in_a_scope_of_that_tap_and_kept_by_the_infrastructure(
             assert ("link", ns, tap) in {c.obj.key for c in repair.plan.changes}
             assert {c.op for c in repair.plan.changes} == {Op.MODIFY}  # (the bridge's MTU too)
             assert _tap(ns, tap)["master"] == "br0"
-            # no longer desired (the guest left real.xml): left to its process, not deleted
+            # no longer desired (the guest left real.xml): left to its process, not
+            # deleted; only its mark goes (and what hung on it), so that another owner
+            # can adopt it
             bare = HostState.checked(
                 render_infrastructure(Infrastructure(switch_namespaces=infra.switch_namespaces))
             )
             kept = engine.plan(bare, scope=_infra_scope(ns))
-            assert ("link", ns, tap) not in {c.obj.key for c in kept.changes}
+            on_tap = [c for c in kept.changes if c.obj.key == ("link", ns, tap)]
+            assert [c.op for c in on_tap] == [Op.MODIFY]
+            assert on_tap[0].obj.alias == "" and on_tap[0].obj.master == "br0"
         finally:
             os.close(fd)
         # the process ended: its tap went with it, and nothing is planned for it

@@ -4,6 +4,7 @@ and the root namespace as dom0.  Over the in-memory fake kernel; no root needed.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -316,10 +317,18 @@ def test_an_unmarked_tap_is_adopted_by_the_scope_owning_its_namespace_and_never_
         scope=INFRA,
     )
     assert waiting.empty
-    # observed but no longer desired: left alone (its process ends it), its qdisc goes
+    # observed but no longer desired: left to its process, never deleted; its qdisc goes
+    # and its mark is cleared (released: another owner may adopt it)
     observed = HostState(frozenset({Namespace(DOM0), wanted, shaping}))
     left = plan(HostState(frozenset({Namespace(DOM0)})), observed, scope=INFRA)
-    assert [c.obj.key for c in left.changes] == [shaping.key]
+    assert {(c.op.value, c.obj.key) for c in left.changes} == {
+        ("-", shaping.key),
+        ("~", wanted.key),
+    }
+    released = next(c.obj for c in left.changes if c.obj.key == wanted.key)
+    assert released == replace(wanted, alias="")
+    unmarked = HostState(frozenset({Namespace(DOM0), tap}))
+    assert plan(HostState(frozenset({Namespace(DOM0)})), unmarked, scope=INFRA).empty
 
 
 def test_a_nic_is_configured_when_named_never_created_nor_deleted() -> None:
@@ -342,4 +351,29 @@ def test_a_nic_is_configured_when_named_never_created_nor_deleted() -> None:
         ("~", wanted.key),
         ("+", shaping.key),
     }
-    assert plan(HostState(), HostState(frozenset({wanted})), scope=named).empty
+    # no longer desired: released (unmarked), never deleted
+    let_go = plan(HostState(), HostState(frozenset({wanted})), scope=named)
+    assert [(c.op.value, c.obj) for c in let_go.changes] == [("~", replace(wanted, alias=""))]
+    assert plan(HostState(), HostState(frozenset({nic})), scope=named).empty
+
+
+def test_a_scope_adopts_named_taps_in_a_namespace_it_shares() -> None:
+    """A libvirt host's domain taps sit in the dom0 the topology shares: the scope adopts
+    them by name (unmarked, or marked by it), and sees no other unmarked tap there."""
+    vnet = Link(DOM0, "vnet3", LinkKind.TAP, alias="")
+    stranger = Link(DOM0, "vnet4", LinkKind.TAP, alias="")
+    theirs = Link(DOM0, "vnet5", LinkKind.TAP, alias="nm:B:port:x:y")
+    scope = Scope.of("A", [], shared=[DOM0], adopts=[(DOM0, "vnet3"), (DOM0, "vnet5")])
+    found = scope.select([Namespace(DOM0), vnet, stranger, theirs]).objects
+    assert found == frozenset({vnet})
+    assert scope.including(["nmo-vm"]).adopts == scope.adopts
+    assert scope.to_json()["adopts"] == [[DOM0, "vnet3"], [DOM0, "vnet5"]]
+
+
+def test_a_state_less_some_links_loses_what_hangs_on_them() -> None:
+    tap = Link(DOM0, "vnet3", LinkKind.TAP, alias="nm:A:port", master="br0")
+    bridge = Link(DOM0, "br0", LinkKind.BRIDGE, alias="nm:A:net")
+    shaping = Qdisc(DOM0, "vnet3", tbf_for_rate(10_000_000))
+    state = HostState.of([Namespace(DOM0), bridge, tap, shaping])
+    assert state.without_links([(DOM0, "vnet3")]).objects == frozenset({Namespace(DOM0), bridge})
+    assert state.without_links([(DOM0, "absent")]) is state

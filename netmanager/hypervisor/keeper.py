@@ -1,0 +1,534 @@
+"""The process that holds a host's libvirt connection, and its client.
+
+A libvirt host's agent reaches its domains through a *keeper*: a small process that opens
+the host's libvirt URI once and keeps it open, and serves a fixed set of operations
+(JSON lines over a unix socket in the agent's state directory).  It is its own process
+for two reasons measured in ``../shared/notes/guests.md``:
+
+- libvirt's embedded QEMU driver (``qemu:///embed?root=DIR``, what the tests' libvirt
+  hosts run inside an emulated host's network namespace) shuts down every running domain
+  of its root when a process opens that root again: the connection must outlive any
+  restart of the agent.  The keeper is started in a session of its own and an agent
+  that restarts finds it again by its socket;
+- a domain's taps are created in the network namespace of the process that starts it:
+  the keeper runs in the host's hypervisor domain (its dom0 namespace), wherever the
+  agent runs.
+
+With ``qemu:///system`` (a real host) nothing is lost when a connection closes, but the
+same keeper serves it: one code path.  The keeper never decides anything: what to
+define, wire or undefine is the host backend's (:mod:`netmanager.hypervisor.domains`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netmanager import programs
+
+log = logging.getLogger("netmanager.keeper")
+
+SOCKET = "keeper.sock"
+RECORD = "keeper.json"
+LOG = "keeper.log"
+START_TIMEOUT_S = 30.0
+CALL_TIMEOUT_S = 120.0  # a define on a fresh embedded root probes QEMU for seconds
+MAX_REQUEST = 1 << 20
+#: written into an embedded root before its first open: QEMU's output goes to files, not
+#: through the system's virtlogd (which the embedded driver would need otherwise); QEMU
+#: runs as root with no security driver, as the process that embeds the driver does (as
+#: libvirt-qemu it would see only the world-readable files of a share of the host's /)
+EMBED_QEMU_CONF = """\
+# written by netmanager's libvirt keeper for an embedded QEMU driver
+stdio_handler = "file"
+user = "root"
+group = "root"
+dynamic_ownership = 0
+security_driver = "none"
+"""
+#: after an embedded root is opened again, libvirt reconnects to the domains that run
+#: (asynchronously): destroying one before that races the reconnection, which then shuts
+#: the domain down as if its daemon had gone (measured: about 0.2 s; ../shared/notes)
+RECONNECT_GRACE_S = 1.0
+
+
+class KeeperError(RuntimeError):
+    """An operation the keeper could not do; ``code`` is libvirt's error number if any."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# libvirt's error numbers that callers tell apart (virErrorNumber)
+ERR_NO_DOMAIN = 42
+ERR_OPERATION_INVALID = 55
+ERR_AGENT_UNRESPONSIVE = 86
+ERR_AGENT_UNSYNCED = 97
+
+
+def embed_root(uri: str) -> Path | None:
+    """The root directory of an embedded driver's URI, None for any other URI."""
+    head, _, query = uri.partition("?")
+    if not head.endswith("/embed"):
+        return None
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == "root" and value:
+            return Path(value)
+    return None
+
+
+# ------------------------------------------------------------------------- the server
+
+
+class _Libvirt:
+    """The keeper's connection and the operations it serves (libvirt-python)."""
+
+    def __init__(self, uri: str) -> None:
+        import libvirt
+
+        self.libvirt = libvirt
+        root = embed_root(uri)
+        if root is not None:
+            conf = root / "etc" / "qemu.conf"
+            if not conf.exists():
+                conf.parent.mkdir(parents=True, exist_ok=True)
+                conf.write_text(EMBED_QEMU_CONF)
+            # the embedded driver needs an event loop in the opening process
+            libvirt.virEventRegisterDefaultImpl()
+            threading.Thread(target=self._events, daemon=True, name="libvirt-events").start()
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+        self.uri = uri
+        self.conn = libvirt.open(uri)
+        self.lock = threading.Lock()
+        if root is not None and self.conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            time.sleep(RECONNECT_GRACE_S)
+
+    def _events(self) -> None:
+        while True:
+            self.libvirt.virEventRunDefaultImpl()
+
+    def _domain(self, name: str) -> Any:
+        return self.conn.lookupByName(name)
+
+    def _describe(self, dom: Any) -> dict[str, Any]:
+        state, reason = dom.state()
+        return {
+            "name": dom.name(),
+            "active": bool(dom.isActive()),
+            "persistent": bool(dom.isPersistent()),
+            "state": int(state),
+            "reason": int(reason),
+            "xml": dom.XMLDesc(0),
+        }
+
+    def hello(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "uri": self.uri,
+            "type": self.conn.getType(),
+            "version": self.conn.getVersion(),
+            "netns": _netns_inode(),
+        }
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self._describe(d) for d in self.conn.listAllDomains(0)]
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._describe(self._domain(name))
+
+    def define(self, xml: str) -> dict[str, Any]:
+        return self._describe(self.conn.defineXML(xml))
+
+    def start(self, name: str) -> dict[str, Any]:
+        dom = self._domain(name)
+        if not dom.isActive():
+            dom.create()
+        return self._describe(dom)
+
+    def destroy(self, name: str) -> dict[str, Any]:
+        dom = self._domain(name)
+        if dom.isActive():
+            dom.destroy()
+        return self._describe(dom)
+
+    def undefine(self, name: str) -> dict[str, Any]:
+        lv = self.libvirt
+        dom = self._domain(name)
+        if dom.isActive():
+            dom.destroy()
+        flags = (
+            lv.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | lv.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | lv.VIR_DOMAIN_UNDEFINE_NVRAM
+        )
+        try:
+            dom.undefineFlags(flags)
+        except lv.libvirtError:
+            dom.undefine()
+        return {"name": name}
+
+    def update(self, name: str, xml: str) -> dict[str, Any]:
+        lv = self.libvirt
+        dom = self._domain(name)
+        flags = lv.VIR_DOMAIN_AFFECT_LIVE if dom.isActive() else 0
+        if dom.isPersistent():
+            flags |= lv.VIR_DOMAIN_AFFECT_CONFIG
+        dom.updateDeviceFlags(xml, flags)
+        return self._describe(dom)
+
+    def set_metadata(self, name: str, xml: str, key: str, uri: str) -> dict[str, Any]:
+        lv = self.libvirt
+        dom = self._domain(name)
+        flags = lv.VIR_DOMAIN_AFFECT_LIVE if dom.isActive() else 0
+        if dom.isPersistent():
+            flags |= lv.VIR_DOMAIN_AFFECT_CONFIG
+        dom.setMetadata(lv.VIR_DOMAIN_METADATA_ELEMENT, xml, key, uri, flags)
+        return self._describe(dom)
+
+    def agent(self, name: str, command: str, timeout: int) -> dict[str, Any]:
+        import libvirt_qemu
+
+        answer = libvirt_qemu.qemuAgentCommand(self._domain(name), command, timeout, 0)
+        return {"answer": answer}
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+OPERATIONS = frozenset(
+    {"hello", "list", "get", "define", "start", "destroy", "undefine", "update"}
+    | {"set_metadata", "agent"}
+)
+
+
+def _netns_inode() -> int:
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:  # pragma: no cover
+        return 0
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        while True:
+            line = self.rfile.readline(MAX_REQUEST + 1)
+            if not line:
+                return
+            answer = self.server.answer(line)
+            self.wfile.write(json.dumps(answer).encode() + b"\n")
+            self.wfile.flush()
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: str, backend: _Libvirt) -> None:
+        self.backend = backend
+        self.stopping = threading.Event()
+        super().__init__(path, _Handler)
+
+    def answer(self, line: bytes) -> dict[str, Any]:
+        if len(line) > MAX_REQUEST:
+            return {"error": "request too long"}
+        try:
+            request = json.loads(line)
+            op = request["op"]
+            args = request.get("args", {})
+            if not isinstance(args, dict):
+                raise TypeError("args must be an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            return {"error": f"bad request: {exc}"}
+        if op == "quit":
+            self.stopping.set()
+            threading.Thread(target=self.shutdown, daemon=True).start()
+            return {"result": None}
+        if op not in OPERATIONS:
+            return {"error": f"unknown operation {op!r}"}
+        lv = self.backend.libvirt
+        try:
+            with self.backend.lock:
+                return {"result": getattr(self.backend, op)(**args)}
+        except lv.libvirtError as exc:
+            return {"error": str(exc), "code": exc.get_error_code() or 0}
+        except TypeError as exc:
+            return {"error": f"bad arguments for {op}: {exc}"}
+
+
+def serve(uri: str, directory: Path) -> int:
+    """Open ``uri`` and serve it on ``directory``/keeper.sock until told to quit."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / SOCKET
+    try:
+        backend = _Libvirt(uri)
+    except Exception as exc:
+        print(f"netmanager keeper: cannot open {uri}: {exc}", file=sys.stderr)
+        return 2
+    path.unlink(missing_ok=True)
+    server = _Server(str(path), backend)
+    os.chmod(path, 0o600)
+    (directory / RECORD).write_text(
+        json.dumps({"pid": os.getpid(), "uri": uri, "started": time.time()})
+    )
+
+    def stop(_sig: int, _frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("serving %s on %s", uri, path)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+        backend.close()
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            record = json.loads((directory / RECORD).read_text())
+            if record.get("pid") == os.getpid():
+                (directory / RECORD).unlink()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m netmanager.hypervisor.keeper",
+        description="holds a libvirt connection for netmanager's agent (see the module's doc)",
+    )
+    p.add_argument("--uri", required=True)
+    p.add_argument("--dir", type=Path, required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s keeper %(message)s")
+    return serve(args.uri, args.dir)
+
+
+# ------------------------------------------------------------------------- the client
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A domain as the keeper describes it."""
+
+    name: str
+    active: bool
+    persistent: bool
+    state: int
+    reason: int
+    xml: str
+
+    @classmethod
+    def of(cls, d: dict[str, Any]) -> Domain:
+        return cls(
+            name=str(d["name"]),
+            active=bool(d["active"]),
+            persistent=bool(d["persistent"]),
+            state=int(d["state"]),
+            reason=int(d["reason"]),
+            xml=str(d["xml"]),
+        )
+
+    @property
+    def state_name(self) -> str:
+        return STATE_NAMES.get(self.state, f"state {self.state}")
+
+
+#: virDomainState
+STATE_NAMES = {
+    0: "no state",
+    1: "running",
+    2: "blocked",
+    3: "paused",
+    4: "shutting down",
+    5: "shut off",
+    6: "crashed",
+    7: "suspended by the guest",
+}
+
+
+class KeeperClient:
+    """Calls on a keeper's socket (one connection, opened on first use)."""
+
+    def __init__(self, directory: Path, timeout: float = CALL_TIMEOUT_S) -> None:
+        self.directory = directory
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._file: Any = None
+
+    def _connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.directory / SOCKET))
+        except OSError:
+            sock.close()
+            raise
+        self._sock, self._file = sock, sock.makefile("rwb")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+                self._sock.close()
+        self._sock = self._file = None
+
+    def request(self, op: str, **args: Any) -> Any:
+        if self._sock is None:
+            try:
+                self._connect()
+            except OSError as exc:
+                raise KeeperError(f"no libvirt keeper at {self.directory / SOCKET}: {exc}") from exc
+        try:
+            self._file.write(json.dumps({"op": op, "args": args}).encode() + b"\n")
+            self._file.flush()
+            line = self._file.readline(1 << 26)
+        except OSError as exc:
+            self.close()
+            raise KeeperError(f"the libvirt keeper did not answer {op}: {exc}") from exc
+        if not line:
+            self.close()
+            raise KeeperError(f"the libvirt keeper closed the connection during {op}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise KeeperError(str(answer["error"]), int(answer.get("code", 0)))
+        return answer.get("result")
+
+    # typed helpers
+    def hello(self) -> dict[str, Any]:
+        return dict(self.request("hello"))
+
+    def domains(self) -> list[Domain]:
+        return [Domain.of(d) for d in self.request("list")]
+
+    def domain(self, name: str) -> Domain | None:
+        try:
+            return Domain.of(self.request("get", name=name))
+        except KeeperError as exc:
+            if exc.code == ERR_NO_DOMAIN:
+                return None
+            raise
+
+    def define(self, xml: str) -> Domain:
+        return Domain.of(self.request("define", xml=xml))
+
+    def start(self, name: str) -> Domain:
+        return Domain.of(self.request("start", name=name))
+
+    def destroy(self, name: str) -> Domain:
+        return Domain.of(self.request("destroy", name=name))
+
+    def undefine(self, name: str) -> None:
+        self.request("undefine", name=name)
+
+    def update(self, name: str, xml: str) -> Domain:
+        return Domain.of(self.request("update", name=name, xml=xml))
+
+    def set_metadata(self, name: str, xml: str, key: str, uri: str) -> Domain:
+        return Domain.of(self.request("set_metadata", name=name, xml=xml, key=key, uri=uri))
+
+    def agent(self, name: str, command: dict[str, Any], timeout: int = 10) -> Any:
+        answer = self.request("agent", name=name, command=json.dumps(command), timeout=timeout)
+        return json.loads(answer["answer"]).get("return")
+
+    def quit(self) -> None:
+        with contextlib.suppress(KeeperError):
+            self.request("quit")
+        self.close()
+
+
+def running_keeper(directory: Path) -> int | None:
+    """The PID of the keeper serving ``directory``, if one answers there."""
+    client = KeeperClient(directory, timeout=5.0)
+    try:
+        return int(client.hello()["pid"])
+    except (KeeperError, OSError, ValueError, KeyError):
+        return None
+    finally:
+        client.close()
+
+
+def ensure_keeper(
+    uri: str,
+    directory: Path,
+    *,
+    netns: str = "",
+    spawn: Callable[[list[str]], list[str]] | None = None,
+) -> KeeperClient:
+    """A client of the keeper of ``uri`` in ``directory``, started (in a session of its
+    own, so that it outlives its starter, inside network namespace ``netns`` if given)
+    when none answers there.  Raises KeeperError when it cannot start, with its log."""
+    client = KeeperClient(directory)
+    try:
+        hello = client.hello()
+    except KeeperError:
+        client.close()
+    else:
+        if hello.get("uri") != uri:
+            client.close()
+            raise KeeperError(
+                f"the libvirt keeper in {directory} serves {hello.get('uri')}, not {uri}"
+            )
+        return client
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    argv = [sys.executable, "-m", "netmanager.hypervisor.keeper", "--uri", uri]
+    argv += ["--dir", str(directory)]
+    if netns:
+        argv = [programs.path("ip"), "netns", "exec", netns, *argv]
+    if spawn is not None:
+        argv = spawn(argv)
+    with (directory / LOG).open("ab") as out:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            raise KeeperError(
+                f"the libvirt keeper for {uri} exited with status {code}: {_tail(directory / LOG)}"
+            )
+        try:
+            client.hello()
+        except KeeperError:
+            client.close()
+            time.sleep(0.05)
+            continue
+        # reaped by this thread whenever it ends (it outlives its starter otherwise)
+        threading.Thread(target=process.wait, daemon=True, name="keeper-reaper").start()
+        return client
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    raise KeeperError(f"the libvirt keeper for {uri} did not answer within {START_TIMEOUT_S} s")
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
