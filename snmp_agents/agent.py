@@ -14,6 +14,13 @@ The agent binds its UDP socket itself and exits with status 2 and one line on st
 when it cannot (port taken), when the credentials file is unusable, or when AES is
 unavailable.  Engine id and boots, the candidate, the transaction and the ifIndex map
 live in ``--state-dir`` and survive restarts.  SIGTERM/SIGINT stop it cleanly.
+
+On a real hypervisor host the agent runs as a systemd service and reads its options from
+a TOML file (``--config /etc/netmanager/agent.toml``, keys in ``agent.toml.example``;
+options given on the command line win).  ``--check`` says whether this host can run it
+(credentials, state directory, port, kernel features, libvirt) without starting it or
+changing anything; ``--install-unit`` installs the systemd unit and the example file.
+That code is in ``service.py``; this module is the agent and its command line.
 """
 
 from __future__ import annotations
@@ -53,6 +60,23 @@ from snmp_agents.monitor import (
 )
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, const, dynamic
 from snmp_agents.responder import FastV2c, Policy, Responder
+from snmp_agents.service import (
+    BACKENDS,
+    CONFIG_DEFAULTS,
+    CONFIG_KEYS,
+    DEFAULT_CONFIG,
+    LOG_LEVELS,
+    UNIT_DIR,
+    UNIT_NAME,
+    ConfigError,
+    StartupError,
+    check_crypto,
+    check_main,
+    example_config,
+    install_unit,
+    load_config,
+    parse_listen,
+)
 from snmp_agents.transaction import Transaction
 from snmp_agents.traps import LINK_DOWN, LINK_UP, TrapSender, parse_endpoint
 
@@ -66,33 +90,6 @@ IF_INDEX: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 1)
 IF_ADMIN: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
 IF_OPER: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
 IF_ALIAS: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 18)
-
-
-class StartupError(Exception):
-    """The agent cannot start; the message is the whole explanation."""
-
-
-def check_crypto() -> None:
-    """pysnmp needs ``cryptography`` for AES but does not declare it: without it every
-    authPriv request fails with a decryption error and nothing is logged."""
-    try:
-        from cryptography.hazmat.decrepit.ciphers.modes import CFB
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-        from pysnmp.proto.secmod.rfc3826.priv import aes
-
-        if aes.PysnmpCryptoError:
-            raise ImportError("pysnmp could not import cryptography")
-        key, iv, block = bytes(range(16)), bytes(16), b"netmanager-check"
-        enc = Cipher(algorithms.AES(key), CFB(iv)).encryptor()
-        secret = enc.update(block) + enc.finalize()
-        dec = Cipher(algorithms.AES(key), CFB(iv)).decryptor()
-        if dec.update(secret) + dec.finalize() != block:
-            raise ValueError("AES round trip gave a different block")
-    except Exception as exc:
-        raise StartupError(
-            f"AES privacy is unavailable ({exc}); install the 'cryptography' package "
-            "(pip install 'cryptography>=41')"
-        ) from exc
 
 
 def bind_udp(address: str, port: int) -> socket.socket:
@@ -263,10 +260,16 @@ def make_backend(args: argparse.Namespace, state_dir: Path) -> HostBackend:
     if args.backend == "kernel":
         if not args.dom0:
             raise StartupError("--backend kernel needs --dom0 NAMESPACE ('.': the agent's own)")
+        from netmanager.host.domainhost import DomainHost
         from netmanager.host.kernelhost import KernelBackend
 
+        dom0 = "" if args.dom0 == "." else args.dom0
+        # a libvirt host: its VMs are the domains of that hypervisor (a keeper process,
+        # in the dom0, holds the connection)
+        uri = getattr(args, "libvirt_uri", None)
+        hypervisor = DomainHost(uri, dom0, state_dir) if uri else None
         # the engine itself is created by the first call, in the backend's worker thread
-        return KernelBackend("" if args.dom0 == "." else args.dom0, state_dir)
+        return KernelBackend(dom0, state_dir, hypervisor=hypervisor)
     raise StartupError(f"unknown backend '{args.backend}'")  # pragma: no cover - argparse checks
 
 
@@ -424,14 +427,25 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
         (state_dir / "agent.json").unlink(missing_ok=True)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+# --- the command line, over the configuration file (--config), over the defaults --------
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="netmanager-agent",
         description="netmanager's SNMP agent: configuration by SET, monitoring by GET.",
     )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="read the options from this TOML file (keys: agent.toml.example); options "
+        f"given on the command line win.  --install-unit: the file to create ({DEFAULT_CONFIG})",
+    )
     p.add_argument("--listen", default="127.0.0.1:161", help="ADDRESS:PORT (port 0: any free)")
-    p.add_argument("--state-dir", type=Path, required=True, help="engine, candidate, journal")
-    p.add_argument("--credentials", type=Path, required=True, help="snmp.toml (mode 0600)")
+    p.add_argument("--state-dir", type=Path, default=None, help="engine, candidate, journal")
+    p.add_argument("--credentials", type=Path, default=None, help="snmp.toml (mode 0600)")
     p.add_argument(
         "--netns",
         action="append",
@@ -452,7 +466,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--trap-receiver", action="append", default=[], metavar="HOST[:PORT]", help="(repeat)"
     )
-    p.add_argument("--backend", choices=["memory", "kernel"], default="memory")
+    p.add_argument("--backend", choices=BACKENDS, default="memory")
     p.add_argument(
         "--underlay",
         type=Path,
@@ -469,6 +483,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "the agent's own (a real host, or a guest host, whose dom0 is its root namespace)",
     )
     p.add_argument(
+        "--libvirt",
+        dest="libvirt_uri",
+        default=None,
+        metavar="URI",
+        help="the libvirt URI of the hypervisor this host's VMs run on (e.g. qemu:///system)",
+    )
+    p.add_argument(
         "--memory-fail",
         action="append",
         default=[],
@@ -480,24 +501,107 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sys-name", default="")
     p.add_argument("--sys-contact", default="")
     p.add_argument("--sys-location", default="")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    return p.parse_args(argv)
+    p.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="check whether this host can run the agent as configured (credentials, state "
+        "directory, port, kernel features, libvirt), start nothing and change nothing; "
+        "exit 0 when everything required is ok, 1 otherwise",
+    )
+    mode.add_argument(
+        "--install-unit",
+        action="store_true",
+        help=f"install the systemd unit ({UNIT_DIR / UNIT_NAME}) running this agent with "
+        f"--config, and the example configuration where none exists ({DEFAULT_CONFIG})",
+    )
+    p.add_argument("--json", action="store_true", help="--check: a JSON list of the checks")
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="--install-unit: install under DIR instead of / (tests, images)",
+    )
+    return p
+
+
+def given_options(argv: Sequence[str] | None) -> set[str]:
+    """The argument names (``dest``) given on the command line itself."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line, over the configuration file's values (``--config``), over the
+    defaults.  ConfigError when the configuration file is unusable."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.json and not args.check:
+        parser.error("--json goes with --check")
+    if args.root is not None and not args.install_unit:
+        parser.error("--root goes with --install-unit")
+    if args.install_unit:
+        return args  # the configuration file is to be created, not read
+    args.config_keys, args.config_overridden = [], []
+    if args.config is not None:
+        given = given_options(argv)
+        values = load_config(args.config)
+        args.config_keys = [k for k, spec in CONFIG_KEYS.items() if spec.dest in values]
+        args.config_overridden = [k for k in args.config_keys if CONFIG_KEYS[k].dest in given]
+        for dest, value in {**CONFIG_DEFAULTS, **values}.items():
+            if dest not in given:
+                setattr(args, dest, value)
+    if not args.check:
+        missing = [
+            (option, key)
+            for dest, option, key in (
+                ("state_dir", "--state-dir", "state_dir"),
+                ("credentials", "--credentials", "credentials"),
+            )
+            if getattr(args, dest) is None
+        ]
+        if missing and args.config is not None:
+            raise ConfigError(
+                args.config,
+                f"no {' and no '.join(repr(k) for _, k in missing)}, and the command line "
+                f"gives no {' nor '.join(o for o, _ in missing)}",
+                f"see {example_config()}",
+            )
+        if missing:
+            parser.error(
+                "the following arguments are required: "
+                f"{', '.join(o for o, _ in missing)} (or --config FILE)"
+            )
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except StartupError as exc:
+        print(f"netmanager-agent: error: {exc}", file=sys.stderr)
+        return 2
+    if args.install_unit:
+        return install_unit(args)
+    if args.check:
+        return check_main(args)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s netmanager-agent[%(process)d] %(levelname)s %(message)s",
     )
     try:
-        host, sep, port_text = args.listen.rpartition(":")
-        if not sep or not port_text.isdigit():
-            raise StartupError(f"--listen '{args.listen}' is not ADDRESS:PORT")
+        try:
+            host, port = parse_listen(args.listen)
+        except ValueError as exc:
+            raise StartupError(f"--listen {exc}") from None
         check_crypto()
         creds = load_credentials(args.credentials)
         args.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sock = bind_udp(host, int(port_text))
+        sock = bind_udp(host, port)
     except (StartupError, CredentialsError) as exc:
         print(f"netmanager-agent: error: {exc}", file=sys.stderr)
         return 2
