@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 
 #: apply errors that say the machine lacks something, not that the topology or the
-#: program is wrong: NetEm (E701), a hypervisor (E703), 802.1Q (E706), the guest kernel
-#: or busybox package (E750, E751), QEMU (E754)
-MISSING_HERE = frozenset({"E701", "E703", "E706", "E750", "E751", "E754"})
+#: program is wrong: NetEm (E701), 802.1Q (E706), the guest kernel or busybox package
+#: (E750, E751), QEMU (E754)
+MISSING_HERE = frozenset({"E701", "E706", "E750", "E751", "E754"})
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -68,8 +68,20 @@ def _latency(d: Path) -> list[str]:
     return ["apply", "--local", *_files(example)]
 
 
-def _libvirt_host(d: Path) -> list[str]:
-    example = _two_hosts(d, 'hypervisor="netns"', 'hypervisor="qemu:///system"', real=True)
+def _domain_on_a_namespace_host(d: Path) -> list[str]:
+    example = _two_hosts(
+        d, '<vm name="vm1" host="host1">', '<vm name="vm1" host="host1" domain="vm1-domain">'
+    )
+    return ["apply", "--local", *_files(example)]
+
+
+def _libvirt_local(d: Path) -> list[str]:
+    example = _two_hosts(
+        d,
+        'name="host2" site="lab" hypervisor="netns"',
+        'name="host2" site="lab" hypervisor="qemu:///embed"',
+        real=True,
+    )
     return ["apply", "--local", *_files(example)]
 
 
@@ -107,8 +119,9 @@ def _mixed(d: Path) -> list[str]:
 
 CASES = [
     Case("e701-latency-without-netem", "E701", 1, _latency),
-    Case("e703-host-not-emulated", "E703", 6, _libvirt_host),
     Case("e709-guest-host-with-local", "E709", 1, _guest_local),
+    Case("e709-libvirt-host-with-local", "E709", 1, _libvirt_local),
+    Case("e713-domain-on-a-namespace-host", "E713", 1, _domain_on_a_namespace_host),
     Case("e710-an-infrastructure-step-fails", "E710", 4, _fault),
     Case("e710-a-step-on-a-host-fails", "E710", 4, _host_fault),
     Case("e720-not-applied", "E720", 1, _not_applied),

@@ -14,8 +14,10 @@ checking that the PID is still that agent (its command line names its state dire
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from netmanager import settings
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
-from netmanager.inputs.model import Host, Real
+from netmanager.inputs.model import EMBED_URI, Host, Real
 from netmanager.statedir import read_json, state_dir, write_json
 
 if TYPE_CHECKING:
@@ -208,9 +210,38 @@ def _command(real: Real, host: Host, dom0: str, agent_dir: Path, credentials: Pa
         "--sys-location",
         f"emulated host {host.name} (network namespace {dom0})",
     ]
+    if host.embedded_libvirt:
+        # its VMs are domains of libvirt's embedded QEMU driver, in the host's namespace
+        command += ["--libvirt", embed_uri(agent_dir)]
     for receiver in real.trap_receivers:
         command += ["--trap-receiver", f"{receiver.address}:{receiver.port}"]
     return command
+
+
+def embed_root(agent_dir: Path) -> Path:
+    """The root of the embedded libvirt driver of an emulated libvirt host: short (QEMU's
+    monitor sockets live under it), one per agent directory, in /run (an emulated host
+    does not outlive a reboot either)."""
+    digest = hashlib.sha256(os.fsencode(str(agent_dir.resolve()))).hexdigest()[:12]
+    return Path("/run/netmanager") / f"libvirt-{digest}"
+
+
+def embed_uri(agent_dir: Path) -> str:
+    return f"{EMBED_URI}?root={embed_root(agent_dir)}"
+
+
+def stop_libvirt(agent_dir: Path) -> bool:
+    """An emulated libvirt host goes: every domain of its embedded driver stopped, the
+    keeper that held the connection ended, the driver's root removed; whether it had one."""
+    from netmanager.host.domainhost import KEEPER_DIR
+    from netmanager.hypervisor.keeper import stop_keeper
+
+    had = stop_keeper(agent_dir / KEEPER_DIR, destroy_domains=True)
+    root = embed_root(agent_dir)
+    if root.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        had = True
+    return had
 
 
 def ensure_agents(
@@ -329,6 +360,8 @@ def stop_agents(hosts: Iterable[str] | None = None) -> list[AgentInfo]:
         agent for name, agent in sorted(running().items()) if chosen is None or name in chosen
     ]
     _end(*(a.pid for a in stopping))
+    for agent in stopping:
+        stop_libvirt(Path(agent.state_dir))
     return stopping
 
 

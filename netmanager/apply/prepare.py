@@ -17,8 +17,9 @@ from netmanager.compile.hostconfig import HostConfig, Infrastructure, namespace_
 from netmanager.errors import Diagnostic, Diagnostics, ExitCode, Loc, NetmanagerError
 from netmanager.gcpause import pausing
 from netmanager.guests import GUEST_FEATURES
+from netmanager.hypervisor.spec import DomainTemplate
 from netmanager.inputs.loader import load_with_warnings
-from netmanager.inputs.model import Encap, HypervisorKind, Model
+from netmanager.inputs.model import Encap, HypervisorKind, Model, TemplateSource
 from netmanager.kernel import HostState, KernelStateError
 from netmanager.mapping import Mapping, Occupied, load_allocations, map_model
 from netmanager.statedir import state_dir
@@ -66,19 +67,6 @@ def prepare(
     _refuse_other_prefix(applied, model.real.loc)
     others = {t: r for t, r in applied.items() if t != model.topology}
     occupied = sum((r.occupied for r in others.values()), Occupied())
-    emulated = (HypervisorKind.NETNS, HypervisorKind.GUEST)
-    unsupported = [h for h in model.real.hosts if h.hypervisor not in emulated]
-    if unsupported:
-        host = unsupported[0]
-        raise problem(
-            EnvironmentProblem,
-            "E703",
-            f"host '{host.name}' is not emulated here (hypervisor '{host.uri or host.hypervisor}'): "
-            'this version of netmanager applies to hosts with hypervisor="netns" or "guest"',
-            'use hypervisor="netns" (a namespace) or "guest" (a QEMU guest with a stock '
-            "kernel) to emulate the host on this machine",
-            host.loc,
-        )
     guest_problems = guest_link_problems(model.real)
     if guest_problems:
         diags = Diagnostics()
@@ -90,15 +78,20 @@ def prepare(
     host_features = {
         h.name: h.capabilities
         if h.capabilities is not None
+        # a guest, or a real host (a stock kernel): its kernel has them all
         else GUEST_FEATURES
-        if h.hypervisor is HypervisorKind.GUEST
+        if not (h.hypervisor is HypervisorKind.NETNS or h.embedded_libvirt)
         else features
         for h in model.real.hosts
     }
     mapping = map_model(
         model, features=host_features, allocations=load_allocations(), occupied=occupied
     )
-    configs = compile_topology(model, mapping)
+    _refuse_misplaced_domains(model, mapping)
+    try:
+        configs = compile_topology(model, mapping, _netmanager_guest(model, mapping))
+    except ValueError as exc:  # pragma: no cover - the guest template is built above
+        raise problem(NetmanagerError, "E702", str(exc), "") from exc
     infrastructure = compile_infrastructure(model.real)
     for other in others.values():
         if other.infrastructure != infrastructure:
@@ -112,6 +105,40 @@ def prepare(
             )
     _precheck(model, configs, host_features)
     return Deployment(model, mapping, configs, infrastructure, loaded.warnings + mapping.warnings)
+
+
+def _refuse_misplaced_domains(model: Model, mapping: Mapping) -> None:
+    """A VM that says it is a libvirt domain (domain="..." or <template>) placed on a host
+    that runs no libvirt: E713 at the VM, before any change."""
+    diags = Diagnostics()
+    for vm in model.virtual.vms:
+        host = model.real.host_by_name[mapping.placement[vm.name]]
+        if vm.wants_libvirt and host.hypervisor is not HypervisorKind.LIBVIRT:
+            what = "a <template>" if vm.template is not None else f"domain '{vm.domain}'"
+            diags.error(
+                "E713",
+                vm.loc,
+                f"VM '{vm.name}' is a libvirt domain ({what}) but is placed on host "
+                f"'{host.name}', whose VMs are {'namespaces' if host.hypervisor is HypervisorKind.NETNS else 'namespaces in a guest'}",
+                'pin it to a libvirt host (host="..."), or drop domain= and <template>',
+            )
+    diags.raise_if_errors("apply")
+
+
+def _netmanager_guest(model: Model, mapping: Mapping) -> DomainTemplate | None:
+    """The template of netmanager's own guest image, built (downloaded and cached) when a
+    VM placed on a libvirt host asks for it (<template source="netmanager">)."""
+    wanted = any(
+        vm.template is not None
+        and vm.template.source is TemplateSource.NETMANAGER
+        and model.real.host_by_name[mapping.placement[vm.name]].hypervisor is HypervisorKind.LIBVIRT
+        for vm in model.virtual.vms
+    )
+    if not wanted:
+        return None
+    from netmanager.guests.domains import guest_template
+
+    return guest_template()
 
 
 def _refuse_other_prefix(applied: dict[str, Record], loc: Loc) -> None:

@@ -23,6 +23,7 @@ from netmanager.compile.hostconfig import HostConfig, Infrastructure
 from netmanager.errors import NetmanagerError
 from netmanager.gcpause import pausing
 from netmanager.host.firewall import Firewall, FirewallChange, Ruleset, desired_rulesets
+from netmanager.hypervisor.keeper import GuestAgent
 from netmanager.kernel import Address, Engine, Link
 from netmanager.kernel.plan import Plan
 
@@ -203,6 +204,60 @@ def vm_location(vm: str, topology: str | None = None) -> tuple[str, str | None]:
             "say which with --topology",
         )
     return found[0][1]
+
+
+def vm_domain(vm: str, topology: str | None = None) -> tuple[str, str] | None:
+    """(host, libvirt domain) of an applied VM that is a domain, None for a namespace.
+    Raises NetmanagerError when unknown or ambiguous (as :func:`vm_location`)."""
+    vm_location(vm, topology)
+    for t, r in sorted(records().items()):
+        if topology is not None and t != topology:
+            continue
+        for host, config in r.hosts.items():
+            for v in config.vms:
+                if v.vm == vm and v.domain is not None:
+                    return host, v.domain.name
+    return None
+
+
+def domain_agent(host: str) -> GuestAgent:
+    """What reaches the guest agents of a libvirt host's domains: the keeper of a host
+    emulated here, else a libvirt connection of this process to the URI real.xml gives
+    the host (``qemu+ssh://...``: libvirt's own authentication)."""
+    from netmanager.agentctl.processes import agents_dir
+    from netmanager.host.domainhost import KEEPER_DIR
+    from netmanager.hypervisor.keeper import DirectClient, KeeperClient, running_keeper
+    from netmanager.inputs.loader import load
+
+    directory = agents_dir() / host / KEEPER_DIR
+    if running_keeper(directory) is not None:
+        return KeeperClient(directory)
+    for record in records().values():
+        if host not in record.hosts:
+            continue
+        try:
+            real = load(record.real, record.virtual, base_dir=record.base_dir or None).real
+        except NetmanagerError:
+            continue
+        uri = real.host_by_name[host].uri if host in real.host_by_name else None
+        if uri and not real.host_by_name[host].embedded_libvirt:
+            try:
+                return DirectClient(uri)
+            except Exception as exc:
+                raise problem(
+                    NetmanagerError,
+                    "E747",
+                    f"cannot open libvirt host '{host}' at {uri}: {exc}",
+                    "the manager reaches libvirt hosts with libvirt's own authentication "
+                    f"(virsh -c {uri} list must work here)",
+                ) from exc
+    raise problem(
+        NetmanagerError,
+        "E747",
+        f"libvirt host '{host}' cannot be reached: its keeper does not run here and "
+        "real.xml gives no URI this machine can open",
+        "netmanager apply starts an emulated host's agent and keeper again",
+    )
 
 
 # ------------------------------------------------------------------------------- status

@@ -17,6 +17,7 @@ takes it away again.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -45,7 +46,7 @@ from netmanager.gcpause import pausing
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.kernelhost import StepFaults
 from netmanager.host.rows import PortKey, candidate_from_host_configs, scoped_change
-from netmanager.inputs.model import Real
+from netmanager.inputs.model import HypervisorKind, Real
 from netmanager.kernel import ApplyError, Engine, HostState, KernelStateError, Scope
 from netmanager.kernel.journal import StepProgress
 from netmanager.kernel.plan import Plan
@@ -193,6 +194,20 @@ def _local_transports(
 
 def _refuse_guests(deployment: Deployment) -> None:
     """The local transport reaches this kernel's namespaces only: a guest has its own."""
+    libvirt = [
+        h.name
+        for h in deployment.model.real.hosts
+        if h.name in deployment.configs and h.hypervisor is HypervisorKind.LIBVIRT
+    ]
+    if libvirt:
+        raise single(
+            "E709",
+            deployment.model.real.host_by_name[libvirt[0]].loc,
+            f"host '{libvirt[0]}' is a libvirt host: its domains are wired through its agent "
+            "(which holds the libvirt connection), not in this process",
+            "apply without --local",
+            "apply",
+        )
     guests = [g.host for g in deployment.infrastructure.guests]
     if guests:
         raise single(
@@ -203,6 +218,43 @@ def _refuse_guests(deployment: Deployment) -> None:
             "apply without --local",
             "apply",
         )
+
+
+#: how a libvirt host's agent names a VM whose domain cannot be wired
+#: (netmanager.hypervisor.domains.Problem.text)
+_DOMAIN_PROBLEM = re.compile(
+    r"VM '(?P<vm>[^']+)' of topology '(?P<topology>[^']+)': (?P<message>.+?)"
+    r"(?: \(hint: (?P<hint>[^)]*)\))?(?=; VM '|$)"
+)
+
+
+def located_domain_problems(deployment: Deployment, exc: ApplyFailed) -> ApplyFailed:
+    """``exc`` with each domain problem a libvirt host reported (a domain missing, shut
+    off, with other interfaces: found before any change) as E714 at the VM's line in
+    virtual.xml; the other diagnostics as they were."""
+    model = deployment.model
+    out: list[Diagnostic] = []
+    for diag in exc.diagnostics:
+        found = [
+            m
+            for m in _DOMAIN_PROBLEM.finditer(diag.message)
+            if m["topology"] == model.topology and m["vm"] in model.virtual.vm_by_name
+        ]
+        if not found:
+            out.append(diag)
+            continue
+        host = diag.message.partition("host '")[2].partition("'")[0]
+        for m in found:
+            out.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "E714",
+                    f"VM '{m['vm']}' on host '{host}': {m['message']}",
+                    model.virtual.vm_by_name[m["vm"]].loc,
+                    (m["hint"] or "") + ("; " if m["hint"] else "") + (diag.hint or ""),
+                )
+            )
+    return ApplyFailed(exc.phase, out) if out != exc.diagnostics else exc
 
 
 def _touched_hosts(deployment: Deployment, previous: Record | None) -> list[str]:
@@ -334,18 +386,21 @@ def apply(
                     infos |= guest_hosts.ensure_guests(real, infra, hosts, progress=progress)
                 transports = _agent_transports(real, infos)
             wanted = host_candidates(deployment.configs, topology, applied, hosts)
-            result = run(
-                transaction(
-                    topology,
-                    transports,
-                    wanted,
-                    revert_s=revert_s,
-                    progress=progress,
-                    hook=hook,
-                    steps=steps,
-                    ports=scoped,
+            try:
+                result = run(
+                    transaction(
+                        topology,
+                        transports,
+                        wanted,
+                        revert_s=revert_s,
+                        progress=progress,
+                        hook=hook,
+                        steps=steps,
+                        ports=scoped,
+                    )
                 )
-            )
+            except ApplyFailed as exc:
+                raise located_domain_problems(deployment, exc) from exc
         except NetmanagerError:
             if first:
                 if local:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from netmanager.compile.hostconfig import (
     GuestHost,
@@ -42,6 +42,7 @@ from netmanager.compile.hostconfig import (
 from netmanager.compile.hostconfig import (
     HostConfig as HostConfig,
 )
+from netmanager.hypervisor.spec import DomainSpec, DomainTemplate, DomainType
 from netmanager.inputs.model import (
     VM,
     Action,
@@ -52,6 +53,7 @@ from netmanager.inputs.model import (
     Model,
     PhysicalLink,
     Real,
+    TemplateSource,
     Virtual,
 )
 from netmanager.inputs.model import (
@@ -64,9 +66,52 @@ VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
 ANY = ipaddress.IPv4Network("0.0.0.0/0")
 
 
+def in_namespace(host: Host) -> bool:
+    """Whether a host is emulated by a network namespace of this machine (its dom0): a
+    netns host, or a libvirt host running libvirt's embedded driver there."""
+    return host.hypervisor is HypervisorKind.NETNS or host.embedded_libvirt
+
+
 def dom0_namespace(host: Host) -> str:
     """The namespace that plays a host's hypervisor domain; "" is the root namespace."""
-    return host_namespace(host.name) if host.hypervisor is HypervisorKind.NETNS else ""
+    return host_namespace(host.name) if in_namespace(host) else ""
+
+
+def domain_spec(vm: VM, ports: list[Port], netmanager_guest: DomainTemplate | None) -> DomainSpec:
+    """The libvirt domain that is ``vm`` on a libvirt host: attached (no template), or
+    defined from its template (source="netmanager": netmanager's own guest image, given
+    as ``netmanager_guest`` with the VM's name and NICs on its kernel command line)."""
+    template = None
+    t = vm.template
+    if t is not None:
+        if t.source is TemplateSource.NETMANAGER:
+            if netmanager_guest is None:
+                raise ValueError(
+                    f"VM '{vm.name}' asks for netmanager's guest image, which was not built"
+                )
+            words = [f"nm.hostname={vm.name}"]
+            words += [f"nm.if={p.mac}={p.ifname}" for p in sorted(ports, key=lambda p: p.index)]
+            template = replace(
+                netmanager_guest,
+                cmdline=" ".join([netmanager_guest.cmdline, *words]).strip(),
+                domain_type=DomainType(t.domain_type),
+            )
+        else:
+            template = DomainTemplate(
+                kernel=t.kernel,
+                initrd=t.initrd,
+                cmdline=t.cmdline,
+                image=t.image,
+                image_format=t.image_format,
+                domain_type=DomainType(t.domain_type),
+            )
+    return DomainSpec(
+        name=vm.domain_name,
+        template=template,
+        memory_mib=vm.memory_mib,
+        cpus=vm.cpus,
+        macs=tuple(i.mac or "" for i in vm.interfaces),
+    )
 
 
 def vtep(host: Host) -> tuple[str, ipaddress.IPv4Address] | None:
@@ -264,8 +309,13 @@ def _policies(virtual: Virtual, topology: str) -> dict[str, Policy]:
     return policies
 
 
-def compile_topology(model: Model, mapping: Mapping) -> dict[str, HostConfig]:
-    """What each host builds for this topology, by host name (only hosts it touches)."""
+def compile_topology(
+    model: Model, mapping: Mapping, netmanager_guest: DomainTemplate | None = None
+) -> dict[str, HostConfig]:
+    """What each host builds for this topology, by host name (only hosts it touches).
+
+    A VM placed on a libvirt host is a domain (:func:`domain_spec`; ``netmanager_guest``
+    is the template of netmanager's own guest image where a VM asks for it)."""
     real, virtual, topology = model.real, model.virtual, model.topology
     members = _members(model, mapping)
     network_hosts = {
@@ -378,6 +428,7 @@ def compile_topology(model: Model, mapping: Mapping) -> dict[str, HostConfig]:
             )
     for vm in virtual.vms:
         host_name = mapping.placement[vm.name]
+        libvirt = real.host_by_name[host_name].hypervisor is HypervisorKind.LIBVIRT
         vms[host_name].append(
             Vm(
                 topology,
@@ -385,6 +436,11 @@ def compile_topology(model: Model, mapping: Mapping) -> dict[str, HostConfig]:
                 vm_namespace(topology, vm.name),
                 _vm_routes(vm, virtual),
                 vm.forward,
+                domain=domain_spec(
+                    vm, [p for p in ports[host_name] if p.vm == vm.name], netmanager_guest
+                )
+                if libvirt
+                else None,
             )
         )
     result = {}
@@ -416,7 +472,7 @@ def compile_infrastructure(real: Real) -> Infrastructure:
     virtio NIC of the guest named as the interface in real.xml, whose tap is a port of the
     switch's bridge (see :mod:`netmanager.guests.hosts`).
     """
-    emulated = {h.name for h in real.hosts if h.hypervisor is HypervisorKind.NETNS}
+    emulated = {h.name for h in real.hosts if in_namespace(h)}
     guests = {h.name for h in real.hosts if h.hypervisor is HypervisorKind.GUEST}
     if not emulated and not guests:
         return Infrastructure()

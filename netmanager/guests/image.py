@@ -552,7 +552,7 @@ while read -r m; do
     insmod "/lib/modules/$V/$m" 2>/dev/null || say "insmod $m failed"
 done < /modules.nm
 
-HOSTNAME=guest; PROJECT=/; PYTHON=/usr/bin/python3; RW=; MGMT=; CACHE=loose
+HOSTNAME=guest; PROJECT=/; PYTHON=/usr/bin/python3; RW=; MGMT=; CACHE=loose; GA=
 set -- $(cat /proc/cmdline)
 for arg; do
     case "$arg" in
@@ -562,6 +562,7 @@ for arg; do
         nm.rw=*) RW="${arg#nm.rw=}" ;;
         nm.mgmt=*) MGMT="${arg#nm.mgmt=}" ;;
         nm.cache=*) CACHE="${arg#nm.cache=}" ;;
+        nm.ga=*) GA="${arg#nm.ga=}" ;;
     esac
 done
 hostname "$HOSTNAME"
@@ -623,6 +624,15 @@ if [ -n "$MGMT" ]; then
     && $TC filter add dev mgmt0 egress prio 5 matchall action drop \
     && ip link set mgmt0 up \
     || say "cannot filter the management NIC: it stays down"
+fi
+
+if [ "$GA" = 1 ]; then
+    # a libvirt domain: qemu-guest-agent (this machine's, through 9p) is its control
+    say "qemu-ga"
+    chroot /newroot /usr/sbin/qemu-ga -m virtio-serial \
+        -p /dev/virtio-ports/org.qemu.guest_agent.0 -t /run -f /run/qemu-ga.pid
+    say "qemu-ga exited with status $?"
+    poweroff -f
 fi
 
 say "guestd"

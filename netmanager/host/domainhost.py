@@ -37,18 +37,46 @@ def vm_domains(config: HostConfig) -> list[dom.VmDomain]:
     return out
 
 
-def with_taps(config: HostConfig, taps: Mapping[tuple[str, str, str], str]) -> HostConfig:
-    """``config`` with each domain port named as its tap is (an attached domain's taps are
-    libvirt's names): render, the firewall and the scope then meet the real devices."""
+def with_taps(
+    config: HostConfig,
+    taps: Mapping[tuple[str, str, str], str],
+    macs: Mapping[tuple[str, str, str], str] | None = None,
+) -> HostConfig:
+    """``config`` with each domain port named as its tap is, with the MAC of its NIC (an
+    attached domain's taps are libvirt's names, its MACs its own): render, the firewall's
+    anti-spoofing and the scope then meet the real devices."""
     if not config.domain_vms:
         return config
+    macs = macs or {}
     ports = tuple(
-        replace(p, vif=taps.get((p.topology, p.vm, p.network), p.vif))
+        replace(
+            p,
+            vif=taps.get((p.topology, p.vm, p.network), p.vif),
+            mac=macs.get((p.topology, p.vm, p.network), p.mac),
+        )
         if p.vm in config.domain_vms
         else p
         for p in config.ports
     )
     return replace(config, ports=ports)
+
+
+def guest_networks(config: HostConfig) -> list[dom.GuestNetwork]:
+    """What each domain VM's guest must carry (``config`` with its taps and MACs)."""
+    out = []
+    for vm in config.vms:
+        if vm.domain is None:
+            continue
+        nics = tuple(
+            dom.GuestNic(p.mac, str(p.ip), p.mtu)
+            for p in sorted(config.ports, key=lambda p: p.index)
+            if p.vm == vm.vm
+        )
+        routes = tuple((str(r.to), str(r.via)) for r in vm.routes)
+        out.append(
+            dom.GuestNetwork(config.topology, vm.vm, vm.domain.name, nics, routes, vm.forward)
+        )
+    return out
 
 
 class DomainHost:
@@ -88,6 +116,19 @@ class DomainHost:
             console_dir=self.directory,
             check=check,
         )
+
+    def configure(
+        self, configs: Iterable[HostConfig], agents: Mapping[str, bool], check: dom.Check
+    ) -> int:
+        """Set each domain VM's addresses, routes and forwarding inside its guest, through
+        its qemu-guest-agent (domains without one are left as they are: stage says what
+        their guests must carry)."""
+        done = 0
+        for config in configs:
+            for net in guest_networks(config):
+                if agents.get(net.domain):
+                    done += dom.configure_guest(net, self.keeper(), check=check)
+        return done
 
     def leave(
         self, before: Iterable[HostConfig], after: Iterable[HostConfig], check: dom.Check

@@ -356,22 +356,25 @@ class KernelBackend:
         path.unlink(missing_ok=True)
         return StepFaults(k)
 
-    def _with_domains(self, target: _Target) -> tuple[_Target, set[tuple[str, str]], list[Change]]:
+    def _with_domains(
+        self, target: _Target
+    ) -> tuple[_Target, set[tuple[str, str]], list[Change], dict[str, bool]]:
         """``target`` with each domain port named as its tap is, the taps (dom0, name)
         libvirt must plug first (attached domains' NICs on another bridge), and what
         libvirt would do; raises DomainProblem naming each VM whose domain cannot be
         wired, before any change."""
         hv = self.hypervisor
         if hv is None or not any(c.domain_vms for c in target.configs.values()):
-            return target, set(), []
+            return target, set(), [], {}
         res = hv.resolve(target.configs.values())
         res.raise_if_problems()
-        configs = {t: with_taps(c, res.taps) for t, c in target.configs.items()}
+        configs = {t: with_taps(c, res.taps, res.macs) for t, c in target.configs.items()}
         unplugged = {
             (configs[t].dom0, res.taps[(t, vm, network)]) for t, vm, network in res.unplugged
         }
-        changes = [Change(op, what, "libvirt") for op, what in res.changes]
-        return _Target(target.candidate, configs), unplugged, changes
+        ops = {"define": "add", "start": "modify", "plug": "modify"}
+        changes = [Change(ops[op], f"{op} {what}", "libvirt") for op, what in res.changes]
+        return _Target(target.candidate, configs), unplugged, changes, res.agents
 
     def _pieces(
         self, configs: dict[str, HostConfig], ports: Iterable[PortKey]
@@ -409,7 +412,7 @@ class KernelBackend:
         if ports is not None:
             self.steps_done = self.steps_total = 0
             kernel_faults = faults.kernel() if faults is not None else None
-            target, _, _ = self._with_domains(target)
+            target, _, _, _ = self._with_domains(target)
             return sum(
                 engine.apply(
                     desired, scope=scope, progress=self._progress, faults=kernel_faults
@@ -426,7 +429,7 @@ class KernelBackend:
             # its own bridge before netmanager's bridge goes), then each port's tap is
             # found, before any kernel change
             done += hv.leave(self._known(), target.configs.values(), check)
-        target, unplugged, _ = self._with_domains(target)
+        target, unplugged, _, agents = self._with_domains(target)
         work = self._work(target)
         # rules first: a port never exists without its chain
         for topology, config, _ in work:
@@ -454,6 +457,7 @@ class KernelBackend:
                         progress=self._progress,
                         faults=kernel_faults,
                     ).changes
+            done += hv.configure(target.configs.values(), agents, check)
         for topology, config, _ in work:
             if config is None:
                 self._firewall(topology, None, apply=True, check=check)
@@ -527,7 +531,7 @@ class KernelBackend:
         engine = self.engine()
         out: list[Change] = []
         try:
-            resolved, _, libvirt = self._with_domains(target)
+            resolved, _, libvirt, _ = self._with_domains(target)
             out.extend(libvirt)
             for topology, config, scope in self._work(resolved):
                 plan = engine.plan(self._desired(config, scope), scope=scope)
@@ -560,7 +564,7 @@ class KernelBackend:
         engine = self.engine()
         out: list[Change] = []
         try:
-            resolved, _, _ = self._with_domains(target)
+            resolved, _, _, _ = self._with_domains(target)
             for topology, desired, scope in self._pieces(resolved.configs, ports):
                 plan = engine.plan(desired, scope=scope)
                 out.extend(

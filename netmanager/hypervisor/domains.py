@@ -101,6 +101,10 @@ class Resolution:
     read, what would change, and the problems."""
 
     taps: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: per (topology, vm, network) the MAC of the domain's NIC (an attached domain's own)
+    macs: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: domains with a qemu-guest-agent channel, by name
+    agents: dict[str, bool] = field(default_factory=dict)
     found: dict[str, DomainInfo] = field(default_factory=dict)
     active: dict[str, bool] = field(default_factory=dict)
     changes: list[tuple[str, str]] = field(default_factory=list)  # (operation, what)
@@ -194,6 +198,8 @@ def _resolve_defined(
         return
     for port in vm.ports:
         res.taps[(vm.topology, vm.vm, port.network)] = port.tap
+        res.macs[(vm.topology, vm.vm, port.network)] = port.mac
+    res.agents[name] = vm.spec.template is not None and vm.spec.template.guest_agent
     if dom is None:
         res.changes.append(("define", f"domain {name} (VM {vm.vm})"))
     if dom is None or not dom.active:
@@ -225,6 +231,7 @@ def _resolve_attached(
             )
         )
         return
+    res.agents[name] = info.guest_agent
     pairs, why = match_interfaces(vm, info)
     if why is not None:
         res.problems.append(
@@ -257,6 +264,7 @@ def _resolve_attached(
             )
             return
         res.taps[(vm.topology, vm.vm, port.network)] = iface.target
+        res.macs[(vm.topology, vm.vm, port.network)] = iface.mac
         if iface.bridge != port.bridge:
             res.unplugged.add((vm.topology, vm.vm, port.network))
             res.changes.append(
@@ -429,3 +437,122 @@ def kvm_usable() -> bool:
     except OSError:
         return False
     return " vmx" in flags or " svm" in flags
+
+
+# ------------------------------------------------------------------------ inside guests
+
+#: programs inside a guest, called by full path (a guest's PATH may be anything)
+GUEST_IP = "/sbin/ip"
+GUEST_SYSCTL = "/sbin/sysctl"
+#: a guest just started boots under software emulation: its agent answers within seconds
+#: alone, within a minute with others booting beside it on two cores
+GUEST_AGENT_WAIT_S = 180.0
+
+
+@dataclass(frozen=True)
+class GuestNic:
+    mac: str
+    address: str  # "10.0.0.1/24"
+    mtu: int
+
+
+@dataclass(frozen=True)
+class GuestNetwork:
+    """What a VM's guest carries, set through its qemu-guest-agent: its NICs (found by
+    MAC) up with their MTU and address, its routes, IP forwarding."""
+
+    topology: str
+    vm: str
+    domain: str
+    nics: tuple[GuestNic, ...]
+    routes: tuple[tuple[str, str], ...]  # (destination prefix, next hop)
+    forward: bool
+
+
+def configure_guest(
+    net: GuestNetwork,
+    keeper: KeeperClient,
+    *,
+    check: Check = _no_check,
+    wait_s: float = GUEST_AGENT_WAIT_S,
+) -> int:
+    """Make the guest carry ``net``: each change one command through guest-exec, only
+    where the guest differs (what it carries besides is left alone).  Returns the number
+    of changes; raises DomainProblem when its agent does not answer or a NIC is missing."""
+    if not keeper.wait_guest_agent(net.domain, wait_s):
+        raise DomainProblem(
+            [
+                Problem(
+                    net.topology,
+                    net.vm,
+                    f"the guest agent of domain '{net.domain}' did not answer within "
+                    f"{wait_s:.0f} s",
+                    "does the guest run qemu-guest-agent on its org.qemu.guest_agent.0 channel?",
+                )
+            ]
+        )
+
+    def run(*argv: str) -> bytes:
+        code, out, err = keeper.guest_exec(net.domain, argv)
+        if code != 0:
+            raise DomainProblem(
+                [
+                    Problem(
+                        net.topology,
+                        net.vm,
+                        f"in domain '{net.domain}', {' '.join(argv)} failed ({code}): "
+                        f"{err.decode(errors='replace').strip()}",
+                    )
+                ]
+            )
+        return out
+
+    links = json.loads(run(GUEST_IP, "-j", "link", "show") or b"[]")
+    by_mac = {str(link.get("address", "")).lower(): link for link in links}
+    addresses = json.loads(run(GUEST_IP, "-j", "-4", "addr", "show") or b"[]")
+    have = {
+        a["ifname"]: {f"{i['local']}/{i['prefixlen']}" for i in a.get("addr_info", ())}
+        for a in addresses
+    }
+    done = 0
+    for nic in net.nics:
+        link = by_mac.get(nic.mac.lower())
+        if link is None:
+            raise DomainProblem(
+                [
+                    Problem(
+                        net.topology,
+                        net.vm,
+                        f"the guest of domain '{net.domain}' has no NIC with MAC {nic.mac}",
+                    )
+                ]
+            )
+        dev = str(link["ifname"])
+        if int(link.get("mtu", 0)) != nic.mtu:
+            check(f"MTU {nic.mtu} on {dev} in domain {net.domain}")
+            run(GUEST_IP, "link", "set", "dev", dev, "mtu", str(nic.mtu))
+            done += 1
+        if "UP" not in link.get("flags", ()):
+            check(f"{dev} up in domain {net.domain}")
+            run(GUEST_IP, "link", "set", "dev", dev, "up")
+            done += 1
+        if nic.address not in have.get(dev, set()):
+            check(f"{nic.address} on {dev} in domain {net.domain}")
+            run(GUEST_IP, "addr", "add", nic.address, "dev", dev)
+            done += 1
+    if net.routes:
+        routes = json.loads(run(GUEST_IP, "-j", "-4", "route", "show") or b"[]")
+        present = {(str(r.get("dst")), str(r.get("gateway", ""))) for r in routes}
+        for to, via in net.routes:
+            dst = "default" if to == "0.0.0.0/0" else to.removesuffix("/32")
+            if (dst, via) in present:
+                continue
+            check(f"route {to} via {via} in domain {net.domain}")
+            run(GUEST_IP, "route", "replace", dst, "via", via)
+            done += 1
+    forwarding = run(GUEST_SYSCTL, "-n", "net.ipv4.ip_forward").strip() == b"1"
+    if forwarding != net.forward:
+        check(f"IP forwarding in domain {net.domain}")
+        run(GUEST_SYSCTL, "-q", "-w", f"net.ipv4.ip_forward={int(net.forward)}")
+        done += 1
+    return done

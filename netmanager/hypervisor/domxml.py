@@ -202,10 +202,18 @@ def domain_xml(
             _sub(os_, "cmdline", template.cmdline)
     else:
         _sub(os_, "boot").set("dev", "hd")
+    features = _sub(dom, "features")
+    _sub(features, "acpi")
+    if domain_type == "qemu" and template.tb_cache_mib:
+        tcg = _sub(features, "tcg")
+        _sub(tcg, "tb-cache", str(template.tb_cache_mib)).set("unit", "MiB")
     _sub(dom, "on_poweroff", "destroy")
     _sub(dom, "on_reboot", "restart")
     _sub(dom, "on_crash", "destroy")
     devices = _sub(dom, "devices")
+    usb = _sub(devices, "controller")
+    usb.set("type", "usb")
+    usb.set("model", "none")
     if template.image:
         _disk(devices, template.image, template.image_format, "vda", "disk", "virtio")
     for share in template.shares:

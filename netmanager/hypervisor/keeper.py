@@ -22,7 +22,9 @@ define, wire or undefine is the host backend's (:mod:`netmanager.hypervisor.doma
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -46,6 +48,7 @@ SOCKET = "keeper.sock"
 RECORD = "keeper.json"
 LOG = "keeper.log"
 START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
 CALL_TIMEOUT_S = 120.0  # a define on a fresh embedded root probes QEMU for seconds
 MAX_REQUEST = 1 << 20
 #: written into an embedded root before its first open: QEMU's output goes to files, not
@@ -79,6 +82,17 @@ ERR_NO_DOMAIN = 42
 ERR_OPERATION_INVALID = 55
 ERR_AGENT_UNRESPONSIVE = 86
 ERR_AGENT_UNSYNCED = 97
+
+
+def socket_path(directory: Path) -> Path:
+    """Where the keeper of ``directory`` listens: in it, or where a unix socket's path
+    would be too long (108 bytes: a deep state directory), in /run/netmanager under a
+    hash of it."""
+    path = directory / SOCKET
+    if len(os.fsencode(str(path))) < 100:
+        return path
+    digest = hashlib.sha256(os.fsencode(str(directory.resolve()))).hexdigest()[:16]
+    return Path("/run/netmanager") / f"keeper-{digest}.sock"
 
 
 def embed_root(uri: str) -> Path | None:
@@ -201,6 +215,14 @@ class _Libvirt:
         dom.setMetadata(lv.VIR_DOMAIN_METADATA_ELEMENT, xml, key, uri, flags)
         return self._describe(dom)
 
+    def destroy_all(self) -> dict[str, Any]:
+        """Stop every running domain (an emulated host going away takes its domains)."""
+        stopped = []
+        for dom in self.conn.listAllDomains(self.libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            dom.destroy()
+            stopped.append(dom.name())
+        return {"stopped": stopped}
+
     def agent(self, name: str, command: str, timeout: int) -> dict[str, Any]:
         import libvirt_qemu
 
@@ -214,7 +236,7 @@ class _Libvirt:
 
 OPERATIONS = frozenset(
     {"hello", "list", "get", "define", "start", "destroy", "undefine", "update"}
-    | {"set_metadata", "agent"}
+    | {"set_metadata", "agent", "destroy_all"}
 )
 
 
@@ -276,7 +298,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 def serve(uri: str, directory: Path) -> int:
     """Open ``uri`` and serve it on ``directory``/keeper.sock until told to quit."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / SOCKET
+    path = socket_path(directory)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         backend = _Libvirt(uri)
     except Exception as exc:
@@ -363,7 +386,86 @@ STATE_NAMES = {
 }
 
 
-class KeeperClient:
+class GuestAgent:
+    """qemu-guest-agent calls, over :meth:`agent` (a keeper's, or a libvirt connection
+    of this process's: :class:`DirectClient`)."""
+
+    def agent(self, name: str, command: dict[str, Any], timeout: int = 10) -> Any:
+        raise NotImplementedError
+
+    def guest_ping(self, name: str, timeout: int = 2) -> bool:
+        """Whether the domain's qemu-guest-agent answers."""
+        try:
+            self.agent(name, {"execute": "guest-ping"}, timeout)
+        except KeeperError as exc:
+            if exc.code in (ERR_AGENT_UNRESPONSIVE, ERR_AGENT_UNSYNCED, ERR_OPERATION_INVALID):
+                return False
+            raise
+        return True
+
+    def wait_guest_agent(self, name: str, timeout_s: float) -> bool:
+        """Wait until the domain's qemu-guest-agent answers (a guest booting)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.guest_ping(name):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.25)
+
+    def guest_exec(
+        self, name: str, argv: Sequence[str], timeout_s: float = 60.0, stdin: bytes = b""
+    ) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` in the guest through its qemu-guest-agent (guest-exec): exit code,
+        standard output and error.  Raises KeeperError if it does not end in time."""
+        arguments: dict[str, Any] = {
+            "path": argv[0],
+            "arg": list(argv[1:]),
+            "capture-output": True,
+        }
+        if stdin:
+            arguments["input-data"] = base64.b64encode(stdin).decode()
+        started = self.agent(name, {"execute": "guest-exec", "arguments": arguments})
+        pid = int(started["pid"])
+        deadline = time.monotonic() + timeout_s
+        pause = 0.02
+        while True:
+            status = self.agent(name, {"execute": "guest-exec-status", "arguments": {"pid": pid}})
+            if status.get("exited"):
+                out = base64.b64decode(status.get("out-data", ""))
+                err = base64.b64decode(status.get("err-data", ""))
+                code = status.get("exitcode")
+                if code is None:  # ended by a signal
+                    code = 128 + int(status.get("signal", 0))
+                return int(code), out, err
+            if time.monotonic() > deadline:
+                raise KeeperError(
+                    f"domain {name}: {argv[0]} did not end within {timeout_s:.0f} s (guest pid {pid})"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
+class DirectClient(GuestAgent):
+    """A libvirt connection of this process (the manager reaching a real libvirt host at
+    the URI real.xml gives it, e.g. ``qemu+ssh://hv1/system``), for its guest agents."""
+
+    def __init__(self, uri: str) -> None:
+        self._libvirt = _Libvirt(uri)
+
+    def agent(self, name: str, command: dict[str, Any], timeout: int = 10) -> Any:
+        lv = self._libvirt.libvirt
+        try:
+            answer = self._libvirt.agent(name, json.dumps(command), timeout)["answer"]
+        except lv.libvirtError as exc:
+            raise KeeperError(str(exc), exc.get_error_code() or 0) from exc
+        return json.loads(answer).get("return")
+
+    def close(self) -> None:
+        self._libvirt.close()
+
+
+class KeeperClient(GuestAgent):
     """Calls on a keeper's socket (one connection, opened on first use)."""
 
     def __init__(self, directory: Path, timeout: float = CALL_TIMEOUT_S) -> None:
@@ -376,7 +478,7 @@ class KeeperClient:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(str(self.directory / SOCKET))
+            sock.connect(str(socket_path(self.directory)))
         except OSError:
             sock.close()
             raise
@@ -394,7 +496,9 @@ class KeeperClient:
             try:
                 self._connect()
             except OSError as exc:
-                raise KeeperError(f"no libvirt keeper at {self.directory / SOCKET}: {exc}") from exc
+                raise KeeperError(
+                    f"no libvirt keeper at {socket_path(self.directory)}: {exc}"
+                ) from exc
         try:
             self._file.write(json.dumps({"op": op, "args": args}).encode() + b"\n")
             self._file.flush()
@@ -447,6 +551,9 @@ class KeeperClient:
         answer = self.request("agent", name=name, command=json.dumps(command), timeout=timeout)
         return json.loads(answer["answer"]).get("return")
 
+    def destroy_all(self) -> list[str]:
+        return list(self.request("destroy_all")["stopped"])
+
     def quit(self) -> None:
         with contextlib.suppress(KeeperError):
             self.request("quit")
@@ -462,6 +569,30 @@ def running_keeper(directory: Path) -> int | None:
         return None
     finally:
         client.close()
+
+
+def stop_keeper(directory: Path, *, destroy_domains: bool = False) -> bool:
+    """End the keeper serving ``directory`` (first stopping every domain it runs, with
+    ``destroy_domains``: an emulated host going away); whether one was running."""
+    client = KeeperClient(directory, timeout=30.0)
+    try:
+        pid = int(client.hello()["pid"])
+    except KeeperError:
+        client.close()
+        return False
+    try:
+        if destroy_domains:
+            client.destroy_all()
+    finally:
+        client.quit()
+    # it closes its connection before it exits (the embedded driver takes seconds)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if Path(f"/proc/{pid}").exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return True
 
 
 def ensure_keeper(

@@ -43,6 +43,9 @@ class DomainTemplate:
     shares: tuple[Share, ...] = ()
     domain_type: DomainType = DomainType.AUTO
     guest_agent: bool = True  # a virtio-serial channel for qemu-guest-agent
+    #: TCG's translation cache where the domain runs under software emulation (QEMU's
+    #: default, 1 GiB, costs host memory); 0: QEMU's default
+    tb_cache_mib: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class DomainTemplate:
             "shares": [[s.source, s.tag] for s in self.shares],
             "domain_type": self.domain_type.value,
             "guest_agent": self.guest_agent,
+            "tb_cache_mib": self.tb_cache_mib,
         }
 
     @classmethod
@@ -67,6 +71,7 @@ class DomainTemplate:
             shares=tuple(Share(str(a), str(b)) for a, b in d.get("shares", ())),
             domain_type=DomainType(d.get("domain_type", "auto")),
             guest_agent=bool(d.get("guest_agent", True)),
+            tb_cache_mib=int(d.get("tb_cache_mib", 0)),
         )
 
 

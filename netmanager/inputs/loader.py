@@ -49,9 +49,11 @@ from netmanager.inputs.model import (
     Rule,
     Shaping,
     Site,
+    TemplateSource,
     TrapReceiver,
     UnderlayInterface,
     Virtual,
+    VmTemplate,
 )
 from netmanager.inputs.validate import check, choices
 from netmanager.inputs.xmlsource import NS_REAL, NS_VIRTUAL, Source, read
@@ -459,6 +461,10 @@ def _vm(
         via = b.convert(r, "via", _ipv4_address)
         if to is not None and via is not None:
             routes.append(Route(to, via, b.loc(r)))
+    domain = b.text(element, "domain")
+    if domain is not None:
+        domain = b.name(element, "domain")
+    template_element = b.child(element, "template")
     vm = VM(
         name=b.name(element),
         cpus=b.integer(element, "cpus", 1) or 1,
@@ -466,9 +472,54 @@ def _vm(
         interfaces=tuple(interfaces),
         routes=tuple(routes),
         forward=b.boolean(element, "forward", False),
+        domain=domain,
+        template=_template(b, template_element) if template_element is not None else None,
         loc=b.loc(element),
     )
     return vm, b.text(element, "host")
+
+
+def _template(b: _Builder, element: etree._Element) -> VmTemplate:
+    """A VM's <template>: one way to boot (kernel, image or netmanager's own guest), with
+    absolute paths (they are the libvirt host's)."""
+    source = TemplateSource(b.text(element, "source", "files") or "files")
+    given = {a: b.text(element, a) or "" for a in ("kernel", "initrd", "cmdline", "image")}
+    ways = [w for w in ("kernel", "image") if given[w]]
+    if source is TemplateSource.NETMANAGER:
+        ways.append('source="netmanager"')
+    if len(ways) != 1:
+        b.diags.error(
+            "E210",
+            b.loc(element),
+            "a template boots one way: " + (" and ".join(ways) if ways else "none is given"),
+            'give kernel="..." (with initrd and cmdline), image="..." or source="netmanager"',
+        )
+    elif not given["kernel"] and (given["initrd"] or given["cmdline"]):
+        b.diags.error(
+            "E210",
+            b.loc(element, "initrd" if given["initrd"] else "cmdline"),
+            "initrd and cmdline go with a kernel",
+            'give kernel="..." too, or leave them out',
+        )
+    for attribute in ("kernel", "initrd", "image"):
+        path = given[attribute]
+        if path and not path.startswith("/"):
+            b.diags.error(
+                "E210",
+                b.loc(element, attribute),
+                f"{attribute} '{path}' is not an absolute path",
+                "paths of a template are the libvirt host's: give them from /",
+            )
+    return VmTemplate(
+        source=source,
+        kernel=given["kernel"],
+        initrd=given["initrd"],
+        cmdline=given["cmdline"],
+        image=given["image"],
+        image_format=b.text(element, "format", "qcow2") or "qcow2",
+        domain_type=b.text(element, "type", "auto") or "auto",
+        loc=b.loc(element),
+    )
 
 
 def build_virtual(source: Source, diags: Diagnostics) -> tuple[Virtual, dict[str, tuple[str, Loc]]]:

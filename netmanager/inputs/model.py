@@ -40,6 +40,10 @@ CAPABILITIES = frozenset(
 )
 
 
+#: real.xml's hypervisor of a libvirt host emulated on this machine (see Host.embedded_libvirt)
+EMBED_URI = "qemu:///embed"
+
+
 class HypervisorKind(enum.StrEnum):
     NETNS = "netns"  # a host emulated on this machine by a network namespace
     GUEST = "guest"  # a host emulated by a QEMU guest running a stock kernel
@@ -112,6 +116,18 @@ class Host:
     agent: AgentEndpoint = field(default_factory=AgentEndpoint)
     pinned: tuple[PinnedVM, ...] = ()
     loc: Loc = NOWHERE
+
+    @property
+    def embedded_libvirt(self) -> bool:
+        """A libvirt host emulated on this machine: a network namespace whose agent runs
+        libvirt's embedded QEMU driver (``hypervisor="qemu:///embed"``)."""
+        return self.hypervisor is HypervisorKind.LIBVIRT and (self.uri or "").startswith(EMBED_URI)
+
+    @property
+    def emulated(self) -> bool:
+        """Whether netmanager emulates the host on this machine (it builds its namespace
+        or boots its guest, and starts its agent)."""
+        return self.hypervisor is not HypervisorKind.LIBVIRT or self.embedded_libvirt
 
     @property
     def vm_memory_mib(self) -> int:
@@ -279,6 +295,26 @@ class Route:
     loc: Loc = NOWHERE
 
 
+class TemplateSource(enum.StrEnum):
+    FILES = "files"  # kernel (+initrd, cmdline) or a disk image, paths on the host
+    NETMANAGER = "netmanager"  # netmanager's own test guest: a stock Debian kernel, qemu-ga
+
+
+@dataclass(frozen=True)
+class VmTemplate:
+    """How netmanager defines the libvirt domain that is a VM (``<template>``): direct
+    kernel boot, a disk image (with a cloud-init seed), or netmanager's own guest image."""
+
+    source: TemplateSource = TemplateSource.FILES
+    kernel: str = ""
+    initrd: str = ""
+    cmdline: str = ""
+    image: str = ""
+    image_format: str = "qcow2"
+    domain_type: str = "auto"  # auto, kvm or qemu
+    loc: Loc = NOWHERE
+
+
 @dataclass(frozen=True)
 class VM:
     name: str
@@ -287,7 +323,20 @@ class VM:
     interfaces: tuple[Interface, ...] = ()
     routes: tuple[Route, ...] = ()
     forward: bool = False  # a gateway/proxy that routes between its networks
+    #: on a libvirt host: the domain that is this VM (None: the VM's own name)
+    domain: str | None = None
+    #: on a libvirt host: netmanager defines the domain from this (None: it exists)
+    template: VmTemplate | None = None
     loc: Loc = NOWHERE
+
+    @property
+    def domain_name(self) -> str:
+        return self.domain or self.name
+
+    @property
+    def wants_libvirt(self) -> bool:
+        """Whether the VM says it is a libvirt domain (domain="..." or a template)."""
+        return self.domain is not None or self.template is not None
 
     def interface_in(self, network: str) -> Interface | None:
         for iface in self.interfaces:

@@ -223,6 +223,15 @@ def _check_agents(real: Real, diags: Diagnostics, base_dir: Path | None) -> None
     missing: set[Path] = set()
     for host in real.hosts:
         agent = host.agent
+        if not host.emulated and not agent.port:
+            diags.error(
+                "E310",
+                host.loc,
+                f"host '{host.name}' is a real libvirt host (hypervisor '{host.uri}'): netmanager "
+                "reaches its agent, it does not start it, and real.xml gives no port for it",
+                f'give <agent address="..." port="..."/> inside <host name="{host.name}">: '
+                "where its netmanager-agent service listens",
+            )
         if agent.port:
             key = (agent.address, agent.port)
             if key in endpoints:

@@ -928,6 +928,11 @@ class NetlinkBackend:
         if isinstance(obj, Qdisc):
             index = handle.ifindex(obj.ifname, what)
             cmd, flags = self._tc_verb(action.verb, nl.RTM_NEWQDISC, nl.RTM_DELQDISC)
+            if action.verb is Verb.CREATE and obj.parent == nl.TC_H_ROOT:
+                # a root qdisc observe did not count as ours is a default one, or the one
+                # a tap's maker set (libvirt gives its taps "noqueue", handle 8001:): the
+                # link is ours to shape, so ours replaces it
+                flags = nl.NLM_F_CREATE | nl.NLM_F_REPLACE
             options = b"" if action.verb is Verb.DELETE else _qdisc_options(obj.params)
             return [
                 nl.qdisc_request(

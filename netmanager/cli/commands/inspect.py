@@ -160,6 +160,11 @@ def run_exec(args: argparse.Namespace) -> int:
     if not command:
         print("netmanager exec: give a command after --", file=sys.stderr)
         return ExitCode.USAGE
+    from netmanager.apply.readback import vm_domain
+
+    domain = vm_domain(args.vm, args.topology)
+    if domain is not None:
+        return _exec_in_domain(*domain, command)
     namespace, guest_host = vm_location(args.vm, args.topology)
     if guest_host is not None:
         return _exec_in_guest(guest_host, namespace, command)
@@ -173,6 +178,36 @@ def run_exec(args: argparse.Namespace) -> int:
 
 
 GUEST_EXEC_TIMEOUT_S = 3600.0
+
+
+def _exec_in_domain(host: str, domain: str, command: list[str]) -> int:
+    """A VM that is a libvirt domain: the command runs in its guest through its
+    qemu-guest-agent (guest-exec); its output is printed when it ends."""
+    from netmanager.apply.readback import domain_agent
+    from netmanager.errors import Loc, single
+    from netmanager.hypervisor.keeper import KeeperError
+
+    agent = domain_agent(host)
+    try:
+        code, out, err = agent.guest_exec(domain, command, timeout_s=GUEST_EXEC_TIMEOUT_S)
+    except KeeperError as exc:
+        raise single(
+            "E747",
+            Loc("netmanager"),
+            f"domain '{domain}' on host '{host}': {exc}",
+            "the guest must run qemu-guest-agent (virsh qemu-agent-command DOMAIN "
+            '\'{"execute":"guest-ping"}\' tells)',
+            "exec",
+        ) from exc
+    finally:
+        close = getattr(agent, "close", None)
+        if close is not None:
+            close()
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
+    sys.stderr.buffer.write(err)
+    sys.stderr.flush()
+    return code
 
 
 def _exec_in_guest(host: str, namespace: str, command: list[str]) -> int:
