@@ -1,0 +1,297 @@
+"""libvirt hosts for real: agents inside emulated hosts' namespaces, each with its own
+embedded libvirt QEMU driver (``hypervisor="qemu:///embed"``), whose domains' taps land in
+that namespace — the same agent code a real host runs with ``qemu:///system``.
+
+The domains boot netmanager's own guest image (Debian's stock kernel under software
+emulation, running this machine's qemu-guest-agent): examples/libvirt is applied, its
+domains reached through exec (guest-exec), re-applied with no change, its drift repaired,
+and destroyed with nothing left (namespaces, keepers, QEMU, the drivers' roots, the root
+namespace's links).  Attach: a domain "the user" defined and started (on a bridge of their
+own) is wired by a topology that names it, and put back on its bridge by destroy, still
+running and still defined; a domain missing or shut off is E714 at the VM's line, before
+any change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netmanager.agentctl import processes as agent_procs
+from netmanager.cli.main import main
+from netmanager.compile.hostconfig import host_namespace
+from netmanager.host.domainhost import KEEPER_DIR
+from netmanager.hypervisor.domxml import read_domain
+from netmanager.hypervisor.keeper import KeeperClient, running_keeper
+from tests import kernelstate
+from tests.conftest import EXAMPLES
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (namespaces, taps, QEMU)"
+    try:
+        import libvirt  # noqa: F401
+    except ImportError:
+        return "libvirt-python is not installed (scripts/install --libvirt)"
+    if not Path(
+        "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so"
+    ).exists():
+        return "libvirt's QEMU driver is not installed (scripts/install --libvirt)"
+    if shutil.which("qemu-system-x86_64") is None:
+        return "QEMU is not installed"
+    if not Path("/usr/sbin/qemu-ga").exists():
+        return "qemu-guest-agent is not installed (scripts/install --libvirt)"
+    return None
+
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.privileged,
+    # domains are QEMU guests under TCG: with the guest hosts' tests, one module at a time
+    pytest.mark.xdist_group("guests"),
+    pytest.mark.skipif(_why_not() is not None, reason=_why_not() or ""),
+]
+
+REAL = EXAMPLES / "libvirt" / "real.xml"
+VIRTUAL = EXAMPLES / "libvirt" / "virtual.xml"
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _keeper(host: str) -> KeeperClient:
+    return KeeperClient(agent_procs.agents_dir() / host / KEEPER_DIR)
+
+
+def _qemu_pids() -> set[int]:
+    out = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() == "qemu-system-x86":
+                    out.add(int(proc.name))
+            except OSError:
+                continue
+    return out
+
+
+@pytest.fixture
+def libvirt_lab(prefix: str, capsys: pytest.CaptureFixture[str]) -> Iterator[str]:
+    """examples/libvirt applied with the test's own prefix and state; destroyed (and every
+    keeper and domain of its hosts ended) afterwards, also when the test fails."""
+    qemu_before = _qemu_pids()
+    roots_before = sorted(kernelstate.snapshot(prefix)["root_links"])
+    code, _out, err = _cli(capsys, "apply", str(REAL), str(VIRTUAL))
+    assert code == 0, err
+    try:
+        yield prefix
+    finally:
+        main(["destroy", str(REAL), str(VIRTUAL)])
+        capsys.readouterr()
+        for host in ("kvm1", "kvm2"):
+            agent_procs.stop_libvirt(agent_procs.agents_dir() / host)
+        assert _qemu_pids() <= qemu_before, "a domain's QEMU outlived destroy"
+        assert sorted(kernelstate.snapshot(prefix)["root_links"]) == roots_before
+
+
+def _exec(capsys: pytest.CaptureFixture[str], vm: str, *argv: str) -> tuple[int, str]:
+    code = main(["exec", vm, "--", *argv])
+    out, _err = capsys.readouterr()
+    return code, out
+
+
+def test_examples_libvirt_wires_defined_domains_and_takes_them_away(
+    libvirt_lab: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = libvirt_lab
+    kvm1 = host_namespace("kvm1")
+    # the domains netmanager defined: running, marked as its own, each NIC's tap named as
+    # netmanager names the VM's port, in the host's namespace, on its network's bridge
+    keeper = _keeper("kvm1")
+    try:
+        web1 = keeper.domain("web1")
+        assert web1 is not None and web1.active
+        info = read_domain(web1.xml)
+        assert info.owner == ("libvirt-lab", "web1") and info.guest_agent
+        tap = info.interfaces[0].target
+        assert tap is not None and tap.startswith("nv")
+    finally:
+        keeper.close()
+    links = {
+        link["ifname"]: link
+        for link in json.loads(kernelstate.local(["ip", "-j", "-d", "link", "show"], kvm1))
+    }
+    assert links[tap]["ifalias"] == "nm:libvirt-lab:port:web1:tenant-a"
+    assert links[tap]["master"] == info.interfaces[0].bridge
+    assert tap not in {
+        link["ifname"] for link in json.loads(kernelstate.local(["ip", "-j", "link", "show"]))
+    }
+    qdiscs = json.loads(kernelstate.local(["tc", "-j", "qdisc", "show", "dev", tap], kvm1))
+    assert [(q["kind"], q["options"]["rate"]) for q in qdiscs if q["kind"] == "tbf"] == [
+        ("tbf", 2500000)
+    ]
+    # the guests carry their addresses (set through their guest agents): across hosts
+    # over VXLAN they reach each other, the other tenant they do not
+    code, out = _exec(capsys, "web1", "ping", "-c", "2", "-W", "2", "10.30.0.2")
+    assert code == 0, out
+    code, out = _exec(capsys, "web2", "ip", "-4", "-br", "addr", "show", "dev", "eth0")
+    assert code == 0 and "10.30.0.2/24" in out
+    code, _ = _exec(capsys, "web1", "ping", "-c", "1", "-W", "1", "10.30.1.1")
+    assert code != 0
+    code, out = _exec(capsys, "db1", "sh", "-c", "echo out; exit 3")
+    assert (code, out) == (3, "out\n")
+    # again: nothing changes
+    code, out, err = _cli(capsys, "apply", str(REAL), str(VIRTUAL))
+    assert code == 0, err
+    assert "applied: 0 changes" in out
+    # drift behind netmanager's back: plan shows it, apply repairs it, through netlink
+    # (libvirt's view, the bridge in its XML, stays true)
+    kernelstate.local(["ip", "link", "set", "dev", tap, "nomaster"], kvm1)
+    kernelstate.local(["tc", "qdisc", "del", "dev", tap, "root"], kvm1)
+    code, out, _ = _cli(capsys, "plan", str(REAL), str(VIRTUAL))
+    assert f"link {kvm1}/{tap} (tun) (master none -> " in out
+    assert f"qdisc tbf 1: at root on {kvm1}/{tap}" in out
+    code, out, err = _cli(capsys, "apply", str(REAL), str(VIRTUAL))
+    assert code == 0 and "applied: 2 changes" in out, out + err
+    code, out, _ = _cli(capsys, "plan", str(REAL), str(VIRTUAL))
+    assert "0 change(s)" in out
+    # destroy: the domains undefined, the keepers ended, the drivers' roots gone
+    keeper_dirs = [agent_procs.agents_dir() / h / KEEPER_DIR for h in ("kvm1", "kvm2")]
+    roots = [agent_procs.embed_root(agent_procs.agents_dir() / h) for h in ("kvm1", "kvm2")]
+    assert all(running_keeper(d) is not None for d in keeper_dirs)
+    code, out, err = _cli(capsys, "destroy", str(REAL), str(VIRTUAL))
+    assert code == 0, err
+    assert all(running_keeper(d) is None for d in keeper_dirs)
+    assert not any(r.exists() for r in roots)
+    assert kernelstate.namespaces(prefix) == []
+
+
+ATTACH = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="attach-lab">
+  <network name="lan-x" cidr="10.31.0.0/24">
+    <shaping bandwidth="5Mbit"/>
+  </network>
+  <vm name="app" host="kvm1" domain="{domain}">
+    <interface network="lan-x" ip="10.31.0.5" mac="{mac}"/>
+  </vm>
+  <vm name="peer" host="kvm2">
+    <template source="netmanager"/>
+    <interface network="lan-x" ip="10.31.0.6"/>
+  </vm>
+</virtual>
+"""
+USER_MAC = "52:54:00:12:34:56"
+
+
+def _user_domain(name: str, bridge: str) -> str:
+    """A domain as a user defines it (virsh define): netmanager's guest image, one NIC
+    on the user's own bridge with a tap libvirt names, no netmanager metadata."""
+    from lxml import etree
+
+    from netmanager.guests.domains import guest_template
+    from netmanager.hypervisor.domxml import DefinedInterface, domain_xml
+    from netmanager.hypervisor.spec import DomainSpec
+
+    template = guest_template()
+    template = template.__class__(
+        **{
+            **template.__dict__,
+            "cmdline": f"{template.cmdline} nm.hostname={name} nm.if={USER_MAC}=eth0",
+        }
+    )
+    xml = domain_xml(
+        DomainSpec(name, template, memory_mib=256),
+        [DefinedInterface(USER_MAC, bridge, "placeholder")],
+        topology="-",
+        vm="-",
+        domain_type="qemu",
+    )
+    root = etree.fromstring(xml.encode())
+    root.remove(root.find("metadata"))
+    target = root.find("devices/interface/target")
+    target.getparent().remove(target)
+    return etree.tostring(root, encoding="unicode")
+
+
+def test_an_attached_domain_is_wired_through_libvirt_and_put_back(
+    libvirt_lab: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    kvm1 = host_namespace("kvm1")
+    kernelstate.local(["ip", "link", "add", "br-user", "type", "bridge"], kvm1)
+    kernelstate.local(["ip", "link", "set", "br-user", "up"], kvm1)
+    keeper = _keeper("kvm1")
+    name = "userdom"
+    keeper.define(_user_domain(name, "br-user"))
+    try:
+        keeper.start(name)
+        before = read_domain(keeper.domain(name).xml).interfaces[0]  # type: ignore[union-attr]
+        assert before.bridge == "br-user" and before.target and before.target.startswith("vnet")
+        virtual = tmp_path / "attach.xml"
+        virtual.write_text(ATTACH.format(domain=name, mac=USER_MAC))
+
+        # a domain that does not exist, or does not run: E714 at the VM, nothing changed
+        missing = tmp_path / "missing.xml"
+        missing.write_text(ATTACH.format(domain="nothere", mac=USER_MAC))
+        state = kernelstate.namespace_state(kvm1)
+        code, _out, err = _cli(capsys, "apply", str(REAL), str(missing))
+        assert code == 4, err
+        assert (
+            f"{missing}:6:3: error[E714]: VM 'app' on host 'kvm1': no domain named 'nothere'" in err
+        )
+        assert kernelstate.namespace_state(kvm1) == state
+
+        # attached: the NIC moved onto the network's bridge by libvirt (its live XML says
+        # so), the tap libvirt named marked, shaped and guarded; the guest addressed
+        # through its agent and reaching the domain netmanager defined on the other host
+        code, out, err = _cli(capsys, "apply", str(REAL), str(virtual))
+        assert code == 0, err
+        now = read_domain(keeper.domain(name).xml).interfaces[0]  # type: ignore[union-attr]
+        assert (now.target, now.mac) == (before.target, before.mac)
+        assert now.bridge is not None and now.bridge.startswith("nb")
+        tap = now.target
+        assert tap is not None
+        link = json.loads(kernelstate.local(["ip", "-j", "-d", "link", "show", "dev", tap], kvm1))[
+            0
+        ]
+        assert link["ifalias"] == "nm:attach-lab:port:app:lan-x" and link["master"] == now.bridge
+        qdiscs = json.loads(kernelstate.local(["tc", "-j", "qdisc", "show", "dev", tap], kvm1))
+        assert "tbf" in {q["kind"] for q in qdiscs}
+        ebtables = kernelstate.local(["ebtables-save"], kvm1)
+        assert tap in ebtables and USER_MAC in ebtables.lower()
+        code, out = _exec(capsys, "app", "ping", "-c", "2", "-W", "2", "10.31.0.6")
+        assert code == 0, out
+        code, out, err = _cli(capsys, "apply", str(REAL), str(virtual))
+        assert code == 0 and "applied: 0 changes" in out, out + err
+
+        # destroy: the NIC back on the user's bridge, the tap unmarked and unshaped, the
+        # domain still running and still defined (it is the user's)
+        code, out, err = _cli(capsys, "destroy", str(REAL), str(virtual))
+        assert code == 0, err
+        back = keeper.domain(name)
+        assert back is not None and back.active and back.persistent
+        iface = read_domain(back.xml).interfaces[0]
+        assert (iface.bridge, iface.target) == ("br-user", before.target)
+        link = json.loads(kernelstate.local(["ip", "-j", "-d", "link", "show", "dev", tap], kvm1))[
+            0
+        ]
+        assert link.get("ifalias", "") == "" and link["master"] == "br-user"
+        qdiscs = json.loads(kernelstate.local(["tc", "-j", "qdisc", "show", "dev", tap], kvm1))
+        assert "tbf" not in {q["kind"] for q in qdiscs}
+
+        keeper.destroy(name)
+        code, _out, err = _cli(capsys, "apply", str(REAL), str(virtual))
+        assert code == 4 and "error[E714]" in err and "is shut off" in err, err
+    finally:
+        try:
+            keeper.undefine(name)
+        finally:
+            keeper.close()
