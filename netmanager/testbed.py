@@ -152,8 +152,9 @@ class InterfaceStatus:
 class VMStatus:
     name: str
     host: str
-    namespace: str
+    namespace: str  # "" for a VM that is a libvirt domain
     interfaces: tuple[InterfaceStatus, ...]
+    domain: str | None = None  # the libvirt domain that is the VM
 
     def interface(self, network: str) -> InterfaceStatus:
         """The VM's interface in ``network``; KeyError when it has none."""
@@ -711,6 +712,7 @@ def _status(document: dict[str, Any]) -> Status:
             name=vm["name"],
             host=vm["host"],
             namespace=vm["namespace"],
+            domain=vm.get("domain"),
             interfaces=tuple(
                 InterfaceStatus(
                     network=i["network"],

@@ -139,7 +139,8 @@ def kernel_status(topology: str | None = None) -> list[dict[str, Any]]:
                 interfaces = []
                 for port in ports_of.get(vm.vm, []):
                     link = links.get((port.vm_namespace, port.ifname))
-                    if host in guests:  # not this kernel's: its agent tells (status)
+                    if host in guests or vm.domain is not None:
+                        # a guest's kernel, a domain's tap: its agent tells (status)
                         state = "unknown"
                     elif link is None:
                         state = "missing"
@@ -160,7 +161,8 @@ def kernel_status(topology: str | None = None) -> list[dict[str, Any]]:
                     {
                         "name": vm.vm,
                         "host": host,
-                        "namespace": vm.namespace,
+                        "namespace": vm.namespace if vm.domain is None else "",
+                        "domain": vm.domain.name if vm.domain is not None else None,
                         "interfaces": interfaces,
                     }
                 )
@@ -344,7 +346,8 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
                 key = (f"{name}/{vm['name']}", f"{name}/{interface['network']}")
                 # None: the agent did not answer; {}: it has no such link (yet)
                 interface["link"] = table.get(key, {}) if table is not None else None
-                if vm["host"] in guests:  # a guest's kernel: what its agent reads there
+                if vm["host"] in guests or vm.get("domain"):
+                    # a guest's kernel, a domain's tap: what its agent reads there
                     found = interface["link"]
                     interface["state"] = (
                         "unreachable" if found is None else str(found.get("oper", "missing"))
