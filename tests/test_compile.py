@@ -139,3 +139,54 @@ def test_guest_hosts_size_their_token_buckets_for_late_wakeups() -> None:
     assert again == guests["host1"]
     older = {k: v for k, v in guests["host1"].as_json().items() if k != "emulated_cpu"}
     assert HostConfig.from_json(older).emulated_cpu is False  # a document written before
+
+
+def test_a_libvirt_host_s_vms_are_domains_and_its_root_namespace_links_have_ipv6_off(
+    tmp_path: Path,
+) -> None:
+    """A VM on a libvirt host compiles to its domain (attached: no template; the MACs
+    virtual.xml gives, for matching), its port renders as the domain's tap (adopted, no
+    VM namespace); where the host's dom0 is its root namespace (a real host), every link
+    netmanager creates or adopts there has IPv6 off, link by link."""
+    from netmanager.compile.desired import render_host
+    from netmanager.kernel.objects import Link, LinkKind, Namespace
+
+    example = EXAMPLES / "two-hosts"
+    real = (
+        (example / "real.xml")
+        .read_text()
+        .replace(
+            'name="host1" site="lab" hypervisor="netns"',
+            'name="host1" site="lab" hypervisor="qemu+ssh://hv1/system"',
+        )
+    )
+    real = real.replace(
+        '<interface name="eth0" address="192.0.2.11/24" speed="1Gbit"/>',
+        '<interface name="eth0" address="192.0.2.11/24" speed="1Gbit"/>\n'
+        '    <agent address="192.0.2.11" port="16161"/>',
+        1,
+    )
+    virtual = (
+        (example / "virtual.xml")
+        .read_text()
+        .replace('<vm name="vm1" host="host1">', '<vm name="vm1" host="host1" domain="vm1-dom">')
+    )
+    tmp = tmp_path
+    tmp.joinpath("real.xml").write_text(real)
+    tmp.joinpath("virtual.xml").write_text(virtual)
+    tmp.joinpath("snmp.toml").write_bytes((example / "snmp.toml").read_bytes())
+    model = netmanager.load(tmp / "real.xml", tmp / "virtual.xml")
+    configs = compile_topology(model, netmanager.map(model))
+    host1, host2 = configs["host1"], configs["host2"]
+    (vm1,) = host1.vms
+    assert vm1.domain is not None and vm1.domain.name == "vm1-dom" and not vm1.domain.defined
+    assert host1.dom0 == "" and host1.domain_vms == {"vm1"} and host2.domain_vms == set()
+    objects = render_host(host1)
+    (port,) = host1.ports
+    tap = next(o for o in objects if isinstance(o, Link) and o.ifname == port.vif)
+    assert tap.kind is LinkKind.TAP and tap.master == port.bridge
+    assert not any(isinstance(o, Namespace) for o in objects)
+    links = [o for o in objects if isinstance(o, Link)]
+    assert links and all(link.ipv6 is False for link in links)
+    assert all(o.ipv6 is None for o in render_host(host2) if isinstance(o, Link))
+    assert HostConfig.from_json(json.loads(json.dumps(host1.as_json()))) == host1

@@ -269,6 +269,14 @@ def render_host(config: HostConfig) -> list[KernelObject]:
     mtu_of = {s.network: s.mtu for s in config.segments}
     for nat in config.nats:
         objects.extend(_nat_objects(config, nat, mtu_of.get(nat.network, 1500)))
+    if dom0 == ROOT_NAMESPACE:
+        # a real host's root namespace, shared with everything else on it: IPv6 off on
+        # each link netmanager creates or adopts there (no autoconfiguration, router
+        # solicitation or DAD onto experiment networks), the host's own setting untouched
+        objects = [
+            replace(o, ipv6=False) if isinstance(o, Link) and o.namespace == dom0 else o
+            for o in objects
+        ]
     return objects
 
 

@@ -24,7 +24,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from netmanager.kernel import netlink as nl
 from netmanager.kernel import netns
@@ -550,7 +550,10 @@ class NetlinkBackend:
                     offloads = handle.ethtool.offloads(link.ifname)
                 except OSError:
                     offloads = None
-            out.append(self._link(name, names, link, kind, peers, offloads))
+            found = self._link(name, names, link, kind, peers, offloads)
+            if not full:  # a shared namespace: IPv6 is each link's own (Link.ipv6)
+                found = replace(found, ipv6=not nl.ipv6_disabled(link.af_spec))
+            out.append(found)
         for index, address in raw.addrs:
             if index in owned and not (address.version == 6 and address.ip.is_link_local):
                 out.append(Address(name, owned[index], address))
@@ -1043,7 +1046,15 @@ class NetlinkBackend:
         master = handle.ifindex(obj.master, what) if obj.master else 0
         if action.verb is Verb.MODIFY or not obj.creates_pair:
             old = action.old if isinstance(action.old, Link) else None
-            return [self._link_set(obj, old, handle, master, what)]
+            requests = [self._link_set(obj, old, handle, master, what)]
+            if obj.ipv6 is not None and (old is None or old.ipv6 != obj.ipv6):
+                if obj.ipv6 is False:
+                    # before the set that may bring it up: the kernel applies a request's
+                    # flags (up) before its IFLA_AF_SPEC
+                    index = handle.ifindex(obj.ifname, what)
+                    requests.insert(0, nl.link_set(index, addr_gen_none=True))
+                settlers.append(self._ipv6_setter(handle, obj))
+            return requests
         data = b""
         avoid = 0
         if obj.peer is not None:
@@ -1074,20 +1085,37 @@ class NetlinkBackend:
             data = nl.vlan_data(obj.vlan.vlan_id)
         settlers.append(handle.allocate(obj.ifname, avoid))
         index = handle.index[obj.ifname]
+        quiet = obj.ipv6 is False
+        if obj.ipv6 is not None:
+            settlers.append(self._ipv6_setter(handle, obj))
         return [
             nl.link_create(
                 index,
                 obj.ifname,
                 obj.kind.value,
                 mtu=obj.mtu,
-                up=obj.up,
+                # with IPv6 off, up only once no address can be generated (below)
+                up=obj.up and not quiet,
                 mac=obj.mac,
                 master=master,
                 link=lower,
                 data=data,
             ),
-            nl.link_set(index, alias=obj.alias),
+            # the kernel applies a request's flags (up) before its IFLA_AF_SPEC: the link
+            # comes up in a request of its own
+            nl.link_set(index, alias=obj.alias, addr_gen_none=quiet),
+            *([nl.link_set(index, up=True)] if quiet and obj.up else []),
         ]
+
+    def _ipv6_setter(self, handle: _Ns, obj: Link) -> Callable[[bool], None]:
+        """After the batch: the link's own IPv6 switch (``disable_ipv6``), set in its
+        namespace."""
+
+        def settle(ok: bool) -> None:
+            if ok and obj.ipv6 is not None:
+                netns.set_link_ipv6(handle.fd, self._home, obj.ifname, obj.ipv6)
+
+        return settle
 
     @staticmethod
     def _link_set(obj: Link, old: Link | None, handle: _Ns, master: int, what: str) -> Request:

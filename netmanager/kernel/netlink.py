@@ -64,6 +64,8 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK = 1, 3, 4, 5
 IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = 10, 18, 20
 IFLA_AF_SPEC, IFLA_GROUP, IFLA_NET_NS_FD, IFLA_EXT_MASK, IFLA_LINK_NETNSID = 26, 27, 28, 29, 37
 IFLA_INET6_CONF = 2
+IFLA_INET6_ADDR_GEN_MODE = 8
+IN6_ADDR_GEN_MODE_NONE = 1
 DEVCONF_DISABLE_IPV6 = 26  # index in IFLA_INET6_CONF
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
@@ -281,8 +283,12 @@ def link_set(
     kind: str | None = None,
     data: bytes | None = None,
     group: int | None = None,
+    addr_gen_none: bool = False,
 ) -> Request:
     """RTM_NEWLINK on an existing link: only the given attributes change.
+
+    ``addr_gen_none``: IPv6 generates no address on the link (IN6_ADDR_GEN_MODE_NONE: no
+    link-local address when it comes up, hence no DAD, router solicitation or MLD).
 
     ``master=0`` releases the link from its bridge; ``kind`` and ``data`` change settings
     of the link's type (``ip link set X type bridge mcast_snooping 0``).
@@ -298,6 +304,16 @@ def link_set(
         + (attr_str(IFLA_IFALIAS, alias) if alias is not None else b"")
         + (attr_u32(IFLA_GROUP, group) if group is not None else b"")
         + info
+        + (
+            nested(
+                IFLA_AF_SPEC,
+                nested(
+                    socket.AF_INET6, attr(IFLA_INET6_ADDR_GEN_MODE, bytes([IN6_ADDR_GEN_MODE_NONE]))
+                ),
+            )
+            if addr_gen_none
+            else b""
+        )
     )
     return Request(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, body)
 

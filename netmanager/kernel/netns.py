@@ -144,6 +144,22 @@ def _write_sysctl(name: str, value: str) -> None:
         os.close(fd)
 
 
+def set_link_ipv6(fd: int, home: int, ifname: str, enabled: bool) -> None:
+    """Turn IPv6 on or off on one link inside namespace ``fd`` (``disable_ipv6`` of the
+    link: there is no netlink attribute for it; a name with a dot, ``eth0.100``, is a
+    path element of its own)."""
+    path = f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
+    with inside(fd, home):
+        try:
+            out = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:  # IPv6 compiled out, or the link gone
+            return
+        try:
+            os.write(out, b"0" if enabled else b"1")
+        finally:
+            os.close(out)
+
+
 def write_sysctls(fd: int, home: int, values: dict[str, str]) -> None:
     """Set sysctls (dotted names, e.g. net.ipv4.ip_forward) inside namespace ``fd``."""
     with inside(fd, home):

@@ -234,12 +234,18 @@ class Link:
     offloads: bool | None = None  # TSO+GSO+GRO of a veth end; None: left as they are
     vlan: Vlan | None = None
     mcast_snooping: bool = False  # bridges only
+    #: IPv6 on this link: None as its namespace has it (netmanager's own namespaces have it
+    #: off), False off on this link alone — a link in a namespace netmanager shares, a
+    #: real host's root namespace: created with no IPv6 address generation (no link-local
+    #: address, so no DAD, router solicitation or MLD report ever leaves it) and
+    #: ``disable_ipv6`` set before anything else can reach it
+    ipv6: bool | None = None
 
     KIND: ClassVar[str] = "link"
     MUTABLE: ClassVar[frozenset[str]] = frozenset(
-        {"alias", "mtu", "up", "master", "mac", "offloads", "mcast_snooping"}
+        {"alias", "mtu", "up", "master", "mac", "offloads", "mcast_snooping", "ipv6"}
     )
-    WILDCARDS: ClassVar[tuple[str, ...]] = ("mac", "offloads")
+    WILDCARDS: ClassVar[tuple[str, ...]] = ("mac", "offloads", "ipv6")
     """Fields that a desired link may leave as None: whatever the kernel has is fine."""
 
     @property

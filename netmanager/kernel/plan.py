@@ -459,7 +459,7 @@ def _released(
     go: its mark cleared (alias ""), nothing else changed.  Its process (a guest's QEMU,
     a libvirt domain) keeps it; another owner may adopt it later; what hung on it goes."""
     released = {
-        key: replace(obj, alias="")
+        key: replace(obj, alias="", master=_kept_master(obj, want, have))
         for key, obj in have.items()
         if key not in want
         and isinstance(obj, Link)
@@ -467,6 +467,16 @@ def _released(
         and obj.alias.startswith(MARKER)
     }
     return {**want, **released} if released else want
+
+
+def _kept_master(
+    link: Link, want: Mapping[Key, KernelObject], have: Mapping[Key, KernelObject]
+) -> str | None:
+    """A released link's master: kept, unless it is a bridge of the scope's that goes."""
+    if link.master is None:
+        return None
+    key = link_key(link.namespace, link.master)
+    return None if key in have and key not in want else link.master
 
 
 def _link_of(obj: KernelObject) -> Key | None:
