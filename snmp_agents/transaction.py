@@ -218,7 +218,17 @@ class Transaction:
         )
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """``fn`` in the backend's thread.  An exception the host contract does not name
+        (a bug) becomes a BackendError, so that the operation fails as any other would
+        and the transaction never stays in the state it was in (a manager would wait on
+        it until its timeout)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        except (BackendError, UndoFailed):
+            raise
+        except Exception as exc:
+            log.exception("%s raised", getattr(fn, "__name__", fn))
+            raise BackendError(f"{type(exc).__name__}: {exc}") from exc
 
     async def start(self) -> None:
         """Load the saved state, let the backend recover, resume a pending commit."""

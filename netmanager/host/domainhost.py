@@ -11,7 +11,8 @@ tunnels, the taps' marks and shaping, the firewall.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from netmanager.hypervisor import domains as dom
 from netmanager.hypervisor.keeper import KeeperClient, ensure_keeper
 
 KEEPER_DIR = "libvirt"
+#: guests configured at once (each mostly waits on its guest agent)
+CONFIGURE_THREADS = 8
 
 
 def vm_domains(config: HostConfig) -> list[dom.VmDomain]:
@@ -107,7 +110,7 @@ class DomainHost:
             self.keeper(),
         )
 
-    def join(self, configs: Iterable[HostConfig], check: dom.Check) -> int:
+    def join(self, configs: Iterable[HostConfig], check: dom.Check) -> tuple[int, set[str]]:
         return dom.join(
             [vm for c in configs for vm in vm_domains(c)],
             self.keeper(),
@@ -118,17 +121,31 @@ class DomainHost:
         )
 
     def configure(
-        self, configs: Iterable[HostConfig], agents: Mapping[str, bool], check: dom.Check
+        self,
+        configs: Iterable[HostConfig],
+        agents: Mapping[str, bool],
+        check: dom.Check,
+        only: Callable[[dom.GuestNetwork], bool] = lambda _net: True,
     ) -> int:
         """Set each domain VM's addresses, routes and forwarding inside its guest, through
-        its qemu-guest-agent (domains without one are left as they are: stage says what
-        their guests must carry)."""
-        done = 0
-        for config in configs:
-            for net in guest_networks(config):
-                if agents.get(net.domain):
-                    done += dom.configure_guest(net, self.keeper(), check=check)
-        return done
+        its qemu-guest-agent (domains without one are left as they are), for the guests
+        ``only`` chooses."""
+        nets = [n for c in configs for n in guest_networks(c) if agents.get(n.domain) and only(n)]
+        if not nets:
+            return 0
+        # the guests at once (each waits on its own agent), one keeper connection each
+        # (this runs beside the backend's own calls on self.keeper())
+        self.keeper()  # started here, not by the threads at once
+
+        def one(net: dom.GuestNetwork) -> int:
+            client = KeeperClient(self.directory)
+            try:
+                return dom.configure_guest(net, client, check=check)
+            finally:
+                client.close()
+
+        with ThreadPoolExecutor(max_workers=min(len(nets), CONFIGURE_THREADS)) as pool:
+            return sum(pool.map(one, nets))
 
     def leave(
         self, before: Iterable[HostConfig], after: Iterable[HostConfig], check: dom.Check

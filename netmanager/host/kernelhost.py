@@ -36,7 +36,8 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ from netmanager.host.rows import (
     host_configs_from_candidate,
     port_links,
 )
-from netmanager.hypervisor.domains import DomainProblem
+from netmanager.hypervisor.domains import DomainProblem, GuestNetwork
 from netmanager.hypervisor.keeper import KeeperError
 from netmanager.kernel import (
     ApplyError,
@@ -122,6 +123,18 @@ class StepFaults:
             return index == self.fail_at
 
         return Faults(fail_at=fail, fail_undo_at=0 if self.undo_too else None)
+
+
+@dataclass(frozen=True)
+class _Domains:
+    """What a target's domains are, as resolved before any change: the taps libvirt must
+    plug (dom0, name), what libvirt would do, which domains have a guest agent and which
+    run already."""
+
+    unplugged: set[tuple[str, str]] = field(default_factory=set)
+    changes: list[Change] = field(default_factory=list)
+    agents: dict[str, bool] = field(default_factory=dict)
+    active: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -356,16 +369,13 @@ class KernelBackend:
         path.unlink(missing_ok=True)
         return StepFaults(k)
 
-    def _with_domains(
-        self, target: _Target
-    ) -> tuple[_Target, set[tuple[str, str]], list[Change], dict[str, bool]]:
-        """``target`` with each domain port named as its tap is, the taps (dom0, name)
-        libvirt must plug first (attached domains' NICs on another bridge), and what
-        libvirt would do; raises DomainProblem naming each VM whose domain cannot be
+    def _with_domains(self, target: _Target) -> tuple[_Target, _Domains]:
+        """``target`` with each domain port named as its tap is, and what the domains are
+        (:class:`_Domains`); raises DomainProblem naming each VM whose domain cannot be
         wired, before any change."""
         hv = self.hypervisor
         if hv is None or not any(c.domain_vms for c in target.configs.values()):
-            return target, set(), [], {}
+            return target, _Domains()
         res = hv.resolve(target.configs.values())
         res.raise_if_problems()
         configs = {t: with_taps(c, res.taps, res.macs) for t, c in target.configs.items()}
@@ -374,7 +384,9 @@ class KernelBackend:
         }
         ops = {"define": "add", "start": "modify", "plug": "modify"}
         changes = [Change(ops[op], f"{op} {what}", "libvirt") for op, what in res.changes]
-        return _Target(target.candidate, configs), unplugged, changes, res.agents
+        return _Target(target.candidate, configs), _Domains(
+            unplugged, changes, dict(res.agents), dict(res.active)
+        )
 
     def _pieces(
         self, configs: dict[str, HostConfig], ports: Iterable[PortKey]
@@ -404,15 +416,18 @@ class KernelBackend:
         target: _Target,
         faults: StepFaults | None = None,
         ports: Iterable[PortKey] | None = None,
+        *,
+        every_guest: bool = False,
     ) -> int:
         """Make the host carry exactly ``target`` (every known topology converged, or
         only ``ports``' links); raises one of _FAILURES.  Returns the number of kernel
-        changes made."""
+        changes made.  ``every_guest``: set the network inside every domain's guest, not
+        only those whose topology changes (the host takes its configuration over again)."""
         engine = self.engine()
         if ports is not None:
             self.steps_done = self.steps_total = 0
             kernel_faults = faults.kernel() if faults is not None else None
-            target, _, _, _ = self._with_domains(target)
+            target, _ = self._with_domains(target)
             return sum(
                 engine.apply(
                     desired, scope=scope, progress=self._progress, faults=kernel_faults
@@ -429,35 +444,57 @@ class KernelBackend:
             # its own bridge before netmanager's bridge goes), then each port's tap is
             # found, before any kernel change
             done += hv.leave(self._known(), target.configs.values(), check)
-        target, unplugged, _, agents = self._with_domains(target)
+        target_configs = dict(target.configs)  # as the candidate has them
+        target, domains = self._with_domains(target)
+        unplugged = domains.unplugged
         work = self._work(target)
-        # rules first: a port never exists without its chain
-        for topology, config, _ in work:
-            if config is not None:
-                self._firewall(topology, config, apply=True, check=check)
-        for _topology, config, scope in work:
-            desired = self._desired(config, scope)
-            if unplugged:
-                # taps libvirt plugs (below) wait until it has: moved behind libvirt's
-                # back, its own move would fail and its view of the domain be wrong
-                desired = desired.without_links(unplugged)
-            result = engine.apply(
-                desired, scope=scope, progress=self._progress, faults=kernel_faults
+        # inside the guests: those of the topologies that change, of the domains just
+        # started, or every one when the host takes its configuration over again
+        # (recover): each costs its guest's emulated CPU.  The guests of domains that run
+        # already are set while the host's side is built (they do not depend on it)
+        running = {
+            c.topology: c for c in host_configs_from_candidate(self.running_candidate, check=False)
+        }
+
+        def changed(net: GuestNetwork) -> bool:
+            return every_guest or running.get(net.topology) != target_configs.get(net.topology)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="guests") as guests:
+            early = (
+                guests.submit(
+                    hv.configure,
+                    target.configs.values(),
+                    domains.agents,
+                    check,
+                    lambda net: domains.active.get(net.domain, False) and changed(net),
+                )
+                if hv is not None and domains.agents
+                else None
             )
-            done += result.changes
-        if hv is not None and any(c.domain_vms for c in target.configs.values()):
-            joined = hv.join(target.configs.values(), check)
-            done += joined
-            if joined or unplugged:
-                # the taps of domains just started or plugged: adopted, marked, shaped
-                for _topology, config, scope in work:
-                    done += engine.apply(
-                        self._desired(config, scope),
-                        scope=scope,
-                        progress=self._progress,
-                        faults=kernel_faults,
-                    ).changes
-            done += hv.configure(target.configs.values(), agents, check)
+            try:
+                done += self._converge_kernel(target, work, unplugged, kernel_faults, check)
+                if hv is not None and any(c.domain_vms for c in target.configs.values()):
+                    joined, _touched = hv.join(target.configs.values(), check)
+                    done += joined
+                    if joined or unplugged:
+                        # the taps of domains just started or plugged: adopted, marked,
+                        # shaped
+                        for _topology, config, scope in work:
+                            done += engine.apply(
+                                self._desired(config, scope),
+                                scope=scope,
+                                progress=self._progress,
+                                faults=kernel_faults,
+                            ).changes
+                    done += hv.configure(
+                        target.configs.values(),
+                        domains.agents,
+                        check,
+                        lambda net: not domains.active.get(net.domain, False),
+                    )
+            finally:
+                if early is not None:
+                    done += early.result()
         for topology, config, _ in work:
             if config is None:
                 self._firewall(topology, None, apply=True, check=check)
@@ -465,6 +502,34 @@ class KernelBackend:
             for nat in config.nats:
                 check(f"NAT gateway rules in {nat.namespace}")
                 ensure_gateway(nat.namespace)
+        return done
+
+    def _converge_kernel(
+        self,
+        target: _Target,
+        work: list[tuple[str, HostConfig | None, Scope]],
+        unplugged: set[tuple[str, str]],
+        kernel_faults: Faults | None,
+        check: Callable[[str], None],
+    ) -> int:
+        """The firewall's rules, then each topology's kernel objects (less the taps
+        libvirt must plug first)."""
+        engine = self.engine()
+        done = 0
+        # rules first: a port never exists without its chain
+        for topology, config, _ in work:
+            if config is not None:
+                self._firewall(topology, config, apply=True, check=check)
+        for _topology, config, scope in work:
+            desired = self._desired(config, scope)
+            if unplugged:
+                # taps libvirt plugs (after this) wait until it has: moved behind
+                # libvirt's back, its own move would fail and its view of the domain lie
+                desired = desired.without_links(unplugged)
+            result = engine.apply(
+                desired, scope=scope, progress=self._progress, faults=kernel_faults
+            )
+            done += result.changes
         return done
 
     # ------------------------------------------------------------------ the contract
@@ -502,7 +567,7 @@ class KernelBackend:
             return None
         # the host may have lost its state (reboot): re-apply the last committed candidate
         try:
-            changes = self._converge(self._target(self.running_candidate))
+            changes = self._converge(self._target(self.running_candidate), every_guest=True)
         except _FAILURES as exc:
             return f"could not re-apply the running configuration: {exc}"
         return f"re-applied the running configuration ({changes} changes)" if changes else None
@@ -531,8 +596,8 @@ class KernelBackend:
         engine = self.engine()
         out: list[Change] = []
         try:
-            resolved, _, libvirt, _ = self._with_domains(target)
-            out.extend(libvirt)
+            resolved, domains = self._with_domains(target)
+            out.extend(domains.changes)
             for topology, config, scope in self._work(resolved):
                 plan = engine.plan(self._desired(config, scope), scope=scope)
                 for change in plan.changes:
@@ -564,7 +629,7 @@ class KernelBackend:
         engine = self.engine()
         out: list[Change] = []
         try:
-            resolved, _, _, _ = self._with_domains(target)
+            resolved, _ = self._with_domains(target)
             for topology, desired, scope in self._pieces(resolved.configs, ports):
                 plan = engine.plan(desired, scope=scope)
                 out.extend(
@@ -596,7 +661,7 @@ class KernelBackend:
         faults = self._injected_fault()
         try:
             self._converge(target, faults, ports)
-        except _FAILURES as exc:
+        except Exception as exc:  # _FAILURES, or a bug: undone either way
             try:
                 undo_faults = StepFaults(0) if faults is not None and faults.undo_too else None
                 self._restore(before, "the failed commit", undo_faults, ports)

@@ -25,8 +25,10 @@ was.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,17 +342,20 @@ def join(
     kvm_usable: bool = False,
     console_dir: Path | None = None,
     check: Check = _no_check,
-) -> int:
+) -> tuple[int, set[str]]:
     """Wire ``vms``' domains: define and start those netmanager defines, plug attached
-    ones' interfaces into their bridges.  Returns the number of changes; raises
+    ones' interfaces into their bridges.  Returns the number of changes and the domains
+    changed; raises
     KeeperError or DomainProblem (what is done stays done: the caller's undo is
     :func:`leave` towards the previous configuration)."""
     vms = list(vms)
     res = resolve(vms, keeper)
     res.raise_if_problems()
     done = 0
+    touched: set[str] = set()
     for vm in vms:
         name = vm.spec.name
+        before = done
         if vm.spec.defined:
             if name not in res.found:
                 check(f"define domain {name}")
@@ -375,6 +380,8 @@ def join(
                 check(f"start domain {name}")
                 keeper.start(name)
                 done += 1
+            if done > before:
+                touched.add(name)
             continue
         info = res.found[name]
         pairs, _ = match_interfaces(vm, info)
@@ -385,7 +392,8 @@ def join(
             record.remember(vm, iface)
             keeper.update(name, bridge_interface(iface, port.bridge))
             done += 1
-    return done
+            touched.add(name)
+    return done, touched
 
 
 def leave(
@@ -443,7 +451,9 @@ def kvm_usable() -> bool:
 
 #: programs inside a guest, called by full path (a guest's PATH may be anything)
 GUEST_IP = "/sbin/ip"
-GUEST_SYSCTL = "/sbin/sysctl"
+IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
+IFF_UP = 0x1
+_IFNAME = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
 #: a guest just started boots under software emulation: its agent answers within seconds
 #: alone, within a minute with others booting beside it on two cores
 GUEST_AGENT_WAIT_S = 180.0
@@ -492,67 +502,80 @@ def configure_guest(
             ]
         )
 
-    def run(*argv: str) -> bytes:
-        code, out, err = keeper.guest_exec(net.domain, argv)
-        if code != 0:
-            raise DomainProblem(
-                [
-                    Problem(
-                        net.topology,
-                        net.vm,
-                        f"in domain '{net.domain}', {' '.join(argv)} failed ({code}): "
-                        f"{err.decode(errors='replace').strip()}",
-                    )
-                ]
-            )
-        return out
+    def problem(message: str) -> DomainProblem:
+        return DomainProblem([Problem(net.topology, net.vm, message)])
 
-    links = json.loads(run(GUEST_IP, "-j", "link", "show") or b"[]")
-    by_mac = {str(link.get("address", "")).lower(): link for link in links}
-    addresses = json.loads(run(GUEST_IP, "-j", "-4", "addr", "show") or b"[]")
-    have = {
-        a["ifname"]: {f"{i['local']}/{i['prefixlen']}" for i in a.get("addr_info", ())}
-        for a in addresses
-    }
+    # reads and sysfs/sysctl writes through the agent's file calls; only what sysfs cannot
+    # do (addresses, routes) starts a process in the guest: one `ip -batch`
+    interfaces = keeper.agent(net.domain, {"execute": "guest-network-get-interfaces"}) or []
+    by_mac = {str(i.get("hardware-address", "")).lower(): i for i in interfaces}
+    commands: list[str] = []
     done = 0
     for nic in net.nics:
-        link = by_mac.get(nic.mac.lower())
-        if link is None:
-            raise DomainProblem(
-                [
-                    Problem(
-                        net.topology,
-                        net.vm,
-                        f"the guest of domain '{net.domain}' has no NIC with MAC {nic.mac}",
-                    )
-                ]
-            )
-        dev = str(link["ifname"])
-        if int(link.get("mtu", 0)) != nic.mtu:
+        found = by_mac.get(nic.mac.lower())
+        if found is None:
+            raise problem(f"the guest of domain '{net.domain}' has no NIC with MAC {nic.mac}")
+        dev = str(found["name"])
+        if not _IFNAME.fullmatch(dev):
+            raise problem(f"the guest of domain '{net.domain}' names a NIC {dev!r}")
+        sysfs = f"/sys/class/net/{dev}"
+        if int(keeper.guest_read(net.domain, f"{sysfs}/mtu").strip() or 0) != nic.mtu:
             check(f"MTU {nic.mtu} on {dev} in domain {net.domain}")
-            run(GUEST_IP, "link", "set", "dev", dev, "mtu", str(nic.mtu))
+            keeper.guest_write(net.domain, f"{sysfs}/mtu", str(nic.mtu).encode())
             done += 1
-        if "UP" not in link.get("flags", ()):
+        flags = int(keeper.guest_read(net.domain, f"{sysfs}/flags").strip() or "0", 16)
+        if not flags & IFF_UP:
             check(f"{dev} up in domain {net.domain}")
-            run(GUEST_IP, "link", "set", "dev", dev, "up")
+            keeper.guest_write(net.domain, f"{sysfs}/flags", hex(flags | IFF_UP).encode())
             done += 1
-        if nic.address not in have.get(dev, set()):
+        have = {
+            f"{a['ip-address']}/{a['prefix']}"
+            for a in found.get("ip-addresses", ())
+            if a.get("ip-address-type") == "ipv4"
+        }
+        if nic.address not in have:
             check(f"{nic.address} on {dev} in domain {net.domain}")
-            run(GUEST_IP, "addr", "add", nic.address, "dev", dev)
+            commands.append(f"addr add {nic.address} dev {dev}")
             done += 1
     if net.routes:
-        routes = json.loads(run(GUEST_IP, "-j", "-4", "route", "show") or b"[]")
-        present = {(str(r.get("dst")), str(r.get("gateway", ""))) for r in routes}
+        present = _routes(keeper.guest_read(net.domain, "/proc/net/route").decode())
         for to, via in net.routes:
-            dst = "default" if to == "0.0.0.0/0" else to.removesuffix("/32")
-            if (dst, via) in present:
+            if (ipaddress.IPv4Network(to), ipaddress.IPv4Address(via)) in present:
                 continue
             check(f"route {to} via {via} in domain {net.domain}")
-            run(GUEST_IP, "route", "replace", dst, "via", via)
+            commands.append(f"route replace {to} via {via}")
             done += 1
-    forwarding = run(GUEST_SYSCTL, "-n", "net.ipv4.ip_forward").strip() == b"1"
-    if forwarding != net.forward:
+    forward = keeper.guest_read(net.domain, IP_FORWARD).strip() == b"1"
+    if forward != net.forward:
         check(f"IP forwarding in domain {net.domain}")
-        run(GUEST_SYSCTL, "-q", "-w", f"net.ipv4.ip_forward={int(net.forward)}")
+        keeper.guest_write(net.domain, IP_FORWARD, b"1" if net.forward else b"0")
         done += 1
+    if commands:
+        # addresses before routes (a route's next hop is reached through them); the
+        # values are netmanager's own, typed: addresses, prefixes, the guest's NIC names
+        script = "\n".join(commands) + "\n"
+        code, _out, err = keeper.guest_exec(
+            net.domain, [GUEST_IP, "-batch", "-"], stdin=script.encode()
+        )
+        if code != 0:
+            raise problem(
+                f"in domain '{net.domain}', ip -batch failed ({code}): "
+                f"{err.decode(errors='replace').strip()}"
+            )
     return done
+
+
+def _routes(text: str) -> set[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]]:
+    """The gateway routes of /proc/net/route (hexadecimal, little-endian)."""
+    out = set()
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        dst, gateway, mask = (
+            ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(f), "little"))
+            for f in (fields[1], fields[2], fields[7])
+        )
+        if int(gateway):
+            out.add((ipaddress.IPv4Network(f"{dst}/{mask}"), gateway))
+    return out

@@ -23,6 +23,18 @@ OPER_STATUS = {
 }
 
 
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
+
+
+def _oper(operstate: str, flags: int) -> int:
+    """ifOperStatus: the kernel's operstate, except where a driver keeps none (a tap
+    says UNKNOWN): there the link is up when it is up with its carrier (RFC 2863's
+    reading, as iproute2 and NetworkManager do)."""
+    if operstate == "UNKNOWN" and flags & IFF_UP and flags & IFF_LOWER_UP:
+        return OPER_STATUS["UP"]
+    return OPER_STATUS.get(operstate, 4)
+
+
 @dataclass(frozen=True)
 class LinkSample:
     """One interface as read from the kernel."""
@@ -128,7 +140,7 @@ def _sample(netns: str, msg: Any, alias_prefix: str) -> LinkSample | None:
         mtu=msg.get_attr("IFLA_MTU") or 0,
         mac=mac_bytes,
         admin_up=bool(msg["flags"] & 1),
-        oper=OPER_STATUS.get(msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN", 4),
+        oper=_oper(msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN", msg["flags"]),
         rx_bytes=stats.get("rx_bytes", 0),
         tx_bytes=stats.get("tx_bytes", 0),
         rx_packets=stats.get("rx_packets", 0),

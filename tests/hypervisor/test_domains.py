@@ -269,7 +269,7 @@ def test_defined_domains_are_defined_started_and_undefined_only_when_netmanager_
     assert not res.problems
     assert res.taps == {("lab", "web", "net0"): "nv0", ("lab", "web", "net1"): "nv1"}
     assert res.changes == [("define", "domain web1 (VM web)"), ("start", "domain web1 (VM web)")]
-    assert dom.join([vm], keeper, record) == 2
+    assert dom.join([vm], keeper, record) == (2, {"web1"})
     found = keeper.domain("web1")
     assert found is not None and found.active
     info = read_domain(found.xml)
@@ -278,7 +278,7 @@ def test_defined_domains_are_defined_started_and_undefined_only_when_netmanager_
         ("02:00:00:00:00:00", "nb0", "nv0"),
         ("02:00:00:00:00:01", "nb1", "nv1"),
     ]
-    assert dom.join([vm], keeper, record) == 0  # again: nothing to do
+    assert dom.join([vm], keeper, record) == (0, set())  # again: nothing to do
     assert dom.resolve([vm], keeper).changes == []
     # another VM (or topology) may not take over a domain netmanager defined for this one
     other = dom.VmDomain("lab2", "web", vm.spec, vm.ports)

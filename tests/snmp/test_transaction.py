@@ -232,6 +232,37 @@ def test_failed_commit_reports_and_notifies(tmp_path: Path) -> None:
     run(scenario())
 
 
+def test_a_backend_s_unexpected_exception_fails_the_operation_instead_of_hanging_it(
+    tmp_path: Path,
+) -> None:
+    """A backend bug (an exception the host contract does not name) fails the stage or
+    commit as any failure does: the transaction leaves staging/committing, reports the
+    exception, and the manager waiting on it is answered."""
+
+    async def scenario() -> None:
+        host = Host(tmp_path)
+        await host.txn.start()
+        host.load()
+
+        def broken(*_args: object) -> object:
+            raise ValueError("Expecting value: line 1 column 1 (char 0)")
+
+        real_commit = host.backend.commit
+        host.backend.stage = broken  # type: ignore[method-assign,assignment]
+        await host.op_done("stage")
+        assert host.txn.state == State.idle and host.txn.last_result == Result.failed
+        assert host.txn.last_error == "ValueError: Expecting value: line 1 column 1 (char 0)"
+        del host.backend.stage
+        await host.op_done("stage")
+        host.backend.commit = broken  # type: ignore[method-assign]
+        await host.op_done("commit")
+        assert host.txn.state == State.idle and host.txn.last_result == Result.failed
+        assert "ValueError" in host.txn.last_error
+        host.backend.commit = real_commit  # type: ignore[method-assign]
+
+    run(scenario())
+
+
 def test_restart_after_a_commit_that_finished_unrecorded_rolls_back(tmp_path: Path) -> None:
     """The backend committed, the agent died before it wrote pendingConfirm down."""
 
