@@ -56,6 +56,12 @@ _ALL = (
     Program(
         "qemu-ga", "qemu-guest-agent", "the guest agent inside libvirt test domains", libvirt=True
     ),
+    Program(
+        "genisoimage",
+        "genisoimage",
+        "cloud-init seeds of domains defined from images",
+        libvirt=True,
+    ),
     # only the tests and benchmarks
     Program("snmpget", "snmp", "tests of the SNMP agent", dev=True),
     Program("snmpset", "snmp", "tests of the SNMP agent", dev=True),
@@ -75,6 +81,7 @@ _ALL = (
     Program("true", "coreutils", "the guest tests' control channel", dev=True),
     Program("hostname", "hostname", "the guest tests: the guest's name", dev=True),
     Program("git", "git", "the package test lists the checkout's files", dev=True),
+    Program("isoinfo", "genisoimage", "the cloud-init seed test reads the volume", dev=True),
     Program("sh", "dash", "the tests read a namespace's kernel state in one command", dev=True),
 )
 

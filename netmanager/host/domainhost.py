@@ -18,25 +18,35 @@ from pathlib import Path
 
 from netmanager.compile.hostconfig import HostConfig
 from netmanager.hypervisor import domains as dom
+from netmanager.hypervisor.cloudinit import SeedNic, seed_files
 from netmanager.hypervisor.keeper import KeeperClient, ensure_keeper
 
 KEEPER_DIR = "libvirt"
+SYSTEM_SEED_DIR = Path("/var/lib/libvirt/images/netmanager-seeds")
 #: guests configured at once (each mostly waits on its guest agent)
 CONFIGURE_THREADS = 8
 
 
 def vm_domains(config: HostConfig) -> list[dom.VmDomain]:
-    """The VMs of ``config`` that are libvirt domains, with their ports."""
+    """The VMs of ``config`` that are libvirt domains, with their ports (and, for a
+    domain defined from a disk image, its cloud-init seed's files)."""
     out = []
     for vm in config.vms:
         if vm.domain is None:
             continue
-        ports = tuple(
-            dom.DomainPort(p.network, p.index, p.mac, p.bridge, p.vif)
-            for p in config.ports
-            if p.vm == vm.vm
-        )
-        out.append(dom.VmDomain(config.topology, vm.vm, vm.domain, ports))
+        mine = sorted((p for p in config.ports if p.vm == vm.vm), key=lambda p: p.index)
+        ports = tuple(dom.DomainPort(p.network, p.index, p.mac, p.bridge, p.vif) for p in mine)
+        seed: tuple[tuple[str, str], ...] = ()
+        if vm.domain.template is not None and vm.domain.template.image:
+            files = seed_files(
+                vm.domain.name,
+                vm.vm,
+                [SeedNic(p.mac, p.ifname, str(p.ip), p.mtu) for p in mine],
+                [(str(r.to), str(r.via)) for r in vm.routes],
+                vm.forward,
+            )
+            seed = tuple(sorted(files.items()))
+        out.append(dom.VmDomain(config.topology, vm.vm, vm.domain, ports, seed))
     return out
 
 
@@ -91,6 +101,9 @@ class DomainHost:
         self.directory = state_dir / KEEPER_DIR
         self.record = dom.Record(state_dir)
         self.kvm = dom.kvm_usable()
+        #: where cloud-init seeds go: libvirt's image directory where it has one (QEMU,
+        #: running as libvirt-qemu, reads there), else the agent's state directory
+        self.seed_dir = SYSTEM_SEED_DIR if SYSTEM_SEED_DIR.parent.is_dir() else state_dir / "seeds"
         self._keeper: KeeperClient | None = None
 
     def keeper(self) -> KeeperClient:
@@ -117,6 +130,7 @@ class DomainHost:
             self.record,
             kvm_usable=self.kvm,
             console_dir=self.directory,
+            seed_dir=self.seed_dir,
             check=check,
         )
 

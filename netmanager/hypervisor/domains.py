@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netmanager.hypervisor.cloudinit import write_seed
 from netmanager.hypervisor.domxml import (
     DefinedInterface,
     DomainInfo,
@@ -85,12 +86,14 @@ class DomainPort:
 
 @dataclass(frozen=True)
 class VmDomain:
-    """A VM of a topology on this host that is a libvirt domain."""
+    """A VM of a topology on this host that is a libvirt domain; ``seed``: the files of
+    its cloud-init seed, for a domain defined from a disk image."""
 
     topology: str
     vm: str
     spec: DomainSpec
     ports: tuple[DomainPort, ...]
+    seed: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -341,6 +344,7 @@ def join(
     *,
     kvm_usable: bool = False,
     console_dir: Path | None = None,
+    seed_dir: Path | None = None,
     check: Check = _no_check,
 ) -> tuple[int, set[str]]:
     """Wire ``vms``' domains: define and start those netmanager defines, plug attached
@@ -365,6 +369,11 @@ def join(
                 ]
                 assert vm.spec.template is not None
                 console = str(console_dir / f"{name}.console") if console_dir else ""
+                seed = ""
+                if vm.seed:
+                    check(f"cloud-init seed of domain {name}")
+                    where = (seed_dir or Path(".")) / f"{name}.seed.iso"
+                    seed = str(write_seed(dict(vm.seed), where))
                 keeper.define(
                     domain_xml(
                         vm.spec,
@@ -373,6 +382,7 @@ def join(
                         vm=vm.vm,
                         domain_type=resolve_type(vm.spec.template.domain_type, kvm_usable),
                         console_log=console,
+                        seed=seed,
                     )
                 )
                 done += 1

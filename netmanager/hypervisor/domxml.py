@@ -172,6 +172,7 @@ def domain_xml(
     vm: str,
     domain_type: str,
     console_log: str = "",
+    seed: str = "",
 ) -> str:
     """The XML of a domain netmanager defines from ``spec.template``: its NICs in
     ``interfaces`` order, each a port of its bridge with a tap named as netmanager names
@@ -216,6 +217,8 @@ def domain_xml(
     usb.set("model", "none")
     if template.image:
         _disk(devices, template.image, template.image_format, "vda", "disk", "virtio")
+    if seed:  # cloud-init's NoCloud seed (netmanager.hypervisor.cloudinit)
+        _disk(devices, seed, "raw", "hdc", "cdrom", "ide")
     for share in template.shares:
         fs = _sub(devices, "filesystem")
         fs.set("type", "mount")

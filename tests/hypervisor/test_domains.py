@@ -329,3 +329,82 @@ def test_an_attached_domain_must_exist_run_and_have_the_vm_s_interfaces(
         dom.join([one], keeper, record)
     assert record.original("test", "aa:bb:cc:dd:ee:ff") is not None
     assert dom.Record(tmp_path).domains() == {"test": ("lab", "db")}
+
+
+# ------------------------------------------------------------------ cloud-init seeds
+
+
+def test_a_cloud_init_seed_names_each_nic_by_mac_with_its_address_mtu_and_routes() -> None:
+    import json
+
+    from netmanager.hypervisor.cloudinit import SeedNic, seed_files
+
+    nics = [
+        SeedNic("02:00:00:00:00:0A", "eth0", "10.0.0.5/24", 1450),
+        SeedNic("02:00:00:00:00:0b", "eth1", "10.1.0.5/24", 1500),
+    ]
+    files = seed_files("lab-db", "db", nics, [("0.0.0.0/0", "10.0.0.1")], forward=True)
+    assert sorted(files) == ["meta-data", "network-config", "user-data"]
+    network = json.loads(files["network-config"])["network"]
+    assert network["version"] == 2
+    eth0, eth1 = network["ethernets"]["eth0"], network["ethernets"]["eth1"]
+    assert eth0["match"] == {"macaddress": "02:00:00:00:00:0a"} and eth0["set-name"] == "eth0"
+    assert (eth0["addresses"], eth0["mtu"], eth0["dhcp4"]) == (["10.0.0.5/24"], 1450, False)
+    assert eth0["routes"] == [{"to": "default", "via": "10.0.0.1"}] and "routes" not in eth1
+    meta = json.loads(files["meta-data"])
+    assert meta["local-hostname"] == "db" and meta["instance-id"].startswith("lab-db-")
+    assert files["user-data"].startswith("#cloud-config\n")
+    user = json.loads(files["user-data"].split("\n", 1)[1])
+    assert user["runcmd"] == [["sysctl", "-w", "net.ipv4.ip_forward=1"]]
+    # the same network, the same instance; another network, another (cloud-init applies it)
+    assert seed_files("lab-db", "db", nics)["meta-data"] != files["meta-data"]
+    assert seed_files("lab-db", "db", nics, [("0.0.0.0/0", "10.0.0.1")], True) == files
+
+
+def test_the_seed_volume_is_iso9660_labelled_cidata_with_the_files(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from netmanager.hypervisor.cloudinit import SeedNic, seed_files, write_seed
+
+    if shutil.which("genisoimage") is None or shutil.which("isoinfo") is None:
+        pytest.skip("genisoimage is not installed (scripts/install --libvirt)")
+    files = seed_files("d", "vm", [SeedNic("02:00:00:00:00:01", "eth0", "10.0.0.1/24", 1500)])
+    iso = write_seed(files, tmp_path / "seeds" / "d.seed.iso")
+    info = subprocess.run(["isoinfo", "-d", "-i", str(iso)], capture_output=True, text=True)
+    assert "Volume id: cidata" in info.stdout
+    for name, text in files.items():
+        got = subprocess.run(
+            ["isoinfo", "-i", str(iso), "-R", "-x", f"/{name}"], capture_output=True, text=True
+        )
+        assert got.stdout == text
+    assert sorted(p.name for p in iso.parent.iterdir()) == ["d.seed.iso"]  # nothing left
+
+
+def test_a_domain_defined_from_an_image_gets_its_seed_as_a_cdrom(
+    keeper: KeeperClient, tmp_path: Path
+) -> None:
+    import shutil
+
+    from netmanager.hypervisor.cloudinit import SeedNic, seed_files
+
+    if shutil.which("genisoimage") is None:
+        pytest.skip("genisoimage is not installed (scripts/install --libvirt)")
+    nic = SeedNic("02:00:00:00:00:00", "eth0", "10.0.0.1/24", 1500)
+    seed = tuple(sorted(seed_files("img1", "web", [nic]).items()))
+    vm = dom.VmDomain(
+        "lab",
+        "web",
+        DomainSpec("img1", DomainTemplate(image="/var/lib/images/web.qcow2")),
+        (dom.DomainPort("net0", 0, nic.mac, "nb0", "nv0"),),
+        seed,
+    )
+    done, touched = dom.join([vm], keeper, dom.Record(tmp_path), seed_dir=tmp_path / "seeds")
+    assert (done, touched) == (2, {"img1"})
+    found = keeper.domain("img1")
+    assert found is not None
+    iso = tmp_path / "seeds" / "img1.seed.iso"
+    assert iso.is_file()
+    assert f"<source file='{iso}'/>" in found.xml and "device='cdrom'" in found.xml
+    assert "<source file='/var/lib/images/web.qcow2'/>" in found.xml
+    assert dom.leave([vm], keeper, dom.Record(tmp_path)) == 1
