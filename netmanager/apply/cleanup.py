@@ -40,16 +40,25 @@ class Cleanup:
     guests: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    #: emulated libvirt hosts whose keeper (and domains) or driver root were left
+    libvirt: list[str] = field(default_factory=list)
 
     @property
     def removed(self) -> int:
-        return len(self.agents) + len(self.guests) + len(self.namespaces) + len(self.files)
+        return (
+            len(self.agents)
+            + len(self.guests)
+            + len(self.namespaces)
+            + len(self.files)
+            + len(self.libvirt)
+        )
 
     def lines(self) -> list[str]:
         verb = "would " if self.dry_run else ""
         return (
             [f"{verb}stop the agent of host {h}" for h in self.agents]
             + [f"{verb}power off guest host {h}" for h in self.guests]
+            + [f"{verb}stop the libvirt domains of host {h}" for h in self.libvirt]
             + [f"{verb}remove namespace {n}" for n in self.namespaces]
             + [f"{verb}remove {f}" for f in self.files]
         )
@@ -59,6 +68,7 @@ class Cleanup:
             "dry_run": self.dry_run,
             "agents": self.agents,
             "guests": self.guests,
+            "libvirt": self.libvirt,
             "namespaces": self.namespaces,
             "files": self.files,
         }
@@ -79,6 +89,7 @@ def cleanup(*, dry_run: bool = False) -> Cleanup:
             guests=guests,
             namespaces=sorted(owned_namespaces()) + stale_probe_namespaces(),
         )
+        found.libvirt = _libvirt_hosts()
         where = state_dir()
         paths = [where / name for name in RECORDS] + [segments_path()]
         existing = [p for p in paths if p.exists()]
@@ -89,6 +100,10 @@ def cleanup(*, dry_run: bool = False) -> Cleanup:
         agent_procs.stop_agents()
         forget_local_hosts()  # this process's own backends let go of the namespaces
         agent_procs.end(*agent_procs.processes())
+        # an emulated libvirt host's keeper outlives its agent (by design): it goes, with
+        # every domain of its embedded driver, also where the agent had died
+        for host in found.libvirt:
+            agent_procs.stop_libvirt(agent_procs.agents_dir() / host)
         # listed again now that no agent runs: one still committing when the list was
         # made may have created more since
         found.namespaces = sorted(
@@ -99,6 +114,23 @@ def cleanup(*, dry_run: bool = False) -> Cleanup:
         for path in existing:
             _remove(path)
     return found
+
+
+def _libvirt_hosts() -> list[str]:
+    """The hosts whose agent directory has a keeper that answers, or an embedded
+    driver's root left."""
+    from netmanager.host.domainhost import KEEPER_DIR
+    from netmanager.hypervisor.keeper import running_keeper
+
+    where = agent_procs.agents_dir()
+    if not where.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in where.iterdir()
+        if d.is_dir()
+        and (running_keeper(d / KEEPER_DIR) is not None or agent_procs.embed_root(d).exists())
+    )
 
 
 def _remove(path: Path) -> None:

@@ -295,3 +295,35 @@ def test_an_attached_domain_is_wired_through_libvirt_and_put_back(
             keeper.undefine(name)
         finally:
             keeper.close()
+
+
+def test_cleanup_ends_keepers_and_domains_whose_agents_died(
+    prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A keeper outlives its agent by design (an agent restart must not touch a domain):
+    when the agents die and the manager's records are to be thrown away, ``cleanup``
+    ends the keepers too, with every domain of their embedded drivers."""
+    import signal
+
+    qemu_before = _qemu_pids()
+    code, _out, err = _cli(capsys, "apply", str(REAL), str(VIRTUAL))
+    assert code == 0, err
+    try:
+        agents = agent_procs.running()
+        assert set(agents) == {"kvm1", "kvm2"}
+        for agent in agents.values():
+            os.kill(agent.pid, signal.SIGKILL)
+        keeper_dirs = [agent_procs.agents_dir() / h / KEEPER_DIR for h in ("kvm1", "kvm2")]
+        assert all(running_keeper(d) is not None for d in keeper_dirs)
+        assert len(_qemu_pids() - qemu_before) == 3  # the domains run on
+        code, out, err = _cli(capsys, "cleanup")
+        assert code == 0, err
+        assert "stop the libvirt domains of host kvm1" in out
+        assert all(running_keeper(d) is None for d in keeper_dirs)
+        assert _qemu_pids() <= qemu_before
+        assert kernelstate.namespaces(prefix) == []
+        roots = [agent_procs.embed_root(agent_procs.agents_dir() / h) for h in ("kvm1", "kvm2")]
+        assert not any(r.exists() for r in roots)
+    finally:
+        for host in ("kvm1", "kvm2"):
+            agent_procs.stop_libvirt(agent_procs.agents_dir() / host)
