@@ -88,6 +88,7 @@ def test_cleanup_after_applies_killed_at_random_points(
             "dry_run": False,
             "agents": [],
             "guests": [],
+            "libvirt": [],
             "namespaces": [],
             "files": [],
         }, f"{what}: a second cleanup found more"
