@@ -218,6 +218,28 @@ def _command(real: Real, host: Host, dom0: str, agent_dir: Path, credentials: Pa
     return command
 
 
+def remote_agents(real: Real, hosts: Iterable[str]) -> dict[str, AgentInfo]:
+    """The agents of ``hosts`` that netmanager does not emulate (real libvirt hosts):
+    where real.xml says they listen, with the credentials it names; netmanager neither
+    starts nor stops them (they run as a service on their host)."""
+    out = {}
+    for name in sorted(set(hosts)):
+        host = real.host_by_name.get(name)
+        if host is None or host.emulated or not host.agent.port:
+            continue
+        credentials = credentials_path(real, host)
+        out[name] = AgentInfo(
+            host=name,
+            address=host.agent.address,
+            port=host.agent.port,
+            pid=0,
+            dom0="",
+            credentials=str(credentials) if credentials is not None else "",
+            state_dir="",
+        )
+    return out
+
+
 def embed_root(agent_dir: Path) -> Path:
     """The root of the embedded libvirt driver of an emulated libvirt host: short (QEMU's
     monitor sockets live under it), one per agent directory, in /run (an emulated host

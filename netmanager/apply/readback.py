@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netmanager.agentctl.client import OPER_STATUS, AgentClient, AgentError
+from netmanager.agentctl.processes import AgentInfo
 from netmanager.apply.prepare import Deployment, desired_state
 from netmanager.apply.records import Record, owned_namespaces, problem, records
 from netmanager.apply.topology import clients, running_agents
@@ -208,6 +209,24 @@ def vm_location(vm: str, topology: str | None = None) -> tuple[str, str | None]:
     return found[0][1]
 
 
+def _remote_agents(chosen: list[Record], hosts: list[str]) -> dict[str, AgentInfo]:
+    """The agents of real libvirt hosts (not started by netmanager) among ``hosts``, where
+    the topologies' real.xml says they listen."""
+    from netmanager.agentctl.processes import remote_agents
+    from netmanager.inputs.loader import load
+
+    out: dict[str, AgentInfo] = {}
+    for record in chosen:
+        if not any(h in record.hosts for h in hosts if h not in out):
+            continue
+        try:
+            real = load(record.real, record.virtual, base_dir=record.base_dir or None).real
+        except NetmanagerError:
+            continue  # real.xml gone: such a host's agent cannot be found
+        out |= remote_agents(real, [h for h in hosts if h in record.hosts])
+    return out
+
+
 def vm_domain(vm: str, topology: str | None = None) -> tuple[str, str] | None:
     """(host, libvirt domain) of an applied VM that is a domain, None for a namespace.
     Raises NetmanagerError when unknown or ambiguous (as :func:`vm_location`)."""
@@ -331,6 +350,7 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
         return documents
     hosts = sorted({vm["host"] for d in through for vm in d["vms"]})
     infos = {h: a for h, a in running_agents().items() if h in hosts}
+    infos |= _remote_agents([applied[d["topology"]] for d in through], hosts)
     chosen = clients(None, infos, "status")  # E741 where the credentials are refused
     links, failed = asyncio.run(_links_of_all(chosen))
     for document in through:

@@ -379,6 +379,7 @@ def apply(
             else:
                 progress("agents")
                 infos = agent_procs.ensure_agents(real, dom0s(infra, hosts))
+                infos |= agent_procs.remote_agents(real, hosts)
                 if infra.guests:
                     from netmanager.guests import hosts as guest_hosts
 
@@ -518,6 +519,7 @@ def plan(deployment: Deployment, *, local: bool = False) -> TopologyPlan:
             absent = "its namespace is built by apply"
         else:
             infos = {h: a for h, a in running_agents().items() if h in hosts}
+            infos |= agent_procs.remote_agents(real, hosts)
             transports = _agent_transports(real, infos)
             absent = "its agent starts with apply"
         wanted = host_candidates(deployment.configs, topology, applied, hosts)
@@ -584,6 +586,7 @@ def destroy(
             real = model.real if model is not None else None
             running = {h: a for h, a in running_agents().items() if h in hosts}
             if real is not None:
+                running |= agent_procs.remote_agents(real, hosts)
                 missing = dom0s(record.infrastructure, [h for h in hosts if h not in running])
                 if missing:
                     running |= agent_procs.ensure_agents(real, missing)

@@ -38,6 +38,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,8 @@ class KernelBackend:
         self.staged_ports: tuple[PortKey, ...] | None = None
         #: desired states by (configuration object, scope): see _desired
         self._rendered: dict[tuple[int, Scope], tuple[HostConfig, HostState]] = {}
+        #: configurations moved into this agent's dom0 (see _own), by the original's id
+        self._rebound: dict[int, tuple[HostConfig, HostConfig]] = {}
         self.steps_done = 0
         self.steps_total = 0
         #: called with (steps done, steps in all) as a commit's kernel steps go
@@ -254,9 +257,24 @@ class KernelBackend:
         if self.hypervisor is not None:
             self.hypervisor.close()
 
+    def _own(self, config: HostConfig) -> HostConfig:
+        """``config`` in this host's dom0: a real host's configuration names the host's
+        root namespace (""), which an agent given another --dom0 (a namespace set aside
+        for netmanager's bridges and ports) maps onto its own."""
+        if config.dom0 or not self.dom0:
+            return config
+        found = self._rebound.get(id(config))
+        if found is not None and found[0] is config:
+            return found[1]
+        mine = dataclass_replace(config, dom0=self.dom0)
+        if len(self._rebound) >= RENDERED_MAX:
+            self._rebound.clear()
+        self._rebound[id(config)] = (config, mine)
+        return mine
+
     def _target(self, candidate: Candidate) -> _Target:
         try:
-            configs = host_configs_from_candidate(candidate)
+            configs = [self._own(c) for c in host_configs_from_candidate(candidate)]
         except ValueError as exc:
             raise BackendError(str(exc)) from exc
         for config in configs:
@@ -274,7 +292,7 @@ class KernelBackend:
             if cand is None:
                 continue
             try:
-                out.extend(host_configs_from_candidate(cand, check=False))
+                out.extend(self._own(c) for c in host_configs_from_candidate(cand, check=False))
             except ValueError:  # pragma: no cover - journaled candidates were staged
                 continue
         return out

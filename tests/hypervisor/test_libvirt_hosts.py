@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -327,3 +329,120 @@ def test_cleanup_ends_keepers_and_domains_whose_agents_died(
     finally:
         for host in ("kvm1", "kvm2"):
             agent_procs.stop_libvirt(agent_procs.agents_dir() / host)
+
+
+REAL_BESIDE = """<?xml version="1.0" encoding="UTF-8"?>
+<real xmlns="urn:netmanager:real:1" version="1.0">
+  <snmp credentials="snmp.toml"/>
+  <site name="lab"><vni-range first="6200" last="6299"/></site>
+  <switch name="sw1" site="lab"/>
+  <host name="host1" site="lab" hypervisor="netns" cpus="4" memory="2GB">
+    <interface name="eth0" address="192.0.2.41/24"/>
+  </host>
+  <host name="hv1" site="lab" hypervisor="qemu+ssh://hv1.example.org/system" cpus="4" memory="2GB">
+    <interface name="eth0" address="192.0.2.42/24"/>
+    <agent address="127.0.0.1" port="{port}"/>
+  </host>
+  <link a="host1:eth0" b="sw1" capacity="1Gbit"/>
+  <link a="hv1:eth0" b="sw1" capacity="1Gbit"/>
+</real>
+"""
+VIRTUAL_BESIDE = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="beside">
+  <network name="lan-a" cidr="10.32.0.0/24"/>
+  <network name="lan-b" cidr="10.32.1.0/24"><shaping bandwidth="10Mbit"/></network>
+  <vm name="n1" host="host1"><interface network="lan-a" ip="10.32.0.1"/></vm>
+  <vm name="r1" host="hv1" memory="192MB"><template source="netmanager"/>
+    <interface network="lan-b" ip="10.32.1.1"/></vm>
+  <vm name="r2" host="hv1" memory="192MB"><template source="netmanager"/>
+    <interface network="lan-b" ip="10.32.1.2"/></vm>
+</virtual>
+"""
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_real_libvirt_host_s_agent_is_reached_not_started_beside_an_emulated_host(
+    prefix: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A host whose hypervisor is a URI netmanager does not emulate runs its agent as a
+    service (here: started by the test from an agent.toml, as systemd would, its dom0 a
+    namespace standing in for the host's root namespace): the manager reaches it where
+    real.xml says, beside an emulated host in the same real.xml; plan, apply, status and
+    destroy go through it; netmanager never starts or stops it."""
+    import signal
+    import time
+
+    from netmanager.hypervisor.keeper import stop_keeper
+
+    dom0 = f"{prefix}r-hv1"
+    subprocess.run(["ip", "netns", "add", dom0], check=True)
+    subprocess.run(["ip", "-n", dom0, "link", "set", "lo", "up"], check=True)
+    port = _free_udp_port()
+    (tmp_path / "snmp.toml").write_bytes((EXAMPLES / "libvirt" / "snmp.toml").read_bytes())
+    (tmp_path / "snmp.toml").chmod(0o600)
+    real = tmp_path / "real.xml"
+    real.write_text(REAL_BESIDE.format(port=port))
+    virtual = tmp_path / "virtual.xml"
+    virtual.write_text(VIRTUAL_BESIDE)
+    state = tmp_path / "hv1-agent"
+    root = Path("/run/netmanager") / f"test-{prefix}"
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'listen = "127.0.0.1:{port}"\ncredentials = "snmp.toml"\nstate_dir = "{state}"\n'
+        f'libvirt_uri = "qemu:///embed?root={root}"\ndom0 = "{dom0}"\n'
+    )
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "snmp_agents.agent", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "agent.log").open("wb"),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (state / "agent.json").exists():
+            assert agent.poll() is None, (tmp_path / "agent.log").read_text()
+            assert time.monotonic() < deadline, "the host's agent did not listen"
+            time.sleep(0.1)
+        code, _out, err = _cli(capsys, "apply", str(real), str(virtual))
+        assert code == 0, err
+        assert set(agent_procs.running()) == {"host1"}  # hv1's agent is not netmanager's
+        keeper = KeeperClient(state / KEEPER_DIR)
+        try:
+            code, out, err = keeper.guest_exec("r1", ["/bin/ping", "-c1", "-W2", "10.32.1.2"])
+            assert code == 0, out + err
+        finally:
+            keeper.close()
+        links = json.loads(kernelstate.local(["ip", "-j", "link", "show"], dom0))
+        assert (
+            sum(1 for link in links if link.get("ifalias", "").startswith("nm:beside:port:")) == 2
+        )
+        code, out, err = _cli(capsys, "apply", str(real), str(virtual))
+        assert code == 0 and "applied: 0 changes" in out, out + err
+        code, out, _ = _cli(capsys, "status", "--json", str(real), str(virtual))
+        document = json.loads(out)  # one topology named: its document
+        assert document["agents"]["hv1"] == f"127.0.0.1:{port}"
+        r1 = next(vm for vm in document["vms"] if vm["name"] == "r1")
+        assert r1["domain"] == "r1" and r1["interfaces"][0]["state"] == "up"
+        code, out, err = _cli(capsys, "destroy", str(real), str(virtual))
+        assert code == 0, err
+        assert agent.poll() is None, "destroy stopped a host's agent it did not start"
+        keeper = KeeperClient(state / KEEPER_DIR)
+        try:
+            assert {d.name for d in keeper.domains()} == set()  # netmanager's undefined
+        finally:
+            keeper.close()
+        links = json.loads(kernelstate.local(["ip", "-j", "link", "show"], dom0))
+        assert [link["ifname"] for link in links] == ["lo"]
+    finally:
+        if agent.poll() is None:
+            os.kill(agent.pid, signal.SIGTERM)
+            agent.wait(timeout=30)
+        stop_keeper(state / KEEPER_DIR, destroy_domains=True)
+        shutil.rmtree(root, ignore_errors=True)
