@@ -24,7 +24,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from netmanager.kernel import netlink as nl
 from netmanager.kernel import netns
@@ -527,6 +527,10 @@ class NetlinkBackend:
             out.append(Namespace(name, loopback_up=lo_up, ipv6=ipv6))
         owned: dict[int, str] = {}
         foreign: set[int] = set()
+        # IPv6 is each link's own (Link.ipv6) in a shared namespace that has it on (a real
+        # host's root namespace); netmanager's own have it off everywhere (as lo shows)
+        lo = next((link for link in raw.links if link.ifname == "lo"), None)
+        per_link_ipv6 = not full and not (lo is not None and nl.ipv6_disabled(lo.af_spec))
         for link in raw.links:
             kind = _KINDS.get(link.kind)
             ours = scope.claims(name, link.ifname, link.alias, tap=kind is LinkKind.TAP)
@@ -550,10 +554,9 @@ class NetlinkBackend:
                     offloads = handle.ethtool.offloads(link.ifname)
                 except OSError:
                     offloads = None
-            found = self._link(name, names, link, kind, peers, offloads)
-            if not full:  # a shared namespace: IPv6 is each link's own (Link.ipv6)
-                found = replace(found, ipv6=not nl.ipv6_disabled(link.af_spec))
-            out.append(found)
+            # in a shared namespace IPv6 is each link's own (Link.ipv6)
+            link_ipv6 = not nl.ipv6_disabled(link.af_spec) if per_link_ipv6 else None
+            out.append(self._link(name, names, link, kind, peers, offloads, link_ipv6))
         for index, address in raw.addrs:
             if index in owned and not (address.version == 6 and address.ip.is_link_local):
                 out.append(Address(name, owned[index], address))
@@ -632,6 +635,7 @@ class NetlinkBackend:
         kind: LinkKind,
         peers: dict[tuple[str, int], tuple[str, int]],
         offloads: bool | None,
+        ipv6: bool | None = None,
     ) -> Link:
         peer = None
         vxlan = None
@@ -677,6 +681,7 @@ class NetlinkBackend:
             offloads=offloads,
             vlan=vlan,
             mcast_snooping=snooping,
+            ipv6=ipv6,
         )
 
     # ------------------------------------------------------------------------- execute

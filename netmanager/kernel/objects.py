@@ -246,6 +246,9 @@ class Link:
         {"alias", "mtu", "up", "master", "mac", "offloads", "mcast_snooping", "ipv6"}
     )
     WILDCARDS: ClassVar[tuple[str, ...]] = ("mac", "offloads", "ipv6")
+    LOOSE: ClassVar[tuple[str, ...]] = ("ipv6",)
+    """Fields that match when either side is None: observe leaves ``ipv6`` None where the
+    namespace has IPv6 off everywhere (netmanager's own namespaces, a guest host's)."""
     """Fields that a desired link may leave as None: whatever the kernel has is fine."""
 
     @property

@@ -377,3 +377,17 @@ def test_a_state_less_some_links_loses_what_hangs_on_them() -> None:
     state = HostState.of([Namespace(DOM0), bridge, tap, shaping])
     assert state.without_links([(DOM0, "vnet3")]).objects == frozenset({Namespace(DOM0), bridge})
     assert state.without_links([(DOM0, "absent")]) is state
+
+
+def test_a_link_s_own_ipv6_is_compared_only_where_both_sides_track_it() -> None:
+    """Link.ipv6: observed per link only in a shared namespace with IPv6 on (a real
+    host's root namespace); where the namespace has it off everywhere it is observed as
+    None, which matches a desired False (a guest host's root namespace) and the None of
+    netmanager's own namespaces."""
+    from netmanager.kernel.plan import compare
+
+    off = Link(DOM0, "br0", LinkKind.BRIDGE, alias="nm:A:net", ipv6=False)
+    untracked = replace(off, ipv6=None)
+    on = replace(off, ipv6=True)
+    assert compare(off, untracked) == ([], []) and compare(untracked, on) == ([], [])
+    assert compare(off, on) == (["ipv6 yes -> no"], [])
