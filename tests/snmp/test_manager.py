@@ -134,10 +134,18 @@ def _whole_rate_change(before: dict[str, object], now: dict[str, object]) -> boo
         k: v for k, v in before.items() if k != "qdiscs"
     }:
         return False
-    faster = [
-        (*q[:4], q[4].replace('"rate": 1250000', '"rate": 2500000'))
-        for q in before["qdiscs"]  # type: ignore[attr-defined]
-    ]
+
+    def doubled(options: str) -> str:
+        """A 10 Mbit/s TBF's options at 20 Mbit/s: the rate, and the bucket that holds
+        the same time's worth of tokens."""
+        found = json.loads(options)
+        if found.get("rate") != 1_250_000:
+            return options
+        found["rate"] = 2_500_000
+        found["burst"] = 2 * found["burst"]
+        return json.dumps(found, sort_keys=True)
+
+    faster = [(*q[:4], doubled(q[4])) for q in before["qdiscs"]]  # type: ignore[attr-defined]
     return bool(faster != before["qdiscs"] and sorted(faster) == sorted(now["qdiscs"]))  # type: ignore[call-overload]
 
 
