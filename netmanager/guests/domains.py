@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from netmanager.guests import image
 from netmanager.guests.hosts import cache_dir
-from netmanager.guests.qemu import PROJECT
+from netmanager.guests.qemu import BOOT_WORDS, PROJECT
 from netmanager.hypervisor.spec import DomainTemplate, Share
 
 #: QEMU's translation cache for these guests (as for guest hosts: QEMU's 1 GiB default
@@ -23,12 +23,7 @@ def guest_template(progress: image.Progress | None = None) -> DomainTemplate:
     kern = image.kernel(cache_dir(), progress=progress)
     initrd = image.initramfs(kern, cache_dir(), progress=progress)
     words = [
-        "console=ttyS0",
-        "panic=-1",
-        "quiet",
-        "tsc=reliable",
-        "no_timer_check",
-        "8250.nr_uarts=1",
+        *BOOT_WORDS,
         f"nm.project={PROJECT}",
         "nm.cache=loose",
         "nm.ga=1",

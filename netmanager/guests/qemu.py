@@ -168,14 +168,21 @@ def plug(namespace: str, ifname: str, master: str | None = None) -> None:
 # --- launching -------------------------------------------------------------------------
 
 
+#: the kernel command line every guest of the image boots with (a guest host, or a
+#: libvirt domain of netmanager's guest image: netmanager.guests.domains)
+BOOT_WORDS = (
+    "console=ttyS0",
+    "panic=-1",
+    "quiet",
+    "tsc=reliable",
+    "no_timer_check",
+    "8250.nr_uarts=1",
+)
+
+
 def kernel_cmdline(spec: GuestSpec) -> str:
     words = [
-        "console=ttyS0",
-        "panic=-1",
-        "quiet",
-        "tsc=reliable",
-        "no_timer_check",
-        "8250.nr_uarts=1",
+        *BOOT_WORDS,
         f"nm.hostname={spec.name}",
         f"nm.project={spec.project_dir}",
         f"nm.python={spec.python}",

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -653,7 +653,6 @@ def ensure_keeper(
     directory: Path,
     *,
     netns: str = "",
-    spawn: Callable[[list[str]], list[str]] | None = None,
 ) -> KeeperClient:
     """A client of the keeper of ``uri`` in ``directory``, started (in a session of its
     own, so that it outlives its starter, inside network namespace ``netns`` if given)
@@ -675,8 +674,6 @@ def ensure_keeper(
     argv += ["--dir", str(directory)]
     if netns:
         argv = [programs.path("ip"), "netns", "exec", netns, *argv]
-    if spawn is not None:
-        argv = spawn(argv)
     with (directory / LOG).open("ab") as out:
         process = subprocess.Popen(
             argv,
