@@ -310,9 +310,7 @@ def test_scan_checks_find_leaks(state: Path) -> None:
         {2: set(), 4: {near.mac}},
         {},
     )
-    checks = connectivity.scan_checks(
-        [isolated, reachable], quiet, kinds_for_level(2), owners, set()
-    )
+    checks = connectivity.scan_checks([isolated, reachable], quiet, kinds_for_level(2), owners, {})
     assert [(c.kind, c.passed) for c in checks] == [
         (Kind.ISOLATION, True),
         (Kind.REACHABILITY, True),
@@ -326,9 +324,7 @@ def test_scan_checks_find_leaks(state: Path) -> None:
         {2: {far.mac}, 4: {near.mac, intruder}},
         {},
     )
-    checks = connectivity.scan_checks(
-        [isolated, reachable], leaky, kinds_for_level(2), owners, set()
-    )
+    checks = connectivity.scan_checks([isolated, reachable], leaky, kinds_for_level(2), owners, {})
     failed = {(c.kind, c.dst): c for c in checks if not c.passed}
     assert "one-way leak" in failed[(Kind.ISOLATION, far.label())].detail
     assert "vmgrid201" in failed[(Kind.ISOLATION, far.label())].detail
@@ -349,9 +345,7 @@ def test_scan_checks_find_leaks(state: Path) -> None:
     assert connectivity.merge_second_look(leaky, again) == 1
     assert connectivity.merge_second_look(silent, ScanResult({}, {4: {near.mac}}, {})) == 1
     assert silent.arp[4] == {near.mac}
-    checks = connectivity.scan_checks(
-        [isolated, reachable], leaky, kinds_for_level(2), owners, set()
-    )
+    checks = connectivity.scan_checks([isolated, reachable], leaky, kinds_for_level(2), owners, {})
     failed = {(c.kind, c.dst): c for c in checks if not c.passed}
     assert (Kind.REACHABILITY, near.label()) not in failed
     assert "one-way leak" in failed[(Kind.ISOLATION, far.label())].detail

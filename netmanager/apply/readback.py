@@ -87,17 +87,23 @@ class MachinePlan:
 
 @pausing
 def machine_plan(deployment: Deployment) -> MachinePlan:
-    """What the kernel and firewall of this machine lack for the topology as applied with
-    ``--local``, object by object (verify's state level); nothing is changed."""
+    """What the kernel and firewall of this machine lack for the topology as applied,
+    object by object (verify's state level); nothing is changed.  Only the hosts whose
+    dom0 is a namespace of this machine are compared: a real host's kernel (dom0 the root
+    namespace, "") is another machine's, its agent's plan says what it lacks."""
     applied = records()
-    desired = desired_state(
-        _other_configs(deployment.topology, applied) + list(deployment.configs.values()),
-        deployment.infrastructure,
-    )
+    here = [
+        c
+        for c in _other_configs(deployment.topology, applied) + list(deployment.configs.values())
+        if c.dom0
+    ]
+    desired = desired_state(here, deployment.infrastructure)
     with Engine() as engine:
         kernel_plan = engine.plan(desired, namespaces=owned_namespaces())
     firewall = _firewall_changes(
-        deployment.topology, deployment.configs, _dom0s(deployment.infrastructure)
+        deployment.topology,
+        {h: c for h, c in deployment.configs.items() if c.dom0},
+        _dom0s(deployment.infrastructure),
     )
     return MachinePlan(deployment.topology, kernel_plan, firewall)
 

@@ -544,6 +544,27 @@ def plan(deployment: Deployment, *, local: bool = False) -> TopologyPlan:
     return TopologyPlan(topology, infra_plan, lines, unreachable)
 
 
+def agents_plan(
+    deployment: Deployment, hosts: Iterable[str]
+) -> tuple[dict[str, list[Change]], dict[str, str]]:
+    """What the agents of ``hosts`` would change for the topology as applied (staged,
+    read, discarded: nothing changes), and the hosts whose agent did not answer, with why.
+    Takes no lock: the caller holds :func:`apply_lock` (verify, shared)."""
+    topology = deployment.topology
+    real = deployment.model.real
+    chosen = sorted(set(hosts))
+    infos = {h: a for h, a in running_agents().items() if h in chosen}
+    infos |= agent_procs.remote_agents(real, chosen)
+    transports = _agent_transports(real, infos)
+    wanted = host_candidates(deployment.configs, topology, records(), chosen)
+    result = run(transaction(topology, transports, wanted, commit=False))
+    unreachable = dict(result.pending)
+    for host in chosen:
+        if host not in transports:
+            unreachable[host] = "its agent is not running"
+    return dict(result.lines), unreachable
+
+
 @pausing
 def destroy(
     topology: str,

@@ -83,6 +83,10 @@ ERR_OPERATION_INVALID = 55
 ERR_AGENT_UNRESPONSIVE = 86
 ERR_AGENT_UNSYNCED = 97
 
+#: what one guest-file-read asks for (qemu-guest-agent answers up to 48 MiB at once; the
+#: answer travels base64-encoded through libvirt)
+READ_CHUNK = 1 << 20
+
 
 def socket_path(directory: Path) -> Path:
     """Where the keeper of ``directory`` listens: in it, or where a unix socket's path
@@ -421,20 +425,27 @@ class GuestAgent:
                 return False
             time.sleep(0.25)
 
-    def guest_read(self, name: str, path: str, limit: int = 1 << 20) -> bytes:
+    def guest_read(self, name: str, path: str, limit: int = 16 << 20) -> bytes:
         """A file of the guest (guest-file-open/read/close: no process is started in the
-        guest, which costs a tenth of a second under software emulation)."""
+        guest, which costs a tenth of a second under software emulation), read to its end
+        in pieces of :data:`READ_CHUNK` (at most ``limit`` bytes)."""
         handle = self.agent(
             name, {"execute": "guest-file-open", "arguments": {"path": path, "mode": "r"}}
         )
+        data = bytearray()
         try:
-            read = self.agent(
-                name,
-                {"execute": "guest-file-read", "arguments": {"handle": handle, "count": limit}},
-            )
+            while len(data) < limit:
+                count = min(READ_CHUNK, limit - len(data))
+                read = self.agent(
+                    name,
+                    {"execute": "guest-file-read", "arguments": {"handle": handle, "count": count}},
+                )
+                data += base64.b64decode(read.get("buf-b64", ""))
+                if read.get("eof") or not int(read.get("count", 0)):
+                    break
         finally:
             self.agent(name, {"execute": "guest-file-close", "arguments": {"handle": handle}})
-        return base64.b64decode(read.get("buf-b64", ""))
+        return bytes(data)
 
     def guest_write(self, name: str, path: str, data: bytes) -> None:
         """Write a file of the guest (a sysctl, a sysfs attribute), as guest_read does."""
@@ -452,31 +463,48 @@ class GuestAgent:
         finally:
             self.agent(name, {"execute": "guest-file-close", "arguments": {"handle": handle}})
 
+    def guest_exec_start(
+        self, name: str, argv: Sequence[str], *, capture: bool = True, stdin: bytes = b""
+    ) -> int:
+        """Start ``argv`` in the guest (guest-exec); the guest's PID of it, for
+        :meth:`guest_exec_status`.  The agent keeps its status until it is read once
+        after the end."""
+        arguments: dict[str, Any] = {
+            "path": argv[0],
+            "arg": list(argv[1:]),
+            "capture-output": capture,
+        }
+        if stdin:
+            arguments["input-data"] = base64.b64encode(stdin).decode()
+        started = self.agent(name, {"execute": "guest-exec", "arguments": arguments})
+        return int(started["pid"])
+
+    def guest_exec_status(self, name: str, pid: int) -> tuple[int, bytes, bytes] | None:
+        """None while the process :meth:`guest_exec_start` started runs; then its exit code
+        (128 + the signal that ended it), standard output and error (read once: the agent
+        forgets the process then)."""
+        status = self.agent(name, {"execute": "guest-exec-status", "arguments": {"pid": pid}})
+        if not status.get("exited"):
+            return None
+        out = base64.b64decode(status.get("out-data", ""))
+        err = base64.b64decode(status.get("err-data", ""))
+        code = status.get("exitcode")
+        if code is None:  # ended by a signal
+            code = 128 + int(status.get("signal", 0))
+        return int(code), out, err
+
     def guest_exec(
         self, name: str, argv: Sequence[str], timeout_s: float = 60.0, stdin: bytes = b""
     ) -> tuple[int, bytes, bytes]:
         """Run ``argv`` in the guest through its qemu-guest-agent (guest-exec): exit code,
         standard output and error.  Raises KeeperError if it does not end in time."""
-        arguments: dict[str, Any] = {
-            "path": argv[0],
-            "arg": list(argv[1:]),
-            "capture-output": True,
-        }
-        if stdin:
-            arguments["input-data"] = base64.b64encode(stdin).decode()
-        started = self.agent(name, {"execute": "guest-exec", "arguments": arguments})
-        pid = int(started["pid"])
+        pid = self.guest_exec_start(name, argv, stdin=stdin)
         deadline = time.monotonic() + timeout_s
         pause = 0.01
         while True:
-            status = self.agent(name, {"execute": "guest-exec-status", "arguments": {"pid": pid}})
-            if status.get("exited"):
-                out = base64.b64decode(status.get("out-data", ""))
-                err = base64.b64decode(status.get("err-data", ""))
-                code = status.get("exitcode")
-                if code is None:  # ended by a signal
-                    code = 128 + int(status.get("signal", 0))
-                return int(code), out, err
+            done = self.guest_exec_status(name, pid)
+            if done is not None:
+                return done
             if time.monotonic() > deadline:
                 raise KeeperError(
                     f"domain {name}: {argv[0]} did not end within {timeout_s:.0f} s (guest pid {pid})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from netmanager.verify.expect import (
@@ -302,24 +302,27 @@ def scan_checks(
     result: ScanResult,
     kinds: Iterable[Kind],
     owners: Owners,
-    missing: set[str],
+    missing: Mapping[str, str],
 ) -> list[Check]:
+    """``missing``: the VMs' namespaces that could not be probed from, each with why (a
+    namespace that does not exist, a domain whose guest agent does not answer)."""
     wanted = set(kinds)
     checks: list[Check] = []
     for pair in pairs:
         topology = pair.view.name
         dst = pair.dst.label()
         if pair.src.namespace in missing:
+            reach = any(e.reach is Reach.BOTH for _, e, _ in pair.ip)
             checks.append(
                 Check(
-                    Kind.REACHABILITY,
+                    Kind.REACHABILITY if reach else Kind.ISOLATION,
                     pair.src.name,
                     dst,
-                    "reachable",
-                    "no namespace",
+                    "reachable" if reach else "isolated",
+                    "not measured",
                     False,
                     topology,
-                    detail=f"namespace {pair.src.namespace} does not exist",
+                    detail=missing[pair.src.namespace],
                 )
             )
             continue

@@ -1,4 +1,6 @@
-"""verify for topologies whose VMs live on guest hosts (``hypervisor="guest"``).
+"""verify for topologies whose VMs live in other kernels than this machine's: on guest
+hosts (``hypervisor="guest"``), or libvirt domains (their guest agent's calls through
+:class:`~netmanager.verify.domainguest.DomainGuest`, the VM the guest itself).
 
 A VM of a guest host is a namespace of that guest's kernel, out of this process's reach.
 Everything verify measures is therefore done where the VM is:
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from netmanager import programs
+from netmanager.apply import readback
 from netmanager.apply.prepare import Deployment
 from netmanager.compile.hostconfig import GuestHost, HostConfig
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
@@ -46,14 +49,16 @@ from netmanager.guests import hosts as guest_hosts
 from netmanager.guests.errors import GuestError
 from netmanager.guests.qemu import Guest
 from netmanager.host.firewall import DISPATCH
+from netmanager.hypervisor.keeper import GuestAgent
 from netmanager.verify import connectivity, iperf, scanworker, stateworker
 from netmanager.verify.connectivity import PING_INTERVAL_S, LatencyPlan
+from netmanager.verify.domainguest import DomainGuest
 from netmanager.verify.expect import Address, TopologyView
 from netmanager.verify.iperf import IperfError, Throughput
 from netmanager.verify.pressure import CpuWatch
 from netmanager.verify.report import Check, Kind
 from netmanager.verify.scan import ArpProbe, IpProbe, IpResult, Scanner, ScanResult
-from netmanager.verify.state import _drift_word, netem_checks
+from netmanager.verify.state import _drift_word, netem_checks, remote_checks
 
 WORKER = Path(scanworker.__file__).resolve()
 PROJECT = WORKER.parents[2]
@@ -78,11 +83,19 @@ class VerifyGuestProblem(NetmanagerError):
 
 
 def guest_problem(host: str, message: str, hint: str = "") -> NetmanagerError:
+    """E733 for a guest host, or for a domain (its key ``HOST/DOMAIN``)."""
+    if "/" in host:
+        libvirt_host, domain = host.split("/", 1)
+        where = f"domain '{domain}' on libvirt host '{libvirt_host}'"
+        default = f"netmanager status; virsh qemu-agent-command {domain} guest-ping"
+    else:
+        where = f"guest host '{host}'"
+        default = f"netmanager hosts status; its console is in {guest_hosts.run_dir(host)}"
     return single(
         "E733",
         Loc("netmanager"),
-        f"guest host '{host}': {message}",
-        hint or f"netmanager hosts status; its console is in {guest_hosts.run_dir(host)}",
+        f"{where}: {message}",
+        hint or default,
         "verify",
         VerifyGuestProblem,
     )
@@ -90,16 +103,34 @@ def guest_problem(host: str, message: str, hint: str = "") -> NetmanagerError:
 
 # ------------------------------------------------------------------------- placement
 
+AnyGuest = Guest | DomainGuest
+
+
+def domain_key(host: str, domain: str) -> str:
+    """How verify names the kernel of a domain VM: ``HOST/DOMAIN`` (a host's name has no
+    slash)."""
+    return f"{host}/{domain}"
+
 
 @dataclass(frozen=True)
 class Placement:
-    """Which VM namespaces live in which guest host (the others are this machine's)."""
+    """Which VM namespaces live in another kernel than this machine's: a guest host's
+    (its name), or a libvirt domain's (:func:`domain_key`; the VM is the guest itself)."""
 
-    guest_of: Mapping[str, str]  # namespace -> guest host
-    guests: frozenset[str]
+    guest_of: Mapping[str, str]  # namespace -> guest host or domain key
+    guests: frozenset[str]  # the guest hosts among them
+    # domain key -> (libvirt host, domain, the VM's namespace label)
+    domains: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, views: Iterable[TopologyView], guest_hosts_: Iterable[str]) -> Placement:
+    def of(
+        cls,
+        views: Iterable[TopologyView],
+        guest_hosts_: Iterable[str],
+        domains: Mapping[str, tuple[str, str]] | None = None,
+    ) -> Placement:
+        """``domains``: the namespace label of each VM that is a libvirt domain, with its
+        (host, domain)."""
         chosen = frozenset(guest_hosts_)
         where = {
             node.namespace: node.host
@@ -107,32 +138,67 @@ class Placement:
             for node in view.nodes.values()
             if node.host in chosen
         }
-        return cls(where, frozenset(where.values()))
+        keyed = {}
+        for namespace, (host, domain) in (domains or {}).items():
+            key = domain_key(host, domain)
+            where[namespace] = key
+            keyed[key] = (host, domain, namespace)
+        return cls(where, frozenset(chosen & set(where.values())), keyed)
 
     def host(self, namespace: str) -> str | None:
         return self.guest_of.get(namespace)
 
+    @property
+    def kernels(self) -> list[str]:
+        """Every guest host and domain that carries VMs, sorted."""
+        return sorted(set(self.guest_of.values()))
+
     def __bool__(self) -> bool:
-        return bool(self.guests)
+        return bool(self.guest_of)
 
 
 class Guests:
-    """One control connection per guest host, kept for the whole verify."""
+    """One control connection per guest host, kept for the whole verify; domains reached
+    through one agent connection per libvirt host."""
 
-    def __init__(self) -> None:
-        self._guests: dict[str, Guest | None] = {}
+    def __init__(self, domains: Mapping[str, tuple[str, str, str]] | None = None) -> None:
+        self._guests: dict[str, AnyGuest | None] = {}
         self.tmp = f"{GUEST_TMP}/nm-verify-{uuid.uuid4().hex[:10]}"
         self._dirs: set[str] = set()
+        self._domains = dict(domains or {})
+        self._agents: dict[str, GuestAgent] = {}
+        #: why a domain could not be reached (its key's), for the checks that it fails
+        self.why: dict[str, str] = {}
 
-    def get(self, host: str) -> Guest | None:
-        """The running guest of ``host``, or None when it does not run."""
+    def get(self, host: str) -> AnyGuest | None:
+        """The running guest of ``host`` (a domain's key: the domain, when its agent
+        answers), or None when it does not run."""
         if host not in self._guests:
-            self._guests[host] = guest_hosts.guest_of(host)
+            if host in self._domains:
+                self._guests[host] = self._domain(host)
+            else:
+                self._guests[host] = guest_hosts.guest_of(host)
         return self._guests[host]
 
-    def need(self, host: str) -> Guest:
+    def _domain(self, key: str) -> DomainGuest | None:
+        libvirt_host, domain, namespace = self._domains[key]
+        if libvirt_host not in self._agents:
+            try:
+                self._agents[libvirt_host] = readback.domain_agent(libvirt_host)
+            except NetmanagerError as exc:
+                self.why[key] = str(exc.diagnostics[0].message)
+                return None
+        guest = DomainGuest(self._agents[libvirt_host], libvirt_host, domain, namespace)
+        if guest.answers():
+            return guest
+        self.why[key] = f"domain '{domain}' does not answer through qemu-guest-agent"
+        return None
+
+    def need(self, host: str) -> AnyGuest:
         guest = self.get(host)
         if guest is None:
+            if host in self._domains:
+                raise guest_problem(host, self.why.get(host, "its guest agent does not answer"))
             raise guest_problem(host, "its guest does not run", "netmanager apply boots it")
         return guest
 
@@ -145,10 +211,13 @@ class Guests:
         return self.tmp
 
     def namespaces(self, host: str) -> set[str]:
-        """The network namespaces inside the guest of ``host`` (none if it does not run)."""
+        """The network namespaces inside the guest of ``host`` (none if it does not run;
+        a domain's VM, the guest itself, when its agent answers)."""
         guest = self.get(host)
         if guest is None:
             return set()
+        if isinstance(guest, DomainGuest):
+            return {guest.namespace}
         done = call(host, lambda: guest.run(["ls", "-1", "/run/netns"], timeout=30))
         return set(done.stdout.split()) if done.returncode == 0 else set()
 
@@ -164,6 +233,11 @@ class Guests:
             finally:
                 guest.disconnect()
         self._guests.clear()
+        for agent in self._agents.values():
+            close = getattr(agent, "close", None)
+            if close is not None:
+                close()
+        self._agents.clear()
 
 
 def call(host: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -345,10 +419,17 @@ def _start_worker(
         **scanworker.probes_json(p.ip, p.arp),
     }
     directory = p.directory
+    worker = str(WORKER)
+    if isinstance(guest, DomainGuest):
+        # the VM is the guest itself; its NICs carry the guest's own names
+        doc["root"] = sorted(p.namespaces)
+        names = call(host, guest.ifname_of)
+        doc["arp"] = [[*a[:2], names.get(a[3].lower(), a[2]), *a[3:]] for a in doc["arp"]]
+        worker = call(host, guest.stage_worker, guests.workdir(host))
     call(host, lambda: guest.write_file(f"{directory}/input.json", json.dumps(doc)))
     python = str(guest.spec.python)
     p.pid = call(
-        host, guest.spawn, [python, "-I", str(WORKER), directory], log=f"{directory}/worker.log"
+        host, guest.spawn, [python, "-I", worker, directory], log=f"{directory}/worker.log"
     )
 
 
@@ -429,7 +510,7 @@ def _end_worker(guests: Guests, p: _Part) -> None:
         _stop_spawned(guest, p.pid)
 
 
-def _stop_spawned(guest: Guest, pid: int) -> None:
+def _stop_spawned(guest: AnyGuest, pid: int) -> None:
     """A process ``guest.spawn`` started: ended by its PID if it still runs, and waited
     for (up to 10 s); a guest that no longer answers has nothing left to end."""
     try:
@@ -671,7 +752,7 @@ class GuestPings:
         return got
 
     def _ping(
-        self, host: str, guest: Guest, argv: list[str], netns: str | None, length_s: float = 0
+        self, host: str, guest: AnyGuest, argv: list[str], netns: str | None, length_s: float = 0
     ) -> PingSeries:
         limit = length_s + self.timeout_s + 60.0  # ping's start under TCG
         done = call(host, lambda: guest.run(argv, netns=netns, timeout=limit))
@@ -872,8 +953,8 @@ def state_observations(
     with ThreadPoolExecutor(max_workers=max(1, len(in_guests))) as pool:
         futures = {h: pool.submit(_observe_in, guests, h, c) for h, c in in_guests.items()}
         for host, config in configs.items():
-            if host in in_guests:
-                continue
+            if host in in_guests or not config.dom0:
+                continue  # a real host's kernel is another machine's: see remote_checks
             try:
                 out[host] = stateworker.observe(config)
             except Exception as exc:  # a failed observation is a failed check
@@ -995,6 +1076,10 @@ def guest_state_checks(
         netem_on |= {(ns, ifname) for ns, ifname in doc["netem_on"]}
     observed = [h for h, d in observations.items() if "error" not in d]
     checks += netem_checks(view, deployment, netem_on, hosts=observed)
+    remote = sorted(
+        h for h, c in deployment.configs.items() if not c.dom0 and h not in placement.guests
+    )
+    checks += remote_checks(deployment, remote)
     if not checks:
         checks.append(
             Check(

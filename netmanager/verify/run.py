@@ -74,6 +74,18 @@ class Subject:
     deployment: Deployment
 
 
+def domain_vms(subjects: Sequence[Subject]) -> dict[str, tuple[str, str]]:
+    """The VMs that are libvirt domains: each one's namespace label (the guest itself is
+    the VM) with its host and domain."""
+    return {
+        vm.namespace: (host, vm.domain.name)
+        for s in subjects
+        for host, config in s.deployment.configs.items()
+        for vm in config.vms
+        if vm.domain is not None
+    }
+
+
 class VerifyEnvironmentError(EnvironmentProblem):
     """verify cannot run here (not root, a tool missing)."""
 
@@ -175,7 +187,9 @@ def run(subjects: Sequence[Subject], options: Options, progress: Progress = _qui
     keys = Keys()
     namespaces = {n.namespace for v in views for n in v.nodes.values()}
     placement = Placement.of(
-        views, {h for s in subjects for h in s.deployment.infrastructure.guest_by_name}
+        views,
+        {h for s in subjects for h in s.deployment.infrastructure.guest_by_name},
+        domain_vms(subjects),
     )
     owners = _owners(views)
     if options.sample is not None:
@@ -183,7 +197,7 @@ def run(subjects: Sequence[Subject], options: Options, progress: Progress = _qui
             f"sampled: at most {options.sample} destinations per VM and kind, "
             f"{options.sample} pairs per network (seed {options.seed})"
         )
-    guests = Guests()
+    guests = Guests(placement.domains)
     try:
         with apply_lock(shared=True):
             _levels(
@@ -224,19 +238,38 @@ def _levels(
     kinds = report.kinds
     views = [s.view for s in subjects]
     existing = (set(netns.listed()) & namespaces) - set(placement.guest_of)
-    for host in sorted(placement.guests):
+    for host in placement.kernels:
         here = {ns for ns, h in placement.guest_of.items() if h == host}
         found = guests.namespaces(host)
         if guests.get(host) is None:
-            report.notes.append(f"guest host '{host}' does not run: its VMs are missing")
+            if host in placement.domains:
+                libvirt_host, domain, _ = placement.domains[host]
+                report.notes.append(
+                    f"domain '{domain}' on libvirt host '{libvirt_host}': its VM was not "
+                    f"measured ({guests.why.get(host, 'its guest agent does not answer')})"
+                )
+            else:
+                report.notes.append(f"guest host '{host}' does not run: its VMs are missing")
         existing |= here & found
-    missing = namespaces - existing
+    missing: dict[str, str] = {}
+    for ns in namespaces - existing:
+        key = placement.host(ns)
+        if key is not None and key in placement.domains:
+            missing[ns] = guests.why.get(key, "its guest agent does not answer")
+        else:
+            missing[ns] = f"namespace {ns} does not exist"
     targets = connectivity.targets_of(views)
-    if placement:
+    if placement.guests:
         report.notes.append(
             "VMs on guest host(s) "
             + ", ".join(sorted(placement.guests))
             + " were probed, measured and observed from inside their guests"
+        )
+    if placement.domains:
+        report.notes.append(
+            "VMs that are libvirt domains ("
+            + ", ".join(sorted(d for _, d, _ in placement.domains.values()))
+            + ") were probed and measured from inside their guests, through qemu-guest-agent"
         )
 
     def scan(
@@ -310,13 +343,15 @@ def _levels(
         # with guest hosts, one series at a time (several at once on a guest's one
         # emulated CPU added up to +24 ms on aef-grid-vlan), those of VMs on guests run
         # by GuestPings (ping inside the guest, after the guests' own round trip)
-        series_jobs = 1 if placement.guests else options.jobs
+        series_jobs = 1 if placement else options.jobs
         if placement.guests:
             report.notes.append(
                 "latency series one at a time; from VMs on guest hosts, ping inside the "
                 "guest, each pair between guests judged on its 10th percentile round trip "
                 "less that of the guests' own"
             )
+        elif placement:
+            report.notes.append("latency series one at a time, ping inside the domains")
         latency_plans, probes = connectivity.plan_latency(
             views,
             sample=options.sample,

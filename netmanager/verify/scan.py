@@ -149,8 +149,12 @@ class Scanner:
         token: bytes | None = None,
         arp_timeout_s: float | None = None,
         arp_rate: float | None = None,
+        root: Iterable[str] = (),
     ) -> None:
         self.namespaces = frozenset(namespaces)
+        # namespaces that are the scanner's own (a libvirt domain's VM is its guest's
+        # root namespace: the scanner runs there, and enters nothing)
+        self.root = frozenset(root)
         self.targets = frozenset(targets)
         self.capture_namespaces = sorted(set(capture))
         self.timeout_s = timeout_s
@@ -196,7 +200,10 @@ class Scanner:
 
     def _fd(self, namespace: str) -> int:
         if namespace not in self._fds:
-            self._fds[namespace] = netns.open_fd(namespace)
+            if namespace in self.root:
+                self._fds[namespace] = os.dup(self._home)
+            else:
+                self._fds[namespace] = netns.open_fd(namespace)
         return self._fds[namespace]
 
     @contextlib.contextmanager

@@ -6,6 +6,7 @@ importing the whole of netmanager would take several).
 
     {"token": hex, "namespaces": [...], "targets": [...], "capture": [...],
      "timeout_s", "arp_timeout_s", "arp_rate", "in_flight", "budget_s", "wait_s",
+     "root": [...],  (optional: namespaces that are the worker's own, a domain's VM)
      "ip": [[key, namespace, src, dst, proto, port, ttl, at, retry], ...],
      "arp": [[key, namespace, ifname, mac, src, target], ...]}
 
@@ -114,6 +115,7 @@ def work(directory: Path) -> dict[str, Any]:
         token=bytes.fromhex(doc["token"]),
         arp_timeout_s=doc.get("arp_timeout_s"),
         arp_rate=doc.get("arp_rate"),
+        root=doc.get("root", ()),
     )
     wait_s = float(doc.get("wait_s", 300.0))
     settle_s = float(doc.get("settle_s", SETTLE_S))

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from netmanager import programs
 from netmanager.apply.prepare import Deployment
 from netmanager.apply.readback import machine_plan
 from netmanager.apply.records import owned_namespaces
+from netmanager.apply.topology import agents_plan
 from netmanager.compile.desired import render_all, render_infrastructure
 from netmanager.compile.hostconfig import topology_prefix
 from netmanager.host.firewall import DISPATCH, HOOK_COMMENT, ebtables_chain, topology_chain
@@ -200,12 +201,15 @@ def state_checks(view: TopologyView, deployment: Deployment) -> list[Check]:
                     detail="bridged traffic skips iptables here: no isolation rule applies",
                 )
             )
-    checks.extend(_latency_built(view, deployment, planned.kernel.observed))
+    here = [h for h, c in deployment.configs.items() if c.dom0]
+    checks.extend(_latency_built(view, deployment, planned.kernel.observed, here))
+    remote = sorted(set(deployment.configs) - set(here))
+    checks.extend(remote_checks(deployment, remote))
     if not checks:
         checks.append(
             Check(
                 Kind.STATE,
-                ", ".join(dom0s),
+                ", ".join(dom0s + remote),
                 "kernel objects and rules",
                 "as planned",
                 "as planned",
@@ -254,15 +258,60 @@ def _hook_first(topology: str, dom0: str) -> list[Check]:
 
 
 def _latency_built(
-    view: TopologyView, deployment: Deployment, observed: Iterable[KernelObject]
+    view: TopologyView,
+    deployment: Deployment,
+    observed: Iterable[KernelObject],
+    hosts: Iterable[str],
 ) -> list[Check]:
-    """Every port that must delay, jitter or drop packets has a NetEm qdisc."""
+    """Every port of ``hosts`` that must delay, jitter or drop packets has a NetEm qdisc."""
     netem_on = {
         (o.namespace, o.ifname)
         for o in observed
         if isinstance(o, Qdisc) and isinstance(o.params, Netem)
     }
-    return netem_checks(view, deployment, netem_on)
+    return netem_checks(view, deployment, netem_on, hosts=hosts)
+
+
+def remote_checks(deployment: Deployment, hosts: Sequence[str]) -> list[Check]:
+    """The state of real hosts (another machine's kernel): what each one's agent would
+    change for the topology as applied, staged there and discarded (``plan``'s view)."""
+    if not hosts:
+        return []
+    topology = deployment.topology
+    lines, unreachable = agents_plan(deployment, hosts)
+    checks = []
+    for host in hosts:
+        if host in unreachable:
+            checks.append(
+                Check(
+                    Kind.STATE,
+                    host,
+                    "kernel objects and rules",
+                    "as planned",
+                    "not observed",
+                    False,
+                    topology,
+                    probe="agent",
+                    detail=unreachable[host],
+                )
+            )
+            continue
+        for change in lines.get(host, ()):
+            checks.append(
+                Check(
+                    Kind.STATE,
+                    host,
+                    change.object,
+                    "as planned",
+                    _drift_word(change.sign),
+                    False,
+                    topology,
+                    probe="agent",
+                    detail=f"apply would {change.sign} {change.object}"
+                    + (f" ({change.reason})" if change.reason else ""),
+                )
+            )
+    return checks
 
 
 def netem_checks(

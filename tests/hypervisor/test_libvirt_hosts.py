@@ -121,11 +121,14 @@ def test_examples_libvirt_wires_defined_domains_and_takes_them_away(
     keeper = _keeper("kvm1")
     try:
         web1 = keeper.domain("web1")
-        assert web1 is not None and web1.active
+        db1 = keeper.domain("db1")
+        assert web1 is not None and web1.active and db1 is not None
         info = read_domain(web1.xml)
         assert info.owner == ("libvirt-lab", "web1") and info.guest_agent
         tap = info.interfaces[0].target
         assert tap is not None and tap.startswith("nv")
+        db1_tap = read_domain(db1.xml).interfaces[0].target
+        assert db1_tap is not None
     finally:
         keeper.close()
     links = {
@@ -133,7 +136,8 @@ def test_examples_libvirt_wires_defined_domains_and_takes_them_away(
         for link in json.loads(kernelstate.local(["ip", "-j", "-d", "link", "show"], kvm1))
     }
     assert links[tap]["ifalias"] == "nm:libvirt-lab:port:web1:tenant-a"
-    assert links[tap]["master"] == info.interfaces[0].bridge
+    bridge = info.interfaces[0].bridge
+    assert bridge is not None and links[tap]["master"] == bridge
     assert tap not in {
         link["ifname"] for link in json.loads(kernelstate.local(["ip", "-j", "link", "show"]))
     }
@@ -155,6 +159,38 @@ def test_examples_libvirt_wires_defined_domains_and_takes_them_away(
     code, out, err = _cli(capsys, "apply", str(REAL), str(VIRTUAL))
     assert code == 0, err
     assert "applied: 0 changes" in out
+    # verify, every level, measured from inside the domains (their qemu-guest-agents)
+    code, out, err = _cli(capsys, "verify", str(REAL), str(VIRTUAL), "--json")
+    report = json.loads(out)
+    failed = [c for c in report["checks"] if not c["passed"]]
+    assert code == 0 and report["passed"], failed or err
+    kinds = {c["kind"] for c in report["checks"]}
+    assert {"reachability", "isolation", "path", "bandwidth", "state"} <= kinds
+    assert any("libvirt domains (db1, web1, web2)" in n for n in report["notes"])
+    rates = [
+        c["measured"]
+        for c in report["checks"]
+        if c["kind"] == "bandwidth" and c["src"] == "web1" and c["dst"] == "web2"
+    ]
+    assert len(rates) == 2 and all(19e6 < r < 21e6 for r in rates), rates
+    # a leak: db1's tap plugged into tenant-a's bridge behind netmanager's back; the ARP
+    # probes from inside the domains are answered across the tenants, the state differs
+    kernelstate.local(["ip", "link", "set", "dev", db1_tap, "master", bridge], kvm1)
+    code, out, _ = _cli(
+        capsys, "verify", str(REAL), str(VIRTUAL), "--only", "isolation,state", "--json"
+    )
+    report = json.loads(out)
+    leaks = {
+        (c["src"], c["dst"])
+        for c in report["checks"]
+        if c["kind"] == "isolation" and not c["passed"]
+    }
+    assert code != 0 and ("db1", "web1 10.30.0.1") in leaks and ("web1", "db1 10.30.1.1") in leaks
+    assert any(
+        c["kind"] == "state" and not c["passed"] and db1_tap in c["dst"] for c in report["checks"]
+    )
+    code, out, err = _cli(capsys, "apply", str(REAL), str(VIRTUAL))
+    assert code == 0 and "applied: 1 changes" in out, out + err
     # drift behind netmanager's back: plan shows it, apply repairs it, through netlink
     # (libvirt's view, the bridge in its XML, stays true)
     kernelstate.local(["ip", "link", "set", "dev", tap, "nomaster"], kvm1)
@@ -425,6 +461,32 @@ def test_a_real_libvirt_host_s_agent_is_reached_not_started_beside_an_emulated_h
         )
         code, out, err = _cli(capsys, "apply", str(real), str(virtual))
         assert code == 0 and "applied: 0 changes" in out, out + err
+        # verify: the real host's state through its agent's plan (its kernel is another
+        # machine's), this machine's host as always; the domains' insides are reached at
+        # real.xml's URI with libvirt's own authentication, which this test's host lacks:
+        # their VMs are said to be not measured, and why
+        code, out, _ = _cli(
+            capsys, "verify", str(real), str(virtual), "--only", "reachability,state", "--json"
+        )
+        report = json.loads(out)
+        state_checks = [c for c in report["checks"] if c["kind"] == "state"]
+        assert state_checks and all(c["passed"] for c in state_checks), state_checks
+        assert "hv1" in state_checks[0]["src"]
+        unmeasured = [c for c in report["checks"] if c["measured"] == "not measured"]
+        assert code != 0 and {c["src"] for c in unmeasured} == {"r1", "r2"}
+        assert all("qemu+ssh://hv1.example.org/system" in c["detail"] for c in unmeasured)
+        r1_tap = next(
+            link["ifname"]
+            for link in links
+            if link.get("ifalias", "").startswith("nm:beside:port:r1:")
+        )
+        kernelstate.local(["tc", "qdisc", "del", "dev", r1_tap, "root"], dom0)
+        code, out, _ = _cli(capsys, "verify", str(real), str(virtual), "--only", "state", "--json")
+        drift = [c for c in json.loads(out)["checks"] if not c["passed"]]
+        assert code != 0 and drift and all(c["src"] == "hv1" for c in drift), drift
+        assert any(r1_tap in c["dst"] and c["probe"] == "agent" for c in drift), drift
+        code, out, err = _cli(capsys, "apply", str(real), str(virtual))
+        assert code == 0 and "applied: 0 changes" not in out, out + err
         code, out, _ = _cli(capsys, "status", "--json", str(real), str(virtual))
         document = json.loads(out)  # one topology named: its document
         assert document["agents"]["hv1"] == f"127.0.0.1:{port}"
