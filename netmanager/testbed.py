@@ -134,6 +134,10 @@ class LinkState:
     delay_us: int | None = None
     in_octets: int | None = None
     out_octets: int | None = None
+    #: whether the guest carries its address: configured (netmanager sets it), or for a
+    #: libvirt domain without a guest agent answering or silent (an ARP probe from the
+    #: host), unknown
+    guest_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -703,6 +707,7 @@ def _link(found: Any) -> LinkState | None:
         delay_us=found.get("delay_us"),
         in_octets=found.get("in_octets"),
         out_octets=found.get("out_octets"),
+        guest_address=found.get("guest_address"),
     )
 
 

@@ -358,6 +358,9 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
     )
 
     monitor.busy = txn.busy
+    guest_addresses = getattr(backend, "guest_addresses", None)
+    if guest_addresses is not None:
+        monitor.guest_addresses = guest_addresses
 
     def publish() -> None:
         tree.invalidate("config", mib.NM_CONFIG, store.section)

@@ -29,7 +29,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import Any
 from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import Candidate
+from netmanager.host.protocol import GUEST_CONFIGURED, GUEST_UNKNOWN
 from netmanager.kernel.linkstats import LinkReader, LinkSample
 from netmanager.snmp import mib
 from netmanager.statedir import write_json
@@ -86,9 +87,16 @@ ber.register_integer_maker(_g32, 0x42)
 
 
 def parse_alias(alias: str) -> tuple[str, str]:
-    """'nm:<topology>:<vm>:<network>' -> (vm, network); ('', '') when not of that form."""
+    """The (VM, network) a link's ownership mark names, for a link the running
+    configuration does not name (a tap libvirt named): a VM port's
+    'nm:<topology>:port:<vm>:<network>' -> ('<topology>/<vm>', '<topology>/<network>'),
+    as the configuration qualifies them; the older 'nm:<topology>:<vm>:<network>' ->
+    (vm, network); ('', '') for any other link (bridges, tunnels, IFBs)."""
     parts = alias.split(":")
-    if len(parts) >= 4:
+    if len(parts) == 5 and parts[2] == "port":
+        topology, vm, network = parts[1], parts[3], parts[4]
+        return f"{topology}/{vm}"[:32], f"{topology}/{network}"[:32]
+    if len(parts) == 4:
         return parts[2][:32], parts[3][:32]
     return "", ""
 
@@ -130,6 +138,7 @@ class LinkRow:
     jitter_us: int
     loss_ppm: int
     last_change: int
+    guest: int = GUEST_UNKNOWN  # nmLinkGuestAddress
 
 
 def link_rows(
@@ -137,7 +146,11 @@ def link_rows(
     indexes: IfIndexMap,
     running: Candidate,
     last_change: dict[str, int],
+    guests: Mapping[str, int] | None = None,
 ) -> list[LinkRow]:
+    """``guests``: nmLinkGuestAddress of the links the backend knows it of (a libvirt
+    host's domain ports), by link key; other VM ports are netmanager's to configure."""
+    guests = guests or {}
     by_ifname = {p.ifname: p for p in running.ports if p.ifname}
     rows = []
     for s in samples:
@@ -155,6 +168,9 @@ def link_rows(
                 jitter_us=shaping.jitter_us if shaping else 0,
                 loss_ppm=shaping.loss_ppm if shaping else 0,
                 last_change=last_change.get(s.key, 0),
+                guest=guests.get(
+                    s.key, GUEST_CONFIGURED if port is not None and port.vm else GUEST_UNKNOWN
+                ),
             )
         )
     rows.sort(key=lambda r: r.index)
@@ -245,6 +261,7 @@ def _link_columns(poll_ticks: int) -> list[tuple[int, Callable[[LinkRow], Entry]
         (13, lambda r: (Counter64, r.sample.rx_dropped)),
         (14, lambda r: (Counter64, r.sample.tx_dropped)),
         (15, lambda r: (TimeTicks, poll_ticks)),
+        (16, lambda r: (Integer32, r.guest)),
     ]
 
 
@@ -284,7 +301,7 @@ def build_sections(
             "links",
             mib.NM_MONITOR,
             link_items,
-            [(*link_entry, c) for c in range(1, 16)]
+            [(*link_entry, c) for c in range(1, 17)]
             + [
                 mib.oid_of(n)
                 for n in ("nmMonitorPollInterval", "nmMonitorPollDuration", "nmMonitorPollCpu")
@@ -330,6 +347,10 @@ class Monitor:
         self._read_at = -math.inf
         self._wake: asyncio.Event | None = None
         self.on_oper_change = on_oper_change or (lambda row, old, new: None)
+        #: nmLinkGuestAddress of the links the backend checks (its guest_addresses),
+        #: asked at every read, in the poll thread
+        self.guest_addresses: Callable[[], Mapping[str, int]] = dict
+        self.guests: Mapping[str, int] = {}
         self.running = Candidate()
         self.samples: list[LinkSample] = []
         self.oper: dict[str, int] = {}
@@ -386,7 +407,12 @@ class Monitor:
                     self.last_change[sample.key] = ticks
                     changed.append((sample.key, old, sample.oper))
                 self.oper[sample.key] = sample.oper
-        rows = link_rows(samples, self.indexes, self.running, self.last_change)
+        if read:
+            try:
+                self.guests = self.guest_addresses()
+            except Exception:  # the counters are served all the same
+                log.exception("guest address check failed")
+        rows = link_rows(samples, self.indexes, self.running, self.last_change, self.guests)
         self.indexes.save()
         sections = build_sections(rows, ticks, lambda: self.stats)
         if read:

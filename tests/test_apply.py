@@ -108,6 +108,8 @@ def test_two_hosts_apply_reapply_status_exec_destroy(
                 "oper": "up",
                 "in_octets": vm1["interfaces"][0]["link"]["in_octets"],
                 "out_octets": vm1["interfaces"][0]["link"]["out_octets"],
+                # netmanager set the address in the VM's namespace
+                "guest_address": "configured",
             },
         }
     ]

@@ -72,10 +72,11 @@ def _guest() -> tuple[DomainGuest, FakeAgent]:
 
 def test_commands_run_through_one_fixed_script() -> None:
     guest, fake = _guest()
-    done = guest.run(["/usr/bin/ping", "-c", "1", "10.0.0.2; reboot"], netns="nmv-lab-web1")
+    command = ["tools/probe", "-c", "1", "10.0.0.2; reboot"]  # a program of the guest's
+    done = guest.run(command, netns="nmv-lab-web1")
     assert (done.returncode, done.stdout) == (0, "ok\n")
     argv, capture, _ = fake.started[-1]
-    assert argv == [SHELL, "-c", RUN, "sh", "ping", "-c", "1", "10.0.0.2; reboot"]
+    assert argv == [SHELL, "-c", RUN, "sh", "probe", "-c", "1", "10.0.0.2; reboot"]
     assert capture
     guest.run(["python3", "-c", "x"], env={"A": "b c"}, stdin="in")
     argv, _, data = fake.started[-1]
@@ -87,9 +88,10 @@ def test_commands_run_through_one_fixed_script() -> None:
 def test_a_spawned_process_is_polled_once_and_remembered() -> None:
     guest, fake = _guest()
     fake.status[100] = [{"exited": False}, {"exited": True, "exitcode": 3}]
-    pid = guest.spawn(["/usr/bin/iperf3", "-s"], log="/tmp/x/iperf.log")
+    command = ["tools/server", "-s"]
+    pid = guest.spawn(command, log="/tmp/x/server.log")
     argv, capture, _ = fake.started[-1]
-    assert argv == [SHELL, "-c", SPAWN, "sh", "/tmp/x/iperf.log", "iperf3", "-s"]
+    assert argv == [SHELL, "-c", SPAWN, "sh", "/tmp/x/server.log", "server", "-s"]
     assert not capture
     assert guest.poll(pid) is None
     assert guest.poll(pid) == 3

@@ -289,7 +289,8 @@ def domain_agent(host: str) -> GuestAgent:
 
 # ------------------------------------------------------------------------------- status
 
-#: nmLinkEntry columns read for status: vm, network, rate, delay, operStatus, in/out octets
+#: nmLinkEntry columns read for status: vm, network, rate, delay, operStatus, in/out
+#: octets, whether the guest carries its address
 _LINK_COLUMNS = {
     1: "vm",
     2: "network",
@@ -298,7 +299,10 @@ _LINK_COLUMNS = {
     8: "oper",
     9: "in_octets",
     10: "out_octets",
+    16: "guest_address",
 }
+#: nmLinkGuestAddress
+GUEST_ADDRESS = {1: "unknown", 2: "configured", 3: "answering", 4: "silent"}
 
 
 async def _links_of(client: AgentClient) -> dict[tuple[str, str], dict[str, Any]]:
@@ -315,6 +319,8 @@ async def _links_of(client: AgentClient) -> dict[tuple[str, str], dict[str, Any]
                     cell = bytes(value.asOctets()).decode("utf-8", "replace")
                 elif name == "oper":
                     cell = OPER_STATUS.get(int(value), str(int(value)))
+                elif name == "guest_address":
+                    cell = GUEST_ADDRESS.get(int(value), str(int(value)))
                 else:
                     cell = int(value)
                 rows.setdefault(oid[-1], {})[name] = cell
@@ -381,3 +387,72 @@ def status(topology: str | None = None) -> list[dict[str, Any]]:
         if failed:
             document["agent_errors"] = {h: str(e) for h, e in sorted(failed.items())}
     return documents
+
+
+@dataclass(frozen=True)
+class GuestDuty:
+    """What the guest of a domain VM netmanager cannot configure (no qemu-guest-agent)
+    must carry by itself, and whether its host found it doing so: each NIC's address
+    (CIDR), its MAC when virtual.xml gives one (else "": the domain's NIC in that place)
+    and the host's ARP check (``answering``, ``silent``, ``unknown``); the VM's routes
+    (destination, next hop)."""
+
+    vm: str
+    host: str
+    domain: str
+    nics: tuple[tuple[str, str, str], ...]
+    routes: tuple[tuple[str, str], ...]
+
+    @property
+    def carried(self) -> bool:
+        return all(state == "answering" for _, _, state in self.nics)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "vm": self.vm,
+            "host": self.host,
+            "domain": self.domain,
+            "carried": self.carried,
+            "nics": [{"address": a, "mac": m or None, "arp": s} for a, m, s in self.nics],
+            "routes": [{"to": t, "via": v} for t, v in self.routes],
+        }
+
+    def text(self) -> str:
+        checks = {
+            "answering": "it answers ARP for it",
+            "silent": "it does NOT answer ARP for it",
+        }
+        nics = "; ".join(
+            f"{address} on {f'its NIC {mac}' if mac else f'its NIC #{n}'} "
+            f"({checks.get(state, 'not checked yet')})"
+            for n, (address, mac, state) in enumerate(self.nics, 1)
+        )
+        routes = "".join(f"; route {to} via {via}" for to, via in self.routes)
+        return (
+            f"VM '{self.vm}' is domain '{self.domain}' on host '{self.host}' without "
+            f"qemu-guest-agent: its guest must carry {nics}{routes}"
+        )
+
+
+def guest_duties(deployment: Deployment) -> list[GuestDuty]:
+    """The domain VMs of an applied topology whose guests netmanager cannot configure,
+    as their hosts' agents report them (their link tables' nmLinkGuestAddress)."""
+    virtual = deployment.model.virtual
+    if not any(vm.domain is not None for c in deployment.configs.values() for vm in c.vms):
+        return []
+    documents = status(deployment.topology)
+    out = []
+    for vm in documents[0]["vms"] if documents else ():
+        if not vm.get("domain"):
+            continue
+        declared = virtual.vm_by_name[vm["name"]]
+        nics = []
+        for i in vm["interfaces"]:
+            given = declared.interface_in(i["network"])
+            state = str((i.get("link") or {}).get("guest_address", "unknown"))
+            nics.append((i["ip"], (given.mac or "") if given else "", state))
+        if not any(state in ("answering", "silent") for _, _, state in nics):
+            continue  # configured through its guest agent (or its host did not say)
+        routes = tuple((str(r.to), str(r.via)) for r in declared.routes)
+        out.append(GuestDuty(vm["name"], vm["host"], vm["domain"], tuple(nics), routes))
+    return out

@@ -627,12 +627,28 @@ if [ -n "$MGMT" ]; then
 fi
 
 if [ "$GA" = 1 ]; then
-    # a libvirt domain: qemu-guest-agent (this machine's, through 9p) is its control
-    say "qemu-ga"
-    chroot /newroot /usr/sbin/qemu-ga -m virtio-serial \
-        -p /dev/virtio-ports/org.qemu.guest_agent.0 -t /run -f /run/qemu-ga.pid
-    say "qemu-ga exited with status $?"
-    poweroff -f
+    # a libvirt domain: addresses it carries by itself (nm.addr=MAC=CIDR, as a user's
+    # own image configures itself), then qemu-guest-agent (this machine's, through 9p)
+    # as its control; a domain defined without the agent's channel runs without one
+    for arg; do
+        case "$arg" in nm.addr=*=*)
+            spec="${arg#nm.addr=}"; mac="${spec%=*}"
+            for dev in /sys/class/net/*; do
+                [ "$(cat "$dev/address")" = "$mac" ] || continue
+                ip link set dev "$(basename "$dev")" up
+                ip addr add "${spec##*=}" dev "$(basename "$dev")" || say "cannot add $spec"
+            done ;;
+        esac
+    done
+    if [ -e /dev/virtio-ports/org.qemu.guest_agent.0 ]; then
+        say "qemu-ga"
+        chroot /newroot /usr/sbin/qemu-ga -m virtio-serial \
+            -p /dev/virtio-ports/org.qemu.guest_agent.0 -t /run -f /run/qemu-ga.pid
+        say "qemu-ga exited with status $?"
+        poweroff -f
+    fi
+    say "no guest agent channel: running without one"
+    while :; do sleep 3600; done
 fi
 
 say "guestd"

@@ -32,9 +32,11 @@ one worker thread).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,7 +55,14 @@ from netmanager.host.firewall import (
     desired_rulesets,
     ensure_gateway,
 )
-from netmanager.host.protocol import BackendError, UndoFailed
+from netmanager.host.protocol import (
+    GUEST_ANSWERING,
+    GUEST_CONFIGURED,
+    GUEST_SILENT,
+    GUEST_UNKNOWN,
+    BackendError,
+    UndoFailed,
+)
 from netmanager.host.rows import (
     PortKey,
     check_scoped,
@@ -71,6 +80,7 @@ from netmanager.kernel import (
     Namespace,
     Scope,
     StalePlanError,
+    arp,
 )
 from netmanager.kernel.journal import StepProgress
 from netmanager.statedir import write_json
@@ -81,6 +91,10 @@ STATE_FILE = "kernel-backend.json"
 FAULT_FILE = "inject-fault"  # tests: the k-th kernel step of the next commit fails
 _OPS = {"+": "add", "~": "modify", "-": "remove"}
 RENDERED_MAX = 16
+#: an ARP check of a guest netmanager cannot configure is done again after this long (the
+#: link poll asks), each waiting this long for its answer
+ARP_RECHECK_S = 10.0
+ARP_TIMEOUT_S = 0.5
 _FAILURES = (
     ApplyError,
     KernelStateError,
@@ -138,6 +152,23 @@ class _Domains:
     active: dict[str, bool] = field(default_factory=dict)
 
 
+def _domain_ports(
+    configs: Iterable[HostConfig], agents: dict[str, bool]
+) -> dict[tuple[str, str], tuple[ipaddress.IPv4Address, str, bool]]:
+    """Each domain VM's port of ``configs`` (named after its tap): (dom0, tap) ->
+    (address, MAC, whether its domain has a guest agent netmanager configures it by)."""
+    out = {}
+    for config in configs:
+        for vm in config.vms:
+            if vm.domain is None:
+                continue
+            agent = agents.get(vm.domain.name, False)
+            for port in config.ports:
+                if port.vm == vm.vm:
+                    out[(config.dom0, port.vif)] = (port.ip.ip, port.mac, agent)
+    return out
+
+
 @dataclass(frozen=True)
 class _Target:
     """A candidate and the HostConfigs it carries, by topology."""
@@ -174,6 +205,13 @@ class KernelBackend:
         self._rendered: dict[tuple[int, Scope], tuple[HostConfig, HostState]] = {}
         #: configurations moved into this agent's dom0 (see _own), by the original's id
         self._rebound: dict[int, tuple[HostConfig, HostConfig]] = {}
+        #: each domain VM's port as last converged: (dom0, tap) -> (address, MAC, whether
+        #: netmanager configures its guest through qemu-guest-agent)
+        self._domain_ports: dict[tuple[str, str], tuple[ipaddress.IPv4Address, str, bool]] = {}
+        #: the last ARP check of each port of a guest netmanager cannot configure:
+        #: (dom0, tap) -> (when, GUEST_ANSWERING or GUEST_SILENT)
+        self._arp_seen: dict[tuple[str, str], tuple[float, int]] = {}
+        self._arp_lock = threading.Lock()  # the link poll's thread and the backend's
         self.steps_done = 0
         self.steps_total = 0
         #: called with (steps done, steps in all) as a commit's kernel steps go
@@ -464,6 +502,7 @@ class KernelBackend:
             done += hv.leave(self._known(), target.configs.values(), check)
         target_configs = dict(target.configs)  # as the candidate has them
         target, domains = self._with_domains(target)
+        self._domain_ports = _domain_ports(target.configs.values(), domains.agents)
         unplugged = domains.unplugged
         work = self._work(target)
         # inside the guests: those of the topologies that change, of the domains just
@@ -520,7 +559,50 @@ class KernelBackend:
             for nat in config.nats:
                 check(f"NAT gateway rules in {nat.namespace}")
                 ensure_gateway(nat.namespace)
+        if any(not agent for _, _, agent in self._domain_ports.values()):
+            # the guests netmanager cannot configure: checked now, so that what the
+            # manager reads right after the commit is this commit's
+            self.guest_addresses(max_age_s=0.0)
         return done
+
+    def guest_addresses(
+        self, max_age_s: float = ARP_RECHECK_S, timeout_s: float = ARP_TIMEOUT_S
+    ) -> dict[str, int]:
+        """Whether each domain VM's guest carries its address, by link key
+        (``namespace/ifname``, as the monitor's samples): GUEST_CONFIGURED where
+        netmanager sets it through qemu-guest-agent, else an ARP probe out of the tap
+        (answered by the NIC's MAC: GUEST_ANSWERING, else GUEST_SILENT), done again when
+        the last one is older than ``max_age_s``.  Called by the agent's link poll (its
+        thread) and at the end of a convergence."""
+        with self._arp_lock:
+            return self._guest_addresses(max_age_s, timeout_s)
+
+    def _guest_addresses(self, max_age_s: float, timeout_s: float) -> dict[str, int]:
+        ports = self._domain_ports
+        now = time.monotonic()
+        stale: dict[str, dict[str, list[ipaddress.IPv4Address]]] = {}
+        for (namespace, tap), (address, _mac, agent) in ports.items():
+            seen = self._arp_seen.get((namespace, tap))
+            if not agent and (seen is None or now - seen[0] >= max_age_s):
+                stale.setdefault(namespace, {}).setdefault(tap, []).append(address)
+        for namespace, targets in stale.items():
+            try:
+                found = arp.who_has(namespace, targets, timeout_s)
+            except OSError as exc:
+                log.warning("ARP check in %s failed: %s", namespace or "dom0", exc)
+                continue
+            for (tap, _address), macs in found.items():
+                mac = ports[(namespace, tap)][1].lower()
+                state = GUEST_ANSWERING if mac in macs else GUEST_SILENT
+                self._arp_seen[(namespace, tap)] = (time.monotonic(), state)
+        for key in set(self._arp_seen) - set(ports):
+            del self._arp_seen[key]
+        out = {}
+        for (namespace, tap), (_address, _mac, agent) in ports.items():
+            seen = self._arp_seen.get((namespace, tap))
+            state = GUEST_CONFIGURED if agent else (seen[1] if seen else GUEST_UNKNOWN)
+            out[f"{namespace}/{tap}"] = state
+        return out
 
     def _converge_kernel(
         self,

@@ -55,6 +55,16 @@ from typing import Protocol, runtime_checkable
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.rows import PortKey
 
+#: whether a VM's guest carries the address virtual.xml gives it, as a host reports it
+#: for each VM port (NETMANAGER-MIB's nmLinkGuestAddress): not known (not a VM port, or
+#: not checked yet), set by netmanager (a namespace; a domain through its guest agent),
+#: or for a domain netmanager cannot configure (no guest agent) whether the guest
+#: answers ARP for it from its NIC's MAC
+GUEST_UNKNOWN = 1
+GUEST_CONFIGURED = 2
+GUEST_ANSWERING = 3
+GUEST_SILENT = 4
+
 
 class BackendError(Exception):
     """The operation failed; the host is as it was before it."""

@@ -80,6 +80,7 @@ class KeeperError(RuntimeError):
 # libvirt's error numbers that callers tell apart (virErrorNumber)
 ERR_NO_DOMAIN = 42
 ERR_OPERATION_INVALID = 55
+ERR_ARGUMENT_UNSUPPORTED = 74  # e.g. a guest agent asked of a domain without its channel
 ERR_AGENT_UNRESPONSIVE = 86
 ERR_AGENT_UNSYNCED = 97
 

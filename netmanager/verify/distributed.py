@@ -189,9 +189,10 @@ class Guests:
                 self.why[key] = str(exc.diagnostics[0].message)
                 return None
         guest = DomainGuest(self._agents[libvirt_host], libvirt_host, domain, namespace)
-        if guest.answers():
+        silence = guest.silence()
+        if silence is None:
             return guest
-        self.why[key] = f"domain '{domain}' does not answer through qemu-guest-agent"
+        self.why[key] = silence
         return None
 
     def need(self, host: str) -> AnyGuest:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netmanager.guests.errors import GuestError, guest_error
-from netmanager.hypervisor.keeper import GuestAgent, KeeperError
+from netmanager.hypervisor.keeper import ERR_ARGUMENT_UNSUPPORTED, GuestAgent, KeeperError
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELL = "/bin/sh"
@@ -91,12 +91,19 @@ class DomainGuest:
 
     # -- what verify asks of a guest --------------------------------------------------
 
-    def answers(self) -> bool:
-        """Whether the guest's agent answers."""
+    def silence(self) -> str | None:
+        """Why the guest's agent does not answer; None when it does."""
         try:
-            return self.agent.guest_ping(self.domain)
-        except KeeperError:
-            return False
+            if self.agent.guest_ping(self.domain):
+                return None
+            return f"the qemu-guest-agent of domain '{self.domain}' does not answer"
+        except KeeperError as exc:
+            if exc.code == ERR_ARGUMENT_UNSUPPORTED:  # no agent channel
+                return (
+                    f"domain '{self.domain}' has no qemu-guest-agent: nothing can be probed "
+                    "from inside it (its host checks its address by ARP: netmanager status)"
+                )
+            return f"domain '{self.domain}': {exc}"
 
     def run(
         self,

@@ -14,6 +14,7 @@ any change.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -230,9 +231,13 @@ ATTACH = """<?xml version="1.0" encoding="UTF-8"?>
 USER_MAC = "52:54:00:12:34:56"
 
 
-def _user_domain(name: str, bridge: str) -> str:
+def _user_domain(
+    name: str, bridge: str, mac: str = USER_MAC, *, agent: bool = True, address: str = ""
+) -> str:
     """A domain as a user defines it (virsh define): netmanager's guest image, one NIC
-    on the user's own bridge with a tap libvirt names, no netmanager metadata."""
+    on the user's own bridge with a tap libvirt names, no netmanager metadata; with
+    ``agent`` False no qemu-guest-agent channel, and ``address`` the address its guest
+    carries by itself (as a user's own image configures itself)."""
     from lxml import etree
 
     from netmanager.guests.domains import guest_template
@@ -243,12 +248,14 @@ def _user_domain(name: str, bridge: str) -> str:
     template = template.__class__(
         **{
             **template.__dict__,
-            "cmdline": f"{template.cmdline} nm.hostname={name} nm.if={USER_MAC}=eth0",
+            "cmdline": f"{template.cmdline} nm.hostname={name} nm.if={mac}=eth0"
+            + (f" nm.addr={mac}={address}" if address else ""),
+            "guest_agent": agent,
         }
     )
     xml = domain_xml(
-        DomainSpec(name, template, memory_mib=256),
-        [DefinedInterface(USER_MAC, bridge, "placeholder")],
+        DomainSpec(name, template, memory_mib=192),
+        [DefinedInterface(mac, bridge, "placeholder")],
         topology="-",
         vm="-",
         domain_type="qemu",
@@ -333,6 +340,95 @@ def test_an_attached_domain_is_wired_through_libvirt_and_put_back(
             keeper.undefine(name)
         finally:
             keeper.close()
+
+
+NO_AGENT = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="noagent-lab">
+  <network name="lan-y" cidr="10.33.0.0/24"/>
+  <vm name="selfcfg" host="kvm1" domain="{selfdom}">
+    <interface network="lan-y" ip="10.33.0.5" mac="52:54:00:33:00:05"/>
+  </vm>
+  <vm name="mute" host="kvm1" domain="{mutedom}">
+    <interface network="lan-y" ip="10.33.0.6" mac="52:54:00:33:00:06"/>
+  </vm>
+</virtual>
+"""
+
+
+def _guest_address(capsys: pytest.CaptureFixture[str], virtual: Path, vm: str) -> str:
+    code, out, _ = _cli(capsys, "status", "--json", str(REAL), str(virtual))
+    assert code == 0
+    (found,) = [v for v in json.loads(out)["vms"] if v["name"] == vm]
+    return str((found["interfaces"][0]["link"] or {}).get("guest_address"))
+
+
+def test_a_domain_without_guest_agent_is_told_what_to_carry_and_checked_by_arp(
+    libvirt_lab: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Attached domains with no qemu-guest-agent channel: netmanager wires them but cannot
+    set their guests' addresses; apply says what each guest must carry, and the host's
+    agent checks it by ARP out of the tap (status: answering or silent) — a guest that
+    carries its address (set by its own boot) answers, one that does not stays silent."""
+    import time
+
+    kvm1 = host_namespace("kvm1")
+    kernelstate.local(["ip", "link", "add", "br-user", "type", "bridge"], kvm1)
+    kernelstate.local(["ip", "link", "set", "br-user", "up"], kvm1)
+    keeper = _keeper("kvm1")
+    names = {"selfdom": "52:54:00:33:00:05", "mutedom": "52:54:00:33:00:06"}
+    try:
+        keeper.define(
+            _user_domain(
+                "selfdom", "br-user", names["selfdom"], agent=False, address="10.33.0.5/24"
+            )
+        )
+        keeper.define(_user_domain("mutedom", "br-user", names["mutedom"], agent=False))
+        for name in names:
+            keeper.start(name)
+            assert not read_domain(keeper.domain(name).xml).guest_agent  # type: ignore[union-attr]
+        virtual = tmp_path / "noagent.xml"
+        virtual.write_text(NO_AGENT.format(selfdom="selfdom", mutedom="mutedom"))
+        code, out, err = _cli(capsys, "apply", str(REAL), str(virtual))
+        assert code == 0, err
+        assert (
+            "warning: VM 'mute' is domain 'mutedom' on host 'kvm1' without qemu-guest-agent: "
+            "its guest must carry 10.33.0.6/24 on its NIC 52:54:00:33:00:06 "
+            "(it does NOT answer ARP for it)"
+        ) in out, out
+        assert "VM 'selfcfg' is domain 'selfdom'" in out and "must carry 10.33.0.5/24" in out
+        # the host's agent checks again every few seconds: the guest that carries its
+        # address answers once it has booted; the other never does
+        deadline = time.monotonic() + 180
+        while _guest_address(capsys, virtual, "selfcfg") != "answering":
+            assert time.monotonic() < deadline, "selfdom's guest never answered ARP"
+            time.sleep(2)
+        assert _guest_address(capsys, virtual, "mute") == "silent"
+        code, out, err = _cli(capsys, "apply", str(REAL), str(virtual), "--json")
+        duties = {d["vm"]: d for d in json.loads(out)["guests_to_configure"]}
+        assert duties["selfcfg"]["carried"] and not duties["mute"]["carried"]
+        code, out, _ = _cli(capsys, "status", str(REAL), str(virtual))
+        assert "the guest does NOT answer ARP for its address" in out
+        # verify cannot probe from inside them, and says why
+        code, out, _ = _cli(
+            capsys, "verify", str(REAL), str(virtual), "--only", "reachability", "--json"
+        )
+        checks = json.loads(out)["checks"]
+        assert code != 0 and checks
+        assert all(
+            c["measured"] == "not measured" and "has no qemu-guest-agent" in c["detail"]
+            for c in checks
+        ), checks
+        code, out, err = _cli(capsys, "destroy", str(REAL), str(virtual))
+        assert code == 0, err
+        for name in names:
+            iface = read_domain(keeper.domain(name).xml).interfaces[0]  # type: ignore[union-attr]
+            assert iface.bridge == "br-user"
+    finally:
+        for name in names:
+            for op in (keeper.destroy, keeper.undefine):
+                with contextlib.suppress(Exception):
+                    op(name)
+        keeper.close()
 
 
 def test_cleanup_ends_keepers_and_domains_whose_agents_died(

@@ -9,6 +9,7 @@ from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import Candidate, PortConfig, ShapingConfig
 from netmanager.kernel.linkstats import LinkSample
+from netmanager.snmp import mib
 from snmp_agents.monitor import (
     IF_ENTRY,
     IFX_ENTRY,
@@ -43,6 +44,8 @@ def samples(n: int) -> list[LinkSample]:
 def test_alias_names_vm_and_network() -> None:
     assert parse_alias("nm:grid:vmgrid101:lan") == ("vmgrid101", "lan")
     assert parse_alias("nm:grid") == ("", "")
+    assert parse_alias("nm:lab:port:app:lan-x") == ("lab/app", "lab/lan-x")
+    assert parse_alias("nm:lab:ifb:app:lan-x") == ("", "")
 
 
 def test_ifindex_is_stable_across_restarts(tmp_path: Path) -> None:
@@ -85,7 +88,14 @@ def test_sections_are_sorted_and_carry_the_running_shaping(tmp_path: Path) -> No
     while (found := tree.next(oid)) is not None:
         seen.append(found[0])
         oid = found[0]
-    assert seen == sorted(seen) and len(seen) == len(tree) == 1 + 22 * 50 + 19 * 50 + 15 * 50 + 3
+    assert seen == sorted(seen) and len(seen) == len(tree) == 1 + 22 * 50 + 19 * 50 + 16 * 50 + 3
+    # nmLinkGuestAddress: netmanager configures the running configuration's VM ports; the
+    # backend's word where it checks (a domain without guest agent); unknown otherwise
+    guest = (*mib.oid_of("nmLinkEntry"), 16)
+    assert tree.get((*guest, 1))[1] == rfc1902.Integer32(2)
+    assert tree.get((*guest, 2))[1] == rfc1902.Integer32(1)
+    rows = link_rows(samples(3), IfIndexMap(None), running, {}, {"nmh1/nm-vm3-lan": 4})
+    assert [r.guest for r in rows] == [2, 1, 4]
 
 
 def test_next_can_skip_counter64_for_v1() -> None:

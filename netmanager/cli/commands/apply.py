@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netmanager.cli.commands.common import add_inputs, add_json, print_warnings
-from netmanager.errors import ExitCode
+from netmanager.errors import ExitCode, NetmanagerError
 from netmanager.output import Progress, print_json, progress_wanted
+
+if TYPE_CHECKING:
+    from netmanager.apply.prepare import Deployment
+    from netmanager.apply.readback import GuestDuty
 
 
 def register(sub: Any) -> None:
@@ -131,8 +135,12 @@ def run_apply(args: argparse.Namespace) -> int:
         )
     finally:
         progress.finish()
+    duties = _guest_duties(deployment)
     if args.json:
-        print_json(outcome.as_json())
+        document = outcome.as_json()
+        if duties:
+            document["guests_to_configure"] = [d.as_json() for d in duties]
+        print_json(document)
         return ExitCode.OK
     phases = ", ".join(f"{name} {count}" for name, count in outcome.phases.items())
     vms = sum(h["vms"] for h in outcome.hosts.values())
@@ -140,7 +148,25 @@ def run_apply(args: argparse.Namespace) -> int:
         f"topology '{outcome.topology}' applied: {outcome.changes} changes ({phases}) in "
         f"{outcome.seconds:.2f}s; {vms} VMs on {len(outcome.hosts)} hosts"
     )
+    for duty in duties:
+        print(f"{'note' if duty.carried else 'warning'}: {duty.text()}")
     return ExitCode.OK
+
+
+def _guest_duties(deployment: Deployment) -> list[GuestDuty]:
+    """The guests of domain VMs netmanager cannot configure (no guest agent): what they
+    must carry, checked by ARP on their hosts; [] when the hosts' agents cannot say."""
+    from netmanager.apply import readback
+
+    try:
+        return readback.guest_duties(deployment)
+    except NetmanagerError as exc:
+        print(
+            f"note: whether the guests of its domain VMs carry their addresses is not known: "
+            f"{exc.diagnostics[0].message}",
+            file=sys.stderr,
+        )
+        return []
 
 
 def run_destroy(args: argparse.Namespace) -> int:

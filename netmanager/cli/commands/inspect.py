@@ -82,7 +82,12 @@ def _link_text(interface: dict[str, Any]) -> str:
     if not link:
         return " (agent: no such link)"
     rate = f", {link['rate_kbps']}kbit/s" if link.get("rate_kbps") else ""
-    return f" (agent: {link['oper']}{rate})"
+    guest = {
+        "answering": ", no guest agent: the guest answers ARP for its address",
+        "silent": ", no guest agent: the guest does NOT answer ARP for its address "
+        "(it must carry it itself)",
+    }.get(str(link.get("guest_address")), "")
+    return f" (agent: {link['oper']}{rate}{guest})"
 
 
 def run_status(args: argparse.Namespace) -> int:

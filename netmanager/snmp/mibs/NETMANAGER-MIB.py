@@ -119,7 +119,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 00:00",
+        ("2026-12-06 01:00",
+         "2026-12-06 00:00",
          "2026-12-05 00:00",
          "2026-12-04 02:00",
          "2025-11-22 01:00",
@@ -1705,6 +1706,36 @@ nmLinkLastPoll = _NmLinkLastPoll_Object(
 nmLinkLastPoll.setMaxAccess("read-only")
 if mibBuilder.loadTexts:
     nmLinkLastPoll.setStatus("current")
+
+
+class _NmLinkGuestAddress_Type(Integer32):
+    """Custom type nmLinkGuestAddress based on Integer32"""
+    subtypeSpec = Integer32.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        SingleValueConstraint(
+            *(1,
+              2,
+              3,
+              4)
+        )
+    )
+    namedValues = NamedValues(
+        *(("unknown", 1),
+          ("configured", 2),
+          ("answering", 3),
+          ("silent", 4))
+    )
+
+
+_NmLinkGuestAddress_Type.__name__ = "Integer32"
+_NmLinkGuestAddress_Object = MibTableColumn
+nmLinkGuestAddress = _NmLinkGuestAddress_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 1, 1, 16),
+    _NmLinkGuestAddress_Type()
+)
+nmLinkGuestAddress.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmLinkGuestAddress.setStatus("current")
 _NmMonitorPollInterval_Type = Unsigned32
 _NmMonitorPollInterval_Object = MibScalar
 nmMonitorPollInterval = _NmMonitorPollInterval_Object(
@@ -1846,6 +1877,7 @@ nmMonitorGroup.setObjects(
         ("NETMANAGER-MIB", "nmLinkInDrops"),
         ("NETMANAGER-MIB", "nmLinkOutDrops"),
         ("NETMANAGER-MIB", "nmLinkLastPoll"),
+        ("NETMANAGER-MIB", "nmLinkGuestAddress"),
         ("NETMANAGER-MIB", "nmMonitorPollInterval"),
         ("NETMANAGER-MIB", "nmMonitorPollDuration"),
         ("NETMANAGER-MIB", "nmMonitorPollCpu"))
@@ -2037,6 +2069,7 @@ mibBuilder.export_symbols(
        "nmLinkInDrops": nmLinkInDrops,
        "nmLinkOutDrops": nmLinkOutDrops,
        "nmLinkLastPoll": nmLinkLastPoll,
+       "nmLinkGuestAddress": nmLinkGuestAddress,
        "nmMonitorPollInterval": nmMonitorPollInterval,
        "nmMonitorPollDuration": nmMonitorPollDuration,
        "nmMonitorPollCpu": nmMonitorPollCpu,
