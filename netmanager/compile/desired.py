@@ -218,6 +218,7 @@ def render_host(config: HostConfig) -> list[KernelObject]:
                     alias(topology, "port", port.vm, port.network),
                     mtu=port.mtu,
                     master=port.bridge,
+                    up=port.up,
                 )
             )
             objects.extend(_egress_objects(dom0, port, wakeup_us))
@@ -233,6 +234,7 @@ def render_host(config: HostConfig) -> list[KernelObject]:
                 master=port.bridge,
                 peer=VethPeer(port.vm_namespace, port.ifname),
                 offloads=False if shaped else None,
+                up=port.up,
             )
         )
         objects.append(

@@ -150,6 +150,9 @@ class Port:
     ingress: Shaping  # from the VM
     classes: tuple[PortClass, ...] = ()
     forward: bool = False  # a forwarding VM: its port may carry other sources' addresses
+    #: the port's host end is up (False: taken down at run time, a link failure the VM
+    #: sees as its carrier going; see netmanager.host.runtime)
+    up: bool = True
 
     @property
     def shaped(self) -> bool:

@@ -37,7 +37,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
@@ -46,6 +46,7 @@ from typing import Any
 
 from netmanager.compile.desired import RenderError, render_host
 from netmanager.compile.hostconfig import HostConfig
+from netmanager.host import runtime
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.domainhost import DomainHost, with_taps
 from netmanager.host.firewall import (
@@ -69,6 +70,7 @@ from netmanager.host.rows import (
     host_configs_from_candidate,
     port_links,
 )
+from netmanager.host.runtime import PortOverride
 from netmanager.hypervisor.domains import DomainProblem, GuestNetwork
 from netmanager.hypervisor.keeper import KeeperError
 from netmanager.kernel import (
@@ -175,6 +177,8 @@ class _Target:
 
     candidate: Candidate
     configs: dict[str, HostConfig]
+    #: the runtime overrides that hold for it (on its configs already)
+    overrides: dict[PortKey, PortOverride] = field(default_factory=dict)
 
 
 class KernelBackend:
@@ -205,6 +209,8 @@ class KernelBackend:
         self._rendered: dict[tuple[int, Scope], tuple[HostConfig, HostState]] = {}
         #: configurations moved into this agent's dom0 (see _own), by the original's id
         self._rebound: dict[int, tuple[HostConfig, HostConfig]] = {}
+        #: runtime changes of VM ports, kept over the topology (netmanager.host.runtime)
+        self.overrides: dict[PortKey, PortOverride] = {}
         #: each domain VM's port as last converged: (dom0, tap) -> (address, MAC, whether
         #: netmanager configures its guest through qemu-guest-agent)
         self._domain_ports: dict[tuple[str, str], tuple[ipaddress.IPv4Address, str, bool]] = {}
@@ -236,6 +242,7 @@ class KernelBackend:
         self.undo_point = self.target = None
         self.in_progress = None
         self.ports = None
+        self.overrides = {}
         if self._stamp is None:
             return
         doc = json.loads(self.path.read_text())
@@ -247,6 +254,7 @@ class KernelBackend:
         self.in_progress = doc.get("in_progress")
         ports = doc.get("ports")
         self.ports = tuple((t, v, n) for t, v, n in ports) if ports is not None else None
+        self.overrides = runtime.from_json(doc.get("overrides", ()))
 
     def reload_if_changed(self) -> bool:
         """Read the journal again if someone else (another manager process on the same
@@ -271,6 +279,7 @@ class KernelBackend:
             "target": self.target.to_json() if self.target is not None else None,
             "in_progress": self.in_progress,
             "ports": [list(p) for p in self.ports] if self.ports is not None else None,
+            "overrides": runtime.to_json(self.overrides),
         }
         write_json(self.path, doc, compact=True)
         self._stamp = self._journal_stamp()
@@ -311,17 +320,21 @@ class KernelBackend:
         return mine
 
     def _target(self, candidate: Candidate) -> _Target:
+        """The host's configurations of ``candidate``, in its dom0, with the runtime
+        overrides that still hold for it on top."""
         try:
             configs = [self._own(c) for c in host_configs_from_candidate(candidate)]
         except ValueError as exc:
             raise BackendError(str(exc)) from exc
+        overrides = runtime.prune(self.overrides, runtime.ports_by_key(configs))
+        configs = [runtime.apply_overrides(c, overrides) for c in configs]
         for config in configs:
             if config.dom0 != self.dom0:
                 raise BackendError(
                     f"topology '{config.topology}' is for dom0 '{config.dom0}' "
                     f"(host '{config.host}'), this agent serves '{self.dom0}'"
                 )
-        return _Target(candidate, {c.topology: c for c in configs})
+        return _Target(candidate, {c.topology: c for c in configs}, overrides)
 
     def _known(self) -> list[HostConfig]:
         """Every HostConfig the host may carry objects of (running, undo point, target)."""
@@ -440,7 +453,7 @@ class KernelBackend:
         }
         ops = {"define": "add", "start": "modify", "plug": "modify"}
         changes = [Change(ops[op], f"{op} {what}", "libvirt") for op, what in res.changes]
-        return _Target(target.candidate, configs), _Domains(
+        return _Target(target.candidate, configs, target.overrides), _Domains(
             unplugged, changes, dict(res.agents), dict(res.active)
         )
 
@@ -634,6 +647,47 @@ class KernelBackend:
 
     # ------------------------------------------------------------------ the contract
 
+    def runtime(self, changes: Mapping[PortKey, PortOverride]) -> int:
+        """Change running VM ports at once, in place (a TBF or NetEm changed keeps its
+        handle: nothing queued is dropped), kept as overrides of the topology; only those
+        ports' links are looked at.  Returns the number of kernel changes; raises
+        BackendError (every change undone) for a port the host does not run, or when the
+        kernel refuses."""
+        if self.in_progress is not None or self.undo_point is not None:
+            raise BackendError(
+                "a commit is in progress or awaits its confirmation: runtime changes wait"
+            )
+        try:
+            own = [self._own(c) for c in host_configs_from_candidate(self.running_candidate)]
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
+        ports = runtime.ports_by_key(own)  # as the topology has them
+        unknown = sorted(k for k in changes if k not in ports)
+        if unknown:
+            topology, vm, network = unknown[0]
+            raise BackendError(f"this host runs no port of VM '{vm}' in '{topology}/{network}'")
+        before = self.overrides
+        current = runtime.prune(before, ports)
+        self.overrides = runtime.merge(current, changes, ports)
+        keys = sorted(changes)
+        try:
+            done = self._converge(self._target(self.running_candidate), ports=keys)
+        except Exception as exc:  # _FAILURES, or a bug: undone either way
+            self.overrides = before
+            try:
+                self._converge(self._target(self.running_candidate), ports=keys)
+            except Exception as again:
+                raise UndoFailed(
+                    f"a runtime change failed ({exc}) and undoing it failed too: {again}"
+                ) from exc
+            raise BackendError(f"runtime change failed, undone: {exc}") from exc
+        self._save()
+        return done
+
+    def port_values(self) -> dict[PortKey, PortOverride]:
+        """The runtime overrides in force, by port (read by the agent's link table)."""
+        return dict(self.overrides)
+
     def pending(self) -> str | None:
         if self.in_progress is not None:
             return f"an interrupted {self.in_progress}"
@@ -680,12 +734,14 @@ class KernelBackend:
         ports: Iterable[PortKey] | None = None,
     ) -> None:
         try:
-            self._converge(self._target(candidate), faults, ports)
+            target = self._target(candidate)
+            self._converge(target, faults, ports)
         except (*_FAILURES, BackendError) as exc:
             raise UndoFailed(
                 f"undoing {what} failed, the host is partly configured: {exc}"
             ) from exc
         self.running_candidate = candidate
+        self.overrides = target.overrides
 
     def stage(
         self, candidate: Candidate, ports: Sequence[PortKey] | None = None
@@ -773,6 +829,7 @@ class KernelBackend:
                 self._save()
             raise BackendError(f"commit failed, every change undone: {exc}") from exc
         self.running_candidate = target.candidate
+        self.overrides = target.overrides  # those of ports gone, or changed since, forgotten
         self.target = None
         self.in_progress = None
         self._save()
