@@ -60,6 +60,7 @@ from snmp_agents.monitor import (
 )
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, const, dynamic
 from snmp_agents.responder import FastV2c, Policy, Responder
+from snmp_agents.runtime import RuntimeSets
 from snmp_agents.service import (
     BACKENDS,
     CONFIG_DEFAULTS,
@@ -361,6 +362,25 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
     guest_addresses = getattr(backend, "guest_addresses", None)
     if guest_addresses is not None:
         monitor.guest_addresses = guest_addresses
+    backend_runtime = getattr(backend, "runtime", None)
+    if backend_runtime is not None:
+        monitor.port_values = backend.port_values  # type: ignore[attr-defined]
+        features_cache = state_dir / "features.json"
+        has_netem: list[bool] = []
+
+        def netem() -> bool:
+            if not has_netem:
+                from netmanager.kernel import features
+
+                has_netem.append("netem" in features.local_capabilities(features_cache))
+            return has_netem[0]
+
+        txn.runtime = RuntimeSets(
+            lambda: monitor.rows_by_index,
+            lambda changes: txn.call(backend_runtime, changes),
+            netem,
+            done=lambda: monitor.set_running(monitor.running),
+        )
 
     def publish() -> None:
         tree.invalidate("config", mib.NM_CONFIG, store.section)

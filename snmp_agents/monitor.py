@@ -39,6 +39,8 @@ from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import Candidate
 from netmanager.host.protocol import GUEST_CONFIGURED, GUEST_UNKNOWN
+from netmanager.host.rows import PortKey
+from netmanager.host.runtime import PortOverride
 from netmanager.kernel.linkstats import LinkReader, LinkSample
 from netmanager.snmp import mib
 from netmanager.statedir import write_json
@@ -147,26 +149,35 @@ def link_rows(
     running: Candidate,
     last_change: dict[str, int],
     guests: Mapping[str, int] | None = None,
+    overrides: Mapping[PortKey, PortOverride] | None = None,
 ) -> list[LinkRow]:
     """``guests``: nmLinkGuestAddress of the links the backend knows it of (a libvirt
-    host's domain ports), by link key; other VM ports are netmanager's to configure."""
+    host's domain ports), by link key; other VM ports are netmanager's to configure.
+    ``overrides``: the runtime values in force over the topology's, by port."""
     guests = guests or {}
+    by_name = {(f"{t}/{v}", f"{t}/{n}"): o for (t, v, n), o in (overrides or {}).items()}
     by_ifname = {p.ifname: p for p in running.ports if p.ifname}
     rows = []
     for s in samples:
         port = by_ifname.get(s.ifname)
         vm, network = (port.vm, port.network) if port is not None else parse_alias(s.alias)
         shaping = running.port_shaping(vm, network) if vm else None
+        override = by_name.get((vm, network)) if vm else None
+
+        def value(own: int | None, name: str, scale: int = 1, o: Any = override) -> int:
+            over = getattr(o, name) if o is not None else None
+            return int(over // scale) if over is not None else int(own or 0)
+
         rows.append(
             LinkRow(
                 index=indexes.index(s.key),
                 sample=s,
                 vm=vm,
                 network=network,
-                rate_kbps=shaping.rate_kbps if shaping else 0,
-                delay_us=shaping.delay_us if shaping else 0,
-                jitter_us=shaping.jitter_us if shaping else 0,
-                loss_ppm=shaping.loss_ppm if shaping else 0,
+                rate_kbps=value(shaping.rate_kbps if shaping else 0, "rate_bps", 1000),
+                delay_us=value(shaping.delay_us if shaping else 0, "delay_us"),
+                jitter_us=value(shaping.jitter_us if shaping else 0, "jitter_us"),
+                loss_ppm=value(shaping.loss_ppm if shaping else 0, "loss_ppm"),
                 last_change=last_change.get(s.key, 0),
                 guest=guests.get(
                     s.key, GUEST_CONFIGURED if port is not None and port.vm else GUEST_UNKNOWN
@@ -185,6 +196,12 @@ def _table(
         prefix = (*entry, subid)
         items.extend(((*prefix, r.index), cell(r)) for r in rows)
     return items
+
+
+def _string_index(text: str) -> tuple[int, ...]:
+    """An OCTET STRING as a table index: its length, then its octets (RFC 2578 7.7)."""
+    octets = _text(text)[:32]
+    return (len(octets), *octets)
 
 
 def _text(s: str) -> bytes:
@@ -281,11 +298,18 @@ def build_sections(
     ifx_items = _table(IFX_ENTRY, rows, IFX_COLUMNS)
     link_entry = mib.oid_of("nmLinkEntry")
     link_items = _table(link_entry, rows, _link_columns(poll_ticks))
+    name_column = (*mib.oid_of("nmLinkNameEntry"), 3)
+    named = {(r.vm, r.network): r.index for r in rows if r.vm and r.network}
+    link_items += [
+        ((*name_column, *_string_index(vm), *_string_index(network)), (Integer32, index))
+        for (vm, network), index in named.items()
+    ]
     link_items += [
         ((*mib.oid_of("nmMonitorPollInterval"), 0), dynamic(lambda: U32(stats().interval_ms))),
         ((*mib.oid_of("nmMonitorPollDuration"), 0), dynamic(lambda: _g32(stats().duration_ms))),
         ((*mib.oid_of("nmMonitorPollCpu"), 0), dynamic(lambda: _g32(stats().cpu_ms))),
     ]
+    link_items.sort(key=lambda item: item[0])
     return [
         Section.build(
             "interfaces",
@@ -302,6 +326,7 @@ def build_sections(
             mib.NM_MONITOR,
             link_items,
             [(*link_entry, c) for c in range(1, 17)]
+            + [name_column]
             + [
                 mib.oid_of(n)
                 for n in ("nmMonitorPollInterval", "nmMonitorPollDuration", "nmMonitorPollCpu")
@@ -351,6 +376,10 @@ class Monitor:
         #: asked at every read, in the poll thread
         self.guest_addresses: Callable[[], Mapping[str, int]] = dict
         self.guests: Mapping[str, int] = {}
+        #: the runtime overrides in force (the backend's port_values), asked at every build
+        self.port_values: Callable[[], Mapping[PortKey, PortOverride]] = dict
+        #: the last rows served, by ifIndex (what a SET on the link table names)
+        self.rows_by_index: dict[int, LinkRow] = {}
         self.running = Candidate()
         self.samples: list[LinkSample] = []
         self.oper: dict[str, int] = {}
@@ -412,7 +441,10 @@ class Monitor:
                 self.guests = self.guest_addresses()
             except Exception:  # the counters are served all the same
                 log.exception("guest address check failed")
-        rows = link_rows(samples, self.indexes, self.running, self.last_change, self.guests)
+        rows = link_rows(
+            samples, self.indexes, self.running, self.last_change, self.guests, self.port_values()
+        )
+        self.rows_by_index = {r.index: r for r in rows}
         self.indexes.save()
         sections = build_sections(rows, ticks, lambda: self.stats)
         if read:

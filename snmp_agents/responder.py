@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,7 +191,9 @@ class FastV2c:
         return ber.v2c_response(self.community, req.request_id, varbinds)
 
 
-SetHandler = Callable[[Sequence[tuple[int, Oid, Any]]], None]
+#: carries out a SET (SetError: refused); what it returns, if anything, is awaited before
+#: the response
+SetHandler = Callable[[Sequence[tuple[int, Oid, Any]]], "Awaitable[None] | None"]
 
 
 @dataclass(frozen=True)
@@ -286,13 +288,25 @@ class Responder:
                 error_status, error_index = 6, 1  # noAccess
             else:
                 try:
-                    self.on_set([(i, oid, value) for i, (oid, value) in enumerate(varbinds)])
+                    pending = self.on_set(
+                        [(i, oid, value) for i, (oid, value) in enumerate(varbinds)]
+                    )
                 except SetError as exc:
                     error_status = _ERROR_STATUS[exc.status]
                     error_index = exc.position + 1
                     log.info(
                         "SET refused: %s at var-bind %d: %s", exc.status, error_index, exc.message
                     )
+                else:
+                    if pending is not None:
+                        # a change the response waits for (a runtime change: the kernel
+                        # carrying it); other requests are served meanwhile
+                        task = asyncio.get_running_loop().create_task(
+                            self._set_later(pending, request, varbinds)
+                        )
+                        self._deferred.add(task)
+                        task.add_done_callback(self._deferred.discard)
+                        return
         elif request.mpm == 0:
             out = self._v1_read(tag, oids)
         elif tag == GET:
@@ -313,6 +327,24 @@ class Responder:
                 request.budget,
             )
         self._send(request, out, error_status, error_index)
+
+    async def _set_later(
+        self, pending: Awaitable[None], request: _Request, varbinds: list[tuple[Oid, Any]]
+    ) -> None:
+        """The response to a SET once what it started is done (or refused)."""
+        error_status, error_index = 0, 0
+        try:
+            await pending
+        except SetError as exc:
+            error_status, error_index = _ERROR_STATUS[exc.status], exc.position + 1
+            log.info("SET failed: %s: %s", exc.status, exc.message)
+        except Exception:
+            log.exception("SET failed unexpectedly")
+            error_status, error_index = _ERROR_STATUS["genErr"], 1
+        try:
+            self._send(request, varbinds, error_status, error_index)
+        except Exception:
+            log.exception("SET response dropped: unexpected error while answering")
 
     async def _answer_later(self, waiter: asyncio.Future[Any], request: _Request) -> None:
         """A deferred GET: answered once ``waiter`` is done, or after DEFER_MAX_S."""

@@ -27,7 +27,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from netmanager.snmp.tables import ColumnDef, SetError
 from netmanager.statedir import read_json, write_json
 from snmp_agents.configstore import ConfigStore
 from snmp_agents.oidtree import Oid, Section, dynamic
+from snmp_agents.runtime import RuntimeSets
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,8 @@ class Transaction:
         self.oid_operation = (*self.col_operation.oid, 0)
         self.oid_timeout = (*self.col_timeout.oid, 0)
         self.oid_scope = (*self.col_scope.oid, 0)
+        #: runtime SETs of the link table (None: the backend makes none)
+        self.runtime: RuntimeSets | None = None
         #: the VM ports the last stage was scoped to (nmTxnScope), None: the whole host
         self.scope: tuple[PortKey, ...] | None = None
 
@@ -217,7 +220,7 @@ class Transaction:
             compact=True,
         )
 
-    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn`` in the backend's thread.  An exception the host contract does not name
         (a bug) becomes a BackendError, so that the operation fails as any other would
         and the transaction never stays in the state it was in (a manager would wait on
@@ -251,10 +254,10 @@ class Transaction:
         self.revert_timeout = int(doc.get("revert_timeout", 0))
         self.revert_deadline = doc.get("revert_deadline")
 
-        recovered = await self._call(self.backend.recover)
+        recovered = await self.call(self.backend.recover)
         if recovered:
             log.warning("backend recovery: %s", recovered)
-        self.running = await self._call(self.backend.running)
+        self.running = await self.call(self.backend.running)
         self.on_running(self.running)
 
         if saved in (State.staging, State.staged):
@@ -285,8 +288,13 @@ class Transaction:
 
     # ---------------------------------------------------------------- SET
 
-    def handle_set(self, varbinds: Sequence[tuple[int, Oid, Any]]) -> None:
-        """Check and carry out one SET PDU (positions are 0-based); SetError on refusal."""
+    def handle_set(self, varbinds: Sequence[tuple[int, Oid, Any]]) -> Awaitable[None] | None:
+        """Check and carry out one SET PDU (positions are 0-based); SetError on refusal.
+        A runtime change (:mod:`snmp_agents.runtime`) returns what to await before the
+        response: the kernel carrying it."""
+        runtime = self.runtime
+        if runtime is not None and any(runtime.owns(oid) for _, oid, _ in varbinds):
+            return self._runtime_set(runtime, varbinds)
         config: list[tuple[int, Oid, Any]] = []
         op: tuple[int, str] | None = None
         timeout: int | None = None
@@ -366,6 +374,23 @@ class Transaction:
             self._begin(op[1])
         if op is not None or timeout is not None:
             self._save()
+        return None
+
+    def _runtime_set(
+        self, runtime: RuntimeSets, varbinds: Sequence[tuple[int, Oid, Any]]
+    ) -> Awaitable[None]:
+        for position, oid, _ in varbinds:
+            if not runtime.owns(oid):
+                raise SetError(
+                    "inconsistentValue",
+                    position,
+                    "a runtime change (link table, ifAdminStatus) goes alone in its request",
+                )
+        if self.state in (*LOCKED, State.staging):
+            self.last_error = _clip(f"no runtime change while the transaction is {self.state.name}")
+            raise SetError("resourceUnavailable", 0, self.last_error)
+        changes = runtime.plan(varbinds)
+        return runtime.run(changes)
 
     def _refusal(self, op: str, candidate: Candidate | None, editing: bool) -> str | None:
         """Why ``op`` cannot start now; "" for a harmless repeat; None to go ahead."""
@@ -486,7 +511,7 @@ class Transaction:
         self, version: int, candidate: Candidate, scope: tuple[PortKey, ...] | None
     ) -> None:
         try:
-            changes = list(await self._call(self.backend.stage, candidate, scope))
+            changes = list(await self.call(self.backend.stage, candidate, scope))
         except BackendError as exc:
             self._finish("stage", Result.failed, str(exc), state=State.idle)
             return
@@ -504,7 +529,7 @@ class Transaction:
 
     async def _commit(self, revert_timeout: int) -> None:
         try:
-            await self._call(self.backend.commit)
+            await self.call(self.backend.commit)
         except UndoFailed as exc:
             self._finish("commit", Result.failed, str(exc), state=State.failed)
             return
@@ -514,7 +539,7 @@ class Transaction:
             return
         self.commits += 1
         self.running_version = self.committing_version
-        self.running = await self._call(self.backend.running)
+        self.running = await self.call(self.backend.running)
         self.on_running(self.running)
         self.changes = []
         self.staged_version = None
@@ -528,7 +553,7 @@ class Transaction:
 
     async def _confirm(self, op: str = "confirm") -> None:
         try:
-            await self._call(self.backend.confirm)
+            await self.call(self.backend.confirm)
         except BackendError as exc:
             self._finish(op, Result.failed, str(exc), state=State.failed)
             return
@@ -546,7 +571,7 @@ class Transaction:
             self.last_result = Result.reverted
             self._save()
         try:
-            await self._call(self.backend.rollback)
+            await self.call(self.backend.rollback)
         except BackendError as exc:
             self._finish(
                 "revert" if revert else "rollback", Result.failed, str(exc), state=State.failed
@@ -554,7 +579,7 @@ class Transaction:
             return
         self.rollbacks += 1
         self.revert_deadline = None
-        self.running = await self._call(self.backend.running)
+        self.running = await self.call(self.backend.running)
         self.on_running(self.running)
         self.running_version = self.confirmed_version
         self.store.load_candidate(self.confirmed)
@@ -576,7 +601,7 @@ class Transaction:
 
     async def _undo_interrupted_commit(self, recovered: str | None) -> None:
         try:
-            await self._call(self.backend.rollback)
+            await self.call(self.backend.rollback)
         except BackendError as exc:
             self._finish(
                 "commit",
@@ -585,7 +610,7 @@ class Transaction:
                 state=State.failed,
             )
             return
-        self.running = await self._call(self.backend.running)
+        self.running = await self.call(self.backend.running)
         self.on_running(self.running)
         self.running_version = self.confirmed_version
         self.revert_deadline = None

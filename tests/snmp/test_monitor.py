@@ -88,7 +88,13 @@ def test_sections_are_sorted_and_carry_the_running_shaping(tmp_path: Path) -> No
     while (found := tree.next(oid)) is not None:
         seen.append(found[0])
         oid = found[0]
-    assert seen == sorted(seen) and len(seen) == len(tree) == 1 + 22 * 50 + 19 * 50 + 16 * 50 + 3
+    # ifNumber, ifTable, ifXTable, nmLinkTable, the poll scalars, nmLinkNameTable
+    assert (
+        seen == sorted(seen) and len(seen) == len(tree) == 1 + 22 * 50 + 19 * 50 + 16 * 50 + 3 + 50
+    )
+    # nmLinkNameTable: a port's ifIndex by its VM's and network's names
+    name = (*mib.oid_of("nmLinkNameEntry"), 3, 3, *b"vm7", 3, *b"lan")
+    assert tree.get(name)[1] == rfc1902.Integer32(7)
     # nmLinkGuestAddress: netmanager configures the running configuration's VM ports; the
     # backend's word where it checks (a domain without guest agent); unknown otherwise
     guest = (*mib.oid_of("nmLinkEntry"), 16)

@@ -18,7 +18,7 @@ from netmanager.host.candidate import Candidate
 from netmanager.host.protocol import BackendError
 from netmanager.host.rows import candidate_from_host_configs
 from netmanager.host.runtime import PortOverride
-from tests.snmp.test_kernelhost import CASES, _compiled
+from tests.snmp.test_kernelhost import CASES, EXAMPLES, _compiled
 
 
 def _tc(namespace: str, ifname: str) -> list[dict[str, object]]:
@@ -128,3 +128,116 @@ def test_a_port_changes_in_place_and_keeps_its_change(prefix: str, tmp_path: Pat
         assert backend.port_values() == {}
     finally:
         backend.close()
+
+
+class _Row:
+    def __init__(self, vm: str, network: str) -> None:
+        self.vm, self.network = vm, network
+
+
+def test_a_runtime_set_is_checked_before_anything_changes() -> None:
+    from pysnmp.proto import rfc1902
+
+    from netmanager.snmp import mib
+    from netmanager.snmp.tables import SetError
+    from snmp_agents.runtime import IF_ADMIN_STATUS, RuntimeSets
+
+    rows = {3: _Row("lab/vm1", "lab/lan"), 4: _Row("", "")}
+    netem = [False]
+    sets = RuntimeSets(lambda: rows, lambda changes: None, lambda: netem[0])
+    rate = (*mib.oid_of("nmLinkEntry"), 4)
+    delay = (*mib.oid_of("nmLinkEntry"), 5)
+    loss = (*mib.oid_of("nmLinkEntry"), 7)
+    assert sets.owns((*rate, 3)) and sets.owns((*IF_ADMIN_STATUS, 3))
+    assert not sets.owns((*mib.oid_of("nmLinkEntry"), 8, 3))  # operStatus stays read-only
+    u = rfc1902.Unsigned32
+    assert sets.plan(
+        [(0, (*rate, 3), u(20000)), (1, (*IF_ADMIN_STATUS, 3), rfc1902.Integer32(2))]
+    ) == {("lab", "vm1", "lan"): PortOverride(rate_bps=20_000_000, up=False)}
+
+    def refused(varbinds: list[tuple[int, tuple[int, ...], object]]) -> tuple[str, int]:
+        with pytest.raises(SetError) as caught:
+            sets.plan(varbinds)
+        return caught.value.status, caught.value.position
+
+    assert refused([(0, (*rate, 9), u(1))]) == ("noCreation", 0)
+    assert refused([(0, (*rate, 3), u(1)), (1, (*rate, 4), u(1))]) == ("notWritable", 1)
+    assert refused([(0, (*rate, 3), rfc1902.Integer32(1))]) == ("wrongType", 0)
+    assert refused([(0, (*IF_ADMIN_STATUS, 3), rfc1902.Integer32(3))]) == ("wrongValue", 0)
+    assert refused([(0, (*loss, 3), u(2_000_000))]) == ("wrongValue", 0)
+    assert refused([(0, (*delay, 3), u(5000))]) == ("inconsistentValue", 0)  # no NetEm
+    assert sets.plan([(0, (*delay, 3), u(0))])  # 0: none, asked of any kernel
+    netem[0] = True
+    assert sets.plan([(0, (*delay, 3), u(5000))]) == {
+        ("lab", "vm1", "lan"): PortOverride(delay_us=5000)
+    }
+
+
+@pytest.mark.privileged
+def test_snmpset_changes_a_running_port_at_once(
+    prefix: str, tool_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """net-snmp's snmpset on a host's agent: the port's rate (nmLinkRate) changed in place
+    and served back, the port down and up (IF-MIB ifAdminStatus), SNMPv2c refused; the
+    change kept by a re-apply; status shows it."""
+    import tomllib
+
+    from netmanager.agentctl.processes import running as running_agents
+    from netmanager.cli.main import main
+    from tests.snmp.conftest import Tools, need_tools
+
+    need_tools("snmpget", "snmpset")
+    real, virtual = EXAMPLES / "two-hosts" / "real.xml", EXAMPLES / "two-hosts" / "virtual.xml"
+    doc = tomllib.loads((EXAMPLES / "two-hosts" / "snmp.toml").read_text())
+    w = doc["write"]
+    write = [
+        *("-v3", "-l", "authPriv", "-u", w["user"], "-a", w["auth_protocol"]),
+        *("-A", w["auth_key"], "-x", "AES", "-X", w["priv_key"]),
+    ]
+    read = ["-v2c", "-c", doc["read"]["community"]]
+    assert main(["apply", str(real), str(virtual)]) == 0
+    try:
+        _, configs = _compiled(*CASES[1])
+        config = configs["host1"]
+        port = config.ports[0]
+        dom0 = f"{prefix}h-host1"
+        vm_ns = f"{prefix}v-two-hosts-vm1"
+        tools = Tools(tool_env, f"udp:127.0.0.1:{running_agents()['host1'].port}")
+        index = tools.get(read, 'NETMANAGER-MIB::nmLinkNameIfIndex."two-hosts/vm1"."two-hosts/lan"')
+        before = _tc(dom0, port.vif)
+        assert tools.get(read, f"NETMANAGER-MIB::nmLinkRate.{index}") == "10000"
+        # v2c may not SET
+        refused = tools.run(
+            "snmpset", *read, tools.target, f"NETMANAGER-MIB::nmLinkRate.{index}", "u", "20000"
+        )
+        assert refused.returncode != 0 and "noAccess" in refused.stderr, refused.stderr
+        done = tools.run(
+            "snmpset", *write, tools.target, f"NETMANAGER-MIB::nmLinkRate.{index}", "u", "20000"
+        )
+        assert done.returncode == 0, done.stderr
+        after = _tc(dom0, port.vif)
+        assert [q["handle"] for q in after] == [q["handle"] for q in before]
+        assert [q["options"]["rate"] for q in after] == [2_500_000]
+        assert tools.get(read, f"NETMANAGER-MIB::nmLinkRate.{index}") == "20000"
+        # the port down: the VM sees its carrier go; up again
+        done = tools.run(
+            "snmpset", *write, tools.target, f"IF-MIB::ifAdminStatus.{index}", "i", "2"
+        )
+        assert done.returncode == 0, done.stderr
+        assert "NO-CARRIER" in _link(vm_ns, port.ifname)["flags"]
+        done = tools.run(
+            "snmpset", *write, tools.target, f"IF-MIB::ifAdminStatus.{index}", "i", "1"
+        )
+        assert done.returncode == 0, done.stderr
+        assert "NO-CARRIER" not in _link(vm_ns, port.ifname)["flags"]
+        capsys.readouterr()
+        # a re-apply keeps the runtime change; status shows it
+        assert main(["apply", str(real), str(virtual)]) == 0
+        assert "applied: 0 changes" in capsys.readouterr().out
+        assert [q["options"]["rate"] for q in _tc(dom0, port.vif)] == [2_500_000]
+        assert main(["status", "--json", str(real), str(virtual)]) == 0
+        status = json.loads(capsys.readouterr().out)
+        vm1 = next(v for v in status["vms"] if v["name"] == "vm1")
+        assert vm1["interfaces"][0]["link"]["rate_kbps"] == 20000
+    finally:
+        main(["destroy", str(real), str(virtual)])

@@ -45,8 +45,10 @@ if 'mibBuilder' not in globals():
 
 # Import SMI symbols from the MIBs this MIB depends on
 
-(ifIndex,) = mibBuilder.import_symbols(
+(InterfaceIndex,
+ ifIndex) = mibBuilder.import_symbols(
     "IF-MIB",
+    "InterfaceIndex",
     "ifIndex")
 
 (ModuleCompliance,
@@ -119,7 +121,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 01:00",
+        ("2026-12-06 02:00",
+         "2026-12-06 01:00",
          "2026-12-06 00:00",
          "2026-12-05 00:00",
          "2026-12-04 02:00",
@@ -1584,7 +1587,7 @@ nmLinkRate = _NmLinkRate_Object(
     (1, 3, 6, 1, 3, 7171, 1, 3, 1, 1, 4),
     _NmLinkRate_Type()
 )
-nmLinkRate.setMaxAccess("read-only")
+nmLinkRate.setMaxAccess("read-write")
 if mibBuilder.loadTexts:
     nmLinkRate.setStatus("current")
 if mibBuilder.loadTexts:
@@ -1595,7 +1598,7 @@ nmLinkDelay = _NmLinkDelay_Object(
     (1, 3, 6, 1, 3, 7171, 1, 3, 1, 1, 5),
     _NmLinkDelay_Type()
 )
-nmLinkDelay.setMaxAccess("read-only")
+nmLinkDelay.setMaxAccess("read-write")
 if mibBuilder.loadTexts:
     nmLinkDelay.setStatus("current")
 if mibBuilder.loadTexts:
@@ -1606,7 +1609,7 @@ nmLinkJitter = _NmLinkJitter_Object(
     (1, 3, 6, 1, 3, 7171, 1, 3, 1, 1, 6),
     _NmLinkJitter_Type()
 )
-nmLinkJitter.setMaxAccess("read-only")
+nmLinkJitter.setMaxAccess("read-write")
 if mibBuilder.loadTexts:
     nmLinkJitter.setStatus("current")
 if mibBuilder.loadTexts:
@@ -1617,7 +1620,7 @@ nmLinkLoss = _NmLinkLoss_Object(
     (1, 3, 6, 1, 3, 7171, 1, 3, 1, 1, 7),
     _NmLinkLoss_Type()
 )
-nmLinkLoss.setMaxAccess("read-only")
+nmLinkLoss.setMaxAccess("read-write")
 if mibBuilder.loadTexts:
     nmLinkLoss.setStatus("current")
 if mibBuilder.loadTexts:
@@ -1769,6 +1772,69 @@ if mibBuilder.loadTexts:
     nmMonitorPollCpu.setStatus("current")
 if mibBuilder.loadTexts:
     nmMonitorPollCpu.setUnits("milliseconds")
+_NmLinkNameTable_Object = MibTable
+nmLinkNameTable = _NmLinkNameTable_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 5)
+)
+if mibBuilder.loadTexts:
+    nmLinkNameTable.setStatus("current")
+_NmLinkNameEntry_Object = MibTableRow
+nmLinkNameEntry = _NmLinkNameEntry_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 5, 1)
+)
+nmLinkNameEntry.setIndexNames(
+    (0, "NETMANAGER-MIB", "nmLinkNameVm"),
+    (0, "NETMANAGER-MIB", "nmLinkNameNetwork"),
+)
+if mibBuilder.loadTexts:
+    nmLinkNameEntry.setStatus("current")
+
+
+class _NmLinkNameVm_Type(OctetString):
+    """Custom type nmLinkNameVm based on OctetString"""
+    subtypeSpec = OctetString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(1, 32),
+    )
+
+
+_NmLinkNameVm_Type.__name__ = "OctetString"
+_NmLinkNameVm_Object = MibTableColumn
+nmLinkNameVm = _NmLinkNameVm_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 5, 1, 1),
+    _NmLinkNameVm_Type()
+)
+nmLinkNameVm.setMaxAccess("not-accessible")
+if mibBuilder.loadTexts:
+    nmLinkNameVm.setStatus("current")
+
+
+class _NmLinkNameNetwork_Type(OctetString):
+    """Custom type nmLinkNameNetwork based on OctetString"""
+    subtypeSpec = OctetString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(1, 32),
+    )
+
+
+_NmLinkNameNetwork_Type.__name__ = "OctetString"
+_NmLinkNameNetwork_Object = MibTableColumn
+nmLinkNameNetwork = _NmLinkNameNetwork_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 5, 1, 2),
+    _NmLinkNameNetwork_Type()
+)
+nmLinkNameNetwork.setMaxAccess("not-accessible")
+if mibBuilder.loadTexts:
+    nmLinkNameNetwork.setStatus("current")
+_NmLinkNameIfIndex_Type = InterfaceIndex
+_NmLinkNameIfIndex_Object = MibTableColumn
+nmLinkNameIfIndex = _NmLinkNameIfIndex_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 5, 1, 3),
+    _NmLinkNameIfIndex_Type()
+)
+nmLinkNameIfIndex.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmLinkNameIfIndex.setStatus("current")
 _NmConformance_ObjectIdentity = ObjectIdentity
 nmConformance = _NmConformance_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 2)
@@ -1878,6 +1944,7 @@ nmMonitorGroup.setObjects(
         ("NETMANAGER-MIB", "nmLinkOutDrops"),
         ("NETMANAGER-MIB", "nmLinkLastPoll"),
         ("NETMANAGER-MIB", "nmLinkGuestAddress"),
+        ("NETMANAGER-MIB", "nmLinkNameIfIndex"),
         ("NETMANAGER-MIB", "nmMonitorPollInterval"),
         ("NETMANAGER-MIB", "nmMonitorPollDuration"),
         ("NETMANAGER-MIB", "nmMonitorPollCpu"))
@@ -2073,6 +2140,11 @@ mibBuilder.export_symbols(
        "nmMonitorPollInterval": nmMonitorPollInterval,
        "nmMonitorPollDuration": nmMonitorPollDuration,
        "nmMonitorPollCpu": nmMonitorPollCpu,
+       "nmLinkNameTable": nmLinkNameTable,
+       "nmLinkNameEntry": nmLinkNameEntry,
+       "nmLinkNameVm": nmLinkNameVm,
+       "nmLinkNameNetwork": nmLinkNameNetwork,
+       "nmLinkNameIfIndex": nmLinkNameIfIndex,
        "nmConformance": nmConformance,
        "nmCompliances": nmCompliances,
        "nmAgentCompliance": nmAgentCompliance,

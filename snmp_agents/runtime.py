@@ -1,0 +1,127 @@
+"""Runtime changes through SET, as AEF's manager made them: NETMANAGER-MIB's nmLinkRate,
+nmLinkDelay, nmLinkJitter and nmLinkLoss, and IF-MIB's ifAdminStatus, of a VM port's
+row (its ifIndex: nmLinkNameTable finds it by names).
+
+One SET request is one change of one or several ports: every var-bind is checked first
+(a row that is not a VM port, a wrong type or value, NetEm on a host without it: refused,
+nothing changed), then the backend changes those ports in place, in its own thread, and
+the response comes once the kernel carries the new values (commitFailed, everything
+undone, when it refused them).  The backend keeps each change as an override of the
+port's topology (:mod:`netmanager.host.runtime`).  Only SNMPv3 authPriv may SET (the
+responder's policy); a runtime change waits for no transaction but is refused while one
+changes the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pysnmp.proto import rfc1902
+
+from netmanager.host.protocol import BackendError, UndoFailed
+from netmanager.host.rows import PortKey
+from netmanager.host.runtime import PortOverride
+from netmanager.snmp import mib
+from netmanager.snmp.tables import SetError
+from snmp_agents.oidtree import Oid
+
+IF_ADMIN_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
+#: nmLinkEntry columns: the override's field and the unit's factor to it
+COLUMNS = {4: ("rate_bps", 1000), 5: ("delay_us", 1), 6: ("jitter_us", 1), 7: ("loss_ppm", 1)}
+NETEM = ("delay_us", "jitter_us", "loss_ppm")
+MAX_LOSS_PPM = 1_000_000
+
+
+class RuntimeSets:
+    """Checks and carries out runtime SETs.  ``rows``: the link table's rows by ifIndex
+    (vm and network as the table names them); ``change``: runs the backend's runtime
+    change in its thread; ``netem``: whether the host's kernel has NetEm (asked once)."""
+
+    def __init__(
+        self,
+        rows: Callable[[], Mapping[int, Any]],
+        change: Callable[[dict[PortKey, PortOverride]], Any],
+        netem: Callable[[], bool],
+        done: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.rows = rows
+        self.change = change
+        self.netem = netem
+        self.done = done
+        self.link_entry = mib.oid_of("nmLinkEntry")
+        self.last_error = ""
+
+    def owns(self, oid: Oid) -> bool:
+        """Whether a var-bind names a runtime column (of any row)."""
+        n = len(self.link_entry)
+        if oid[:n] == self.link_entry and len(oid) == n + 2 and oid[n] in COLUMNS:
+            return True
+        return (
+            oid[: len(IF_ADMIN_STATUS)] == IF_ADMIN_STATUS and len(oid) == len(IF_ADMIN_STATUS) + 1
+        )
+
+    def plan(self, varbinds: Sequence[tuple[int, Oid, Any]]) -> dict[PortKey, PortOverride]:
+        """The ports' changes a request asks for; SetError at the first var-bind refused."""
+        rows = self.rows()
+        wanted: dict[PortKey, dict[str, Any]] = {}
+        for position, oid, value in varbinds:
+            index = oid[-1]
+            row = rows.get(index)
+            if row is None:
+                raise SetError("noCreation", position, f"no link has ifIndex {index}")
+            key = _port_key(row.vm, row.network)
+            if key is None:
+                raise SetError(
+                    "notWritable",
+                    position,
+                    f"ifIndex {index} is not a VM's port (runtime changes are a port's)",
+                )
+            if oid[: len(IF_ADMIN_STATUS)] == IF_ADMIN_STATUS:
+                if value.tagSet != rfc1902.Integer32.tagSet:
+                    raise SetError("wrongType", position)
+                if int(value) not in (1, 2):
+                    raise SetError("wrongValue", position, "ifAdminStatus: up(1) or down(2)")
+                wanted.setdefault(key, {})["up"] = int(value) == 1
+                continue
+            name, factor = COLUMNS[oid[len(self.link_entry)]]
+            if value.tagSet != rfc1902.Unsigned32.tagSet:
+                raise SetError("wrongType", position)
+            number = int(value)
+            if name == "loss_ppm" and number > MAX_LOSS_PPM:
+                raise SetError("wrongValue", position, "nmLinkLoss: at most 1000000 ppm")
+            if name in NETEM and number and not self.netem():
+                raise SetError(
+                    "inconsistentValue",
+                    position,
+                    "this host's kernel has no NetEm (sch_netem): no delay, jitter or loss",
+                )
+            wanted.setdefault(key, {})[name] = number * factor
+        return {key: PortOverride(**values) for key, values in wanted.items()}
+
+    async def run(self, changes: dict[PortKey, PortOverride]) -> None:
+        """Carry the changes out (the backend's thread); SetError commitFailed (everything
+        undone) or undoFailed when the kernel refused them."""
+        try:
+            await self.change(changes)
+        except UndoFailed as exc:
+            self.last_error = str(exc)
+            raise SetError("undoFailed", 0, str(exc)) from exc
+        except BackendError as exc:
+            self.last_error = str(exc)
+            raise SetError("commitFailed", 0, str(exc)) from exc
+        finally:
+            self.done()
+        self.last_error = ""
+
+
+def _port_key(vm: str, network: str) -> PortKey | None:
+    """A link table row's port: its VM and network as the table qualifies them
+    (``topology/name``); None for a link that is no VM's port."""
+    if not vm or not network or "/" not in vm or "/" not in network:
+        return None
+    topology, name = vm.split("/", 1)
+    other, net = network.split("/", 1)
+    if topology != other:
+        return None
+    return (topology, name, net)
