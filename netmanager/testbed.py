@@ -37,6 +37,7 @@ from netmanager.errors import Diagnostic, Loc, NetmanagerError, single
 
 if TYPE_CHECKING:
     from netmanager.apply.prepare import Deployment
+    from netmanager.apply.runtime import SetOutcome
     from netmanager.apply.topology import Outcome, TopologyPlan
     from netmanager.inputs.model import Model
     from netmanager.mapping import Mapping as MappingResult
@@ -508,6 +509,39 @@ class Testbed:
 
         documents = self._call(lambda: readback.status(self.topology))
         return _status(documents[0])
+
+    def set(
+        self,
+        target: str,
+        *,
+        bandwidth: str | int | None = None,
+        latency: str | int | None = None,
+        jitter: str | int | None = None,
+        loss: str | int | None = None,
+        up: bool | None = None,
+    ) -> SetOutcome:
+        """Change running links at once, in place (``netmanager set``): ``target`` is a
+        network, ``"VM:NETWORK"`` or a VM with one interface; ``bandwidth`` a rate
+        ("20Mbit", or bit/s; 0: no limit), ``latency`` and ``jitter`` NetEm's at the port
+        ("30ms", or µs), ``loss`` ("0.5%", or ppm), ``up`` False takes the ports down.
+        Each host keeps the change as an override of the topology.  Raises
+        ``NetmanagerError`` (nothing changed where a host refused)."""
+        from netmanager.apply.runtime import LinkChange, set_links
+        from netmanager.inputs.units import parse_percent, parse_rate, parse_time
+
+        def value(given: str | int | None, parse: Callable[[str], int]) -> int | None:
+            if given is None or isinstance(given, int):
+                return given
+            return 0 if given.strip() in ("0", "0%") else parse(given)
+
+        change = LinkChange(
+            rate_bps=value(bandwidth, parse_rate),
+            delay_us=value(latency, parse_time),
+            jitter_us=value(jitter, parse_time),
+            loss_ppm=value(loss, parse_percent),
+            up=up,
+        )
+        return self._call(lambda: set_links(self.topology, target, change))
 
     def verify(
         self,

@@ -34,6 +34,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -365,15 +366,22 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
     backend_runtime = getattr(backend, "runtime", None)
     if backend_runtime is not None:
         monitor.port_values = backend.port_values  # type: ignore[attr-defined]
-        features_cache = state_dir / "features.json"
+        # whether the kernel has NetEm: probed (a throwaway namespace, some tenths of a
+        # second) in a thread of its own when first asked; until it is known, the
+        # backend finds out itself before it changes anything
         has_netem: list[bool] = []
+        probing: list[threading.Thread] = []
 
-        def netem() -> bool:
-            if not has_netem:
-                from netmanager.kernel import features
+        def probe_netem() -> None:
+            from netmanager.kernel import features
 
-                has_netem.append("netem" in features.local_capabilities(features_cache))
-            return has_netem[0]
+            has_netem.append("netem" in features.local_capabilities(state_dir / "features.json"))
+
+        def netem() -> bool | None:
+            if not has_netem and not probing:
+                probing.append(threading.Thread(target=probe_netem, daemon=True))
+                probing[0].start()
+            return has_netem[0] if has_netem else None
 
         txn.runtime = RuntimeSets(
             lambda: monitor.rows_by_index,

@@ -36,13 +36,14 @@ MAX_LOSS_PPM = 1_000_000
 class RuntimeSets:
     """Checks and carries out runtime SETs.  ``rows``: the link table's rows by ifIndex
     (vm and network as the table names them); ``change``: runs the backend's runtime
-    change in its thread; ``netem``: whether the host's kernel has NetEm (asked once)."""
+    change in its thread; ``netem``: whether the host's kernel has NetEm, None while that
+    is not known yet (the backend then finds out, before changing anything)."""
 
     def __init__(
         self,
         rows: Callable[[], Mapping[int, Any]],
         change: Callable[[dict[PortKey, PortOverride]], Any],
-        netem: Callable[[], bool],
+        netem: Callable[[], bool | None],
         done: Callable[[], None] = lambda: None,
     ) -> None:
         self.rows = rows
@@ -90,7 +91,7 @@ class RuntimeSets:
             number = int(value)
             if name == "loss_ppm" and number > MAX_LOSS_PPM:
                 raise SetError("wrongValue", position, "nmLinkLoss: at most 1000000 ppm")
-            if name in NETEM and number and not self.netem():
+            if name in NETEM and number and self.netem() is False:
                 raise SetError(
                     "inconsistentValue",
                     position,

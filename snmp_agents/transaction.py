@@ -388,9 +388,24 @@ class Transaction:
                 )
         if self.state in (*LOCKED, State.staging):
             self.last_error = _clip(f"no runtime change while the transaction is {self.state.name}")
+            self.section_changed()
             raise SetError("resourceUnavailable", 0, self.last_error)
-        changes = runtime.plan(varbinds)
-        return runtime.run(changes)
+        try:
+            changes = runtime.plan(varbinds)
+        except SetError as exc:
+            self.last_error = _clip(exc.message)  # the manager reads why in nmTxnLastError
+            self.section_changed()
+            raise
+
+        async def carried_out() -> None:
+            try:
+                await runtime.run(changes)
+            except SetError as exc:
+                self.last_error = _clip(exc.message)
+                self.section_changed()
+                raise
+
+        return carried_out()
 
     def _refusal(self, op: str, candidate: Candidate | None, editing: bool) -> str | None:
         """Why ``op`` cannot start now; "" for a harmless repeat; None to go ahead."""

@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from netmanager.host.candidate import Candidate, Change
 from netmanager.host.kernelhost import KernelBackend, StepFaults
 from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
 from netmanager.host.rows import PortKey
+from netmanager.host.runtime import PortOverride
 from netmanager.kernel.journal import StepProgress
 from netmanager.statedir import state_dir
 
@@ -124,6 +125,13 @@ class LocalTransport:
 
     async def open(self) -> None:
         return None
+
+    async def runtime(self, changes: Mapping[PortKey, PortOverride]) -> int:
+        """A runtime change of some running ports (the backend's ``runtime``)."""
+        change = getattr(self.backend, "runtime", None)
+        if change is None:
+            raise HostFailed(self.host, "its backend makes no runtime changes")
+        return int(await self._call(change, dict(changes)))
 
     def close(self) -> None:
         # the kernel engine is bound to the worker thread: close or prune it there

@@ -26,6 +26,7 @@ COMMANDS = (
     "agents",
     "hosts",
     "cleanup",
+    "runtime",
 )
 
 

@@ -680,6 +680,11 @@ class KernelBackend:
                 raise UndoFailed(
                     f"a runtime change failed ({exc}) and undoing it failed too: {again}"
                 ) from exc
+            if "netem" in str(exc).lower() and "unknown" in str(exc).lower():
+                raise BackendError(
+                    "this host's kernel has no NetEm (sch_netem): no delay, jitter or loss; "
+                    "nothing changed"
+                ) from exc
             raise BackendError(f"runtime change failed, undone: {exc}") from exc
         self._save()
         return done

@@ -490,3 +490,18 @@ def _element_prefix(m: re.Match[str]) -> str:
     if m.group(3):
         return f"<{m.group(1)}> attribute '{m.group(3)}': "
     return f"<{m.group(1)}>: "
+
+
+def topology_name(path: str | Path) -> str:
+    """The ``topology`` of a virtual.xml, read (with the same hardened parser) without
+    loading the rest: what commands on an applied topology need to find its record.
+    Raises NetmanagerError when the file cannot be read or names no topology."""
+    diags = Diagnostics()
+    source = read(path, "virtual", diags)
+    if source is not None and _check_root(source, "virtual", diags):
+        name = source.root.get("topology")
+        if name:
+            return str(name)
+        diags.error("E112", source.loc(source.root), "<virtual> needs attribute 'topology'")
+    diags.raise_if_errors("load")
+    raise AssertionError("unreachable")  # pragma: no cover

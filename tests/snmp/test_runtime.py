@@ -143,7 +143,7 @@ def test_a_runtime_set_is_checked_before_anything_changes() -> None:
     from snmp_agents.runtime import IF_ADMIN_STATUS, RuntimeSets
 
     rows = {3: _Row("lab/vm1", "lab/lan"), 4: _Row("", "")}
-    netem = [False]
+    netem: list[bool | None] = [False]
     sets = RuntimeSets(lambda: rows, lambda changes: None, lambda: netem[0])
     rate = (*mib.oid_of("nmLinkEntry"), 4)
     delay = (*mib.oid_of("nmLinkEntry"), 5)
@@ -167,6 +167,8 @@ def test_a_runtime_set_is_checked_before_anything_changes() -> None:
     assert refused([(0, (*loss, 3), u(2_000_000))]) == ("wrongValue", 0)
     assert refused([(0, (*delay, 3), u(5000))]) == ("inconsistentValue", 0)  # no NetEm
     assert sets.plan([(0, (*delay, 3), u(0))])  # 0: none, asked of any kernel
+    netem[0] = None  # not known yet: the backend finds out
+    assert sets.plan([(0, (*delay, 3), u(5000))])
     netem[0] = True
     assert sets.plan([(0, (*delay, 3), u(5000))]) == {
         ("lab", "vm1", "lan"): PortOverride(delay_us=5000)
