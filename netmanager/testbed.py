@@ -139,6 +139,8 @@ class LinkState:
     #: libvirt domain without a guest agent answering or silent (an ARP probe from the
     #: host), unknown
     guest_address: str | None = None
+    #: the values in force that runtime changes set (rate, delay, jitter, loss, state)
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -464,14 +466,17 @@ class Testbed:
 
         return self._with_inputs(run)
 
-    def apply(self) -> Result:
+    def apply(self, *, reset: bool = False) -> Result:
         """Build the topology (a second apply changes only what differs); on failure every
-        host is rolled back and ``NetmanagerError`` (exit code 4) raised."""
+        host is rolled back and ``NetmanagerError`` (exit code 4) raised.  Runtime changes
+        (:meth:`set`) are kept unless virtual.xml changed that value since, or ``reset``."""
 
         def run(real: Path, virtual: Path) -> Result:
-            from netmanager.apply import topology
+            from netmanager.apply import runtime, topology
 
             deployment = self._prepare(real, virtual)
+            if reset:
+                runtime.reset(deployment.topology)
             reporter = _Reporter(self.progress)
             outcome = topology.apply(
                 deployment, local=self.local, progress=reporter.phase, steps=reporter.step
@@ -742,6 +747,7 @@ def _link(found: Any) -> LinkState | None:
         in_octets=found.get("in_octets"),
         out_octets=found.get("out_octets"),
         guest_address=found.get("guest_address"),
+        overrides=tuple(found.get("overrides", ())),
     )
 
 

@@ -141,6 +141,7 @@ class LinkRow:
     loss_ppm: int
     last_change: int
     guest: int = GUEST_UNKNOWN  # nmLinkGuestAddress
+    overrides: str = ""  # nmLinkOverrides
 
 
 def link_rows(
@@ -182,6 +183,7 @@ def link_rows(
                 guest=guests.get(
                     s.key, GUEST_CONFIGURED if port is not None and port.vm else GUEST_UNKNOWN
                 ),
+                overrides=_override_words(override),
             )
         )
     rows.sort(key=lambda r: r.index)
@@ -196,6 +198,22 @@ def _table(
         prefix = (*entry, subid)
         items.extend(((*prefix, r.index), cell(r)) for r in rows)
     return items
+
+
+#: nmLinkOverrides' words, by the override's fields
+_OVERRIDE_WORDS = (
+    ("rate_bps", "rate"),
+    ("delay_us", "delay"),
+    ("jitter_us", "jitter"),
+    ("loss_ppm", "loss"),
+    ("up", "state"),
+)
+
+
+def _override_words(override: PortOverride | None) -> str:
+    if override is None:
+        return ""
+    return " ".join(word for name, word in _OVERRIDE_WORDS if getattr(override, name) is not None)
 
 
 def _string_index(text: str) -> tuple[int, ...]:
@@ -279,6 +297,7 @@ def _link_columns(poll_ticks: int) -> list[tuple[int, Callable[[LinkRow], Entry]
         (14, lambda r: (Counter64, r.sample.tx_dropped)),
         (15, lambda r: (TimeTicks, poll_ticks)),
         (16, lambda r: (Integer32, r.guest)),
+        (17, lambda r: (OctetString, _text(r.overrides))),
     ]
 
 
@@ -308,6 +327,7 @@ def build_sections(
         ((*mib.oid_of("nmMonitorPollInterval"), 0), dynamic(lambda: U32(stats().interval_ms))),
         ((*mib.oid_of("nmMonitorPollDuration"), 0), dynamic(lambda: _g32(stats().duration_ms))),
         ((*mib.oid_of("nmMonitorPollCpu"), 0), dynamic(lambda: _g32(stats().cpu_ms))),
+        ((*mib.oid_of("nmMonitorOverrides"), 0), (Gauge32, sum(1 for r in rows if r.overrides))),
     ]
     link_items.sort(key=lambda item: item[0])
     return [
@@ -325,11 +345,16 @@ def build_sections(
             "links",
             mib.NM_MONITOR,
             link_items,
-            [(*link_entry, c) for c in range(1, 17)]
+            [(*link_entry, c) for c in range(1, 18)]
             + [name_column]
             + [
                 mib.oid_of(n)
-                for n in ("nmMonitorPollInterval", "nmMonitorPollDuration", "nmMonitorPollCpu")
+                for n in (
+                    "nmMonitorPollInterval",
+                    "nmMonitorPollDuration",
+                    "nmMonitorPollCpu",
+                    "nmMonitorOverrides",
+                )
             ],
             presorted=True,
         ),

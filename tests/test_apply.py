@@ -110,6 +110,7 @@ def test_two_hosts_apply_reapply_status_exec_destroy(
                 "out_octets": vm1["interfaces"][0]["link"]["out_octets"],
                 # netmanager set the address in the VM's namespace
                 "guest_address": "configured",
+                "overrides": [],  # no runtime change
             },
         }
     ]

@@ -57,7 +57,7 @@ def _vif(prefix: str, host: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("local", [False, True], ids=["agents", "local"])
 def test_set_changes_running_links(
-    prefix: str, capsys: pytest.CaptureFixture[str], local: bool
+    prefix: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, local: bool
 ) -> None:
     extra = ["--local"] if local else []
     assert main(["apply", *extra, *TWO]) == 0
@@ -94,10 +94,43 @@ def test_set_changes_running_links(
             err = capsys.readouterr().err
             assert "error[E772]" in err and "NetEm" in err, err
         assert _rates(dom0, vif) == [2_500_000]
-        # a re-apply keeps the runtime change
+        # a re-apply keeps the runtime change, and says so; plan shows it, not as drift
         assert main(["apply", *extra, *TWO]) == 0
-        assert "applied: 0 changes" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "applied: 0 changes" in out
+        assert "note: vm1:lan on host1: rate set at run time, kept (apply --reset" in out
         assert _rates(dom0, vif) == [2_500_000]
+        assert main(["plan", *extra, *TWO]) == 0
+        out = capsys.readouterr().out
+        assert "= vm2:lan on host2: rate set at run time, kept" in out and "0 change" in out
+        if not local:
+            assert main(["status", "--json", *TWO]) == 0
+            status = json.loads(capsys.readouterr().out)
+            vm1 = next(v for v in status["vms"] if v["name"] == "vm1")
+            assert vm1["interfaces"][0]["link"]["overrides"] == ["rate"]
+        # virtual.xml changes the rate itself since: its value wins
+        slower = tmp_path / "slower.xml"
+        slower.write_text(
+            Path(TWO[1]).read_text().replace('bandwidth="10Mbit"', 'bandwidth="5Mbit"')
+        )
+        assert main(["plan", *extra, TWO[0], str(slower)]) == 0
+        assert "rate set at run time, replaced by virtual.xml's" in capsys.readouterr().out
+        assert main(["apply", *extra, TWO[0], str(slower)]) == 0
+        assert "set at run time" not in capsys.readouterr().out
+        assert _rates(dom0, vif) == [625_000]
+        # --reset undoes what runtime changes set
+        assert main(["set", *TWO, "vm1:lan", "--bandwidth", "20Mbit"]) == 0
+        capsys.readouterr()
+        assert main(["apply", *extra, "--reset", TWO[0], str(slower)]) == 0
+        out = capsys.readouterr().out
+        assert "reset: vm1:lan on host1: rate" in out and "applied: 0 changes" in out, out
+        assert _rates(dom0, vif) == [625_000]
+        # destroy forgets them
+        assert main(["set", *TWO, "vm1:lan", "--bandwidth", "20Mbit"]) == 0
+        assert main(["destroy", *TWO]) == 0
+        assert main(["apply", *extra, *TWO]) == 0
+        dom0, vif = _vif(prefix, "host1")
+        assert _rates(dom0, vif) == [1_250_000]
     finally:
         main(["destroy", *TWO])
 

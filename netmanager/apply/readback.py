@@ -290,7 +290,7 @@ def domain_agent(host: str) -> GuestAgent:
 # ------------------------------------------------------------------------------- status
 
 #: nmLinkEntry columns read for status: vm, network, rate, delay, operStatus, in/out
-#: octets, whether the guest carries its address
+#: octets, whether the guest carries its address, which values are runtime overrides
 _LINK_COLUMNS = {
     1: "vm",
     2: "network",
@@ -300,6 +300,7 @@ _LINK_COLUMNS = {
     9: "in_octets",
     10: "out_octets",
     16: "guest_address",
+    17: "overrides",
 }
 #: nmLinkGuestAddress
 GUEST_ADDRESS = {1: "unknown", 2: "configured", 3: "answering", 4: "silent"}
@@ -317,6 +318,8 @@ async def _links_of(client: AgentClient) -> dict[tuple[str, str], dict[str, Any]
                 cell: Any
                 if name in ("vm", "network"):
                     cell = bytes(value.asOctets()).decode("utf-8", "replace")
+                elif name == "overrides":
+                    cell = bytes(value.asOctets()).decode("utf-8", "replace").split()
                 elif name == "oper":
                     cell = OPER_STATUS.get(int(value), str(int(value)))
                 elif name == "guest_address":

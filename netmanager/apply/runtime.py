@@ -161,17 +161,7 @@ def set_links(topology: str, target: str, change: LinkChange) -> SetOutcome:
         )
     ports = resolve(record, target)
     _refuse_missing_netem(record, ports, change)
-    override = PortOverride(
-        rate_bps=change.rate_bps,
-        delay_us=change.delay_us,
-        jitter_us=change.jitter_us,
-        loss_ppm=change.loss_ppm,
-        up=change.up,
-    )
-    if record.transport == "agents":
-        asyncio.run(_through_agents(record, ports, change))
-    else:
-        _in_process(record, ports, override)
+    _change(record, {h: {key: change for key in keys} for h, keys in ports.items()})
     return SetOutcome(
         topology,
         target,
@@ -205,14 +195,32 @@ def _refuse_missing_netem(
         )
 
 
-def _in_process(record: Record, ports: Mapping[str, list[PortKey]], override: PortOverride) -> None:
+def _change(record: Record, changes: Mapping[str, Mapping[PortKey, LinkChange]]) -> None:
+    """Each host's ports changed, through its agent or this process's backend."""
+    if record.transport == "agents":
+        asyncio.run(_through_agents(record, changes))
+    else:
+        _in_process(record, changes)
+
+
+def _override(change: LinkChange) -> PortOverride:
+    return PortOverride(
+        rate_bps=change.rate_bps,
+        delay_us=change.delay_us,
+        jitter_us=change.jitter_us,
+        loss_ppm=change.loss_ppm,
+        up=change.up,
+    )
+
+
+def _in_process(record: Record, changes: Mapping[str, Mapping[PortKey, LinkChange]]) -> None:
     """A topology applied with --local: this process's backend of each host."""
     from netmanager.apply.local import LocalTransport
 
-    for host, keys in sorted(ports.items()):
+    for host, ports in sorted(changes.items()):
         transport = LocalTransport.kernel(host, record.hosts[host].dom0)
         try:
-            asyncio.run(transport.runtime({key: override for key in keys}))
+            asyncio.run(transport.runtime({key: _override(c) for key, c in ports.items()}))
         except Exception as exc:
             raise _problem(
                 "E772",
@@ -225,12 +233,23 @@ def _in_process(record: Record, ports: Mapping[str, list[PortKey]], override: Po
 
 
 async def _through_agents(
-    record: Record, ports: Mapping[str, list[PortKey]], change: LinkChange
+    record: Record, changes: Mapping[str, Mapping[PortKey, LinkChange]]
 ) -> None:
+    hosts = sorted(changes)
+    chosen = _agent_clients(record, hosts)
+    results = await asyncio.gather(
+        *(_on_host(chosen[h], h, changes[h]) for h in hosts), return_exceptions=True
+    )
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        # each host answered for itself: those not named here carry the change
+        raise failed[0]
+
+
+def _agent_clients(record: Record, hosts: list[str]) -> dict[str, Any]:
     from netmanager.apply.readback import _remote_agents
     from netmanager.apply.topology import clients, running_agents
 
-    hosts = sorted(ports)
     infos = {h: a for h, a in running_agents().items() if h in hosts}
     infos |= _remote_agents([record], hosts)
     missing = [h for h in hosts if h not in infos]
@@ -241,17 +260,10 @@ async def _through_agents(
             "netmanager apply starts it again",
             SetFailed,
         )
-    chosen = clients(None, infos, "set")
-    results = await asyncio.gather(
-        *(_on_host(chosen[h], h, ports[h], change) for h in hosts), return_exceptions=True
-    )
-    failed = [r for r in results if isinstance(r, BaseException)]
-    if failed:
-        # each host answered for itself: those not named here carry the change
-        raise failed[0]
+    return clients(None, infos, "set")
 
 
-async def _on_host(client: Any, host: str, keys: list[PortKey], change: LinkChange) -> None:
+async def _on_host(client: Any, host: str, changes: Mapping[PortKey, LinkChange]) -> None:
     from pysnmp.proto import rfc1902
 
     from netmanager.agentctl.client import AgentError
@@ -260,6 +272,7 @@ async def _on_host(client: Any, host: str, keys: list[PortKey], change: LinkChan
     name = mib.oid_of("nmLinkNameEntry")
     link = mib.oid_of("nmLinkEntry")
     admin = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
+    keys = sorted(changes)
     async with client:
         try:
             found = await client.get(
@@ -277,6 +290,7 @@ async def _on_host(client: Any, host: str, keys: list[PortKey], change: LinkChan
                         "netmanager status shows what the host's agent reports",
                         SetFailed,
                     ) from None
+                change = changes[key]
                 u = rfc1902.Unsigned32
                 if change.rate_bps is not None:
                     varbinds.append(((*link, 4, index), u(change.rate_bps // 1000)))
@@ -297,6 +311,167 @@ async def _on_host(client: Any, host: str, keys: list[PortKey], change: LinkChan
                 "nothing changed there",
                 SetFailed,
             ) from exc
+
+
+# ------------------------------------------------------------------ kept, and reset
+
+#: nmLinkOverrides' words, with the LinkChange field each stands for
+WORDS = {
+    "rate": "rate_bps",
+    "delay": "delay_us",
+    "jitter": "jitter_us",
+    "loss": "loss_ppm",
+    "state": "up",
+}
+
+
+@dataclass(frozen=True)
+class KeptChange:
+    """A port's values that runtime changes set, as its host reports them, and what a
+    new virtual.xml does to them: ``replaced`` are those it changes itself (its value
+    wins), the others are kept by an apply (unless ``--reset``)."""
+
+    host: str
+    vm: str
+    network: str
+    values: tuple[str, ...]
+    replaced: tuple[str, ...] = ()
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        return tuple(v for v in self.values if v not in self.replaced)
+
+    def text(self) -> str:
+        out = f"{self.vm}:{self.network} on {self.host}: "
+        parts = []
+        if self.kept:
+            parts.append(f"{' '.join(self.kept)} set at run time, kept")
+        if self.replaced:
+            parts.append(f"{' '.join(self.replaced)} set at run time, replaced by virtual.xml's")
+        return out + "; ".join(parts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "vm": self.vm,
+            "network": self.network,
+            "kept": list(self.kept),
+            "replaced": list(self.replaced),
+        }
+
+
+def runtime_changes(topology: str) -> dict[PortKey, tuple[str, tuple[str, ...]]]:
+    """The ports of an applied topology that runtime changes set values of: (host, the
+    values' words), as the hosts report them ({} when none is, or it is not applied)."""
+    record = records().get(topology)
+    if record is None:
+        return {}
+    out: dict[PortKey, tuple[str, tuple[str, ...]]] = {}
+    if record.transport == "agents":
+        hosts = sorted(record.hosts)
+        try:
+            chosen = _agent_clients(record, hosts)
+        except NetmanagerError:
+            return {}  # an agent not running: apply starts it, with its journal
+
+        async def all_hosts() -> list[Any]:
+            return await asyncio.gather(
+                *(_overrides_of(chosen[h], topology) for h in hosts), return_exceptions=True
+            )
+
+        for host, found in zip(hosts, asyncio.run(all_hosts()), strict=True):
+            if isinstance(found, BaseException):
+                continue  # what the host could not say, the next status shows
+            for key, words in found.items():
+                out[key] = (host, words)
+        return out
+    from netmanager.apply.local import LocalTransport
+    from netmanager.host.runtime import VALUES
+
+    names = {v: k for k, v in WORDS.items()}
+    for host, config in sorted(record.hosts.items()):
+        transport = LocalTransport.kernel(host, config.dom0)
+        try:
+            values: dict[PortKey, PortOverride] = getattr(transport.backend, "port_values", dict)()
+        finally:
+            transport.close()
+        for key, override in values.items():
+            if key[0] == topology:
+                fields = [*VALUES, "up"]
+                words = tuple(names[f] for f in fields if getattr(override, f) is not None)
+                out[key] = (host, words)
+    return out
+
+
+async def _overrides_of(client: Any, topology: str) -> dict[PortKey, tuple[str, ...]]:
+    """A host's ports of ``topology`` with runtime changes (its link table: read only
+    where nmMonitorOverrides says there are any)."""
+    from netmanager.snmp import mib
+
+    entry = mib.oid_of("nmLinkEntry")
+    out: dict[PortKey, tuple[str, ...]] = {}
+    async with client:
+        (count,) = await client.get((*mib.oid_of("nmMonitorOverrides"), 0))
+        try:
+            if not int(count):
+                return out
+        except (TypeError, ValueError):
+            return out  # an agent of before runtime changes
+        rows: dict[int, dict[int, str]] = {}
+        for column in (1, 2, 17):
+            for oid, value in await client.walk((*entry, column)):
+                text = bytes(value.asOctets()).decode("utf-8", "replace")
+                rows.setdefault(oid[-1], {})[column] = text
+    for row in rows.values():
+        vm, network, words = row.get(1, ""), row.get(2, ""), row.get(17, "")
+        if not words or not vm.startswith(f"{topology}/"):
+            continue
+        out[(topology, vm.split("/", 1)[1], network.split("/", 1)[-1])] = tuple(words.split())
+    return out
+
+
+def kept_changes(topology: str, new_ports: Mapping[PortKey, Any] | None) -> list[KeptChange]:
+    """The runtime changes of an applied topology, and which of them a new configuration
+    (``new_ports``: its ports by key, None: the same topology) replaces with its own
+    values: those where it differs from the topology as applied."""
+    record = records().get(topology)
+    if record is None:
+        return []
+    from netmanager.host.runtime import own_values, ports_by_key
+
+    applied = ports_by_key(record.hosts.values())
+    out = []
+    for key, (host, words) in sorted(runtime_changes(topology).items()):
+        replaced: tuple[str, ...] = ()
+        if new_ports is not None and key in applied:
+            new = new_ports.get(key)
+            before = own_values(applied[key])
+            after = own_values(new) if new is not None else before
+            replaced = tuple(w for w in words if (before[WORDS[w]] or 0) != (after[WORDS[w]] or 0))
+        out.append(KeptChange(host, key[1], key[2], words, replaced))
+    return out
+
+
+def reset(topology: str) -> list[KeptChange]:
+    """Undo every runtime change of an applied topology: each port back to the values
+    it was applied with (the hosts then forget them); what was undone."""
+    record = records().get(topology)
+    if record is None:
+        return []
+    from netmanager.host.runtime import own_values, ports_by_key
+
+    applied = ports_by_key(record.hosts.values())
+    found = kept_changes(topology, None)
+    changes: dict[str, dict[PortKey, LinkChange]] = {}
+    for kept in found:
+        key = (topology, kept.vm, kept.network)
+        own = own_values(applied[key])
+        values = {WORDS[w]: own[WORDS[w]] for w in kept.values}
+        values = {k: (v if v is not None else 0) for k, v in values.items()}
+        changes.setdefault(kept.host, {})[key] = LinkChange(**values)
+    if changes:
+        _change(record, changes)
+    return found
 
 
 async def _last_error(client: Any) -> str:

@@ -83,7 +83,7 @@ def merge(
         own = own_values(ports[key])
         kept = out.get(key, PortOverride())
         values = {**kept.values(), **change.values()}
-        values = {n: v for n, v in values.items() if v != own[n]}
+        values = {n: v for n, v in values.items() if not _same(n, v, own[n])}
         base = tuple((n, own[n]) for n in sorted(values))
         merged = PortOverride(**values, base=base)
         if merged.empty:
@@ -109,12 +109,20 @@ def prune(
         values = {
             n: v
             for n, v in override.values().items()
-            if base.get(n, own[n]) == own[n] and v != own[n]
+            if _same(n, base.get(n, own[n]), own[n]) and not _same(n, v, own[n])
         }
         kept = PortOverride(**values, base=tuple((n, own[n]) for n in sorted(values)))
         if not kept.empty:
             out[key] = kept
     return out
+
+
+def _same(name: str, a: Any, b: Any) -> bool:
+    """Whether two values of a field mean the same: 0 and None are both "none" for the
+    shaping values."""
+    if name in VALUES:
+        return (a or 0) == (b or 0)
+    return bool(a == b)
 
 
 def apply_overrides(config: HostConfig, overrides: Mapping[PortKey, PortOverride]) -> HostConfig:

@@ -14,6 +14,7 @@ from netmanager.output import Progress, print_json, progress_wanted
 if TYPE_CHECKING:
     from netmanager.apply.prepare import Deployment
     from netmanager.apply.readback import GuestDuty
+    from netmanager.apply.runtime import KeptChange
 
 
 def register(sub: Any) -> None:
@@ -53,6 +54,13 @@ def register(sub: Any) -> None:
         help="change only this VM port's shaping (repeatable): a transaction scoped to its "
         "links on its host, nothing else observed or changed; virtual.xml may differ from "
         "what was applied in those ports' shaping only",
+    )
+    apply.add_argument(
+        "--reset",
+        action="store_true",
+        help="undo the topology's runtime changes (netmanager set, SNMP SETs) first: every "
+        "port back to virtual.xml's values; without it an apply keeps them, except the "
+        "values virtual.xml itself changed since",
     )
     apply.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
     apply.set_defaults(run=run_apply)
@@ -104,12 +112,17 @@ def run_plan(args: argparse.Namespace) -> int:
     from netmanager.apply import topology
 
     machine_plan = topology.plan(deployment, local=args.local)
+    kept = _kept(deployment)
     if args.json:
-        print_json(machine_plan.as_json())
+        document = machine_plan.as_json()
+        document["runtime_changes"] = [k.as_json() for k in kept]
+        print_json(document)
         return ExitCode.OK
     print_warnings(deployment.warnings)
     for line in machine_plan.lines():
         print(line)
+    for change in kept:  # not drift: what runtime changes set, and what apply does to them
+        print(f"= {change.text()}")
     print(f"topology '{deployment.topology}': {machine_plan.summary()}")
     return ExitCode.OK
 
@@ -120,6 +133,11 @@ def run_apply(args: argparse.Namespace) -> int:
     deployment = prepare(args.real, args.virtual)
     if not args.json:
         print_warnings(deployment.warnings)
+    reset: list[KeptChange] = []
+    if args.reset:
+        from netmanager.apply import runtime
+
+        reset = runtime.reset(deployment.topology)
     progress = _progress(args)
     try:
         from netmanager.apply import commit, topology
@@ -136,10 +154,15 @@ def run_apply(args: argparse.Namespace) -> int:
     finally:
         progress.finish()
     duties = _guest_duties(deployment)
+    kept = _kept(deployment, after=True)
     if args.json:
         document = outcome.as_json()
         if duties:
             document["guests_to_configure"] = [d.as_json() for d in duties]
+        document["runtime_changes"] = {
+            "reset": [k.as_json() for k in reset],
+            "kept": [k.as_json() for k in kept],
+        }
         print_json(document)
         return ExitCode.OK
     phases = ", ".join(f"{name} {count}" for name, count in outcome.phases.items())
@@ -150,7 +173,21 @@ def run_apply(args: argparse.Namespace) -> int:
     )
     for duty in duties:
         print(f"{'note' if duty.carried else 'warning'}: {duty.text()}")
+    for change in reset:
+        print(f"reset: {change.vm}:{change.network} on {change.host}: {' '.join(change.values)}")
+    for change in kept:
+        print(f"note: {change.text()} (apply --reset undoes it)")
     return ExitCode.OK
+
+
+def _kept(deployment: Deployment, *, after: bool = False) -> list[KeptChange]:
+    """The topology's runtime changes, and what the deployment does to them (``after``
+    an apply: those still in force)."""
+    from netmanager.apply import runtime
+    from netmanager.host.runtime import ports_by_key
+
+    new = None if after else ports_by_key(deployment.configs.values())
+    return runtime.kept_changes(deployment.topology, new)
 
 
 def _guest_duties(deployment: Deployment) -> list[GuestDuty]:

@@ -87,7 +87,9 @@ def _link_text(interface: dict[str, Any]) -> str:
         "silent": ", no guest agent: the guest does NOT answer ARP for its address "
         "(it must carry it itself)",
     }.get(str(link.get("guest_address")), "")
-    return f" (agent: {link['oper']}{rate}{guest})"
+    overrides = link.get("overrides") or []
+    kept = f", set at run time: {' '.join(overrides)}" if overrides else ""
+    return f" (agent: {link['oper']}{rate}{kept}{guest})"
 
 
 def run_status(args: argparse.Namespace) -> int:

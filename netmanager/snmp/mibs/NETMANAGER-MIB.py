@@ -1739,6 +1739,25 @@ nmLinkGuestAddress = _NmLinkGuestAddress_Object(
 nmLinkGuestAddress.setMaxAccess("read-only")
 if mibBuilder.loadTexts:
     nmLinkGuestAddress.setStatus("current")
+
+
+class _NmLinkOverrides_Type(DisplayString):
+    """Custom type nmLinkOverrides based on DisplayString"""
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 64),
+    )
+
+
+_NmLinkOverrides_Type.__name__ = "DisplayString"
+_NmLinkOverrides_Object = MibTableColumn
+nmLinkOverrides = _NmLinkOverrides_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 1, 1, 17),
+    _NmLinkOverrides_Type()
+)
+nmLinkOverrides.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmLinkOverrides.setStatus("current")
 _NmMonitorPollInterval_Type = Unsigned32
 _NmMonitorPollInterval_Object = MibScalar
 nmMonitorPollInterval = _NmMonitorPollInterval_Object(
@@ -1835,6 +1854,17 @@ nmLinkNameIfIndex = _NmLinkNameIfIndex_Object(
 nmLinkNameIfIndex.setMaxAccess("read-only")
 if mibBuilder.loadTexts:
     nmLinkNameIfIndex.setStatus("current")
+_NmMonitorOverrides_Type = Gauge32
+_NmMonitorOverrides_Object = MibScalar
+nmMonitorOverrides = _NmMonitorOverrides_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 6),
+    _NmMonitorOverrides_Type()
+)
+nmMonitorOverrides.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmMonitorOverrides.setStatus("current")
+if mibBuilder.loadTexts:
+    nmMonitorOverrides.setUnits("ports")
 _NmConformance_ObjectIdentity = ObjectIdentity
 nmConformance = _NmConformance_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 2)
@@ -1944,10 +1974,12 @@ nmMonitorGroup.setObjects(
         ("NETMANAGER-MIB", "nmLinkOutDrops"),
         ("NETMANAGER-MIB", "nmLinkLastPoll"),
         ("NETMANAGER-MIB", "nmLinkGuestAddress"),
+        ("NETMANAGER-MIB", "nmLinkOverrides"),
         ("NETMANAGER-MIB", "nmLinkNameIfIndex"),
         ("NETMANAGER-MIB", "nmMonitorPollInterval"),
         ("NETMANAGER-MIB", "nmMonitorPollDuration"),
-        ("NETMANAGER-MIB", "nmMonitorPollCpu"))
+        ("NETMANAGER-MIB", "nmMonitorPollCpu"),
+        ("NETMANAGER-MIB", "nmMonitorOverrides"))
 )
 if mibBuilder.loadTexts:
     nmMonitorGroup.setStatus("current")
@@ -2137,6 +2169,7 @@ mibBuilder.export_symbols(
        "nmLinkOutDrops": nmLinkOutDrops,
        "nmLinkLastPoll": nmLinkLastPoll,
        "nmLinkGuestAddress": nmLinkGuestAddress,
+       "nmLinkOverrides": nmLinkOverrides,
        "nmMonitorPollInterval": nmMonitorPollInterval,
        "nmMonitorPollDuration": nmMonitorPollDuration,
        "nmMonitorPollCpu": nmMonitorPollCpu,
@@ -2145,6 +2178,7 @@ mibBuilder.export_symbols(
        "nmLinkNameVm": nmLinkNameVm,
        "nmLinkNameNetwork": nmLinkNameNetwork,
        "nmLinkNameIfIndex": nmLinkNameIfIndex,
+       "nmMonitorOverrides": nmMonitorOverrides,
        "nmConformance": nmConformance,
        "nmCompliances": nmCompliances,
        "nmAgentCompliance": nmAgentCompliance,
