@@ -387,7 +387,7 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
             lambda: monitor.rows_by_index,
             lambda changes: txn.call(backend_runtime, changes),
             netem,
-            done=lambda: monitor.set_running(monitor.running),
+            done=monitor.values_changed,
         )
 
     def publish() -> None:

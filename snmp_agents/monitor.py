@@ -54,8 +54,10 @@ IF_NUMBER: Oid = (*INTERFACES, 1, 0)
 IF_ENTRY: Oid = (*INTERFACES, 2, 1)
 IFX_ROOT: Oid = (1, 3, 6, 1, 2, 1, 31)
 IFX_ENTRY: Oid = (*IFX_ROOT, 1, 1, 1)
-#: a request naming an OID in one of these makes the poll faster for a while
-WATCHED_SUBTREES: tuple[Oid, ...] = (INTERFACES, IFX_ROOT, mib.NM_MONITOR)
+#: a request naming an OID in one of these makes the poll faster for a while: the
+#: counters' tables (not nmLinkNameTable, which a runtime change reads: a poll of many
+#: links would compete with the change for the processor)
+WATCHED_SUBTREES: tuple[Oid, ...] = (INTERFACES, IFX_ROOT, (*mib.NM_MONITOR, 1))
 
 DOWN_STATES = (2, 7)
 IF_TYPES = {"veth": 6, "bridge": 209, "vlan": 135, "vxlan": 6, "dummy": 6, "tun": 131}
@@ -500,6 +502,16 @@ class Monitor:
         except RuntimeError:
             return
         self._refresh = loop.create_task(self.poll())
+
+    def values_changed(self, read: bool = False) -> None:
+        """A runtime change: the values in force changed; the links' own state too where
+        ``read`` (a port taken down or up: every link read again), else the tables are
+        built again from the last read."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._refresh = loop.create_task(self.poll(read=read))
 
     async def run(self) -> None:
         self._wake = asyncio.Event()

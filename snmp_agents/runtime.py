@@ -44,7 +44,7 @@ class RuntimeSets:
         rows: Callable[[], Mapping[int, Any]],
         change: Callable[[dict[PortKey, PortOverride]], Any],
         netem: Callable[[], bool | None],
-        done: Callable[[], None] = lambda: None,
+        done: Callable[[bool], None] = lambda read: None,
     ) -> None:
         self.rows = rows
         self.change = change
@@ -112,7 +112,9 @@ class RuntimeSets:
             self.last_error = str(exc)
             raise SetError("commitFailed", 0, str(exc)) from exc
         finally:
-            self.done()
+            # a port taken down or up: its state is read again; values alone: the
+            # tables are rebuilt from the last read
+            self.done(any(o.up is not None for o in changes.values()))
         self.last_error = ""
 
 

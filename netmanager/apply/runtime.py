@@ -18,6 +18,7 @@ port, to which the physical path's own latency comes on top.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -198,9 +199,50 @@ def _refuse_missing_netem(
 def _change(record: Record, changes: Mapping[str, Mapping[PortKey, LinkChange]]) -> None:
     """Each host's ports changed, through its agent or this process's backend."""
     if record.transport == "agents":
-        asyncio.run(_through_agents(record, changes))
+        _SESSION.run(_through_agents(record, changes))
     else:
         _in_process(record, changes)
+
+
+class _Session:
+    """An event loop of its own (in a thread) with the agents' clients kept open, for the
+    runtime changes of this process: the second change of a host costs two SNMP round
+    trips, not a new SNMP engine (some 0.1 s) and its keys."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self.clients: dict[tuple[str, str, int, str], Any] = {}
+
+    def run(self, coro: Any) -> Any:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=self._loop.run_forever, name="netmanager-set", daemon=True
+                ).start()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    async def client(self, fresh: Any) -> Any:
+        """An open client of the agent ``fresh`` (an unopened AgentClient) reaches."""
+        from netmanager.statedir import state_dir
+
+        key = (str(state_dir()), fresh.host, fresh.address, fresh.port)
+        kept = self.clients.get(key)
+        if kept is None:
+            kept = await fresh.open()
+            self.clients[key] = kept
+        return kept
+
+    def forget(self, client: Any) -> None:
+        for key, kept in list(self.clients.items()):
+            if kept is client:
+                del self.clients[key]
+                client.close()
+
+
+_SESSION = _Session()
 
 
 def _override(change: LinkChange) -> PortOverride:
@@ -237,8 +279,9 @@ async def _through_agents(
 ) -> None:
     hosts = sorted(changes)
     chosen = _agent_clients(record, hosts)
+    opened = {h: await _SESSION.client(chosen[h]) for h in hosts}
     results = await asyncio.gather(
-        *(_on_host(chosen[h], h, changes[h]) for h in hosts), return_exceptions=True
+        *(_on_host(opened[h], h, changes[h]) for h in hosts), return_exceptions=True
     )
     failed = [r for r in results if isinstance(r, BaseException)]
     if failed:
@@ -251,7 +294,9 @@ def _agent_clients(record: Record, hosts: list[str]) -> dict[str, Any]:
     from netmanager.apply.topology import clients, running_agents
 
     infos = {h: a for h, a in running_agents().items() if h in hosts}
-    infos |= _remote_agents([record], hosts)
+    if any(h not in infos for h in hosts):
+        # real hosts' agents run as services where real.xml says (it is read for them)
+        infos |= _remote_agents([record], [h for h in hosts if h not in infos])
     missing = [h for h in hosts if h not in infos]
     if missing:
         raise _problem(
@@ -273,44 +318,45 @@ async def _on_host(client: Any, host: str, changes: Mapping[PortKey, LinkChange]
     link = mib.oid_of("nmLinkEntry")
     admin = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
     keys = sorted(changes)
-    async with client:
-        try:
-            found = await client.get(
-                *((*name, 3, *_index(f"{t}/{vm}"), *_index(f"{t}/{net}")) for t, vm, net in keys)
-            )
-            varbinds = []
-            for key, value in zip(keys, found, strict=True):
-                try:
-                    index = int(value)
-                except (TypeError, ValueError):
-                    raise _problem(
-                        "E772",
-                        f"host '{host}' serves no port of VM '{key[1]}' in network "
-                        f"'{key[2]}' (yet)",
-                        "netmanager status shows what the host's agent reports",
-                        SetFailed,
-                    ) from None
-                change = changes[key]
-                u = rfc1902.Unsigned32
-                if change.rate_bps is not None:
-                    varbinds.append(((*link, 4, index), u(change.rate_bps // 1000)))
-                if change.delay_us is not None:
-                    varbinds.append(((*link, 5, index), u(change.delay_us)))
-                if change.jitter_us is not None:
-                    varbinds.append(((*link, 6, index), u(change.jitter_us)))
-                if change.loss_ppm is not None:
-                    varbinds.append(((*link, 7, index), u(change.loss_ppm)))
-                if change.up is not None:
-                    varbinds.append(((*admin, index), rfc1902.Integer32(1 if change.up else 2)))
-            await client.set(varbinds)
-        except AgentError as exc:
-            why = await _last_error(client)
-            raise _problem(
-                "E772",
-                f"host '{host}' refused the change: {why or exc}",
-                "nothing changed there",
-                SetFailed,
-            ) from exc
+    # the session keeps the client open from one change to the next
+    try:
+        found = await client.get(
+            *((*name, 3, *_index(f"{t}/{vm}"), *_index(f"{t}/{net}")) for t, vm, net in keys)
+        )
+        varbinds = []
+        for key, value in zip(keys, found, strict=True):
+            try:
+                index = int(value)
+            except (TypeError, ValueError):
+                raise _problem(
+                    "E772",
+                    f"host '{host}' serves no port of VM '{key[1]}' in network '{key[2]}' (yet)",
+                    "netmanager status shows what the host's agent reports",
+                    SetFailed,
+                ) from None
+            change = changes[key]
+            u = rfc1902.Unsigned32
+            if change.rate_bps is not None:
+                varbinds.append(((*link, 4, index), u(change.rate_bps // 1000)))
+            if change.delay_us is not None:
+                varbinds.append(((*link, 5, index), u(change.delay_us)))
+            if change.jitter_us is not None:
+                varbinds.append(((*link, 6, index), u(change.jitter_us)))
+            if change.loss_ppm is not None:
+                varbinds.append(((*link, 7, index), u(change.loss_ppm)))
+            if change.up is not None:
+                varbinds.append(((*admin, index), rfc1902.Integer32(1 if change.up else 2)))
+        await client.set(varbinds)
+    except AgentError as exc:
+        why = await _last_error(client)
+        if not why:
+            _SESSION.forget(client)  # no answer: the next change opens it again
+        raise _problem(
+            "E772",
+            f"host '{host}' refused the change: {why or exc}",
+            "nothing changed there",
+            SetFailed,
+        ) from exc
 
 
 # ------------------------------------------------------------------ kept, and reset
