@@ -205,6 +205,7 @@ def _table(
 #: nmLinkOverrides' words, by the override's fields
 _OVERRIDE_WORDS = (
     ("rate_bps", "rate"),
+    ("rate_in_bps", "rate"),
     ("delay_us", "delay"),
     ("jitter_us", "jitter"),
     ("loss_ppm", "loss"),
@@ -215,7 +216,8 @@ _OVERRIDE_WORDS = (
 def _override_words(override: PortOverride | None) -> str:
     if override is None:
         return ""
-    return " ".join(word for name, word in _OVERRIDE_WORDS if getattr(override, name) is not None)
+    words = [word for name, word in _OVERRIDE_WORDS if getattr(override, name) is not None]
+    return " ".join(dict.fromkeys(words))
 
 
 def _string_index(text: str) -> tuple[int, ...]:

@@ -98,6 +98,8 @@ class RuntimeSets:
                     "this host's kernel has no NetEm (sch_netem): no delay, jitter or loss",
                 )
             wanted.setdefault(key, {})[name] = number * factor
+            if name == "rate_bps":  # nmLinkRate: both ways
+                wanted[key]["rate_in_bps"] = number * factor
         return {key: PortOverride(**values) for key, values in wanted.items()}
 
     async def run(self, changes: dict[PortKey, PortOverride]) -> None:

@@ -248,6 +248,7 @@ _SESSION = _Session()
 def _override(change: LinkChange) -> PortOverride:
     return PortOverride(
         rate_bps=change.rate_bps,
+        rate_in_bps=change.rate_bps,
         delay_us=change.delay_us,
         jitter_us=change.jitter_us,
         loss_ppm=change.loss_ppm,
@@ -434,7 +435,7 @@ def runtime_changes(topology: str) -> dict[PortKey, tuple[str, tuple[str, ...]]]
     from netmanager.apply.local import LocalTransport
     from netmanager.host.runtime import VALUES
 
-    names = {v: k for k, v in WORDS.items()}
+    names = {v: k for k, v in WORDS.items()} | {"rate_in_bps": "rate"}
     for host, config in sorted(record.hosts.items()):
         transport = LocalTransport.kernel(host, config.dom0)
         try:
@@ -444,7 +445,8 @@ def runtime_changes(topology: str) -> dict[PortKey, tuple[str, tuple[str, ...]]]
         for key, override in values.items():
             if key[0] == topology:
                 fields = [*VALUES, "up"]
-                words = tuple(names[f] for f in fields if getattr(override, f) is not None)
+                found = [names[f] for f in fields if getattr(override, f) is not None]
+                words = tuple(dict.fromkeys(found))
                 out[key] = (host, words)
     return out
 

@@ -9,9 +9,9 @@ re-apply keeps them; each value remembers what the topology gave when it was set
 candidate whose own value has changed since wins over it (the file's new value is what
 the user asked for last).  A port that is gone takes its override with it.
 
-Values are those of the port's qdiscs, both directions for the rate (TBF towards the VM
-and on the IFB of what it sends), towards the VM for delay, jitter and loss (NetEm under
-the TBF), as :mod:`netmanager.compile.desired` renders a port's shaping.
+Values are those of the port's qdiscs: the rate towards the VM (its TBF) and from it (the
+TBF on the IFB of what it sends), delay, jitter and loss towards the VM (NetEm under the
+TBF), as :mod:`netmanager.compile.desired` renders a port's shaping.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from netmanager.compile.hostconfig import HostConfig, Port, Shaping
 from netmanager.host.rows import PortKey
 
 #: the shaping values an override may set (None: the topology's)
-VALUES = ("rate_bps", "delay_us", "jitter_us", "loss_ppm")
+VALUES = ("rate_bps", "rate_in_bps", "delay_us", "jitter_us", "loss_ppm")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class PortOverride:
     """A port's runtime values; None leaves the topology's.  ``base``: the topology's
     own values (rate, delay, jitter, loss; "up") when each was set."""
 
-    rate_bps: int | None = None
+    rate_bps: int | None = None  # towards the VM
+    rate_in_bps: int | None = None  # from the VM
     delay_us: int | None = None
     jitter_us: int | None = None
     loss_ppm: int | None = None
@@ -63,6 +64,7 @@ def own_values(port: Port) -> dict[str, Any]:
     """What the topology itself gives a port, as overrides name them."""
     return {
         "rate_bps": port.egress.rate_bps,
+        "rate_in_bps": port.ingress.rate_bps,
         "delay_us": port.egress.delay_us,
         "jitter_us": port.egress.jitter_us,
         "loss_ppm": port.egress.loss_ppm,
@@ -146,7 +148,8 @@ def _overridden(port: Port, override: PortOverride) -> Port:
     ingress = port.ingress
     if override.rate_bps is not None:
         egress = replace(egress, rate_bps=override.rate_bps)
-        ingress = replace(ingress, rate_bps=override.rate_bps)
+    if override.rate_in_bps is not None:
+        ingress = replace(ingress, rate_bps=override.rate_in_bps)
     netem = {n: getattr(override, n) for n in ("delay_us", "jitter_us", "loss_ppm")}
     egress = replace(egress, **{n: v for n, v in netem.items() if v is not None})
     return replace(
@@ -159,7 +162,8 @@ def _overridden(port: Port, override: PortOverride) -> Port:
 
 def _none_if_zero(shaping: Shaping) -> Shaping:
     """0 is "none" for every value (no TBF, no NetEm), as the topology writes it."""
-    return replace(shaping, **{n: None for n in VALUES if getattr(shaping, n) == 0})
+    names = ("rate_bps", "delay_us", "jitter_us", "loss_ppm")
+    return replace(shaping, **{n: None for n in names if getattr(shaping, n) == 0})
 
 
 def ports_by_key(configs: Iterable[HostConfig]) -> dict[PortKey, Port]:

@@ -46,16 +46,25 @@ def test_merge_and_prune_keep_what_the_topology_did_not_change() -> None:
     config = configs["host1"]
     ports = runtime.ports_by_key([config])
     key = ("two-hosts", "vm1", "lan")
-    merged = runtime.merge({}, {key: PortOverride(rate_bps=20_000_000)}, ports)
-    assert merged[key].rate_bps == 20_000_000 and dict(merged[key].base) == {"rate_bps": 10_000_000}
+    merged = runtime.merge(
+        {}, {key: PortOverride(rate_bps=20_000_000, rate_in_bps=20_000_000)}, ports
+    )
+    assert merged[key].rate_bps == 20_000_000
+    assert dict(merged[key].base) == {"rate_bps": 10_000_000, "rate_in_bps": 10_000_000}
     # set back to the topology's own value: no override left
-    assert runtime.merge(merged, {key: PortOverride(rate_bps=10_000_000)}, ports) == {}
+    both = PortOverride(rate_bps=10_000_000, rate_in_bps=10_000_000)
+    assert runtime.merge(merged, {key: both}, ports) == {}
     # kept while the topology's value stays; dropped once it changed (the file wins)
     assert runtime.prune(merged, ports) == merged
     changed = dataclasses.replace(
         config.ports[0], egress=dataclasses.replace(config.ports[0].egress, rate_bps=5_000_000)
     )
-    assert runtime.prune(merged, {key: changed}) == {}
+    # each direction on its own: the rate towards the VM changed, the other is kept
+    assert runtime.prune(merged, {key: changed})[key].values() == {"rate_in_bps": 20_000_000}
+    both_changed = dataclasses.replace(
+        changed, ingress=dataclasses.replace(changed.ingress, rate_bps=5_000_000)
+    )
+    assert runtime.prune(merged, {key: both_changed}) == {}
     assert runtime.prune(merged, {}) == {}  # the port is gone
     over = runtime.apply_overrides(config, merged)
     assert over.ports[0].egress.rate_bps == over.ports[0].ingress.rate_bps == 20_000_000
@@ -85,7 +94,9 @@ def test_a_port_changes_in_place_and_keeps_its_change(prefix: str, tmp_path: Pat
         before = _tc(config.dom0, port.vif) + _tc(config.dom0, port.ifb)
         assert [q["options"]["rate"] for q in before] == [1_250_000, 1_250_000]
         # 20 Mbit/s both ways, in place: the same qdiscs (handles), a new rate
-        assert backend.runtime({key: PortOverride(rate_bps=20_000_000)}) == 2
+        assert (
+            backend.runtime({key: PortOverride(rate_bps=20_000_000, rate_in_bps=20_000_000)}) == 2
+        )
         after = _tc(config.dom0, port.vif) + _tc(config.dom0, port.ifb)
         assert [q["handle"] for q in after] == [q["handle"] for q in before]
         assert [q["options"]["rate"] for q in after] == [2_500_000, 2_500_000]
@@ -121,7 +132,7 @@ def test_a_port_changes_in_place_and_keeps_its_change(prefix: str, tmp_path: Pat
         assert [q["options"]["rate"] for q in _tc(config.dom0, port.vif)] == [625_000]
         assert backend.port_values() == {}
         # destroy forgets
-        backend.runtime({key: PortOverride(rate_bps=20_000_000)})
+        backend.runtime({key: PortOverride(rate_bps=20_000_000, rate_in_bps=20_000_000)})
         backend.stage(Candidate())
         backend.commit()
         backend.confirm()
@@ -153,7 +164,9 @@ def test_a_runtime_set_is_checked_before_anything_changes() -> None:
     u = rfc1902.Unsigned32
     assert sets.plan(
         [(0, (*rate, 3), u(20000)), (1, (*IF_ADMIN_STATUS, 3), rfc1902.Integer32(2))]
-    ) == {("lab", "vm1", "lan"): PortOverride(rate_bps=20_000_000, up=False)}
+    ) == {
+        ("lab", "vm1", "lan"): PortOverride(rate_bps=20_000_000, rate_in_bps=20_000_000, up=False)
+    }
 
     def refused(varbinds: list[tuple[int, tuple[int, ...], object]]) -> tuple[str, int]:
         with pytest.raises(SetError) as caught:
