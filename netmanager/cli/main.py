@@ -21,6 +21,7 @@ COMMANDS = (
     "map",
     "apply",
     "inspect",
+    "capture",
     "doctor",
     "verify",
     "agents",
