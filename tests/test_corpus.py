@@ -136,6 +136,7 @@ def test_case_directory_is_tidy(case: Case) -> None:
     """Only the manifest, the goldens and the files under test; nothing big, nothing made."""
     allowed = {"case.toml", "expected.txt", "expected.json"}
     allowed |= {p for p in (case.real, case.virtual) if "/" not in p}
+    allowed |= {p.name for p in case.path.glob("*.csv")}  # traces a schedule names
     present = {p.name for p in case.path.iterdir()}
     assert present <= allowed, f"unexpected files: {sorted(present - allowed)}"
     assert not present & set(case.generate), "generated files must not be committed"

@@ -35,6 +35,7 @@ from netmanager.inputs.model import (
     HypervisorKind,
     IdRange,
     Interface,
+    LinkValues,
     Model,
     Network,
     NetworkNode,
@@ -47,9 +48,14 @@ from netmanager.inputs.model import (
     Real,
     Route,
     Rule,
+    Schedule,
+    ScheduledEvent,
     Shaping,
     Site,
     TemplateSource,
+    Trace,
+    TraceDirection,
+    TraceRow,
     TrapReceiver,
     UnderlayInterface,
     Virtual,
@@ -578,6 +584,7 @@ def build_virtual(source: Source, diags: Diagnostics) -> tuple[Virtual, dict[str
                     loc=b.loc(r),
                 )
             )
+    schedule_element = b.child(root, "schedule")
     virtual = Virtual(
         file=source.path,
         topology=topology,
@@ -586,8 +593,221 @@ def build_virtual(source: Source, diags: Diagnostics) -> tuple[Virtual, dict[str
         pairs=tuple(pairs),
         rules=tuple(rules),
         loc=b.loc(root),
+        schedule=_schedule(b, schedule_element) if schedule_element is not None else None,
     )
     return virtual, pins
+
+
+# ------------------------------------------------------------------------------ schedule
+
+#: the columns of a trace (the first one required), as its header names them
+TRACE_COLUMNS = ("time", "bandwidth", "latency", "loss")
+#: how many rows a trace may have, and how large its file
+MAX_TRACE_ROWS = 1_000_000
+MAX_TRACE_BYTES = 64 << 20
+
+
+def _values(b: _Builder, element: etree._Element) -> LinkValues:
+    rate = b.convert(element, "bandwidth", _rate_or_zero)
+    state = b.text(element, "state")
+    return LinkValues(
+        rate_bps=rate,
+        rate_in_bps=rate,
+        delay_us=b.convert(element, "latency", _time_or_zero),
+        jitter_us=b.convert(element, "jitter", _time_or_zero),
+        loss_ppm=b.convert(element, "loss", _percent_or_zero),
+        up=None if state is None else state == "up",
+    )
+
+
+def _rate_or_zero(text: str) -> int:
+    return 0 if text.strip() == "0" else units.parse_rate(text)
+
+
+def _time_or_zero(text: str) -> int:
+    return 0 if text.strip() == "0" else units.parse_time(text)
+
+
+def _percent_or_zero(text: str) -> int:
+    return 0 if text.strip() in ("0", "0%") else units.parse_percent(text)
+
+
+def _schedule(b: _Builder, element: etree._Element) -> Schedule:
+    events = []
+    traces = []
+    for e in b.children(element, "event"):
+        values = _values(b, e)
+        if values.empty:
+            b.diags.error(
+                "E220",
+                b.loc(e),
+                "this event changes nothing",
+                "give bandwidth, latency, jitter, loss or state",
+            )
+        every = b.convert(e, "every", units.parse_time)
+        count = b.integer(e, "count")
+        until = b.convert(e, "until", units.parse_time)
+        if every is not None and every <= 0:
+            b.diags.error("E221", b.loc(e, "every"), "every must be above zero")
+        if every is not None and count is None and until is None:
+            b.diags.error(
+                "E221",
+                b.loc(e, "every"),
+                "a repeated event needs count or until",
+                'e.g. every="10s" count="6"',
+            )
+        if every is None and (count is not None or until is not None):
+            attribute = "count" if count is not None else "until"
+            b.diags.error(
+                "E221", b.loc(e, attribute), f"{attribute} goes with every", 'add every="..."'
+            )
+        events.append(
+            ScheduledEvent(
+                at_us=b.convert(e, "at", units.parse_time) or 0,
+                target=b.text(e, "target") or "",
+                values=values,
+                every_us=every,
+                count=count,
+                until_us=until,
+                loc=b.loc(e),
+            )
+        )
+    for t in b.children(element, "trace"):
+        direction = TraceDirection(b.text(t, "direction") or "both")
+        file = b.text(t, "file") or ""
+        traces.append(
+            Trace(
+                target=b.text(t, "target") or "",
+                file=file,
+                direction=direction,
+                at_us=b.convert(t, "at", units.parse_time, "0s") or 0,
+                rows=_trace_rows(b, t, file, direction),
+                loc=b.loc(t),
+            )
+        )
+    return Schedule(tuple(events), tuple(traces), b.loc(element))
+
+
+def _trace_rows(
+    b: _Builder, element: etree._Element, file: str, direction: TraceDirection
+) -> tuple[TraceRow, ...]:
+    """A trace's CSV rows (relative to virtual.xml's directory); every problem an
+    error at its line and column in the CSV file, or at the trace's file attribute."""
+    import csv
+    import io
+
+    where = b.loc(element, "file")
+    path = Path(b.source.path).parent / file
+    name = str(path)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_TRACE_BYTES + 1)
+    except OSError as exc:
+        b.diags.error(
+            "E222", where, f"cannot read trace {file}: {exc.strerror or exc}", "check the path"
+        )
+        return ()
+    if len(data) > MAX_TRACE_BYTES:
+        b.diags.error("E222", where, f"trace {file} is larger than {MAX_TRACE_BYTES >> 20} MiB")
+        return ()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        b.diags.error("E222", where, f"trace {file} is not UTF-8 text (byte {exc.start})")
+        return ()
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines:
+        b.diags.error(
+            "E222", where, f"trace {file} is empty", "a header row: time,bandwidth,latency,loss"
+        )
+        return ()
+    header = [h.strip().lower() for h in lines[0]]
+    unknown = [h for h in header if h not in TRACE_COLUMNS]
+    if unknown or not header or header[0] != "time" or len(set(header)) != len(header):
+        b.diags.error(
+            "E223",
+            Loc(name, 1, 1),
+            f"the header is {','.join(header)}: time first, then any of bandwidth, latency, loss",
+            "e.g. time,bandwidth,latency,loss",
+        )
+        return ()
+    parse = {
+        "bandwidth": _rate_or_zero,
+        "latency": _time_or_zero,
+        "loss": _percent_or_zero,
+    }
+    rows: list[TraceRow] = []
+    last = -1
+    for number, row in enumerate(lines[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(rows) >= MAX_TRACE_ROWS:
+            b.diags.error("E223", Loc(name, number, 1), f"more than {MAX_TRACE_ROWS} rows")
+            break
+        if len(row) > len(header):
+            b.diags.error(
+                "E223", Loc(name, number, 1), f"{len(row)} cells, the header names {len(header)}"
+            )
+            continue
+        cells = dict(zip(header, (c.strip() for c in row), strict=False))
+        col = 1
+        values: dict[str, int] = {}
+        at = None
+        bad = False
+        for index, column in enumerate(header):
+            cell = cells.get(column, "")
+            col = 1 + sum(len(c) + 1 for c in row[:index])
+            if column == "time":
+                try:
+                    seconds = float(cell)
+                    if not seconds >= 0 or seconds > 86_400 * 7:
+                        raise ValueError(cell)
+                    at = round(seconds * 1_000_000)
+                except ValueError:
+                    b.diags.error(
+                        "E223",
+                        Loc(name, number, col),
+                        f"'{cell}' is not a time in seconds",
+                        "e.g. 0.1",
+                    )
+                    bad = True
+                continue
+            if not cell:
+                continue
+            try:
+                values[column] = parse[column](cell)
+            except units.UnitError as exc:
+                b.diags.error("E223", Loc(name, number, col), str(exc), exc.hint)
+                bad = True
+                continue
+            if direction is TraceDirection.UP and column != "bandwidth":
+                b.diags.error(
+                    "E223",
+                    Loc(name, number, col),
+                    f'an uplink trace (direction="up") sets the rate from the VM only: no {column}',
+                    "latency and loss apply towards the VM: a downlink trace",
+                )
+                bad = True
+        if bad or at is None:
+            continue
+        if at <= last:
+            b.diags.error("E223", Loc(name, number, 1), "the times must increase from row to row")
+            continue
+        last = at
+        rate = values.get("bandwidth")
+        rows.append(
+            TraceRow(
+                at,
+                LinkValues(
+                    rate_bps=rate if direction is not TraceDirection.UP else None,
+                    rate_in_bps=rate if direction is not TraceDirection.DOWN else None,
+                    delay_us=values.get("latency"),
+                    loss_ppm=values.get("loss"),
+                ),
+                Loc(name, number, 1),
+            )
+        )
+    return tuple(rows)
 
 
 def _pin_from_virtual(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 from netmanager.errors import NOWHERE, Loc
@@ -386,6 +386,91 @@ class Rule:
     loc: Loc = NOWHERE
 
 
+class TraceDirection(enum.StrEnum):
+    BOTH = "both"
+    DOWN = "down"  # towards the VM (a downlink trace)
+    UP = "up"  # from the VM (an uplink trace)
+
+
+@dataclass(frozen=True)
+class LinkValues:
+    """What a scheduled change sets (None: left as it is): the rate towards the VM and
+    from it (0: no limit), NetEm's delay, jitter and loss towards the VM, the ports'
+    state (False: down)."""
+
+    rate_bps: int | None = None
+    rate_in_bps: int | None = None
+    delay_us: int | None = None
+    jitter_us: int | None = None
+    loss_ppm: int | None = None
+    up: bool | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    @property
+    def needs_netem(self) -> bool:
+        return bool(self.delay_us or self.jitter_us or self.loss_ppm)
+
+
+@dataclass(frozen=True)
+class ScheduledEvent:
+    """A change of a target's links ``at_us`` after the schedule's start, repeated every
+    ``every_us`` ``count`` times in all or until ``until_us``."""
+
+    at_us: int
+    target: str
+    values: LinkValues
+    every_us: int | None = None
+    count: int | None = None
+    until_us: int | None = None
+    loc: Loc = NOWHERE
+
+    def times(self, limit: int) -> list[int]:
+        """When it happens (at most ``limit`` times)."""
+        if self.every_us is None:
+            return [self.at_us]
+        out: list[int] = []
+        t = self.at_us
+        while len(out) < limit:
+            if self.count is not None and len(out) >= self.count:
+                break
+            if self.until_us is not None and t > self.until_us:
+                break
+            if self.count is None and self.until_us is None:
+                break
+            out.append(t)
+            t += self.every_us
+        return out
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    at_us: int  # after the trace's own start
+    values: LinkValues
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A replayed trace: its rows change the target's links at their times."""
+
+    target: str
+    file: str
+    direction: TraceDirection
+    at_us: int
+    rows: tuple[TraceRow, ...] = ()
+    loc: Loc = NOWHERE
+
+
+@dataclass(frozen=True)
+class Schedule:
+    events: tuple[ScheduledEvent, ...] = ()
+    traces: tuple[Trace, ...] = ()
+    loc: Loc = NOWHERE
+
+
 @dataclass(frozen=True)
 class Virtual:
     file: str
@@ -395,6 +480,7 @@ class Virtual:
     pairs: tuple[PairShaping, ...] = ()
     rules: tuple[Rule, ...] = ()
     loc: Loc = NOWHERE
+    schedule: Schedule | None = None
 
     @cached_property
     def network_by_name(self) -> dict[str, Network]:

@@ -432,6 +432,59 @@ def check_virtual(virtual: Virtual, diags: Diagnostics) -> None:
     _check_rules(virtual, diags)
     _check_routes(virtual, diags, holders)
     _check_overlaps(virtual, diags)
+    _check_schedule(virtual, diags)
+
+
+#: how many timed changes a schedule may come to, repeated events and traces included
+MAX_SCHEDULED = 1_000_000
+
+
+def schedule_target(virtual: Virtual, target: str) -> list[tuple[str, str]] | str:
+    """The (VM, network) ports a schedule's target names: a network, VM:NETWORK or a VM;
+    or why it names none."""
+    if ":" in target:
+        vm_name, network = target.split(":", 1)
+        vm = virtual.vm_by_name.get(vm_name)
+        if vm is None:
+            return f"no VM '{vm_name}'"
+        if vm.interface_in(network) is None:
+            return f"VM '{vm_name}' has no interface in network '{network}'"
+        return [(vm_name, network)]
+    if target in virtual.network_by_name:
+        return [(vm.name, i.network) for vm, i in virtual.members(target)]
+    vm = virtual.vm_by_name.get(target)
+    if vm is not None:
+        return [(vm.name, i.network) for i in vm.interfaces]
+    return f"no network or VM '{target}'"
+
+
+def _check_schedule(virtual: Virtual, diags: Diagnostics) -> None:
+    schedule = virtual.schedule
+    if schedule is None:
+        return
+    total = 0
+    names = sorted(virtual.network_by_name) + sorted(virtual.vm_by_name)
+    targets = [(e.target, e.loc) for e in schedule.events]
+    targets += [(t.target, t.loc) for t in schedule.traces]
+    for target, loc in targets:
+        found = schedule_target(virtual, target)
+        if isinstance(found, str):
+            diags.error(
+                "E224",
+                loc,
+                f"target '{target}': {found}",
+                "a network, VM:NETWORK or a VM; " + choices("names", names),
+            )
+    for event in schedule.events:
+        total += len(event.times(MAX_SCHEDULED + 1))
+    total += sum(len(t.rows) for t in schedule.traces)
+    if total > MAX_SCHEDULED:
+        diags.error(
+            "E225",
+            schedule.loc,
+            f"the schedule comes to more than {MAX_SCHEDULED} timed changes",
+            "fewer repeats, or a shorter trace",
+        )
 
 
 def _check_pairs(virtual: Virtual, diags: Diagnostics) -> None:

@@ -1,0 +1,91 @@
+"""A topology's ``<schedule>`` as each host plays it (pure).
+
+Every event (each of its repeats) and every row of every trace becomes a :class:`Step`:
+a time after the schedule's start, one VM port, the values to set there, and where it
+comes from (``virtual.xml:LINE`` or ``trace.csv:LINE``, for the log users line up with
+their application's).  A step goes to the host the VM is placed on; each host's steps
+are in time order (steps at the same time in the order of the file).  The host's agent
+runs them from its own monotonic clock once told when the start is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from netmanager.inputs.model import LinkValues, Virtual
+from netmanager.inputs.validate import MAX_SCHEDULED, schedule_target
+
+
+@dataclass(frozen=True)
+class Step:
+    at_us: int
+    vm: str
+    network: str
+    values: LinkValues
+    source: str
+
+    def as_json(self) -> list[Any]:
+        values = {f.name: getattr(self.values, f.name) for f in fields(self.values)}
+        return [
+            self.at_us,
+            self.vm,
+            self.network,
+            {k: v for k, v in values.items() if v is not None},
+            self.source,
+        ]
+
+    @classmethod
+    def from_json(cls, doc: list[Any]) -> Step:
+        at_us, vm, network, values, source = doc
+        known = {f.name for f in fields(LinkValues)}
+        return cls(
+            int(at_us),
+            str(vm),
+            str(network),
+            LinkValues(**{k: v for k, v in dict(values).items() if k in known}),
+            str(source),
+        )
+
+
+def compile_schedule(virtual: Virtual, placement: Mapping[str, str]) -> dict[str, tuple[Step, ...]]:
+    """Each host's steps (hosts with none left out); ``placement``: VM -> host."""
+    schedule = virtual.schedule
+    if schedule is None:
+        return {}
+    steps: list[tuple[int, int, str, Step]] = []  # (time, order, host, step)
+    order = 0
+    for event in schedule.events:
+        ports = schedule_target(virtual, event.target)
+        if isinstance(ports, str):  # validation reported it
+            continue
+        source = f"{_name(event.loc.file)}:{event.loc.line}"
+        for at in event.times(MAX_SCHEDULED):
+            for vm, network in ports:
+                order += 1
+                step = Step(at, vm, network, event.values, source)
+                steps.append((at, order, placement[vm], step))
+    for trace in schedule.traces:
+        ports = schedule_target(virtual, trace.target)
+        if isinstance(ports, str):
+            continue
+        for row in trace.rows:
+            at = trace.at_us + row.at_us
+            source = f"{_name(row.loc.file)}:{row.loc.line}"
+            for vm, network in ports:
+                order += 1
+                steps.append((at, order, placement[vm], Step(at, vm, network, row.values, source)))
+    by_host: dict[str, list[Step]] = {}
+    for _, _, host, step in sorted(steps, key=lambda s: (s[0], s[1])):
+        by_host.setdefault(host, []).append(step)
+    return {host: tuple(found) for host, found in sorted(by_host.items())}
+
+
+def needs_netem(steps: Mapping[str, tuple[Step, ...]]) -> list[str]:
+    """The hosts whose steps set a delay, jitter or loss."""
+    return sorted(h for h, found in steps.items() if any(s.values.needs_netem for s in found))
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
