@@ -38,6 +38,7 @@ from netmanager.errors import Diagnostic, Loc, NetmanagerError, single
 if TYPE_CHECKING:
     from netmanager.apply.prepare import Deployment
     from netmanager.apply.runtime import SetOutcome
+    from netmanager.apply.schedule import HostSchedule
     from netmanager.apply.topology import Outcome, TopologyPlan
     from netmanager.inputs.model import Model
     from netmanager.mapping import Mapping as MappingResult
@@ -547,6 +548,24 @@ class Testbed:
             up=up,
         )
         return self._call(lambda: set_links(self.topology, target, change))
+
+    def start_schedule(self, *, lead_s: float = 1.0) -> dict[str, int]:
+        """Start virtual.xml's ``<schedule>`` (``netmanager schedule start``): its time 0
+        ``lead_s`` from now, played by the hosts' agents; the steps per host."""
+        from netmanager.apply import schedule
+
+        return self._call(lambda: schedule.start(self.model.virtual, lead_s=lead_s))
+
+    def schedule_status(self) -> list[HostSchedule]:
+        """What each host played of the schedule, and what comes next."""
+        from netmanager.apply import schedule
+
+        return self._call(lambda: schedule.status(self.topology))
+
+    def stop_schedule(self) -> None:
+        from netmanager.apply import schedule
+
+        self._call(lambda: schedule.stop(self.topology))
 
     def verify(
         self,

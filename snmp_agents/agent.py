@@ -34,7 +34,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +61,7 @@ from snmp_agents.monitor import (
 from snmp_agents.oidtree import Entry, Oid, OidTree, Section, const, dynamic
 from snmp_agents.responder import FastV2c, Policy, Responder
 from snmp_agents.runtime import RuntimeSets
+from snmp_agents.schedule import ScheduleRunner
 from snmp_agents.service import (
     BACKENDS,
     CONFIG_DEFAULTS,
@@ -366,23 +366,31 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
     backend_runtime = getattr(backend, "runtime", None)
     if backend_runtime is not None:
         monitor.port_values = backend.port_values  # type: ignore[attr-defined]
-        # whether the kernel has NetEm: probed (a throwaway namespace, some tenths of a
-        # second) in a thread of its own when first asked; until it is known, the
-        # backend finds out itself before it changes anything
-        has_netem: list[bool] = []
-        probing: list[threading.Thread] = []
 
-        def probe_netem() -> None:
-            from netmanager.kernel import features
-
-            has_netem.append("netem" in features.local_capabilities(state_dir / "features.json"))
-
+        # whether the kernel has NetEm is not probed here (a probe makes a namespace,
+        # which a process serving requests must not risk): the backend finds out when a
+        # change needs it, before it changes anything (the manager refuses earlier for
+        # hosts emulated on its machine, whose kernel it has probed)
         def netem() -> bool | None:
-            if not has_netem and not probing:
-                probing.append(threading.Thread(target=probe_netem, daemon=True))
-                probing[0].start()
-            return has_netem[0] if has_netem else None
+            return None
 
+        def running_ports() -> set[tuple[str, str, str]]:
+            from netmanager.host.rows import host_configs_from_candidate
+            from netmanager.host.runtime import ports_by_key
+
+            running = backend.running()
+            return set(ports_by_key(host_configs_from_candidate(running, check=False)))
+
+        warm = getattr(backend, "warm_runtime", None)
+        runner = ScheduleRunner(
+            state_dir,
+            lambda changes: txn.call(backend_runtime, changes),
+            running_ports,
+            netem,
+            (lambda keys: txn.call(warm, keys)) if warm is not None else None,
+        )
+        txn.schedule = runner
+        tree.put(runner.section())
         txn.runtime = RuntimeSets(
             lambda: monitor.rows_by_index,
             lambda changes: txn.call(backend_runtime, changes),

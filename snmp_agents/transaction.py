@@ -41,6 +41,7 @@ from netmanager.statedir import read_json, write_json
 from snmp_agents.configstore import ConfigStore
 from snmp_agents.oidtree import Oid, Section, dynamic
 from snmp_agents.runtime import RuntimeSets
+from snmp_agents.schedule import ScheduleRunner
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,8 @@ class Transaction:
         self.oid_scope = (*self.col_scope.oid, 0)
         #: runtime SETs of the link table (None: the backend makes none)
         self.runtime: RuntimeSets | None = None
+        #: the schedule this host plays (None: the backend makes no runtime change)
+        self.schedule: ScheduleRunner | None = None
         #: the VM ports the last stage was scoped to (nmTxnScope), None: the whole host
         self.scope: tuple[PortKey, ...] | None = None
 
@@ -295,6 +298,14 @@ class Transaction:
         runtime = self.runtime
         if runtime is not None and any(runtime.owns(oid) for _, oid, _ in varbinds):
             return self._runtime_set(runtime, varbinds)
+        schedule = self.schedule
+        if schedule is not None and any(schedule.owns(oid) for _, oid, _ in varbinds):
+            if not all(schedule.owns(oid) for _, oid, _ in varbinds):
+                raise SetError(
+                    "inconsistentValue", 0, "the schedule's objects go alone in their request"
+                )
+            schedule.handle_set(varbinds)
+            return None
         config: list[tuple[int, Oid, Any]] = []
         op: tuple[int, str] | None = None
         timeout: int | None = None

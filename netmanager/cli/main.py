@@ -28,6 +28,7 @@ COMMANDS = (
     "hosts",
     "cleanup",
     "runtime",
+    "schedule",
 )
 
 

@@ -62,6 +62,11 @@ def register(sub: Any) -> None:
         "port back to virtual.xml's values; without it an apply keeps them, except the "
         "values virtual.xml itself changed since",
     )
+    apply.add_argument(
+        "--start-schedule",
+        action="store_true",
+        help="then start virtual.xml's <schedule> (as netmanager schedule start)",
+    )
     apply.add_argument("--fail-at", type=int, default=None, help=argparse.SUPPRESS)
     apply.set_defaults(run=run_apply)
 
@@ -155,6 +160,11 @@ def run_apply(args: argparse.Namespace) -> int:
         progress.finish()
     duties = _guest_duties(deployment)
     kept = _kept(deployment, after=True)
+    started: dict[str, int] = {}
+    if args.start_schedule:
+        from netmanager.apply import schedule
+
+        started = schedule.start(deployment.model.virtual)
     if args.json:
         document = outcome.as_json()
         if duties:
@@ -163,6 +173,8 @@ def run_apply(args: argparse.Namespace) -> int:
             "reset": [k.as_json() for k in reset],
             "kept": [k.as_json() for k in kept],
         }
+        if args.start_schedule:
+            document["schedule"] = {"steps": started, "in_s": 1.0}
         print_json(document)
         return ExitCode.OK
     phases = ", ".join(f"{name} {count}" for name, count in outcome.phases.items())
@@ -177,6 +189,9 @@ def run_apply(args: argparse.Namespace) -> int:
         print(f"reset: {change.vm}:{change.network} on {change.host}: {' '.join(change.values)}")
     for change in kept:
         print(f"note: {change.text()} (apply --reset undoes it)")
+    if args.start_schedule:
+        share = ", ".join(f"{n} on {h}" for h, n in started.items())
+        print(f"schedule starts in 1 s: {share} step(s) (netmanager schedule status)")
     return ExitCode.OK
 
 

@@ -121,7 +121,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 02:00",
+        ("2026-12-06 03:00",
+         "2026-12-06 02:00",
          "2026-12-06 01:00",
          "2026-12-06 00:00",
          "2026-12-05 00:00",
@@ -1865,6 +1866,248 @@ if mibBuilder.loadTexts:
     nmMonitorOverrides.setStatus("current")
 if mibBuilder.loadTexts:
     nmMonitorOverrides.setUnits("ports")
+_NmSchedule_ObjectIdentity = ObjectIdentity
+nmSchedule = _NmSchedule_ObjectIdentity(
+    (1, 3, 6, 1, 3, 7171, 1, 4)
+)
+_NmScheduleChunkTable_Object = MibTable
+nmScheduleChunkTable = _NmScheduleChunkTable_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 1)
+)
+if mibBuilder.loadTexts:
+    nmScheduleChunkTable.setStatus("current")
+_NmScheduleChunkEntry_Object = MibTableRow
+nmScheduleChunkEntry = _NmScheduleChunkEntry_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 1, 1)
+)
+nmScheduleChunkEntry.setIndexNames(
+    (0, "NETMANAGER-MIB", "nmScheduleChunkIndex"),
+)
+if mibBuilder.loadTexts:
+    nmScheduleChunkEntry.setStatus("current")
+
+
+class _NmScheduleChunkIndex_Type(Unsigned32):
+    """Custom type nmScheduleChunkIndex based on Unsigned32"""
+    subtypeSpec = Unsigned32.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueRangeConstraint(1, 100000),
+    )
+
+
+_NmScheduleChunkIndex_Type.__name__ = "Unsigned32"
+_NmScheduleChunkIndex_Object = MibTableColumn
+nmScheduleChunkIndex = _NmScheduleChunkIndex_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 1, 1, 1),
+    _NmScheduleChunkIndex_Type()
+)
+nmScheduleChunkIndex.setMaxAccess("not-accessible")
+if mibBuilder.loadTexts:
+    nmScheduleChunkIndex.setStatus("current")
+
+
+class _NmScheduleChunkData_Type(OctetString):
+    """Custom type nmScheduleChunkData based on OctetString"""
+    subtypeSpec = OctetString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 1024),
+    )
+
+
+_NmScheduleChunkData_Type.__name__ = "OctetString"
+_NmScheduleChunkData_Object = MibTableColumn
+nmScheduleChunkData = _NmScheduleChunkData_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 1, 1, 2),
+    _NmScheduleChunkData_Type()
+)
+nmScheduleChunkData.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmScheduleChunkData.setStatus("current")
+
+
+class _NmScheduleOperation_Type(Integer32):
+    """Custom type nmScheduleOperation based on Integer32"""
+    subtypeSpec = Integer32.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        SingleValueConstraint(
+            *(1,
+              2,
+              3,
+              4)
+        )
+    )
+    namedValues = NamedValues(
+        *(("none", 1),
+          ("load", 2),
+          ("start", 3),
+          ("stop", 4))
+    )
+
+
+_NmScheduleOperation_Type.__name__ = "Integer32"
+_NmScheduleOperation_Object = MibScalar
+nmScheduleOperation = _NmScheduleOperation_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 2),
+    _NmScheduleOperation_Type()
+)
+nmScheduleOperation.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmScheduleOperation.setStatus("current")
+_NmScheduleStartDelay_Type = Unsigned32
+_NmScheduleStartDelay_Object = MibScalar
+nmScheduleStartDelay = _NmScheduleStartDelay_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 3),
+    _NmScheduleStartDelay_Type()
+)
+nmScheduleStartDelay.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmScheduleStartDelay.setStatus("current")
+if mibBuilder.loadTexts:
+    nmScheduleStartDelay.setUnits("milliseconds")
+
+
+class _NmScheduleState_Type(Integer32):
+    """Custom type nmScheduleState based on Integer32"""
+    subtypeSpec = Integer32.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        SingleValueConstraint(
+            *(1,
+              2,
+              3,
+              4,
+              5,
+              6,
+              7)
+        )
+    )
+    namedValues = NamedValues(
+        *(("empty", 1),
+          ("loaded", 2),
+          ("armed", 3),
+          ("running", 4),
+          ("finished", 5),
+          ("stopped", 6),
+          ("failed", 7))
+    )
+
+
+_NmScheduleState_Type.__name__ = "Integer32"
+_NmScheduleState_Object = MibScalar
+nmScheduleState = _NmScheduleState_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 4),
+    _NmScheduleState_Type()
+)
+nmScheduleState.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleState.setStatus("current")
+
+
+class _NmScheduleTopology_Type(DisplayString):
+    """Custom type nmScheduleTopology based on DisplayString"""
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 32),
+    )
+
+
+_NmScheduleTopology_Type.__name__ = "DisplayString"
+_NmScheduleTopology_Object = MibScalar
+nmScheduleTopology = _NmScheduleTopology_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 5),
+    _NmScheduleTopology_Type()
+)
+nmScheduleTopology.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleTopology.setStatus("current")
+_NmScheduleSteps_Type = Gauge32
+_NmScheduleSteps_Object = MibScalar
+nmScheduleSteps = _NmScheduleSteps_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 6),
+    _NmScheduleSteps_Type()
+)
+nmScheduleSteps.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleSteps.setStatus("current")
+_NmScheduleDone_Type = Gauge32
+_NmScheduleDone_Object = MibScalar
+nmScheduleDone = _NmScheduleDone_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 7),
+    _NmScheduleDone_Type()
+)
+nmScheduleDone.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleDone.setStatus("current")
+_NmScheduleElapsed_Type = Integer32
+_NmScheduleElapsed_Object = MibScalar
+nmScheduleElapsed = _NmScheduleElapsed_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 8),
+    _NmScheduleElapsed_Type()
+)
+nmScheduleElapsed.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleElapsed.setStatus("current")
+if mibBuilder.loadTexts:
+    nmScheduleElapsed.setUnits("milliseconds")
+_NmScheduleNext_Type = Integer32
+_NmScheduleNext_Object = MibScalar
+nmScheduleNext = _NmScheduleNext_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 9),
+    _NmScheduleNext_Type()
+)
+nmScheduleNext.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleNext.setStatus("current")
+if mibBuilder.loadTexts:
+    nmScheduleNext.setUnits("milliseconds")
+_NmScheduleLateMax_Type = Gauge32
+_NmScheduleLateMax_Object = MibScalar
+nmScheduleLateMax = _NmScheduleLateMax_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 10),
+    _NmScheduleLateMax_Type()
+)
+nmScheduleLateMax.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleLateMax.setStatus("current")
+if mibBuilder.loadTexts:
+    nmScheduleLateMax.setUnits("microseconds")
+
+
+class _NmScheduleLastError_Type(DisplayString):
+    """Custom type nmScheduleLastError based on DisplayString"""
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 255),
+    )
+
+
+_NmScheduleLastError_Type.__name__ = "DisplayString"
+_NmScheduleLastError_Object = MibScalar
+nmScheduleLastError = _NmScheduleLastError_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 11),
+    _NmScheduleLastError_Type()
+)
+nmScheduleLastError.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleLastError.setStatus("current")
+
+
+class _NmScheduleLog_Type(DisplayString):
+    """Custom type nmScheduleLog based on DisplayString"""
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 255),
+    )
+
+
+_NmScheduleLog_Type.__name__ = "DisplayString"
+_NmScheduleLog_Object = MibScalar
+nmScheduleLog = _NmScheduleLog_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 12),
+    _NmScheduleLog_Type()
+)
+nmScheduleLog.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleLog.setStatus("current")
 _NmConformance_ObjectIdentity = ObjectIdentity
 nmConformance = _NmConformance_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 2)
@@ -1984,6 +2227,26 @@ nmMonitorGroup.setObjects(
 if mibBuilder.loadTexts:
     nmMonitorGroup.setStatus("current")
 
+nmScheduleGroup = ObjectGroup(
+    (1, 3, 6, 1, 3, 7171, 2, 2, 5)
+)
+nmScheduleGroup.setObjects(
+      *(("NETMANAGER-MIB", "nmScheduleChunkData"),
+        ("NETMANAGER-MIB", "nmScheduleOperation"),
+        ("NETMANAGER-MIB", "nmScheduleStartDelay"),
+        ("NETMANAGER-MIB", "nmScheduleState"),
+        ("NETMANAGER-MIB", "nmScheduleTopology"),
+        ("NETMANAGER-MIB", "nmScheduleSteps"),
+        ("NETMANAGER-MIB", "nmScheduleDone"),
+        ("NETMANAGER-MIB", "nmScheduleElapsed"),
+        ("NETMANAGER-MIB", "nmScheduleNext"),
+        ("NETMANAGER-MIB", "nmScheduleLateMax"),
+        ("NETMANAGER-MIB", "nmScheduleLastError"),
+        ("NETMANAGER-MIB", "nmScheduleLog"))
+)
+if mibBuilder.loadTexts:
+    nmScheduleGroup.setStatus("current")
+
 
 # Notification objects
 
@@ -2039,6 +2302,7 @@ nmAgentCompliance.setObjects(
       *(("NETMANAGER-MIB", "nmConfigGroup"),
         ("NETMANAGER-MIB", "nmTxnGroup"),
         ("NETMANAGER-MIB", "nmMonitorGroup"),
+        ("NETMANAGER-MIB", "nmScheduleGroup"),
         ("NETMANAGER-MIB", "nmNotificationGroup"))
 )
 if mibBuilder.loadTexts:
@@ -2179,6 +2443,22 @@ mibBuilder.export_symbols(
        "nmLinkNameNetwork": nmLinkNameNetwork,
        "nmLinkNameIfIndex": nmLinkNameIfIndex,
        "nmMonitorOverrides": nmMonitorOverrides,
+       "nmSchedule": nmSchedule,
+       "nmScheduleChunkTable": nmScheduleChunkTable,
+       "nmScheduleChunkEntry": nmScheduleChunkEntry,
+       "nmScheduleChunkIndex": nmScheduleChunkIndex,
+       "nmScheduleChunkData": nmScheduleChunkData,
+       "nmScheduleOperation": nmScheduleOperation,
+       "nmScheduleStartDelay": nmScheduleStartDelay,
+       "nmScheduleState": nmScheduleState,
+       "nmScheduleTopology": nmScheduleTopology,
+       "nmScheduleSteps": nmScheduleSteps,
+       "nmScheduleDone": nmScheduleDone,
+       "nmScheduleElapsed": nmScheduleElapsed,
+       "nmScheduleNext": nmScheduleNext,
+       "nmScheduleLateMax": nmScheduleLateMax,
+       "nmScheduleLastError": nmScheduleLastError,
+       "nmScheduleLog": nmScheduleLog,
        "nmConformance": nmConformance,
        "nmCompliances": nmCompliances,
        "nmAgentCompliance": nmAgentCompliance,
@@ -2186,5 +2466,6 @@ mibBuilder.export_symbols(
        "nmConfigGroup": nmConfigGroup,
        "nmTxnGroup": nmTxnGroup,
        "nmMonitorGroup": nmMonitorGroup,
-       "nmNotificationGroup": nmNotificationGroup}
+       "nmNotificationGroup": nmNotificationGroup,
+       "nmScheduleGroup": nmScheduleGroup}
 )

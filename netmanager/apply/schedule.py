@@ -1,0 +1,281 @@
+"""``netmanager schedule start|status|stop``: a topology's ``<schedule>`` played by its
+hosts' agents (NETMANAGER-MIB's nmSchedule; see :mod:`snmp_agents.schedule`).
+
+start compiles the schedule of virtual.xml against the topology as applied (its
+placement: each step goes to the host of its VM), refuses what a host's kernel lacks
+before anything starts (NetEm on a host emulated here), loads each host's share into its
+agent, then tells every agent the delay until one common start (``lead_s`` from now): the
+agents play their steps from their own monotonic clocks, so that neither the manager's
+latency nor the hosts' clocks enter the timing.  status reads what each agent did and
+what comes next; stop ends them.  Topologies applied with ``--local`` have no agent to
+play a schedule: refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netmanager.apply.records import Record, records
+from netmanager.apply.runtime import _agent_clients
+from netmanager.compile.schedule import Step, compile_schedule, needs_netem
+from netmanager.errors import ExitCode, Loc, NetmanagerError, single
+from netmanager.inputs.model import Virtual
+
+CHUNK = 1000  # bytes per nmScheduleChunkData
+CHUNKS_PER_REQUEST = 1
+STATES = {
+    1: "empty",
+    2: "loaded",
+    3: "armed",
+    4: "running",
+    5: "finished",
+    6: "stopped",
+    7: "failed",
+}
+OPERATION = {"load": 2, "start": 3, "stop": 4}
+
+
+class ScheduleFailed(NetmanagerError):
+    exit_code = ExitCode.APPLY_FAILED
+
+
+def _problem(
+    code: str, message: str, hint: str = "", cls: type[NetmanagerError] = NetmanagerError
+) -> NetmanagerError:
+    return single(code, Loc("netmanager"), message, hint, "schedule", cls)
+
+
+@dataclass(frozen=True)
+class HostSchedule:
+    """What one host's agent says of its share."""
+
+    host: str
+    state: str
+    topology: str
+    steps: int
+    done: int
+    elapsed_ms: int
+    next_ms: int
+    late_max_ms: float
+    last_error: str
+    log: str
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _record(topology: str) -> Record:
+    record = records().get(topology)
+    if record is None:
+        raise _problem(
+            "E730", f"topology '{topology}' is not applied on this machine", "netmanager apply"
+        )
+    if record.transport != "agents":
+        raise _problem(
+            "E774",
+            f"topology '{topology}' was applied with --local: a schedule is played by the "
+            "hosts' agents",
+            "apply it without --local",
+        )
+    return record
+
+
+def start(virtual: Virtual, *, lead_s: float = 1.0) -> dict[str, int]:
+    """Load and start the schedule of an applied topology; the steps per host."""
+    record = _record(virtual.topology)
+    if virtual.schedule is None:
+        raise _problem("E775", f"virtual.xml of '{virtual.topology}' has no <schedule>")
+    missing = sorted({vm.name for vm in virtual.vms} - set(record.placement))
+    if missing:
+        raise _problem(
+            "E775",
+            f"VM '{missing[0]}' of virtual.xml is not applied",
+            "netmanager apply virtual.xml first: the schedule follows the topology applied",
+        )
+    steps = compile_schedule(virtual, record.placement)
+    here = [h for h in needs_netem(steps) if record.hosts[h].dom0]
+    if here:
+        from netmanager.apply.prepare import local_features
+
+        if "netem" not in local_features():
+            raise _problem(
+                "E776",
+                f"the schedule sets a delay, jitter or loss on host '{here[0]}', emulated on "
+                "this machine, whose kernel has no NetEm (sch_netem)",
+                'nothing was started; guest hosts (hypervisor="guest") have it',
+                ScheduleFailed,
+            )
+    documents = {host: _document(virtual.topology, found) for host, found in steps.items()}
+    asyncio.run(_start(record, documents, lead_s))
+    return {h: len(found) for h, found in steps.items()}
+
+
+def _document(topology: str, steps: tuple[Step, ...]) -> bytes:
+    return json.dumps(
+        {"topology": topology, "steps": [s.as_json() for s in steps]}, separators=(",", ":")
+    ).encode()
+
+
+async def _start(record: Record, documents: dict[str, bytes], lead_s: float) -> None:
+    from pysnmp.proto import rfc1902
+
+    from netmanager.agentctl.client import AgentError
+    from netmanager.snmp import mib
+
+    hosts = sorted(documents)
+    chosen = _agent_clients(record, hosts)
+    chunk = (*mib.oid_of("nmScheduleChunkEntry"), 2)
+    operation = (*mib.oid_of("nmScheduleOperation"), 0)
+    delay = (*mib.oid_of("nmScheduleStartDelay"), 0)
+
+    async def load(host: str) -> None:
+        client = chosen[host]
+        data = documents[host]
+        pieces = [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
+        try:
+            for number, piece in enumerate(pieces, start=1):
+                await client.set([((*chunk, number), rfc1902.OctetString(piece))])
+            await client.set([(operation, rfc1902.Integer32(OPERATION["load"]))])
+        except AgentError as exc:
+            raise _refused(host, await _error(client), exc) from exc
+
+    async def go(host: str, at: float) -> None:
+        client = chosen[host]
+        ms = max(0, round((at - time.monotonic()) * 1000))
+        try:
+            await client.set(
+                [
+                    (delay, rfc1902.Unsigned32(ms)),
+                    (operation, rfc1902.Integer32(OPERATION["start"])),
+                ]
+            )
+        except AgentError as exc:
+            raise _refused(host, await _error(client), exc) from exc
+
+    for client in chosen.values():
+        await client.open()
+    try:
+        loaded = await asyncio.gather(*(load(h) for h in hosts), return_exceptions=True)
+        failed = [r for r in loaded if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+        at = time.monotonic() + lead_s
+        started = await asyncio.gather(*(go(h, at) for h in hosts), return_exceptions=True)
+        failed = [r for r in started if isinstance(r, BaseException)]
+        if failed:
+            # no half-started schedule: those that started stop
+            await asyncio.gather(
+                *(_operation(chosen[h], "stop") for h in hosts), return_exceptions=True
+            )
+            raise failed[0]
+    finally:
+        for client in chosen.values():
+            client.close()
+
+
+def _refused(host: str, why: str, exc: Exception) -> NetmanagerError:
+    return _problem(
+        "E776",
+        f"host '{host}' refused the schedule: {why or exc}",
+        "nothing was started",
+        ScheduleFailed,
+    )
+
+
+async def _error(client: Any) -> str:
+    from netmanager.snmp import mib
+
+    try:
+        (value,) = await client.get((*mib.oid_of("nmScheduleLastError"), 0))
+        return bytes(value.asOctets()).decode("utf-8", "replace")
+    except Exception:
+        return ""
+
+
+async def _operation(client: Any, name: str) -> None:
+    from pysnmp.proto import rfc1902
+
+    from netmanager.snmp import mib
+
+    await client.set(
+        [((*mib.oid_of("nmScheduleOperation"), 0), rfc1902.Integer32(OPERATION[name]))]
+    )
+
+
+def stop(topology: str) -> list[str]:
+    """Stop the schedule on every host of an applied topology; the hosts told."""
+    record = _record(topology)
+    hosts = sorted(record.hosts)
+    chosen = _agent_clients(record, hosts)
+
+    async def run() -> None:
+        for client in chosen.values():
+            await client.open()
+        try:
+            await asyncio.gather(*(_operation(chosen[h], "stop") for h in hosts))
+        finally:
+            for client in chosen.values():
+                client.close()
+
+    asyncio.run(run())
+    return hosts
+
+
+def status(topology: str) -> list[HostSchedule]:
+    """What each host's agent says of its schedule."""
+    record = _record(topology)
+    hosts = sorted(record.hosts)
+    chosen = _agent_clients(record, hosts)
+    from netmanager.snmp import mib
+
+    names = [
+        "nmScheduleState",
+        "nmScheduleTopology",
+        "nmScheduleSteps",
+        "nmScheduleDone",
+        "nmScheduleElapsed",
+        "nmScheduleNext",
+        "nmScheduleLateMax",
+        "nmScheduleLastError",
+        "nmScheduleLog",
+    ]
+
+    async def one(host: str) -> HostSchedule:
+        client = chosen[host]
+        async with client:
+            values = await client.get(*((*mib.oid_of(n), 0) for n in names))
+
+        def text(v: Any) -> str:
+            return bytes(v.asOctets()).decode("utf-8", "replace")
+
+        state, topo, steps, done, elapsed, nxt, late, error, log = values
+        return HostSchedule(
+            host,
+            STATES.get(int(state), str(int(state))),
+            text(topo),
+            int(steps),
+            int(done),
+            int(elapsed),
+            int(nxt),
+            int(late) / 1000,
+            text(error),
+            text(log),
+        )
+
+    async def run() -> list[HostSchedule]:
+        return list(await asyncio.gather(*(one(h) for h in hosts)))
+
+    return asyncio.run(run())
+
+
+def log_rows(path: str | Path) -> list[dict[str, str]]:
+    """The rows of an agent's schedule log (a host emulated here: its state directory)."""
+    import csv
+
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))

@@ -1,0 +1,77 @@
+"""``netmanager schedule start|status|stop``: a topology's <schedule>, played by its hosts'
+agents (netmanager.apply.schedule)."""
+
+from __future__ import annotations
+
+import argparse
+
+from netmanager.cli.commands.common import add_json
+from netmanager.errors import ExitCode
+from netmanager.output import print_json
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "schedule",
+        help="start, watch or stop the <schedule> of an applied topology",
+        description="The timed changes of virtual.xml's <schedule> are played by the hosts' "
+        "agents from their own clocks: start loads each host's share and tells every agent "
+        "the delay until one common start; status shows what ran and what comes next; "
+        "stop ends it. Each change is a runtime change (see netmanager set), logged by its "
+        "host with its actual time (CSV).",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, helptext in (
+        ("start", "load and start the schedule"),
+        ("status", "what each host played, and what comes next"),
+        ("stop", "play no further step"),
+    ):
+        a = actions.add_parser(name, help=helptext)
+        a.add_argument("real", metavar="REAL", help="real.xml of the applied topology")
+        a.add_argument("virtual", metavar="VIRTUAL", help="its virtual.xml, with <schedule>")
+        if name == "start":
+            a.add_argument(
+                "--in",
+                dest="lead",
+                type=float,
+                default=1.0,
+                metavar="SECONDS",
+                help="the schedule's time 0 this long from now (default 1)",
+            )
+        add_json(a)
+        a.set_defaults(run=run_schedule)
+
+
+def run_schedule(args: argparse.Namespace) -> int:
+    from netmanager.apply import schedule
+    from netmanager.inputs.loader import load
+
+    virtual = load(args.real, args.virtual).virtual
+    if args.action == "start":
+        counts = schedule.start(virtual, lead_s=args.lead)
+        if args.json:
+            print_json({"topology": virtual.topology, "steps": counts, "in_s": args.lead})
+        else:
+            share = ", ".join(f"{n} on {h}" for h, n in counts.items())
+            print(f"schedule of '{virtual.topology}' starts in {args.lead:g} s: {share} step(s)")
+        return ExitCode.OK
+    if args.action == "stop":
+        hosts = schedule.stop(virtual.topology)
+        if args.json:
+            print_json({"topology": virtual.topology, "stopped": hosts})
+        else:
+            print(f"schedule of '{virtual.topology}' stopped on {', '.join(hosts)}")
+        return ExitCode.OK
+    found = schedule.status(virtual.topology)
+    if args.json:
+        print_json({"topology": virtual.topology, "hosts": [h.as_json() for h in found]})
+        return ExitCode.OK
+    for h in found:
+        nxt = f"next at {h.next_ms / 1000:g} s" if h.next_ms >= 0 else "nothing left"
+        print(
+            f"{h.host}: {h.state}, {h.done}/{h.steps} step(s) at {h.elapsed_ms / 1000:.1f} s, "
+            f"{nxt}, latest {h.late_max_ms:.1f} ms late"
+            + (f", error: {h.last_error}" if h.last_error else "")
+            + (f"; log {h.log}" if h.log else "")
+        )
+    return ExitCode.OK
