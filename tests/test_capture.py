@@ -122,7 +122,7 @@ class Capture:
             self.notes.append(line.rstrip("\n"))
             assert time.monotonic() < deadline
 
-    def wait(self, timeout: float = 20) -> tuple[int, str, str]:
+    def wait(self, timeout: float = 60) -> tuple[int, str, str]:
         out, err = self.process.communicate(timeout=timeout)
         return self.process.returncode, out, "\n".join(self.notes) + "\n" + err
 

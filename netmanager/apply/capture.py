@@ -369,6 +369,11 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
     when it has not ended after STOP_TIMEOUT_S."""
     if process.poll() is not None:
         return
+    if process.stdout is not None:
+        # nobody reads it any more: tcpdump, told to stop, must not block writing its last
+        # packets into a full pipe
+        with contextlib.suppress(OSError):
+            process.stdout.close()
     process.send_signal(signal.SIGINT)
     try:
         process.wait(STOP_TIMEOUT_S)
