@@ -102,9 +102,16 @@ def _netmanager(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "netmanager", *args], text=True, **kwargs)
 
 
+def _sigint_ignored() -> None:
+    """In the child before exec: SIGINT ignored, as a non-interactive shell starts a job it
+    puts in the background (CI does): Ctrl-C must end a capture all the same."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Capture:
-    """``netmanager capture ARGS`` as a command, started and waited for until tcpdump
-    listens; ended by its PID when a test leaves it running."""
+    """``netmanager capture ARGS`` as a command (started with SIGINT ignored: see
+    _sigint_ignored), waited for until tcpdump listens; ended by its PID when a test
+    leaves it running."""
 
     def __init__(self, *args: str) -> None:
         self.process = _netmanager(
@@ -112,6 +119,7 @@ class Capture:
             *args,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=_sigint_ignored,
         )
         assert self.process.stderr is not None
         self.notes: list[str] = []

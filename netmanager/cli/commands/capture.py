@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 from typing import IO, Any
 
@@ -73,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     from netmanager.apply import capture
     from netmanager.errors import NetmanagerError
 
+    # Ctrl-C (SIGINT) is how a capture ends: also where this process was started with
+    # SIGINT ignored (a job a non-interactive shell put in the background), which Python
+    # would otherwise keep, leaving the capture no way to end but a kill
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     spot = capture.locate(args.target, args.side, args.topology)
     expression = [*args.expression, *getattr(args, "trailing", [])]
     pcap: IO[bytes] | None = None
