@@ -19,6 +19,7 @@ from pathlib import Path
 from netmanager.compile.hostconfig import HostConfig
 from netmanager.hypervisor import domains as dom
 from netmanager.hypervisor.cloudinit import SeedNic, seed_files
+from netmanager.hypervisor.domxml import read_domain
 from netmanager.hypervisor.keeper import KeeperClient, ensure_keeper
 
 KEEPER_DIR = "libvirt"
@@ -105,6 +106,8 @@ class DomainHost:
         #: running as libvirt-qemu, reads there), else the agent's state directory
         self.seed_dir = SYSTEM_SEED_DIR if SYSTEM_SEED_DIR.parent.is_dir() else state_dir / "seeds"
         self._keeper: KeeperClient | None = None
+        #: (domain, MAC) of the NICs whose link netmanager took down
+        self._down: set[tuple[str, str]] = set()
 
     def keeper(self) -> KeeperClient:
         if self._keeper is None:
@@ -160,6 +163,39 @@ class DomainHost:
 
         with ThreadPoolExecutor(max_workers=min(len(nets), CONFIGURE_THREADS)) as pool:
             return sum(pool.map(one, nets))
+
+    def link_states(self, configs: Iterable[HostConfig], check: dom.Check) -> int:
+        """Each domain VM's NICs with the carrier its port asks for (a port taken down at
+        run time: the guest sees its link go), through libvirt; the changes made."""
+        from netmanager.hypervisor.domxml import link_state_interface
+
+        keeper = self.keeper()
+        done = 0
+        for config in configs:
+            for vm in config.vms:
+                if vm.domain is None:
+                    continue
+                name = vm.domain.name
+                wanted = {p.mac.lower(): p.up for p in config.ports if p.vm == vm.vm}
+                if all(wanted.values()) and not any((name, m) in self._down for m in wanted):
+                    continue  # nothing netmanager took down: nothing to read
+                found = keeper.domain(name)
+                if found is None or not found.active:
+                    continue
+                for iface in read_domain(found.xml).interfaces:
+                    up = wanted.get(iface.mac)
+                    if up is False:
+                        self._down.add((name, iface.mac))  # taken down, now or before
+                    if up is None or up == iface.link_up:
+                        continue
+                    check(f"link {'up' if up else 'down'} of {iface.mac} in domain {name}")
+                    keeper.update(name, link_state_interface(iface, up))
+                    if up:
+                        self._down.discard((name, iface.mac))
+                    else:
+                        self._down.add((name, iface.mac))
+                    done += 1
+        return done
 
     def leave(
         self, before: Iterable[HostConfig], after: Iterable[HostConfig], check: dom.Check

@@ -497,12 +497,17 @@ class KernelBackend:
             self.steps_done = self.steps_total = 0
             kernel_faults = faults.kernel() if faults is not None else None
             target, _ = self._with_domains(target)
-            return sum(
+            done = sum(
                 engine.apply(
                     desired, scope=scope, progress=self._progress, faults=kernel_faults
                 ).changes
                 for _topology, desired, scope in self._pieces(target.configs, ports)
             )
+            if self.hypervisor is not None and any(c.domain_vms for c in target.configs.values()):
+                # a domain's port taken down or up: its guest's NIC loses or gets its carrier
+                check = faults.check if faults is not None else _no_check
+                done += self.hypervisor.link_states(target.configs.values(), check)
+            return done
         done = 0
         self.steps_done = self.steps_total = 0
         check = faults.check if faults is not None else _no_check
@@ -562,6 +567,7 @@ class KernelBackend:
                         check,
                         lambda net: not domains.active.get(net.domain, False),
                     )
+                    done += hv.link_states(target.configs.values(), check)
             finally:
                 if early is not None:
                     done += early.result()

@@ -42,6 +42,7 @@ class DomainInterface:
     target: str | None  # the tap's name (live XML only)
     model: str | None
     xml: str  # the element as libvirt gave it
+    link_up: bool = True  # <link state>: the guest's NIC has its carrier
 
     @property
     def bridge(self) -> str | None:
@@ -111,6 +112,7 @@ def read_domain(xml: str) -> DomainInfo:
                 target=_attr(iface.find("target"), "dev"),
                 model=_attr(iface.find("model"), "type"),
                 xml=etree.tostring(iface, encoding="unicode").strip(),
+                link_up=_attr(iface.find("link"), "state") != "down",
             )
         )
     owner = None
@@ -152,6 +154,17 @@ def bridge_interface(current: DomainInterface, bridge: str) -> str:
     source.set("bridge", bridge)
     mac = iface.find("mac")
     iface.insert(1 if mac is not None and iface.index(mac) == 0 else 0, source)
+    return etree.tostring(iface, encoding="unicode")
+
+
+def link_state_interface(current: DomainInterface, up: bool) -> str:
+    """``current`` with its link up or down (``<link state>``): what
+    ``virDomainUpdateDeviceFlags`` takes to give or take the guest's NIC its carrier."""
+    iface = _parse(current.xml)
+    for old in iface.findall("link"):
+        iface.remove(old)
+    link = etree.SubElement(iface, "link")
+    link.set("state", "up" if up else "down")
     return etree.tostring(iface, encoding="unicode")
 
 

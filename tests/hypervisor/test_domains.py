@@ -18,6 +18,7 @@ from netmanager.hypervisor.domxml import (
     DomainXMLError,
     bridge_interface,
     domain_xml,
+    link_state_interface,
     owner_element,
     read_domain,
     resolve_type,
@@ -105,6 +106,23 @@ def test_a_nic_moved_to_a_bridge_keeps_its_device_identity() -> None:
         "vnet4",
     )
     assert "virbr0" not in moved.xml and "network=" not in moved.xml
+
+
+def test_a_nic_s_link_goes_down_and_up_as_the_same_device() -> None:
+    iface = read_domain(LIVE).interfaces[0]
+    assert iface.link_up
+    down = read_domain(
+        f"<domain><name>d</name><devices>{link_state_interface(iface, False)}</devices></domain>"
+    ).interfaces[0]
+    assert not down.link_up and (down.mac, down.source, down.target) == (
+        iface.mac,
+        iface.source,
+        iface.target,
+    )
+    up = read_domain(
+        f"<domain><name>d</name><devices>{link_state_interface(down, True)}</devices></domain>"
+    ).interfaces[0]
+    assert up.link_up and up.xml.count("<link ") == 1
 
 
 def test_a_defined_domain_is_marked_and_named_as_netmanager_names_its_ports() -> None:

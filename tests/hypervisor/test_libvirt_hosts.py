@@ -192,6 +192,16 @@ def test_examples_libvirt_wires_defined_domains_and_takes_them_away(
     )
     code, out, err = _cli(capsys, "apply", str(REAL), str(VIRTUAL))
     assert code == 0 and "applied: 1 changes" in out, out + err
+    # a runtime link failure: the guest's NIC loses its carrier (through libvirt's link
+    # state), and gets it back
+    code, _out, err = _cli(capsys, "set", str(REAL), str(VIRTUAL), "web1:tenant-a", "--down")
+    assert code == 0, err
+    code, out = _exec(capsys, "web1", "cat", "/sys/class/net/eth0/carrier")
+    assert (code, out.strip()) == (0, "0")
+    code, _out, err = _cli(capsys, "set", str(REAL), str(VIRTUAL), "web1:tenant-a", "--up")
+    assert code == 0, err
+    code, out = _exec(capsys, "web1", "cat", "/sys/class/net/eth0/carrier")
+    assert (code, out.strip()) == (0, "1")
     # drift behind netmanager's back: plan shows it, apply repairs it, through netlink
     # (libvirt's view, the bridge in its XML, stays true)
     kernelstate.local(["ip", "link", "set", "dev", tap, "nomaster"], kvm1)
