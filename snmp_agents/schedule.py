@@ -31,6 +31,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from pysnmp.proto import rfc1902
+
 from netmanager.host.rows import PortKey
 from netmanager.host.runtime import PortOverride
 from netmanager.snmp import mib
@@ -142,15 +144,24 @@ class ScheduleRunner:
         n = len(self.chunk_column)
         for position, oid, value in varbinds:
             if oid[:n] == self.chunk_column and len(oid) == n + 1:
+                if value.tagSet != rfc1902.OctetString.tagSet:
+                    raise SetError("wrongType", position)
                 if not 1 <= oid[-1] <= 100_000:
                     raise SetError("noCreation", position, "chunks are numbered 1 to 100000")
-                chunks[oid[-1]] = bytes(value.asOctets())
+                chunk = bytes(value.asOctets())
+                if len(chunk) > 1024:
+                    raise SetError("wrongLength", position, "a chunk holds at most 1024 bytes")
+                chunks[oid[-1]] = chunk
             elif oid == self.oid_operation:
+                if value.tagSet != rfc1902.Integer32.tagSet:
+                    raise SetError("wrongType", position)
                 name = OPERATIONS.get(int(value))
-                if name is None:
+                if name is None or name == "none":
                     raise SetError("wrongValue", position, "load(2), start(3) or stop(4)")
                 operation = (position, name)
             elif oid == self.oid_delay:
+                if value.tagSet != rfc1902.Unsigned32.tagSet:
+                    raise SetError("wrongType", position)
                 delay = int(value)
             else:
                 raise SetError("notWritable", position)
