@@ -79,6 +79,13 @@ def test_a_schedule_is_played_on_time_by_the_agents(
             assert time.monotonic() < deadline, hosts
             time.sleep(0.2)
         assert hosts["host1"]["done"] == 6 and hosts["host2"]["done"] == 11
+        # the last steps, read from the log of a host emulated here
+        assert [r["source"] for r in hosts["host2"]["recent"]] == [
+            f"down.csv:{n}" for n in range(7, 12)
+        ]
+        assert main(["schedule", "status", real, str(virtual)]) == 0
+        out = capsys.readouterr().out
+        assert "host2: finished, 11/11 step(s)" in out and "(down.csv:11) ok" in out, out
         assert all(h["last_error"] == "" for h in hosts.values())
         # each step logged with its schedule and actual times, in order, on time
         with Path(hosts["host2"]["log"]).open() as log:

@@ -38,6 +38,8 @@ STATES = {
     7: "failed",
 }
 OPERATION = {"load": 2, "start": 3, "stop": 4}
+#: how many of the last steps status shows, where it can read the log
+RECENT = 5
 
 
 class ScheduleFailed(NetmanagerError):
@@ -64,9 +66,14 @@ class HostSchedule:
     late_max_ms: float
     last_error: str
     log: str
+    #: the last steps made, from the log where it is a file of this machine (a host
+    #: emulated here); () for another machine's
+    recent: tuple[dict[str, str], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["recent"] = list(self.recent)
+        return out
 
 
 def _record(topology: str) -> Record:
@@ -254,6 +261,12 @@ def status(topology: str) -> list[HostSchedule]:
             return bytes(v.asOctets()).decode("utf-8", "replace")
 
         state, topo, steps, done, elapsed, nxt, late, error, log = values
+        recent: tuple[dict[str, str], ...] = ()
+        if record.hosts[host].dom0:  # emulated here: its log is a file of this machine
+            try:
+                recent = tuple(log_rows(text(log))[-RECENT:])
+            except OSError:
+                recent = ()
         return HostSchedule(
             host,
             STATES.get(int(state), str(int(state))),
@@ -265,6 +278,7 @@ def status(topology: str) -> list[HostSchedule]:
             int(late) / 1000,
             text(error),
             text(log),
+            recent,
         )
 
     async def run() -> list[HostSchedule]:

@@ -74,4 +74,9 @@ def run_schedule(args: argparse.Namespace) -> int:
             + (f", error: {h.last_error}" if h.last_error else "")
             + (f"; log {h.log}" if h.log else "")
         )
+        for row in h.recent:
+            print(
+                f"  {float(row['schedule_ms']) / 1000:8.3f} s  {float(row['late_ms']):+6.1f} ms  "
+                f"{row['vm']}:{row['network']}  {row['values']}  ({row['source']}) {row['result']}"
+            )
     return ExitCode.OK
