@@ -134,10 +134,24 @@ def _unloaded_if_empty(lines: list[str]) -> list[str]:
     return []
 
 
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo", encoding="utf-8") as mounts:
+        return any(line.split()[4] == path for line in mounts)
+
+
+def _local_namespace_state(name: str) -> dict[str, Any]:
+    """A namespace of this machine; a name whose file holds no namespace (one whose creator
+    was killed or paused between creating ``/run/netns/NAME`` and mounting the namespace on
+    it, as with ``ip netns add``) reads as such rather than failing."""
+    if not _mounted(f"/run/netns/{name}"):
+        return {"unmounted": True}
+    return namespace_state(name)
+
+
 def snapshot(prefix: str) -> dict[str, Any]:
     """Every namespace with ``prefix`` and the root namespace's links."""
     return {
-        "namespaces": {name: namespace_state(name) for name in namespaces(prefix)},
+        "namespaces": {name: _local_namespace_state(name) for name in namespaces(prefix)},
         "root_links": sorted(
             link["ifname"]
             for link in _json(["ip", "-j", "link", "show"])
