@@ -52,6 +52,7 @@ from netmanager.snmp.credentials import Credentials, CredentialsError, load_cred
 from netmanager.snmp.usm import AUTH, PRIV
 from netmanager.statedir import read_json, write_json
 from snmp_agents.configstore import ConfigStore
+from snmp_agents.kernelprobe import KernelProbe
 from snmp_agents.monitor import (
     WATCHED_SUBTREES,
     IfIndexMap,
@@ -367,12 +368,12 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
     if backend_runtime is not None:
         monitor.port_values = backend.port_values  # type: ignore[attr-defined]
 
-        # whether the kernel has NetEm is not probed here (a probe makes a namespace,
-        # which a process serving requests must not risk): the backend finds out when a
-        # change needs it, before it changes anything (the manager refuses earlier for
-        # hosts emulated on its machine, whose kernel it has probed)
-        def netem() -> bool | None:
-            return None
+        # whether the kernel has NetEm: a real host's agent (--probe-kernel) asks a child
+        # process at start (a probe makes a namespace, which a process serving requests
+        # must not risk); until it answers, and on hosts whose manager probes their
+        # kernel (emulated here), the backend finds out when a change needs it, before it
+        # changes anything
+        netem = KernelProbe(state_dir / "features.json", start=args.probe_kernel).has("netem")
 
         def running_ports() -> set[tuple[str, str, str]]:
             from netmanager.host.rows import host_configs_from_candidate
@@ -537,6 +538,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--memory-delay", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--max-bulk-varbinds", type=int, default=2000)
+    p.add_argument(
+        "--probe-kernel",
+        action="store_true",
+        help="probe this host's kernel features at start (in a child process; cached in the "
+        "state directory), so that runtime changes and schedules asking for what it lacks "
+        "(NetEm) are refused before anything: a real host's agent (the configuration "
+        "file's default)",
+    )
     p.add_argument("--sys-name", default="")
     p.add_argument("--sys-contact", default="")
     p.add_argument("--sys-location", default="")

@@ -97,7 +97,7 @@ class ConfigError(StartupError):
 class ConfigKey:
     """A key of the configuration file: the option (argument name) it sets, and its kind:
     ``text`` (any string), ``name`` (a non-empty string), ``path`` (relative to the file's
-    directory), ``listen`` (ADDRESS:PORT), ``seconds`` (a number > 0), ``endpoints`` (an
+    directory), ``listen`` (ADDRESS:PORT), ``seconds`` (a number > 0), ``bool``, ``endpoints`` (an
     array of HOST[:PORT]) or ``choice`` (one of ``choices``)."""
 
     dest: str
@@ -115,6 +115,7 @@ CONFIG_KEYS: dict[str, ConfigKey] = {
     "log_level": ConfigKey("log_level", "choice", LOG_LEVELS),
     "trap_receivers": ConfigKey("trap_receiver", "endpoints"),
     "poll_interval": ConfigKey("poll_interval", "seconds"),
+    "probe_kernel": ConfigKey("probe_kernel", "bool"),
     "sys_name": ConfigKey("sys_name", "text"),
     "sys_location": ConfigKey("sys_location", "text"),
     "sys_contact": ConfigKey("sys_contact", "text"),
@@ -122,7 +123,7 @@ CONFIG_KEYS: dict[str, ConfigKey] = {
 
 #: what an agent run from a configuration file has unless the file or the command line
 #: says otherwise: it is a real host's, whose dom0 is the root namespace
-CONFIG_DEFAULTS: dict[str, Any] = {"backend": "kernel", "dom0": "."}
+CONFIG_DEFAULTS: dict[str, Any] = {"backend": "kernel", "dom0": ".", "probe_kernel": True}
 
 
 def example_config() -> Any:
@@ -192,6 +193,10 @@ def _config_value(
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(path, f"'{key}' must be more than 0 seconds, not {value}", "", line)
         return float(value)
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
     if spec.kind == "endpoints":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise wrong('an array of "HOST[:PORT]" strings')

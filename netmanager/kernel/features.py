@@ -234,3 +234,21 @@ ESSENTIAL = ("netns", "veth", "bridge")
 def capabilities(features: list[Feature]) -> frozenset[str]:
     """The capability names of real.xml (``capabilities="..."``) that these features give."""
     return CAPABILITIES & {f.name for f in features if f.available}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m netmanager.kernel.features CACHE``: this machine's capabilities as a JSON
+    list (those of :func:`local_capabilities` with that cache).  A process that must not
+    create a namespace itself (an agent serving requests) asks a child process so."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m netmanager.kernel.features CACHE", file=sys.stderr)
+        return 2
+    print(json.dumps(sorted(local_capabilities(Path(args[0])))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -89,6 +89,7 @@ backend = "memory"
 log_level = "debug"
 trap_receivers = ["192.0.2.1:16162", "192.0.2.2"]
 poll_interval = 2
+probe_kernel = false
 sys_name = "hv1"
 sys_location = "rack 3"
 sys_contact = "netops@example.org"
@@ -107,6 +108,7 @@ def test_a_configuration_file_sets_every_option(tmp_path: Path) -> None:
     assert args.log_level == "debug"
     assert args.trap_receiver == ["192.0.2.1:16162", "192.0.2.2"]
     assert args.poll_interval == 2.0 and isinstance(args.poll_interval, float)
+    assert args.probe_kernel is False
     assert (args.sys_name, args.sys_location, args.sys_contact) == (
         "hv1",
         "rack 3",
@@ -170,6 +172,9 @@ def test_a_file_defaults_to_the_kernel_backend_in_the_root_namespace(tmp_path: P
     args = parse_args(["--config", str(config)])
     assert (args.backend, args.dom0, args.libvirt_uri) == ("kernel", ".", None)
     assert args.listen == "127.0.0.1:161" and args.poll_interval == 5.0
+    assert args.probe_kernel is True  # a real host's agent knows what its kernel lacks
+    config.write_text('credentials = "c"\nstate_dir = "s"\nprobe_kernel = false\n')
+    assert parse_args(["--config", str(config)]).probe_kernel is False
     args = parse_args(["--config", str(config), "--backend", "memory", "--dom0", "nm0"])
     assert (args.backend, args.dom0) == ("memory", "nm0")
 
@@ -177,6 +182,7 @@ def test_a_file_defaults_to_the_kernel_backend_in_the_root_namespace(tmp_path: P
 def test_without_a_file_the_command_line_is_as_before(tmp_path: Path) -> None:
     args = parse_args(["--state-dir", str(tmp_path), "--credentials", "c.toml"])
     assert (args.backend, args.dom0, args.libvirt_uri, args.config) == ("memory", "", None, None)
+    assert args.probe_kernel is False  # the manager probes the kernel of hosts it emulates
     assert args.listen == "127.0.0.1:161" and args.trap_receiver == []
     args = parse_args(["--state-dir", "s", "--credentials", "c", "--libvirt", "qemu:///system"])
     assert args.libvirt_uri == "qemu:///system"
@@ -205,6 +211,7 @@ def test_without_a_file_the_command_line_is_as_before(tmp_path: Path) -> None:
         ('\nbackend = "xen"\n', 2, ["'backend' = 'xen' is not one of memory, kernel"]),
         ('listen = "nowhere"\n', 1, ["'listen': 'nowhere' is not ADDRESS:PORT"]),
         ("sys_name = 5\n", 1, ["'sys_name' must be a string, not an integer"]),
+        ('probe_kernel = "yes"\n', 1, ["'probe_kernel' must be true or false, not a string"]),
         ('credentials = ""\n', 1, ["'credentials' must not be empty"]),
         ("[backend]\nname = 1\n", 1, ["'backend' must be a string, not a table"]),
         ('credentials = "c"\nstate_dir = \n', 2, ["not valid TOML: Invalid value"]),

@@ -56,6 +56,26 @@ def test_a_document_is_checked_before_it_is_loaded(tmp_path: Path) -> None:
     assert runner.state is State.empty and "vm9" in runner.last_error
     with pytest.raises(SetError):
         runner.handle_set([(0, OPERATION, rfc1902.Integer32(3))])  # nothing to start
+    # a kernel known to lack NetEm (a real host's agent probes it at start): a delay is
+    # refused when the share is loaded, not when its step comes; a rate is not
+    netem: list[bool | None] = [False]
+    runner = ScheduleRunner(tmp_path, _nothing, lambda: set(PORTS), lambda: netem[0])
+    delay = _document(
+        [[10, "vm1", "lan", {"rate_bps": 10**6}, "a"], [20, "vm1", "lan", {"delay_us": 5000}, "b"]]
+    )
+    with pytest.raises(SetError) as caught:
+        _load(runner, delay)
+    assert caught.value.status == "inconsistentValue" and "NetEm" in caught.value.message
+    assert runner.state is State.empty
+    _load(runner, _document([[10, "vm1", "lan", {"rate_bps": 10**6}, "a"]]))
+    assert runner.state is State.loaded
+    netem[0] = None  # not known (yet): the backend refuses when the step comes
+    _load(runner, delay)
+    assert runner.state is State.loaded
+
+
+async def _nothing(changes: object) -> None:
+    return None
 
 
 def test_steps_are_played_in_order_from_the_start_and_logged(tmp_path: Path) -> None:
