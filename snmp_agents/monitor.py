@@ -202,28 +202,8 @@ def _table(
     return items
 
 
-#: nmLinkOverrides' words, by the override's fields
-_OVERRIDE_WORDS = (
-    ("rate_bps", "rate"),
-    ("rate_in_bps", "rate"),
-    ("delay_us", "delay"),
-    ("jitter_us", "jitter"),
-    ("loss_ppm", "loss"),
-    ("up", "state"),
-)
-
-
 def _override_words(override: PortOverride | None) -> str:
-    if override is None:
-        return ""
-    words = [word for name, word in _OVERRIDE_WORDS if getattr(override, name) is not None]
-    return " ".join(dict.fromkeys(words))
-
-
-def _string_index(text: str) -> tuple[int, ...]:
-    """An OCTET STRING as a table index: its length, then its octets (RFC 2578 7.7)."""
-    octets = _text(text)[:32]
-    return (len(octets), *octets)
+    return " ".join(override.words()) if override is not None else ""
 
 
 def _text(s: str) -> bytes:
@@ -324,7 +304,7 @@ def build_sections(
     name_column = (*mib.oid_of("nmLinkNameEntry"), 3)
     named = {(r.vm, r.network): r.index for r in rows if r.vm and r.network}
     link_items += [
-        ((*name_column, *_string_index(vm), *_string_index(network)), (Integer32, index))
+        ((*name_column, *mib.string_index(vm), *mib.string_index(network)), (Integer32, index))
         for (vm, network), index in named.items()
     ]
     link_items += [

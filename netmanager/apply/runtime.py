@@ -27,7 +27,7 @@ from typing import Any
 from netmanager.apply.records import Record, records
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.host.rows import PortKey
-from netmanager.host.runtime import PortOverride
+from netmanager.host.runtime import FIELD_OF_WORD, PortOverride
 
 
 class SetFailed(NetmanagerError):
@@ -322,7 +322,10 @@ async def _on_host(client: Any, host: str, changes: Mapping[PortKey, LinkChange]
     # the session keeps the client open from one change to the next
     try:
         found = await client.get(
-            *((*name, 3, *_index(f"{t}/{vm}"), *_index(f"{t}/{net}")) for t, vm, net in keys)
+            *(
+                (*name, 3, *mib.string_index(f"{t}/{vm}"), *mib.string_index(f"{t}/{net}"))
+                for t, vm, net in keys
+            )
         )
         varbinds = []
         for key, value in zip(keys, found, strict=True):
@@ -361,15 +364,6 @@ async def _on_host(client: Any, host: str, changes: Mapping[PortKey, LinkChange]
 
 
 # ------------------------------------------------------------------ kept, and reset
-
-#: nmLinkOverrides' words, with the LinkChange field each stands for
-WORDS = {
-    "rate": "rate_bps",
-    "delay": "delay_us",
-    "jitter": "jitter_us",
-    "loss": "loss_ppm",
-    "state": "up",
-}
 
 
 @dataclass(frozen=True)
@@ -433,9 +427,7 @@ def runtime_changes(topology: str) -> dict[PortKey, tuple[str, tuple[str, ...]]]
                 out[key] = (host, words)
         return out
     from netmanager.apply.local import LocalTransport
-    from netmanager.host.runtime import VALUES
 
-    names = {v: k for k, v in WORDS.items()} | {"rate_in_bps": "rate"}
     for host, config in sorted(record.hosts.items()):
         transport = LocalTransport.kernel(host, config.dom0)
         try:
@@ -444,10 +436,7 @@ def runtime_changes(topology: str) -> dict[PortKey, tuple[str, tuple[str, ...]]]
             transport.close()
         for key, override in values.items():
             if key[0] == topology:
-                fields = [*VALUES, "up"]
-                found = [names[f] for f in fields if getattr(override, f) is not None]
-                words = tuple(dict.fromkeys(found))
-                out[key] = (host, words)
+                out[key] = (host, override.words())
     return out
 
 
@@ -495,7 +484,11 @@ def kept_changes(topology: str, new_ports: Mapping[PortKey, Any] | None) -> list
             new = new_ports.get(key)
             before = own_values(applied[key])
             after = own_values(new) if new is not None else before
-            replaced = tuple(w for w in words if (before[WORDS[w]] or 0) != (after[WORDS[w]] or 0))
+            replaced = tuple(
+                w
+                for w in words
+                if (before[FIELD_OF_WORD[w]] or 0) != (after[FIELD_OF_WORD[w]] or 0)
+            )
         out.append(KeptChange(host, key[1], key[2], words, replaced))
     return out
 
@@ -514,7 +507,7 @@ def reset(topology: str) -> list[KeptChange]:
     for kept in found:
         key = (topology, kept.vm, kept.network)
         own = own_values(applied[key])
-        values = {WORDS[w]: own[WORDS[w]] for w in kept.values}
+        values = {FIELD_OF_WORD[w]: own[FIELD_OF_WORD[w]] for w in kept.values}
         values = {k: (v if v is not None else 0) for k, v in values.items()}
         changes.setdefault(kept.host, {})[key] = LinkChange(**values)
     if changes:
@@ -530,8 +523,3 @@ async def _last_error(client: Any) -> str:
         return bytes(value.asOctets()).decode("utf-8", "replace")
     except Exception:
         return ""
-
-
-def _index(text: str) -> tuple[int, ...]:
-    octets = text.encode("utf-8")[:32]
-    return (len(octets), *octets)

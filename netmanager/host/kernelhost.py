@@ -319,13 +319,11 @@ class KernelBackend:
         self._rebound[id(config)] = (config, mine)
         return mine
 
-    def _target(self, candidate: Candidate) -> _Target:
-        """The host's configurations of ``candidate``, in its dom0, with the runtime
-        overrides that still hold for it on top."""
-        try:
-            configs = [self._own(c) for c in host_configs_from_candidate(candidate)]
-        except ValueError as exc:
-            raise BackendError(str(exc)) from exc
+    def _target(self, candidate: Candidate, own: list[HostConfig] | None = None) -> _Target:
+        """The host's configurations of ``candidate``, in its dom0 (``own``: those, when
+        the caller has them already), with the runtime overrides that still hold for it on
+        top."""
+        configs = own if own is not None else self._configs(candidate)
         overrides = runtime.prune(self.overrides, runtime.ports_by_key(configs))
         configs = [runtime.apply_overrides(c, overrides) for c in configs]
         for config in configs:
@@ -335,6 +333,14 @@ class KernelBackend:
                     f"(host '{config.host}'), this agent serves '{self.dom0}'"
                 )
         return _Target(candidate, {c.topology: c for c in configs}, overrides)
+
+    def _configs(self, candidate: Candidate) -> list[HostConfig]:
+        """The host's configurations of ``candidate``, in its dom0; BackendError when the
+        candidate does not decode."""
+        try:
+            return [self._own(c) for c in host_configs_from_candidate(candidate)]
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
 
     def _known(self) -> list[HostConfig]:
         """Every HostConfig the host may carry objects of (running, undo point, target)."""
@@ -663,10 +669,7 @@ class KernelBackend:
             raise BackendError(
                 "a commit is in progress or awaits its confirmation: runtime changes wait"
             )
-        try:
-            own = [self._own(c) for c in host_configs_from_candidate(self.running_candidate)]
-        except ValueError as exc:
-            raise BackendError(str(exc)) from exc
+        own = self._configs(self.running_candidate)
         ports = runtime.ports_by_key(own)  # as the topology has them
         unknown = sorted(k for k in changes if k not in ports)
         if unknown:
@@ -677,11 +680,11 @@ class KernelBackend:
         self.overrides = runtime.merge(current, changes, ports)
         keys = sorted(changes)
         try:
-            done = self._converge(self._target(self.running_candidate), ports=keys)
+            done = self._converge(self._target(self.running_candidate, own), ports=keys)
         except Exception as exc:  # _FAILURES, or a bug: undone either way
             self.overrides = before
             try:
-                self._converge(self._target(self.running_candidate), ports=keys)
+                self._converge(self._target(self.running_candidate, own), ports=keys)
             except Exception as again:
                 raise UndoFailed(
                     f"a runtime change failed ({exc}) and undoing it failed too: {again}"

@@ -26,6 +26,20 @@ from netmanager.host.rows import PortKey
 #: the shaping values an override may set (None: the topology's)
 VALUES = ("rate_bps", "rate_in_bps", "delay_us", "jitter_us", "loss_ppm")
 
+#: the words that name an override's values (NETMANAGER-MIB's nmLinkOverrides, status,
+#: plan), by field: both rates are "rate"
+WORDS = (
+    ("rate_bps", "rate"),
+    ("rate_in_bps", "rate"),
+    ("delay_us", "delay"),
+    ("jitter_us", "jitter"),
+    ("loss_ppm", "loss"),
+    ("up", "state"),
+)
+
+#: the field a word stands for (a rate's: the rate towards the VM)
+FIELD_OF_WORD = {word: field for field, word in reversed(WORDS)}
+
 
 @dataclass(frozen=True)
 class PortOverride:
@@ -47,6 +61,10 @@ class PortOverride:
     def values(self) -> dict[str, Any]:
         """What it sets: field name -> value."""
         return {n: getattr(self, n) for n in (*VALUES, "up") if getattr(self, n) is not None}
+
+    def words(self) -> tuple[str, ...]:
+        """What it sets, in :data:`WORDS`' words (each once)."""
+        return tuple(dict.fromkeys(w for f, w in WORDS if getattr(self, f) is not None))
 
     def as_json(self) -> dict[str, Any]:
         return {**self.values(), "base": [list(b) for b in self.base]}

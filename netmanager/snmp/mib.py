@@ -48,3 +48,10 @@ def oid_of(name: str, module: str = MODULE) -> Oid:
 def type_names(syntax: Any) -> set[str]:
     """Names of the classes a syntax object derives from (textual conventions included)."""
     return {cls.__name__ for cls in type(syntax).__mro__}
+
+
+def string_index(text: str, size: int = 32) -> Oid:
+    """A text as the index of a table indexed by an ``OCTET STRING (SIZE (0..size))``: its
+    length, then its UTF-8 octets (RFC 2578 7.7), cut at ``size``."""
+    octets = text.encode("utf-8", "replace")[:size]
+    return (len(octets), *octets)

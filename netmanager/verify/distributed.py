@@ -58,7 +58,7 @@ from netmanager.verify.iperf import IperfError, Throughput
 from netmanager.verify.pressure import CpuWatch
 from netmanager.verify.report import Check, Kind
 from netmanager.verify.scan import ArpProbe, IpProbe, IpResult, Scanner, ScanResult
-from netmanager.verify.state import _drift_word, netem_checks, remote_checks
+from netmanager.verify.state import _drift_word, netem_checks, not_observed, remote_checks
 
 WORKER = Path(scanworker.__file__).resolve()
 PROJECT = WORKER.parents[2]
@@ -985,19 +985,7 @@ def guest_state_checks(
     for host, doc in sorted(observations.items()):
         where = deployment.configs[host].dom0 or host
         if "error" in doc:
-            checks.append(
-                Check(
-                    Kind.STATE,
-                    host,
-                    "kernel objects and rules",
-                    "as planned",
-                    "not observed",
-                    False,
-                    topology,
-                    probe="plan",
-                    detail=str(doc["error"]),
-                )
-            )
+            checks.append(not_observed(host, topology, "plan", str(doc["error"])))
             continue
         label = f"{host}:{where}" if deployment.configs[host].dom0 else host
         for op, namespace, obj, line in doc["kernel"]:

@@ -272,6 +272,22 @@ def _latency_built(
     return netem_checks(view, deployment, netem_on, hosts=hosts)
 
 
+def not_observed(host: str, topology: str, probe: str, why: str) -> Check:
+    """The state level of a host that could not be read (its agent, its guest): failed,
+    with the reason."""
+    return Check(
+        Kind.STATE,
+        host,
+        "kernel objects and rules",
+        "as planned",
+        "not observed",
+        False,
+        topology,
+        probe=probe,
+        detail=why,
+    )
+
+
 def remote_checks(deployment: Deployment, hosts: Sequence[str]) -> list[Check]:
     """The state of real hosts (another machine's kernel): what each one's agent would
     change for the topology as applied, staged there and discarded (``plan``'s view)."""
@@ -282,19 +298,7 @@ def remote_checks(deployment: Deployment, hosts: Sequence[str]) -> list[Check]:
     checks = []
     for host in hosts:
         if host in unreachable:
-            checks.append(
-                Check(
-                    Kind.STATE,
-                    host,
-                    "kernel objects and rules",
-                    "as planned",
-                    "not observed",
-                    False,
-                    topology,
-                    probe="agent",
-                    detail=unreachable[host],
-                )
-            )
+            checks.append(not_observed(host, topology, "agent", unreachable[host]))
             continue
         for change in lines.get(host, ()):
             checks.append(
