@@ -527,9 +527,10 @@ class Testbed:
         up: bool | None = None,
     ) -> SetOutcome:
         """Change running links at once, in place (``netmanager set``): ``target`` is a
-        network, ``"VM:NETWORK"`` or a VM with one interface; ``bandwidth`` a rate
-        ("20Mbit", or bit/s; 0: no limit), ``latency`` and ``jitter`` NetEm's at the port
-        ("30ms", or µs), ``loss`` ("0.5%", or ppm), ``up`` False takes the ports down.
+        network, ``"VM:NETWORK"``, a VM with one interface or a ``<link>`` pair
+        ``"VM1~VM2"``; ``bandwidth`` a rate ("20Mbit", or bit/s; 0: no limit),
+        ``latency`` and ``jitter`` NetEm's at the port ("30ms", or µs), ``loss`` ("0.5%",
+        or ppm), ``up`` False takes the ports down.
         Each host keeps the change as an override of the topology.  Raises
         ``NetmanagerError`` (nothing changed where a host refused)."""
         from netmanager.apply.runtime import LinkChange, set_links

@@ -397,6 +397,7 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
             lambda changes: txn.call(backend_runtime, changes),
             netem,
             done=monitor.values_changed,
+            pairs=lambda: monitor.pairs,
         )
 
     def publish() -> None:

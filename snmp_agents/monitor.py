@@ -39,8 +39,8 @@ from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import Candidate
 from netmanager.host.protocol import GUEST_CONFIGURED, GUEST_UNKNOWN
-from netmanager.host.rows import PortKey
-from netmanager.host.runtime import PortOverride
+from netmanager.host.rows import PortKey, host_configs_from_candidate
+from netmanager.host.runtime import PAIR_CLASS, PortOverride, apply_overrides
 from netmanager.kernel.linkstats import LinkReader, LinkSample
 from netmanager.snmp import mib
 from netmanager.statedir import write_json
@@ -192,6 +192,67 @@ def link_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class PairRow:
+    """A ``<link>`` pair at a VM port (nmPairTable): the port's ifIndex, the peer VM,
+    the values in force, and which of them runtime changes set."""
+
+    index: int
+    peer: str
+    rate_kbps: int
+    delay_us: int
+    jitter_us: int
+    loss_ppm: int
+    overrides: str = ""
+
+
+def pair_rows(
+    rows: Sequence[LinkRow], running: Candidate, overrides: Mapping[PortKey, PortOverride]
+) -> list[PairRow]:
+    """The pairs of the running configuration's ports that the link table serves."""
+    index = {(r.vm, r.network): r.index for r in rows if r.vm and r.network}
+    try:
+        configs = host_configs_from_candidate(running, check=False)
+    except ValueError:  # pragma: no cover - the running configuration was staged
+        return []
+    out = []
+    for config in configs:
+        topology = config.topology
+        if not any(p.classes for p in config.ports):
+            continue
+        for port in apply_overrides(config, overrides).ports:
+            i = index.get((f"{topology}/{port.vm}", f"{topology}/{port.network}"))
+            if i is None:
+                continue
+            override = overrides.get((topology, port.vm, port.network))
+            for found in port.classes:
+                if not found.name.startswith(PAIR_CLASS):
+                    continue
+                peer = found.name.removeprefix(PAIR_CLASS)
+                pair = override.pair(peer) if override is not None else None
+                out.append(
+                    PairRow(
+                        i,
+                        peer,
+                        (found.egress.rate_bps or 0) // 1000,
+                        found.egress.delay_us or 0,
+                        found.egress.jitter_us or 0,
+                        found.egress.loss_ppm or 0,
+                        " ".join(pair.words()) if pair is not None else "",
+                    )
+                )
+    return out
+
+
+PAIR_COLUMNS: list[tuple[int, Callable[[PairRow], Entry]]] = [
+    (2, lambda r: (rfc1902.Unsigned32, r.rate_kbps)),
+    (3, lambda r: (rfc1902.Unsigned32, r.delay_us)),
+    (4, lambda r: (rfc1902.Unsigned32, r.jitter_us)),
+    (5, lambda r: (rfc1902.Unsigned32, r.loss_ppm)),
+    (6, lambda r: (OctetString, _text(r.overrides))),
+]
+
+
 def _table(
     entry: Oid, rows: Sequence[LinkRow], columns: Sequence[tuple[int, Callable[[LinkRow], Entry]]]
 ) -> list[tuple[Oid, Entry]]:
@@ -293,9 +354,13 @@ class PollStats:
 
 
 def build_sections(
-    rows: Sequence[LinkRow], poll_ticks: int, stats: Callable[[], PollStats]
+    rows: Sequence[LinkRow],
+    poll_ticks: int,
+    stats: Callable[[], PollStats],
+    pairs: Sequence[PairRow] = (),
 ) -> list[Section]:
-    """ifNumber + ifTable, ifXTable, nmLinkTable + the poll scalars (read at request time)."""
+    """ifNumber + ifTable, ifXTable, nmLinkTable, nmPairTable + the poll scalars (read
+    at request time)."""
     if_items: list[tuple[Oid, Entry]] = [(IF_NUMBER, (Integer32, len(rows)))]
     if_items += _table(IF_ENTRY, rows, IF_COLUMNS)
     ifx_items = _table(IFX_ENTRY, rows, IFX_COLUMNS)
@@ -307,11 +372,25 @@ def build_sections(
         ((*name_column, *mib.string_index(vm), *mib.string_index(network)), (Integer32, index))
         for (vm, network), index in named.items()
     ]
+    pair_entry = mib.oid_of("nmPairEntry")
+    link_items += [
+        ((*pair_entry, column, r.index, *mib.string_index(r.peer)), cell(r))
+        for column, cell in PAIR_COLUMNS
+        for r in pairs
+    ]
     link_items += [
         ((*mib.oid_of("nmMonitorPollInterval"), 0), dynamic(lambda: U32(stats().interval_ms))),
         ((*mib.oid_of("nmMonitorPollDuration"), 0), dynamic(lambda: _g32(stats().duration_ms))),
         ((*mib.oid_of("nmMonitorPollCpu"), 0), dynamic(lambda: _g32(stats().cpu_ms))),
-        ((*mib.oid_of("nmMonitorOverrides"), 0), (Gauge32, sum(1 for r in rows if r.overrides))),
+        (
+            (*mib.oid_of("nmMonitorOverrides"), 0),
+            (
+                Gauge32,
+                len(
+                    {r.index for r in rows if r.overrides} | {p.index for p in pairs if p.overrides}
+                ),
+            ),
+        ),
     ]
     link_items.sort(key=lambda item: item[0])
     return [
@@ -331,6 +410,7 @@ def build_sections(
             link_items,
             [(*link_entry, c) for c in range(1, 18)]
             + [name_column]
+            + [(*pair_entry, c) for c, _ in PAIR_COLUMNS]
             + [
                 mib.oid_of(n)
                 for n in (
@@ -389,6 +469,8 @@ class Monitor:
         self.port_values: Callable[[], Mapping[PortKey, PortOverride]] = dict
         #: the last rows served, by ifIndex (what a SET on the link table names)
         self.rows_by_index: dict[int, LinkRow] = {}
+        #: the pairs served (ifIndex, peer): what a SET on the pair table names
+        self.pairs: set[tuple[int, str]] = set()
         self.running = Candidate()
         self.samples: list[LinkSample] = []
         self.oper: dict[str, int] = {}
@@ -450,12 +532,15 @@ class Monitor:
                 self.guests = self.guest_addresses()
             except Exception:  # the counters are served all the same
                 log.exception("guest address check failed")
+        overrides = self.port_values()
         rows = link_rows(
-            samples, self.indexes, self.running, self.last_change, self.guests, self.port_values()
+            samples, self.indexes, self.running, self.last_change, self.guests, overrides
         )
+        pairs = pair_rows(rows, self.running, overrides)
         self.rows_by_index = {r.index: r for r in rows}
+        self.pairs = {(r.index, r.peer) for r in pairs}
         self.indexes.save()
-        sections = build_sections(rows, ticks, lambda: self.stats)
+        sections = build_sections(rows, ticks, lambda: self.stats, pairs)
         if read:
             self.samples = samples
             self.polls += 1

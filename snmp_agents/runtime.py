@@ -29,6 +29,8 @@ from snmp_agents.oidtree import Oid
 IF_ADMIN_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
 #: nmLinkEntry columns: the override's field and the unit's factor to it
 COLUMNS = {4: ("rate_bps", 1000), 5: ("delay_us", 1), 6: ("jitter_us", 1), 7: ("loss_ppm", 1)}
+#: nmPairEntry's, likewise
+PAIR_COLUMNS = {2: ("rate_bps", 1000), 3: ("delay_us", 1), 4: ("jitter_us", 1), 5: ("loss_ppm", 1)}
 NETEM = ("delay_us", "jitter_us", "loss_ppm")
 MAX_LOSS_PPM = 1_000_000
 
@@ -45,18 +47,25 @@ class RuntimeSets:
         change: Callable[[dict[PortKey, PortOverride]], Any],
         netem: Callable[[], bool | None],
         done: Callable[[bool], None] = lambda read: None,
+        pairs: Callable[[], set[tuple[int, str]]] = set,
     ) -> None:
         self.rows = rows
         self.change = change
         self.netem = netem
         self.done = done
+        #: the pair table's rows, (ifIndex, peer)
+        self.pairs = pairs
         self.link_entry = mib.oid_of("nmLinkEntry")
+        self.pair_entry = mib.oid_of("nmPairEntry")
         self.last_error = ""
 
     def owns(self, oid: Oid) -> bool:
         """Whether a var-bind names a runtime column (of any row)."""
         n = len(self.link_entry)
         if oid[:n] == self.link_entry and len(oid) == n + 2 and oid[n] in COLUMNS:
+            return True
+        m = len(self.pair_entry)
+        if oid[:m] == self.pair_entry and len(oid) > m + 2 and oid[m] in PAIR_COLUMNS:
             return True
         return (
             oid[: len(IF_ADMIN_STATUS)] == IF_ADMIN_STATUS and len(oid) == len(IF_ADMIN_STATUS) + 1
@@ -66,8 +75,14 @@ class RuntimeSets:
         """The ports' changes a request asks for; SetError at the first var-bind refused."""
         rows = self.rows()
         wanted: dict[PortKey, dict[str, Any]] = {}
+        paired: dict[PortKey, dict[str, dict[str, Any]]] = {}
+        m = len(self.pair_entry)
         for position, oid, value in varbinds:
-            index = oid[-1]
+            peer = ""
+            if oid[:m] == self.pair_entry:
+                index, peer = self._pair_index(position, oid[m + 1 :])
+            else:
+                index = oid[-1]
             row = rows.get(index)
             if row is None:
                 raise SetError("noCreation", position, f"no link has ifIndex {index}")
@@ -85,7 +100,10 @@ class RuntimeSets:
                     raise SetError("wrongValue", position, "ifAdminStatus: up(1) or down(2)")
                 wanted.setdefault(key, {})["up"] = int(value) == 1
                 continue
-            name, factor = COLUMNS[oid[len(self.link_entry)]]
+            if peer:
+                name, factor = PAIR_COLUMNS[oid[m]]
+            else:
+                name, factor = COLUMNS[oid[len(self.link_entry)]]
             if value.tagSet != rfc1902.Unsigned32.tagSet:
                 raise SetError("wrongType", position)
             number = int(value)
@@ -97,10 +115,36 @@ class RuntimeSets:
                     position,
                     "this host's kernel has no NetEm (sch_netem): no delay, jitter or loss",
                 )
-            wanted.setdefault(key, {})[name] = number * factor
-            if name == "rate_bps":  # nmLinkRate: both ways
-                wanted[key]["rate_in_bps"] = number * factor
-        return {key: PortOverride(**values) for key, values in wanted.items()}
+            values = paired.setdefault(key, {}).setdefault(peer, {}) if peer else None
+            if values is None:
+                values = wanted.setdefault(key, {})
+            values[name] = number * factor
+            if name == "rate_bps":  # nmLinkRate, nmPairRate: both ways
+                values["rate_in_bps"] = number * factor
+        return {
+            key: PortOverride(
+                **wanted.get(key, {}),
+                pairs=tuple(
+                    (peer, PortOverride(**v)) for peer, v in sorted(paired.get(key, {}).items())
+                ),
+            )
+            for key in sorted({*wanted, *paired})
+        }
+
+    def _pair_index(self, position: int, index: Oid) -> tuple[int, str]:
+        """nmPairTable's index (ifIndex, then the peer as a string: its length and
+        octets): the ifIndex and peer of a pair the table serves; SetError otherwise."""
+        if len(index) < 2 or index[1] != len(index) - 2 or not 1 <= index[1] <= 32:
+            raise SetError("noCreation", position, "not an index of nmPairTable")
+        try:
+            peer = bytes(index[2:]).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise SetError("noCreation", position, "not an index of nmPairTable") from None
+        if (index[0], peer) not in self.pairs():
+            raise SetError(
+                "noCreation", position, f"ifIndex {index[0]} has no <link> pair with '{peer}'"
+            )
+        return index[0], peer
 
     async def run(self, changes: dict[PortKey, PortOverride]) -> None:
         """Carry the changes out (the backend's thread); SetError commitFailed (everything

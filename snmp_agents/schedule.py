@@ -70,20 +70,18 @@ def parse(document: bytes) -> tuple[str, list[Step]]:
     try:
         doc = json.loads(document.decode("utf-8"))
         topology = str(doc["topology"])
-        known = {f.name for f in fields(PortOverride)} - {"base"}
+        known = {f.name for f in fields(PortOverride)} - {"base", "pairs"}
         steps = []
-        for at_us, vm, network, values, source in doc["steps"]:
+        for at_us, vm, network, values, source, *peer in doc["steps"]:
             unknown = set(values) - known
             if unknown:
                 raise ValueError(f"unknown values {sorted(unknown)}")
-            steps.append(
-                Step(
-                    int(at_us),
-                    (topology, str(vm), str(network)),
-                    PortOverride(**values),
-                    str(source),
-                )
-            )
+            change = PortOverride(**values)
+            if peer and peer[0]:  # one of the port's <link> pairs
+                if change.up is not None:
+                    raise ValueError("a <link> pair has no state of its own to take down")
+                change = PortOverride(pairs=((str(peer[0]), change),))
+            steps.append(Step(int(at_us), (topology, str(vm), str(network)), change, str(source)))
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"not a schedule document: {exc}") from exc
     if any(b.at_us < a.at_us for a, b in itertools.pairwise(steps)):
@@ -201,9 +199,7 @@ class ScheduleRunner:
         if unknown:
             t, vm, network = unknown[0]
             raise self._refused(position, f"this host runs no port of VM '{vm}' in '{t}/{network}'")
-        if self.netem() is False and any(
-            s.change.delay_us or s.change.jitter_us or s.change.loss_ppm for s in steps
-        ):
+        if self.netem() is False and any(s.change.needs_netem for s in steps):
             raise self._refused(
                 position, "this host's kernel has no NetEm (sch_netem): no delay, jitter or loss"
             )
@@ -290,7 +286,16 @@ class ScheduleRunner:
         out = io.StringIO()
         writer = csv.writer(out)
         for step in batch:
-            values = " ".join(f"{k}={v}" for k, v in step.change.values().items())
+            values = " ".join(
+                [
+                    *(f"{k}={v}" for k, v in step.change.values().items()),
+                    *(
+                        f"{k}~{peer}={v}"
+                        for peer, pair in step.change.pairs
+                        for k, v in pair.values().items()
+                    ),
+                ]
+            )
             writer.writerow(
                 [
                     f"{at_us / 1000:.3f}",
@@ -351,7 +356,11 @@ def _cloner(syntax: Any, fn: Callable[[], Any]) -> Callable[[], Any]:
 
 
 def _merged(kept: PortOverride | None, change: PortOverride) -> PortOverride:
-    """Two steps of one port at one time: the later one's values over the earlier's."""
+    """Two steps of one port at one time: the later one's values over the earlier's (its
+    pairs' likewise)."""
     if kept is None:
         return change
-    return PortOverride(**{**kept.values(), **change.values()})
+    pairs = dict(kept.pairs)
+    for peer, pair in change.pairs:
+        pairs[peer] = _merged(pairs.get(peer), pair)
+    return PortOverride(**{**kept.values(), **change.values()}, pairs=tuple(sorted(pairs.items())))

@@ -79,6 +79,51 @@ def test_a_topology_without_schedule_has_no_steps(tmp_path: Path) -> None:
     assert compile_schedule(model.virtual, {}) == {}
 
 
+PAIRED = VIRTUAL.replace(
+    "  <schedule>",
+    '  <link a="vm1" b="vm2" bandwidth="2Mbit"/>\n  <schedule>\n'
+    '    <event at="5s" target="vm2~vm1" bandwidth="4Mbit" latency="5ms"/>',
+)
+
+
+def test_a_link_pair_is_a_target_at_both_of_its_ports(tmp_path: Path) -> None:
+    model = _load(tmp_path)
+    (tmp_path / "virtual.xml").write_text(PAIRED)
+    model = netmanager.load(REAL, tmp_path / "virtual.xml")
+    steps = compile_schedule(model.virtual, {"vm1": "host1", "vm2": "host2"})
+    paired = {h: [s for s in found if s.peer] for h, found in steps.items()}
+    assert [(s.at_us, s.vm, s.network, s.peer) for s in paired["host1"]] == [
+        (5_000_000, "vm1", "lan", "vm2")
+    ]
+    assert [(s.vm, s.peer) for s in paired["host2"]] == [("vm2", "vm1")]
+    assert paired["host1"][0].values == LinkValues(
+        rate_bps=4_000_000, rate_in_bps=4_000_000, delay_us=5000
+    )
+    assert Step.from_json(paired["host1"][0].as_json()) == paired["host1"][0]
+    # a pair has no state to take down; a pair virtual.xml does not give
+    for event, needle in (
+        ('<event at="1s" target="vm1~vm2" state="down"/>', "no state of its own"),
+        ('<event at="1s" target="vm1~vm9" loss="1%"/>', "no VM 'vm9'"),
+    ):
+        text = (
+            PAIRED.split("<schedule>")[0] + f"<schedule>\n    {event}\n  </schedule>\n</virtual>\n"
+        )
+        (tmp_path / "virtual.xml").write_text(text)
+        with pytest.raises(netmanager.NetmanagerError) as caught:
+            netmanager.load(REAL, tmp_path / "virtual.xml")
+        assert [d.code for d in caught.value.diagnostics] == ["E224"]
+        assert needle in caught.value.diagnostics[0].message
+    unpaired = VIRTUAL.split("<schedule>")[0]
+    text = (
+        unpaired
+        + '<schedule>\n    <event at="1s" target="vm1~vm2" loss="1%"/>\n  </schedule>\n</virtual>\n'
+    )
+    (tmp_path / "virtual.xml").write_text(text)
+    with pytest.raises(netmanager.NetmanagerError) as caught:
+        netmanager.load(REAL, tmp_path / "virtual.xml")
+    assert "gives no <link> between 'vm1' and 'vm2'" in caught.value.diagnostics[0].message
+
+
 @pytest.mark.parametrize(
     ("event", "code"),
     [

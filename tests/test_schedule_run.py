@@ -169,3 +169,71 @@ def test_examples_wan_schedule_starts_with_apply_and_stops(
         assert {h["state"] for h in json.loads(capsys.readouterr().out)["hosts"]} == {"stopped"}
     finally:
         main(["destroy", real, virtual])
+
+
+PAIR_SCHEDULE = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="sched-pairs">
+  <network name="lan" cidr="10.23.0.0/24"><shaping bandwidth="10Mbit"/></network>
+  <vm name="vm1" host="host1"><interface network="lan" ip="10.23.0.1"/></vm>
+  <vm name="vm2" host="host2"><interface network="lan" ip="10.23.0.2"/></vm>
+  <link a="vm1" b="vm2" bandwidth="2Mbit"/>
+  <schedule>
+    <event at="0.2s" target="vm1~vm2" bandwidth="4Mbit"/>
+    <event at="0.4s" target="vm2~vm1" bandwidth="3Mbit"/>
+  </schedule>
+</virtual>
+"""
+
+
+def _pair_rate(dom0: str, vm: str) -> list[str]:
+    """The HTB classes' rates (tc's text) of ``vm``'s port."""
+    out = subprocess.run(
+        ["ip", "-n", dom0, "-j", "link", "show"], capture_output=True, text=True, check=True
+    )
+    (vif,) = [
+        link["ifname"]
+        for link in json.loads(out.stdout)
+        if link.get("ifalias", "").startswith(f"nm:sched-pairs:port:{vm}:")
+    ]
+    out = subprocess.run(
+        ["ip", "netns", "exec", dom0, "tc", "class", "show", "dev", vif],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(line.split(" rate ")[1].split()[0] for line in out.stdout.splitlines())
+
+
+def test_a_schedule_changes_a_link_pair_at_both_ends(
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scheduled change of a <link> pair: each host changes its port's class for the
+    peer at the step's time, and logs it as the pair's."""
+    virtual = tmp_path / "virtual.xml"
+    virtual.write_text(PAIR_SCHEDULE)
+    real = TWO[0]
+    assert main(["apply", real, str(virtual)]) == 0
+    try:
+        dom1, dom2 = f"{prefix}h-host1", f"{prefix}h-host2"
+        assert _pair_rate(dom1, "vm1") == _pair_rate(dom2, "vm2") == ["10Mbit", "2Mbit"]
+        capsys.readouterr()
+        assert main(["schedule", "start", real, str(virtual), "--in", "0.3", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["steps"] == {"host1": 2, "host2": 2}
+        deadline = time.monotonic() + 30
+        while True:
+            assert main(["schedule", "status", real, str(virtual), "--json"]) == 0
+            hosts = {h["host"]: h for h in json.loads(capsys.readouterr().out)["hosts"]}
+            if all(h["state"] in ("finished", "failed") for h in hosts.values()):
+                break
+            assert time.monotonic() < deadline, hosts
+            time.sleep(0.2)
+        assert all(h["state"] == "finished" for h in hosts.values()), hosts
+        assert _pair_rate(dom1, "vm1") == _pair_rate(dom2, "vm2") == ["10Mbit", "3Mbit"]
+        with Path(hosts["host1"]["log"]).open() as log:
+            rows = list(csv.DictReader(log))
+        assert [r["values"] for r in rows] == [
+            "rate_bps~vm2=4000000 rate_in_bps~vm2=4000000",
+            "rate_bps~vm2=3000000 rate_in_bps~vm2=3000000",
+        ]
+    finally:
+        main(["destroy", real, str(virtual)])

@@ -7,6 +7,7 @@ Python API doing the same."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -39,6 +40,18 @@ def _flags(namespace: str, ifname: str) -> list[str]:
         check=True,
     )
     return list(json.loads(out.stdout)[0]["flags"])
+
+
+def _classes(namespace: str, ifname: str) -> dict[str, str]:
+    """The HTB classes of a link: rate by class id (tc's text: this iproute2 has no JSON
+    of classes)."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", namespace, "tc", "class", "show", "dev", ifname],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(re.findall(r"^class htb (\S+) .*? rate (\S+) ", out.stdout, re.M))
 
 
 def _vif(prefix: str, host: str) -> tuple[str, str]:
@@ -86,7 +99,8 @@ def test_set_changes_running_links(
         assert main(["set", *TWO, "vm1:wan", "--bandwidth", "1Mbit"]) == 1
         assert "error[E770]" in capsys.readouterr().err
         assert main(["set", *TWO, "vm1~vm2", "--bandwidth", "1Mbit"]) == 1
-        assert "error[E771]" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "error[E770]" in err and "no <link> pair vm1~vm2" in err, err
         assert main(["set", *TWO, "lan"]) == 2
         capsys.readouterr()
         if "netem" not in features.local_capabilities(Path("/nonexistent/cache.json")):
@@ -180,3 +194,99 @@ def test_a_flow_goes_on_at_the_new_rate(prefix: str, capsys: pytest.CaptureFixtu
     after = [r for t, r in rates if t >= 5.0]  # TCP's own ramp on a busy machine first
     assert before and 8.5 < sum(before) / len(before) < 10.5, rates
     assert after and 17.5 < sum(after) / len(after) < 21.0, rates
+
+
+PAIRS = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="pairs">
+  <network name="lan" cidr="10.21.0.0/24">
+    <shaping bandwidth="10Mbit"/>
+  </network>
+  <vm name="vm1" host="host1"><interface network="lan" ip="10.21.0.1"/></vm>
+  <vm name="vm2" host="host2"><interface network="lan" ip="10.21.0.2"/></vm>
+  <vm name="vm3" host="host2"><interface network="lan" ip="10.21.0.3"/></vm>
+  <link a="vm1" b="vm2" bandwidth="2Mbit"/>
+</virtual>
+"""
+
+
+def _port(prefix: str, host: str, vm: str) -> tuple[str, str]:
+    dom0 = f"{prefix}h-{host}"
+    out = subprocess.run(
+        ["ip", "-n", dom0, "-j", "link", "show"], capture_output=True, text=True, check=True
+    )
+    (vif,) = [
+        link["ifname"]
+        for link in json.loads(out.stdout)
+        if link.get("ifalias", "").startswith(f"nm:pairs:port:{vm}:")
+    ]
+    return dom0, vif
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["agents", "local"])
+def test_set_changes_a_link_pair(
+    prefix: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, local: bool
+) -> None:
+    """``set VM1~VM2``: the class each of the two ports has for the other changes in
+    place, on both hosts; the rest of the ports stays; kept by a re-apply and shown by
+    plan; a pair cannot be taken down; --reset undoes it."""
+    extra = ["--local"] if local else []
+    virtual = tmp_path / "virtual.xml"
+    virtual.write_text(PAIRS)
+    files = [TWO[0], str(virtual)]
+    assert main(["apply", *extra, *files]) == 0
+    try:
+        capsys.readouterr()
+        ports = {vm: _port(prefix, host, vm) for vm, host in (("vm1", "host1"), ("vm2", "host2"))}
+        ports["vm3"] = _port(prefix, "host2", "vm3")
+        before = {vm: _classes(*where) for vm, where in ports.items()}
+        # the pair's class beside the port's own
+        assert (
+            sorted(before["vm1"].values()) == sorted(before["vm2"].values()) == ["10Mbit", "2Mbit"]
+        )
+        assert main(["set", *files, "vm2~vm1", "--bandwidth", "4Mbit", "--json"]) == 0
+        outcome = json.loads(capsys.readouterr().out)
+        assert sorted((p["host"], p["vm"], p["peer"]) for p in outcome["ports"]) == [
+            ("host1", "vm1", "vm2"),
+            ("host2", "vm2", "vm1"),
+        ]
+        after = {vm: _classes(*where) for vm, where in ports.items()}
+        for vm in ("vm1", "vm2"):  # in place: the same classes, the pair's at 4 Mbit/s
+            assert after[vm].keys() == before[vm].keys()
+            changed = {h for h in after[vm] if after[vm][h] != before[vm][h]}
+            assert {after[vm][h] for h in changed} == {"4Mbit"}, (before[vm], after[vm])
+            assert {before[vm][h] for h in changed} == {"2Mbit"}
+        assert after["vm3"] == before["vm3"]  # no pair there: untouched
+        # a pair has no state of its own; a pair virtual.xml does not give
+        assert main(["set", *files, "vm1~vm2", "--down"]) == 1
+        assert "error[E771]" in capsys.readouterr().err
+        assert main(["set", *files, "vm1~vm3", "--bandwidth", "1Mbit"]) == 1
+        err = capsys.readouterr().err
+        assert "error[E770]" in err and "its pairs: vm1~vm2" in err, err
+        # a re-apply keeps it, plan shows it as a runtime change
+        assert main(["apply", *extra, *files]) == 0
+        out = capsys.readouterr().out
+        assert "applied: 0 changes" in out and "rate~vm2 set at run time, kept" in out, out
+        assert {vm: _classes(*where) for vm, where in ports.items()} == after
+        if not local:  # status: the pair's values, which come from a runtime change
+            assert main(["status", "--json", *files]) == 0
+            status = json.loads(capsys.readouterr().out)
+            vm1 = next(v for v in status["vms"] if v["name"] == "vm1")
+            link = vm1["interfaces"][0]["link"]
+            assert link["overrides"] == ["rate~vm2"]
+            assert link["pairs"] == [
+                {
+                    "peer": "vm2",
+                    "rate_kbps": 4000,
+                    "delay_us": 0,
+                    "jitter_us": 0,
+                    "loss_ppm": 0,
+                    "overrides": ["rate"],
+                }
+            ]
+        # --reset: the pair's rate back to virtual.xml's on both hosts
+        assert main(["apply", *extra, "--reset", *files]) == 0
+        out = capsys.readouterr().out
+        assert "reset: vm1:lan on host1: rate~vm2" in out, out
+        assert {vm: _classes(*where) for vm, where in ports.items()} == before
+    finally:
+        main(["destroy", *files])

@@ -302,6 +302,8 @@ _LINK_COLUMNS = {
     16: "guest_address",
     17: "overrides",
 }
+#: nmPairEntry columns read for status: the pair's values in force, which are overrides
+_PAIR_COLUMNS = {2: "rate_kbps", 3: "delay_us", 4: "jitter_us", 5: "loss_ppm", 6: "overrides"}
 #: nmLinkGuestAddress
 GUEST_ADDRESS = {1: "unknown", 2: "configured", 3: "answering", 4: "silent"}
 
@@ -327,6 +329,26 @@ async def _links_of(client: AgentClient) -> dict[tuple[str, str], dict[str, Any]
                 else:
                     cell = int(value)
                 rows.setdefault(oid[-1], {})[name] = cell
+        # the <link> pairs at each port (nmPairTable: ifIndex, then the peer's name)
+        pair_entry = mib.oid_of("nmPairEntry")
+        pairs: dict[tuple[int, str], dict[str, Any]] = {}
+        for column, name in _PAIR_COLUMNS.items():
+            prefix = (*pair_entry, column)
+            for oid, value in await client.walk(prefix):
+                suffix = oid[len(prefix) :]
+                peer = bytes(suffix[2:]).decode("utf-8", "replace")
+                pair = pairs.setdefault((suffix[0], peer), {"peer": peer})
+                if name == "overrides":
+                    pair[name] = bytes(value.asOctets()).decode("utf-8", "replace").split()
+                else:
+                    pair[name] = int(value)
+    for (port, peer), pair in sorted(pairs.items()):
+        row = rows.setdefault(port, {})
+        row.setdefault("pairs", []).append(pair)
+        row["overrides"] = [
+            *row.get("overrides", []),
+            *(f"{w}~{peer}" for w in pair.get("overrides", ())),
+        ]
     return {
         (row.get("vm", ""), row.get("network", "")): {
             k: v for k, v in row.items() if k not in ("vm", "network")

@@ -1,12 +1,14 @@
 """``netmanager set``: change running links at once, in place, without planning the
 topology (the hosts keep each change as an override of it: :mod:`netmanager.host.runtime`).
 
-A target is a network (every VM port in it), a VM's interface (``VM:NETWORK``) or a
-VM with a single interface.  The ports are found in the applied record; each host gets
+A target is a network (every VM port in it), a VM's interface (``VM:NETWORK``), a VM
+with a single interface, or a ``<link>`` pair (``VM1~VM2``: the class each of the two
+ports has for the other).  The ports are found in the applied record; each host gets
 one request with all of its ports' changes: through its agent (one GET of
 ``nmLinkNameIfIndex`` for the ports' rows, one SET of their ``nmLinkRate``,
-``nmLinkDelay``, ``nmLinkJitter``, ``nmLinkLoss`` and ``ifAdminStatus``), or for a
-topology applied with ``--local`` through this process's backend of the host.  The hosts
+``nmLinkDelay``, ``nmLinkJitter``, ``nmLinkLoss`` and ``ifAdminStatus``, or of a pair's
+``nmPairRate``, ...), or for a topology applied with ``--local`` through this process's
+backend of the host.  The hosts
 are changed at once, each answering when its kernel carries the change; a host that
 refuses (a value its kernel lacks: NetEm) changes nothing, and says why.
 
@@ -27,7 +29,7 @@ from typing import Any
 from netmanager.apply.records import Record, records
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.host.rows import PortKey
-from netmanager.host.runtime import FIELD_OF_WORD, PortOverride
+from netmanager.host.runtime import PortOverride
 
 
 class SetFailed(NetmanagerError):
@@ -68,13 +70,18 @@ class LinkChange:
         }
 
 
+#: where a runtime change goes: a port, and the peer VM of one of its ``<link>`` pairs
+#: ("": the port's own values)
+Spot = tuple[PortKey, str]
+
+
 @dataclass(frozen=True)
 class SetOutcome:
     topology: str
     target: str
     change: LinkChange
-    #: (host, VM, network) of every port changed
-    ports: tuple[tuple[str, str, str], ...]
+    #: (host, VM, network, peer) of every port changed (peer: of the pair changed there)
+    ports: tuple[tuple[str, str, str, str], ...]
     seconds: float
     transport: str
     timings: Mapping[str, float] = field(default_factory=dict)
@@ -84,32 +91,54 @@ class SetOutcome:
             "topology": self.topology,
             "target": self.target,
             "change": self.change.as_json(),
-            "ports": [{"host": h, "vm": v, "network": n} for h, v, n in self.ports],
+            "ports": [
+                {"host": h, "vm": v, "network": n, **({"peer": p} if p else {})}
+                for h, v, n, p in self.ports
+            ],
             "seconds": round(self.seconds, 4),
             "transport": self.transport,
         }
 
 
-def resolve(record: Record, target: str) -> dict[str, list[PortKey]]:
+def resolve(record: Record, target: str) -> dict[str, list[Spot]]:
     """The ports of ``target`` in an applied topology, by host; E770 when it names
     nothing there."""
+    from netmanager.host.runtime import pair_class, pair_peers
+
     topology = record.topology
-    by_host: dict[str, list[PortKey]] = {}
+    by_host: dict[str, list[Spot]] = {}
     networks = sorted({p.network for c in record.hosts.values() for p in c.ports})
     vms = sorted({p.vm for c in record.hosts.values() for p in c.ports})
 
-    def pick(want: Any) -> None:
+    def pick(want: Any, peer: Any = lambda port: "") -> None:
         for host, config in sorted(record.hosts.items()):
             for port in config.ports:
                 if want(port):
-                    by_host.setdefault(host, []).append((topology, port.vm, port.network))
+                    spot = ((topology, port.vm, port.network), peer(port))
+                    by_host.setdefault(host, []).append(spot)
 
     if "~" in target:
-        raise _problem(
-            "E771",
-            f"target '{target}': a <link> pair's own shaping cannot be changed at run time yet",
-            "change each VM's interface (VM:NETWORK) or the network instead",
+        a, _, b = target.partition("~")
+        ends = {a: b, b: a}
+        pick(
+            lambda p: p.vm in ends and pair_class(p, ends[p.vm]) is not None,
+            lambda p: ends[p.vm],
         )
+        if not by_host:
+            pairs = sorted(
+                "~".join(sorted((p.vm, peer)))
+                for c in record.hosts.values()
+                for p in c.ports
+                for peer in pair_peers(p)
+            )
+            raise _problem(
+                "E770",
+                f"topology '{topology}' has no <link> pair {target}",
+                f"its pairs: {', '.join(dict.fromkeys(pairs))}"
+                if pairs
+                else "its virtual.xml gives no <link>",
+            )
+        return by_host
     if ":" in target:
         vm, network = target.split(":", 1)
         pick(lambda p: p.vm == vm and p.network == network)
@@ -128,7 +157,7 @@ def resolve(record: Record, target: str) -> dict[str, list[PortKey]]:
     if target in vms:
         pick(lambda p: p.vm == target)
         if sum(len(v) for v in by_host.values()) > 1:
-            theirs = sorted(p[2] for ports in by_host.values() for p in ports)
+            theirs = sorted(key[2] for spots in by_host.values() for key, _ in spots)
             raise _problem(
                 "E770",
                 f"VM '{target}' has several interfaces: name one",
@@ -161,20 +190,28 @@ def set_links(topology: str, target: str, change: LinkChange) -> SetOutcome:
             "netmanager apply builds it",
         )
     ports = resolve(record, target)
+    if change.up is not None and "~" in target:
+        raise _problem(
+            "E771",
+            f"target '{target}': a <link> pair has no state of its own to take down or up",
+            "take a VM's interface down instead (VM:NETWORK --down)",
+        )
     _refuse_missing_netem(record, ports, change)
-    _change(record, {h: {key: change for key in keys} for h, keys in ports.items()})
+    _change(record, {h: {spot: change for spot in spots} for h, spots in ports.items()})
     return SetOutcome(
         topology,
         target,
         change,
-        tuple((h, vm, net) for h, keys in sorted(ports.items()) for _, vm, net in keys),
+        tuple(
+            (h, vm, net, peer) for h, spots in sorted(ports.items()) for (_, vm, net), peer in spots
+        ),
         time.perf_counter() - start,
         record.transport,
     )
 
 
 def _refuse_missing_netem(
-    record: Record, ports: Mapping[str, list[PortKey]], change: LinkChange
+    record: Record, ports: Mapping[str, list[Spot]], change: LinkChange
 ) -> None:
     """Delay, jitter or loss on a host emulated on this machine whose kernel has no NetEm:
     E772 before anything (another kernel's host — a guest, a real host — finds out itself,
@@ -196,7 +233,7 @@ def _refuse_missing_netem(
         )
 
 
-def _change(record: Record, changes: Mapping[str, Mapping[PortKey, LinkChange]]) -> None:
+def _change(record: Record, changes: Mapping[str, Mapping[Spot, LinkChange]]) -> None:
     """Each host's ports changed, through its agent or this process's backend."""
     if record.transport == "agents":
         _SESSION.run(_through_agents(record, changes))
@@ -256,14 +293,29 @@ def _override(change: LinkChange) -> PortOverride:
     )
 
 
-def _in_process(record: Record, changes: Mapping[str, Mapping[PortKey, LinkChange]]) -> None:
+def overrides_of(changes: Mapping[Spot, LinkChange]) -> dict[PortKey, PortOverride]:
+    """One host's changes as its backend takes them: by port, a pair's inside its port's."""
+    own: dict[PortKey, PortOverride] = {}
+    pairs: dict[PortKey, list[tuple[str, PortOverride]]] = {}
+    for (key, peer), change in sorted(changes.items()):
+        if peer:
+            pairs.setdefault(key, []).append((peer, _override(change)))
+        else:
+            own[key] = _override(change)
+    return {
+        key: PortOverride(**own.get(key, PortOverride()).values(), pairs=tuple(pairs.get(key, ())))
+        for key in sorted({*own, *pairs})
+    }
+
+
+def _in_process(record: Record, changes: Mapping[str, Mapping[Spot, LinkChange]]) -> None:
     """A topology applied with --local: this process's backend of each host."""
     from netmanager.apply.local import LocalTransport
 
     for host, ports in sorted(changes.items()):
         transport = LocalTransport.kernel(host, record.hosts[host].dom0)
         try:
-            asyncio.run(transport.runtime({key: _override(c) for key, c in ports.items()}))
+            asyncio.run(transport.runtime(overrides_of(ports)))
         except Exception as exc:
             raise _problem(
                 "E772",
@@ -275,9 +327,7 @@ def _in_process(record: Record, changes: Mapping[str, Mapping[PortKey, LinkChang
             transport.close()
 
 
-async def _through_agents(
-    record: Record, changes: Mapping[str, Mapping[PortKey, LinkChange]]
-) -> None:
+async def _through_agents(record: Record, changes: Mapping[str, Mapping[Spot, LinkChange]]) -> None:
     hosts = sorted(changes)
     chosen = _agent_clients(record, hosts)
     opened = {h: await _SESSION.client(chosen[h]) for h in hosts}
@@ -309,7 +359,7 @@ def _agent_clients(record: Record, hosts: list[str]) -> dict[str, Any]:
     return clients(None, infos, "set")
 
 
-async def _on_host(client: Any, host: str, changes: Mapping[PortKey, LinkChange]) -> None:
+async def _on_host(client: Any, host: str, changes: Mapping[Spot, LinkChange]) -> None:
     from pysnmp.proto import rfc1902
 
     from netmanager.agentctl.client import AgentError
@@ -317,8 +367,9 @@ async def _on_host(client: Any, host: str, changes: Mapping[PortKey, LinkChange]
 
     name = mib.oid_of("nmLinkNameEntry")
     link = mib.oid_of("nmLinkEntry")
+    pair = mib.oid_of("nmPairEntry")
     admin = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
-    keys = sorted(changes)
+    keys = sorted({key for key, _ in changes})
     # the session keeps the client open from one change to the next
     try:
         found = await client.get(
@@ -327,10 +378,10 @@ async def _on_host(client: Any, host: str, changes: Mapping[PortKey, LinkChange]
                 for t, vm, net in keys
             )
         )
-        varbinds = []
+        indexes = {}
         for key, value in zip(keys, found, strict=True):
             try:
-                index = int(value)
+                indexes[key] = int(value)
             except (TypeError, ValueError):
                 raise _problem(
                     "E772",
@@ -338,16 +389,20 @@ async def _on_host(client: Any, host: str, changes: Mapping[PortKey, LinkChange]
                     "netmanager status shows what the host's agent reports",
                     SetFailed,
                 ) from None
-            change = changes[key]
-            u = rfc1902.Unsigned32
-            if change.rate_bps is not None:
-                varbinds.append(((*link, 4, index), u(change.rate_bps // 1000)))
-            if change.delay_us is not None:
-                varbinds.append(((*link, 5, index), u(change.delay_us)))
-            if change.jitter_us is not None:
-                varbinds.append(((*link, 6, index), u(change.jitter_us)))
-            if change.loss_ppm is not None:
-                varbinds.append(((*link, 7, index), u(change.loss_ppm)))
+        varbinds = []
+        u = rfc1902.Unsigned32
+        for (key, peer), change in sorted(changes.items()):
+            index = indexes[key]
+            if peer:  # nmPairTable: rate 2, delay 3, jitter 4, loss 5
+                row: tuple[int, ...] = (index, *mib.string_index(peer))
+                table, first = pair, 2
+            else:  # nmLinkTable: rate 4, delay 5, jitter 6, loss 7
+                row, table, first = (index,), link, 4
+            values = (change.rate_bps, change.delay_us, change.jitter_us, change.loss_ppm)
+            for offset, number in enumerate(values):
+                if number is not None:
+                    scaled = number // 1000 if offset == 0 else number
+                    varbinds.append(((*table, first + offset, *row), u(scaled)))
             if change.up is not None:
                 varbinds.append(((*admin, index), rfc1902.Integer32(1 if change.up else 2)))
         await client.set(varbinds)
@@ -436,7 +491,7 @@ def runtime_changes(topology: str) -> dict[PortKey, tuple[str, tuple[str, ...]]]
             transport.close()
         for key, override in values.items():
             if key[0] == topology:
-                out[key] = (host, override.words())
+                out[key] = (host, override.all_words())
     return out
 
 
@@ -459,11 +514,20 @@ async def _overrides_of(client: Any, topology: str) -> dict[PortKey, tuple[str, 
             for oid, value in await client.walk((*entry, column)):
                 text = bytes(value.asOctets()).decode("utf-8", "replace")
                 rows.setdefault(oid[-1], {})[column] = text
-    for row in rows.values():
-        vm, network, words = row.get(1, ""), row.get(2, ""), row.get(17, "")
+        # the pairs' (nmPairOverrides: ifIndex, then the peer's length and octets)
+        pairs = (*mib.oid_of("nmPairEntry"), 6)
+        paired: dict[int, list[str]] = {}
+        for oid, value in await client.walk(pairs):
+            index = oid[len(pairs) :]
+            peer = bytes(index[2:]).decode("utf-8", "replace")
+            words = bytes(value.asOctets()).decode("utf-8", "replace").split()
+            paired.setdefault(index[0], []).extend(f"{w}~{peer}" for w in words)
+    for index, row in rows.items():
+        vm, network = row.get(1, ""), row.get(2, "")
+        words = [*row.get(17, "").split(), *paired.get(index, ())]
         if not words or not vm.startswith(f"{topology}/"):
             continue
-        out[(topology, vm.split("/", 1)[1], network.split("/", 1)[-1])] = tuple(words.split())
+        out[(topology, vm.split("/", 1)[1], network.split("/", 1)[-1])] = tuple(words)
     return out
 
 
@@ -474,7 +538,7 @@ def kept_changes(topology: str, new_ports: Mapping[PortKey, Any] | None) -> list
     record = records().get(topology)
     if record is None:
         return []
-    from netmanager.host.runtime import own_values, ports_by_key
+    from netmanager.host.runtime import ports_by_key
 
     applied = ports_by_key(record.hosts.values())
     out = []
@@ -482,12 +546,10 @@ def kept_changes(topology: str, new_ports: Mapping[PortKey, Any] | None) -> list
         replaced: tuple[str, ...] = ()
         if new_ports is not None and key in applied:
             new = new_ports.get(key)
-            before = own_values(applied[key])
-            after = own_values(new) if new is not None else before
-            replaced = tuple(
-                w
-                for w in words
-                if (before[FIELD_OF_WORD[w]] or 0) != (after[FIELD_OF_WORD[w]] or 0)
+            replaced = (
+                tuple(w for w in words if _value_of(applied[key], w) != _value_of(new, w))
+                if new is not None
+                else ()
             )
         out.append(KeptChange(host, key[1], key[2], words, replaced))
     return out
@@ -499,20 +561,39 @@ def reset(topology: str) -> list[KeptChange]:
     record = records().get(topology)
     if record is None:
         return []
-    from netmanager.host.runtime import own_values, ports_by_key
+    from netmanager.host.runtime import ports_by_key, split_word
 
     applied = ports_by_key(record.hosts.values())
     found = kept_changes(topology, None)
-    changes: dict[str, dict[PortKey, LinkChange]] = {}
+    changes: dict[str, dict[Spot, LinkChange]] = {}
     for kept in found:
         key = (topology, kept.vm, kept.network)
-        own = own_values(applied[key])
-        values = {FIELD_OF_WORD[w]: own[FIELD_OF_WORD[w]] for w in kept.values}
-        values = {k: (v if v is not None else 0) for k, v in values.items()}
-        changes.setdefault(kept.host, {})[key] = LinkChange(**values)
+        by_peer: dict[str, dict[str, Any]] = {}
+        for word in kept.values:
+            name, peer = split_word(word)
+            by_peer.setdefault(peer, {})[name] = _value_of(applied[key], word)
+        for peer, values in by_peer.items():
+            values = {k: (v if v is not None else 0) for k, v in values.items()}
+            changes.setdefault(kept.host, {})[(key, peer)] = LinkChange(**values)
     if changes:
         _change(record, changes)
     return found
+
+
+def _value_of(port: Any, word: str) -> Any:
+    """The topology's own value that an override's word names, at ``port`` (a pair's:
+    of the port's class for the peer; None where the port has no such pair), 0 for
+    none."""
+    from netmanager.host.runtime import own_values, pair_class, split_word
+
+    name, peer = split_word(word)
+    if peer:
+        found = pair_class(port, peer)
+        if found is None:
+            return None
+        return own_values(found)[name] or 0
+    value = own_values(port)[name]
+    return value if name == "up" else (value or 0)
 
 
 async def _last_error(client: Any) -> str:

@@ -1,7 +1,8 @@
 """A topology's ``<schedule>`` as each host plays it (pure).
 
 Every event (each of its repeats) and every row of every trace becomes a :class:`Step`:
-a time after the schedule's start, one VM port, the values to set there, and where it
+a time after the schedule's start, one VM port (or one of its ``<link>`` pairs, by the
+peer VM), the values to set there, and where it
 comes from (``virtual.xml:LINE`` or ``trace.csv:LINE``, for the log users line up with
 their application's).  A step goes to the host the VM is placed on; each host's steps
 are in time order (steps at the same time in the order of the file).  The host's agent
@@ -25,20 +26,23 @@ class Step:
     network: str
     values: LinkValues
     source: str
+    #: the peer VM of the port's <link> pair the step changes ("": the port's own values)
+    peer: str = ""
 
     def as_json(self) -> list[Any]:
         values = {f.name: getattr(self.values, f.name) for f in fields(self.values)}
-        return [
+        doc = [
             self.at_us,
             self.vm,
             self.network,
             {k: v for k, v in values.items() if v is not None},
             self.source,
         ]
+        return [*doc, self.peer] if self.peer else doc
 
     @classmethod
     def from_json(cls, doc: list[Any]) -> Step:
-        at_us, vm, network, values, source = doc
+        at_us, vm, network, values, source, *rest = doc
         known = {f.name for f in fields(LinkValues)}
         return cls(
             int(at_us),
@@ -46,6 +50,7 @@ class Step:
             str(network),
             LinkValues(**{k: v for k, v in dict(values).items() if k in known}),
             str(source),
+            str(rest[0]) if rest else "",
         )
 
 
@@ -62,9 +67,9 @@ def compile_schedule(virtual: Virtual, placement: Mapping[str, str]) -> dict[str
             continue
         source = f"{_name(event.loc.file)}:{event.loc.line}"
         for at in event.times(MAX_SCHEDULED):
-            for vm, network in ports:
+            for vm, network, peer in ports:
                 order += 1
-                step = Step(at, vm, network, event.values, source)
+                step = Step(at, vm, network, event.values, source, peer)
                 steps.append((at, order, placement[vm], step))
     for trace in schedule.traces:
         ports = schedule_target(virtual, trace.target)
@@ -73,9 +78,10 @@ def compile_schedule(virtual: Virtual, placement: Mapping[str, str]) -> dict[str
         for row in trace.rows:
             at = trace.at_us + row.at_us
             source = f"{_name(row.loc.file)}:{row.loc.line}"
-            for vm, network in ports:
+            for vm, network, peer in ports:
                 order += 1
-                steps.append((at, order, placement[vm], Step(at, vm, network, row.values, source)))
+                step = Step(at, vm, network, row.values, source, peer)
+                steps.append((at, order, placement[vm], step))
     by_host: dict[str, list[Step]] = {}
     for _, _, host, step in sorted(steps, key=lambda s: (s[0], s[1])):
         by_host.setdefault(host, []).append(step)

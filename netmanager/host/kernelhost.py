@@ -677,7 +677,10 @@ class KernelBackend:
             raise BackendError(f"this host runs no port of VM '{vm}' in '{topology}/{network}'")
         before = self.overrides
         current = runtime.prune(before, ports)
-        self.overrides = runtime.merge(current, changes, ports)
+        try:  # a pair the port has no class for
+            self.overrides = runtime.merge(current, changes, ports)
+        except ValueError as exc:
+            raise BackendError(str(exc)) from exc
         keys = sorted(changes)
         try:
             done = self._converge(self._target(self.running_candidate, own), ports=keys)

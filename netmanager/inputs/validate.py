@@ -439,9 +439,28 @@ def check_virtual(virtual: Virtual, diags: Diagnostics) -> None:
 MAX_SCHEDULED = 1_000_000
 
 
-def schedule_target(virtual: Virtual, target: str) -> list[tuple[str, str]] | str:
-    """The (VM, network) ports a schedule's target names: a network, VM:NETWORK or a VM;
-    or why it names none."""
+def schedule_target(virtual: Virtual, target: str) -> list[tuple[str, str, str]] | str:
+    """The (VM, network, peer) ports a schedule's target names: a network, VM:NETWORK or
+    a VM (peer ""), or a ``<link>`` pair VM1~VM2 (each VM's interfaces in the networks
+    of the pair, with the other as peer); or why it names none."""
+    if "~" in target:
+        a, _, b = target.partition("~")
+        for name in (a, b):
+            if name not in virtual.vm_by_name:
+                return f"no VM '{name}'"
+        pairs = [p for p in virtual.pairs if {p.a, p.b} == {a, b} and a != b]
+        if not pairs:
+            return f"virtual.xml gives no <link> between '{a}' and '{b}'"
+        ports = []
+        for pair in pairs:
+            for one, peer in ((a, b), (b, a)):
+                shared = {i.network for i in virtual.vm_by_name[peer].interfaces}
+                ports += [
+                    (one, i.network, peer)
+                    for i in virtual.vm_by_name[one].interfaces
+                    if i.network in shared and pair.network in (None, i.network)
+                ]
+        return sorted(set(ports))
     if ":" in target:
         vm_name, network = target.split(":", 1)
         vm = virtual.vm_by_name.get(vm_name)
@@ -449,12 +468,12 @@ def schedule_target(virtual: Virtual, target: str) -> list[tuple[str, str]] | st
             return f"no VM '{vm_name}'"
         if vm.interface_in(network) is None:
             return f"VM '{vm_name}' has no interface in network '{network}'"
-        return [(vm_name, network)]
+        return [(vm_name, network, "")]
     if target in virtual.network_by_name:
-        return [(vm.name, i.network) for vm, i in virtual.members(target)]
+        return [(vm.name, i.network, "") for vm, i in virtual.members(target)]
     vm = virtual.vm_by_name.get(target)
     if vm is not None:
-        return [(vm.name, i.network) for i in vm.interfaces]
+        return [(vm.name, i.network, "") for i in vm.interfaces]
     return f"no network or VM '{target}'"
 
 
@@ -473,7 +492,16 @@ def _check_schedule(virtual: Virtual, diags: Diagnostics) -> None:
                 "E224",
                 loc,
                 f"target '{target}': {found}",
-                "a network, VM:NETWORK or a VM; " + choices("names", names),
+                "a network, VM:NETWORK, a VM or a <link> pair VM1~VM2; " + choices("names", names),
+            )
+    for event in schedule.events:
+        if "~" in event.target and event.values.up is not None:
+            diags.error(
+                "E224",
+                event.loc,
+                f"target '{event.target}': a <link> pair has no state of its own to take "
+                "down or up",
+                "take a VM's interface down instead (VM:NETWORK)",
             )
     for event in schedule.events:
         total += len(event.times(MAX_SCHEDULED + 1))

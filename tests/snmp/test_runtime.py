@@ -72,6 +72,48 @@ def test_merge_and_prune_keep_what_the_topology_did_not_change() -> None:
     assert runtime.from_json(json.loads(json.dumps(runtime.to_json(merged)))) == merged
 
 
+def test_a_pair_override_is_kept_inside_its_port() -> None:
+    """A <link> pair's values are an override of the port's class for the peer: merged,
+    pruned (the class gone, or its topology value changed) and applied on their own."""
+    from netmanager.compile.hostconfig import PortClass, Shaping
+
+    _, configs = _compiled(*CASES[1])
+    config = configs["host1"]
+    port = config.ports[0]
+    pair = PortClass("pair vm2", (), Shaping(rate_bps=2_000_000), Shaping(rate_bps=2_000_000))
+    port = dataclasses.replace(port, classes=(pair,))
+    config = dataclasses.replace(config, ports=(port,))
+    key = ("two-hosts", "vm1", "lan")
+    ports = {key: port}
+    change = PortOverride(pairs=(("vm2", PortOverride(rate_bps=4_000_000, rate_in_bps=4_000_000)),))
+    merged = runtime.merge({}, {key: change}, ports)
+    assert merged[key].values() == {} and merged[key].all_words() == ("rate~vm2",)
+    assert dict(merged[key].pairs)["vm2"].base == (
+        ("rate_bps", 2_000_000),
+        ("rate_in_bps", 2_000_000),
+    )
+    with pytest.raises(ValueError, match="no <link> pair with 'vm9'"):
+        runtime.merge({}, {key: PortOverride(pairs=(("vm9", PortOverride(loss_ppm=1)),))}, ports)
+    # the port's own value beside it: both kept, each on its own
+    both = runtime.merge(merged, {key: PortOverride(rate_bps=20_000_000)}, ports)
+    assert both[key].all_words() == ("rate", "rate~vm2")
+    over = runtime.apply_overrides(config, both).ports[0]
+    assert over.egress.rate_bps == 20_000_000 and over.ingress.rate_bps == port.ingress.rate_bps
+    assert over.classes[0].egress.rate_bps == over.classes[0].ingress.rate_bps == 4_000_000
+    assert runtime.prune(both, ports) == both
+    # the pair gone from the topology: its override goes, the port's stays
+    assert runtime.prune(both, {key: dataclasses.replace(port, classes=())})[key].pairs == ()
+    # the pair's own rate changed in virtual.xml since: the file's value wins
+    faster = dataclasses.replace(pair, egress=Shaping(rate_bps=3_000_000))
+    pruned = runtime.prune(both, {key: dataclasses.replace(port, classes=(faster,))})
+    assert pruned[key].all_words() == ("rate", "rate~vm2")  # the rate from the VM stays
+    assert dict(pruned[key].pairs)["vm2"].values() == {"rate_in_bps": 4_000_000}
+    # back to the topology's values: nothing left
+    back = PortOverride(pairs=(("vm2", PortOverride(rate_bps=2_000_000, rate_in_bps=2_000_000)),))
+    assert runtime.merge(merged, {key: back}, ports) == {}
+    assert runtime.from_json(json.loads(json.dumps(runtime.to_json(both)))) == both
+
+
 @pytest.mark.privileged
 def test_a_port_changes_in_place_and_keeps_its_change(prefix: str, tmp_path: Path) -> None:
     from netmanager.compile.configs import compile_infrastructure
@@ -254,5 +296,82 @@ def test_snmpset_changes_a_running_port_at_once(
         status = json.loads(capsys.readouterr().out)
         vm1 = next(v for v in status["vms"] if v["name"] == "vm1")
         assert vm1["interfaces"][0]["link"]["rate_kbps"] == 20000
+    finally:
+        main(["destroy", str(real), str(virtual)])
+
+
+PAIRS = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="snmp-pairs">
+  <network name="lan" cidr="10.22.0.0/24"/>
+  <vm name="vm1" host="host1"><interface network="lan" ip="10.22.0.1"/></vm>
+  <vm name="vm2" host="host2"><interface network="lan" ip="10.22.0.2"/></vm>
+  <link a="vm1" b="vm2" bandwidth="2Mbit"/>
+</virtual>
+"""
+
+
+def test_snmpset_changes_a_link_pair(
+    prefix: str, tool_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """net-snmp against nmPairTable: a pair's row read by the port's ifIndex and the
+    peer's name, its rate written (SNMPv3 authPriv) and served back with the override
+    named; a peer the port has no pair with is noCreation, nothing changed."""
+    import tomllib
+
+    from netmanager.agentctl.processes import running as running_agents
+    from netmanager.cli.main import main
+    from tests.snmp.conftest import Tools, need_tools
+
+    need_tools("snmpget", "snmpset")
+    real = EXAMPLES / "two-hosts" / "real.xml"
+    virtual = tmp_path / "virtual.xml"
+    virtual.write_text(PAIRS)
+    doc = tomllib.loads((EXAMPLES / "two-hosts" / "snmp.toml").read_text())
+    w = doc["write"]
+    write = [
+        *("-v3", "-l", "authPriv", "-u", w["user"], "-a", w["auth_protocol"]),
+        *("-A", w["auth_key"], "-x", "AES", "-X", w["priv_key"]),
+    ]
+    read = ["-v2c", "-c", doc["read"]["community"]]
+    assert main(["apply", str(real), str(virtual)]) == 0
+    try:
+        tools = Tools(tool_env, f"udp:127.0.0.1:{running_agents()['host1'].port}")
+        index = tools.get(
+            read, 'NETMANAGER-MIB::nmLinkNameIfIndex."snmp-pairs/vm1"."snmp-pairs/lan"'
+        )
+        row = f'{index}."vm2"'
+        assert tools.get(read, f"NETMANAGER-MIB::nmPairRate.{row}") == "2000"
+        assert tools.get(read, f"NETMANAGER-MIB::nmPairOverrides.{row}") == ""
+        done = tools.run(
+            "snmpset", *write, tools.target, f"NETMANAGER-MIB::nmPairRate.{row}", "u", "3000"
+        )
+        assert done.returncode == 0, done.stderr
+        assert tools.get(read, f"NETMANAGER-MIB::nmPairRate.{row}") == "3000"
+        assert tools.get(read, f"NETMANAGER-MIB::nmPairOverrides.{row}") == "rate"
+        dom0 = f"{prefix}h-host1"
+        vif = next(
+            link["ifname"]
+            for link in json.loads(
+                subprocess.run(
+                    ["ip", "-n", dom0, "-j", "link", "show"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            if link.get("ifalias", "").startswith("nm:snmp-pairs:port:vm1:")
+        )
+        out = subprocess.run(
+            ["ip", "netns", "exec", dom0, "tc", "class", "show", "dev", vif],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert " rate 3Mbit " in out, out  # the pair's HTB class, in the kernel
+        refused = tools.run(
+            "snmpset", *write, tools.target, f'NETMANAGER-MIB::nmPairRate.{index}."vm9"', "u", "1"
+        )
+        assert refused.returncode != 0 and "noCreation" in refused.stderr, refused.stderr
+        assert tools.get(read, f"NETMANAGER-MIB::nmPairRate.{row}") == "3000"
     finally:
         main(["destroy", str(real), str(virtual)])

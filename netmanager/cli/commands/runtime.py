@@ -16,15 +16,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="change a running link at once: rate, NetEm delay/jitter/loss, down or up",
         description="Change the links of TARGET in an applied topology at once, in place "
         "(the qdiscs keep their handles, nothing queued is dropped), without planning the "
-        "topology. TARGET is a network (every interface in it), VM:NETWORK, or a VM with "
-        "one interface. Each host keeps the change as an override of the topology: a "
+        "topology. TARGET is a network (every interface in it), VM:NETWORK, a VM with "
+        "one interface, or a <link> pair VM1~VM2. Each host keeps the change as an override of the topology: a "
         "re-apply keeps it unless virtual.xml changed that value since; destroy forgets "
         "it. The rate holds both ways; delay, jitter and loss are NetEm's towards the VM "
         "(the delay added at the port) and need a kernel with NetEm.",
     )
     p.add_argument("real", metavar="REAL", help="real.xml of the applied topology")
     p.add_argument("virtual", metavar="VIRTUAL", help="its virtual.xml")
-    p.add_argument("target", metavar="TARGET", help="NETWORK, VM:NETWORK or VM")
+    p.add_argument("target", metavar="TARGET", help="NETWORK, VM:NETWORK, VM or VM1~VM2")
     p.add_argument("--bandwidth", metavar="RATE", help="e.g. 20Mbit; 0 for no limit")
     p.add_argument("--latency", metavar="TIME", help="NetEm delay at the port, e.g. 30ms")
     p.add_argument("--jitter", metavar="TIME", help="NetEm jitter, e.g. 5ms")
@@ -76,7 +76,10 @@ def run_set(args: argparse.Namespace) -> int:
     if args.json:
         print_json(outcome.as_json())
         return ExitCode.OK
-    ports = ", ".join(f"{vm}:{net} on {host}" for host, vm, net in outcome.ports)
+    ports = ", ".join(
+        f"{vm}:{net}{f' (pair with {peer})' if peer else ''} on {host}"
+        for host, vm, net, peer in outcome.ports
+    )
     print(
         f"topology '{outcome.topology}': {args.target} changed ({ports}) in {outcome.seconds * 1000:.0f} ms"
     )

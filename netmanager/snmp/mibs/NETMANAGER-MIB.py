@@ -121,7 +121,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 03:00",
+        ("2026-12-06 04:00",
+         "2026-12-06 03:00",
          "2026-12-06 02:00",
          "2026-12-06 01:00",
          "2026-12-06 00:00",
@@ -1866,6 +1867,104 @@ if mibBuilder.loadTexts:
     nmMonitorOverrides.setStatus("current")
 if mibBuilder.loadTexts:
     nmMonitorOverrides.setUnits("ports")
+_NmPairTable_Object = MibTable
+nmPairTable = _NmPairTable_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7)
+)
+if mibBuilder.loadTexts:
+    nmPairTable.setStatus("current")
+_NmPairEntry_Object = MibTableRow
+nmPairEntry = _NmPairEntry_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7, 1)
+)
+nmPairEntry.setIndexNames(
+    (0, "IF-MIB", "ifIndex"),
+    (0, "NETMANAGER-MIB", "nmPairPeer"),
+)
+if mibBuilder.loadTexts:
+    nmPairEntry.setStatus("current")
+
+
+class _NmPairPeer_Type(OctetString):
+    """Custom type nmPairPeer based on OctetString"""
+    subtypeSpec = OctetString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(1, 32),
+    )
+
+
+_NmPairPeer_Type.__name__ = "OctetString"
+_NmPairPeer_Object = MibTableColumn
+nmPairPeer = _NmPairPeer_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7, 1, 1),
+    _NmPairPeer_Type()
+)
+nmPairPeer.setMaxAccess("not-accessible")
+if mibBuilder.loadTexts:
+    nmPairPeer.setStatus("current")
+_NmPairRate_Type = Unsigned32
+_NmPairRate_Object = MibTableColumn
+nmPairRate = _NmPairRate_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7, 1, 2),
+    _NmPairRate_Type()
+)
+nmPairRate.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmPairRate.setStatus("current")
+if mibBuilder.loadTexts:
+    nmPairRate.setUnits("kbit/s")
+_NmPairDelay_Type = Unsigned32
+_NmPairDelay_Object = MibTableColumn
+nmPairDelay = _NmPairDelay_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7, 1, 3),
+    _NmPairDelay_Type()
+)
+nmPairDelay.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmPairDelay.setStatus("current")
+if mibBuilder.loadTexts:
+    nmPairDelay.setUnits("microseconds")
+_NmPairJitter_Type = Unsigned32
+_NmPairJitter_Object = MibTableColumn
+nmPairJitter = _NmPairJitter_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7, 1, 4),
+    _NmPairJitter_Type()
+)
+nmPairJitter.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmPairJitter.setStatus("current")
+if mibBuilder.loadTexts:
+    nmPairJitter.setUnits("microseconds")
+_NmPairLoss_Type = Unsigned32
+_NmPairLoss_Object = MibTableColumn
+nmPairLoss = _NmPairLoss_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7, 1, 5),
+    _NmPairLoss_Type()
+)
+nmPairLoss.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmPairLoss.setStatus("current")
+if mibBuilder.loadTexts:
+    nmPairLoss.setUnits("parts per million")
+
+
+class _NmPairOverrides_Type(DisplayString):
+    """Custom type nmPairOverrides based on DisplayString"""
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 64),
+    )
+
+
+_NmPairOverrides_Type.__name__ = "DisplayString"
+_NmPairOverrides_Object = MibTableColumn
+nmPairOverrides = _NmPairOverrides_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7, 1, 6),
+    _NmPairOverrides_Type()
+)
+nmPairOverrides.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmPairOverrides.setStatus("current")
 _NmSchedule_ObjectIdentity = ObjectIdentity
 nmSchedule = _NmSchedule_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 4)
@@ -2219,6 +2318,11 @@ nmMonitorGroup.setObjects(
         ("NETMANAGER-MIB", "nmLinkGuestAddress"),
         ("NETMANAGER-MIB", "nmLinkOverrides"),
         ("NETMANAGER-MIB", "nmLinkNameIfIndex"),
+        ("NETMANAGER-MIB", "nmPairRate"),
+        ("NETMANAGER-MIB", "nmPairDelay"),
+        ("NETMANAGER-MIB", "nmPairJitter"),
+        ("NETMANAGER-MIB", "nmPairLoss"),
+        ("NETMANAGER-MIB", "nmPairOverrides"),
         ("NETMANAGER-MIB", "nmMonitorPollInterval"),
         ("NETMANAGER-MIB", "nmMonitorPollDuration"),
         ("NETMANAGER-MIB", "nmMonitorPollCpu"),
@@ -2443,6 +2547,14 @@ mibBuilder.export_symbols(
        "nmLinkNameNetwork": nmLinkNameNetwork,
        "nmLinkNameIfIndex": nmLinkNameIfIndex,
        "nmMonitorOverrides": nmMonitorOverrides,
+       "nmPairTable": nmPairTable,
+       "nmPairEntry": nmPairEntry,
+       "nmPairPeer": nmPairPeer,
+       "nmPairRate": nmPairRate,
+       "nmPairDelay": nmPairDelay,
+       "nmPairJitter": nmPairJitter,
+       "nmPairLoss": nmPairLoss,
+       "nmPairOverrides": nmPairOverrides,
        "nmSchedule": nmSchedule,
        "nmScheduleChunkTable": nmScheduleChunkTable,
        "nmScheduleChunkEntry": nmScheduleChunkEntry,
