@@ -391,6 +391,8 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
             (lambda keys: txn.call(warm, keys)) if warm is not None else None,
         )
         txn.schedule = runner
+        # built again when asked for after a change (its table of recent steps grows)
+        runner.section_changed = lambda: tree.invalidate("schedule", runner.root, runner.section)
         tree.put(runner.section())
         txn.runtime = RuntimeSets(
             lambda: monitor.rows_by_index,

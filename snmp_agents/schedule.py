@@ -19,6 +19,7 @@ and the others go on.  stop plays no further step.
 from __future__ import annotations
 
 import asyncio
+import collections
 import csv
 import enum
 import io
@@ -34,16 +35,19 @@ from typing import Any
 from pysnmp.proto import rfc1902
 
 from netmanager.host.rows import PortKey
-from netmanager.host.runtime import PortOverride
+from netmanager.host.runtime import LOG_FIELDS, PortOverride
 from netmanager.snmp import mib
 from netmanager.snmp.tables import SetError
-from snmp_agents.oidtree import Oid, Section, dynamic
+from snmp_agents.oidtree import Oid, Section, const, dynamic
 
 log = logging.getLogger(__name__)
 
 #: the most a loaded document may be (a million steps is some 100 MB: refused earlier)
 MAX_DOCUMENT = 64 << 20
 LOG_NAME = "schedule-log.csv"
+LOG_HEADER = ",".join(LOG_FIELDS)
+#: the last steps served as lines of the log (nmScheduleRecentTable)
+RECENT_KEPT = 20
 OPERATIONS = {1: "none", 2: "load", 3: "start", 4: "stop"}
 
 
@@ -124,6 +128,8 @@ class ScheduleRunner:
         self.oid_operation = (*mib.oid_of("nmScheduleOperation"), 0)
         self.oid_delay = (*mib.oid_of("nmScheduleStartDelay"), 0)
         self.delay_ms = 0
+        #: the log's last lines (nmScheduleRecentTable)
+        self.recent: collections.deque[str] = collections.deque(maxlen=RECENT_KEPT)
 
     @property
     def log_path(self) -> Path:
@@ -223,7 +229,8 @@ class ScheduleRunner:
         self.last_error = ""
         self.state = State.armed
         with self.log_path.open("w", newline="") as f:
-            f.write("schedule_ms,actual_ms,late_ms,topology,vm,network,values,source,result\n")
+            f.write(LOG_HEADER + "\n")
+        self.recent.clear()
         self._task = loop.create_task(self._play())
 
     def _stop(self) -> None:
@@ -307,6 +314,7 @@ class ScheduleRunner:
                     result,
                 ]
             )
+        self.recent.extend(out.getvalue().splitlines())
         try:
             with self.log_path.open("a", newline="") as f:
                 f.write(out.getvalue())
@@ -348,6 +356,12 @@ class ScheduleRunner:
             obj = mib.symbol(name)
             objects.append(tuple(obj.name))
             scalars.append(((*obj.name, 0), dynamic(_cloner(obj.syntax, fn))))
+        row = tuple(mib.symbol("nmScheduleRecentRow").name)
+        objects.append(row)
+        scalars += [
+            ((*row, i), const(rfc1902.OctetString(line.encode("utf-8", "replace")[:255])))
+            for i, line in enumerate(self.recent, 1)
+        ]
         return Section.build("schedule", self.root, scalars, objects)
 
 

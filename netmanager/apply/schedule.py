@@ -14,6 +14,7 @@ play a schedule: refused.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from netmanager.apply.records import Record, records
 from netmanager.apply.runtime import _agent_clients
 from netmanager.compile.schedule import Step, compile_schedule, needs_netem
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
+from netmanager.host.runtime import LOG_FIELDS
 from netmanager.inputs.model import Virtual
 
 CHUNK = 1000  # bytes per nmScheduleChunkData
@@ -256,17 +258,15 @@ def status(topology: str) -> list[HostSchedule]:
         client = chosen[host]
         async with client:
             values = await client.get(*((*mib.oid_of(n), 0) for n in names))
+            # the last steps, as lines of the host's log (wherever the host is)
+            lines = await client.walk(mib.oid_of("nmScheduleRecentRow"))
 
         def text(v: Any) -> str:
             return bytes(v.asOctets()).decode("utf-8", "replace")
 
         state, topo, steps, done, elapsed, nxt, late, error, log = values
-        recent: tuple[dict[str, str], ...] = ()
-        if record.hosts[host].dom0:  # emulated here: its log is a file of this machine
-            try:
-                recent = tuple(log_rows(text(log))[-RECENT:])
-            except OSError:
-                recent = ()
+        rows = csv.DictReader((text(v) for _, v in lines), fieldnames=LOG_FIELDS)
+        recent = tuple(dict(r) for r in rows)[-RECENT:]
         return HostSchedule(
             host,
             STATES.get(int(state), str(int(state))),
@@ -288,7 +288,8 @@ def status(topology: str) -> list[HostSchedule]:
 
 
 def log_rows(path: str | Path) -> list[dict[str, str]]:
-    """The rows of an agent's schedule log (a host emulated here: its state directory)."""
+    """The rows of an agent's whole schedule log, a file of its state directory (a host
+    emulated here; status reads the last ones of any host over SNMP)."""
     import csv
 
     with Path(path).open(newline="") as f:

@@ -41,6 +41,20 @@ WORDS = (
 FIELD_OF_WORD = {word: field for field, word in reversed(WORDS)}
 
 
+#: the columns of a host's schedule log (CSV), one row per step made: times in ms since
+#: the schedule's start (late: actual - schedule, negative when early)
+LOG_FIELDS = (
+    "schedule_ms",
+    "actual_ms",
+    "late_ms",
+    "topology",
+    "vm",
+    "network",
+    "values",
+    "source",
+    "result",
+)
+
 #: the HTB class of a port that shapes its traffic with one peer VM (a ``<link>`` pair)
 PAIR_CLASS = "pair "
 

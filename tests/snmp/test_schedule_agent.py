@@ -119,6 +119,30 @@ def test_steps_are_played_in_order_from_the_start_and_logged(tmp_path: Path) -> 
         ("vm1", "virtual.xml:8", "ok"),
         ("vm1", "trace.csv:2", "ok"),
     ]
+    # served as the recent steps' table: the log's lines, oldest first
+    section = runner.section()
+    column = tuple(mib.symbol("nmScheduleRecentRow").name)
+    served = [section.get((*column, i)) for i in range(1, 6)]
+    lines = (tmp_path / "schedule-log.csv").read_text().splitlines()[1:]
+    assert [bytes(e[1].asOctets()).decode() for e in served[:4] if e] == lines
+    assert served[4] is None
+
+
+def test_the_recent_steps_are_the_last_twenty(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, [])
+    steps = [[i * 1000, "vm1", "lan", {"rate_bps": 10**6 + i}, f"t.csv:{i + 2}"] for i in range(30)]
+
+    async def scenario() -> None:
+        _load(runner, _document(steps))
+        runner.handle_set([(0, OPERATION, rfc1902.Integer32(3))])
+        while runner.state is not State.finished:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert len(runner.recent) == 20
+    assert [line.split(",")[7] for line in runner.recent] == [
+        f"t.csv:{i + 2}" for i in range(10, 30)
+    ]
 
 
 def test_stop_plays_no_further_step(tmp_path: Path) -> None:

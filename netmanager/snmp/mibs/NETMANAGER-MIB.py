@@ -121,7 +121,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 04:00",
+        ("2026-12-06 05:00",
+         "2026-12-06 04:00",
          "2026-12-06 03:00",
          "2026-12-06 02:00",
          "2026-12-06 01:00",
@@ -2207,6 +2208,59 @@ nmScheduleLog = _NmScheduleLog_Object(
 nmScheduleLog.setMaxAccess("read-only")
 if mibBuilder.loadTexts:
     nmScheduleLog.setStatus("current")
+_NmScheduleRecentTable_Object = MibTable
+nmScheduleRecentTable = _NmScheduleRecentTable_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 13)
+)
+if mibBuilder.loadTexts:
+    nmScheduleRecentTable.setStatus("current")
+_NmScheduleRecentEntry_Object = MibTableRow
+nmScheduleRecentEntry = _NmScheduleRecentEntry_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 13, 1)
+)
+nmScheduleRecentEntry.setIndexNames(
+    (0, "NETMANAGER-MIB", "nmScheduleRecentIndex"),
+)
+if mibBuilder.loadTexts:
+    nmScheduleRecentEntry.setStatus("current")
+
+
+class _NmScheduleRecentIndex_Type(Unsigned32):
+    """Custom type nmScheduleRecentIndex based on Unsigned32"""
+    subtypeSpec = Unsigned32.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueRangeConstraint(1, 20),
+    )
+
+
+_NmScheduleRecentIndex_Type.__name__ = "Unsigned32"
+_NmScheduleRecentIndex_Object = MibTableColumn
+nmScheduleRecentIndex = _NmScheduleRecentIndex_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 13, 1, 1),
+    _NmScheduleRecentIndex_Type()
+)
+nmScheduleRecentIndex.setMaxAccess("not-accessible")
+if mibBuilder.loadTexts:
+    nmScheduleRecentIndex.setStatus("current")
+
+
+class _NmScheduleRecentRow_Type(DisplayString):
+    """Custom type nmScheduleRecentRow based on DisplayString"""
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 255),
+    )
+
+
+_NmScheduleRecentRow_Type.__name__ = "DisplayString"
+_NmScheduleRecentRow_Object = MibTableColumn
+nmScheduleRecentRow = _NmScheduleRecentRow_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 4, 13, 1, 2),
+    _NmScheduleRecentRow_Type()
+)
+nmScheduleRecentRow.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmScheduleRecentRow.setStatus("current")
 _NmConformance_ObjectIdentity = ObjectIdentity
 nmConformance = _NmConformance_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 2)
@@ -2346,7 +2400,8 @@ nmScheduleGroup.setObjects(
         ("NETMANAGER-MIB", "nmScheduleNext"),
         ("NETMANAGER-MIB", "nmScheduleLateMax"),
         ("NETMANAGER-MIB", "nmScheduleLastError"),
-        ("NETMANAGER-MIB", "nmScheduleLog"))
+        ("NETMANAGER-MIB", "nmScheduleLog"),
+        ("NETMANAGER-MIB", "nmScheduleRecentRow"))
 )
 if mibBuilder.loadTexts:
     nmScheduleGroup.setStatus("current")
@@ -2571,6 +2626,10 @@ mibBuilder.export_symbols(
        "nmScheduleLateMax": nmScheduleLateMax,
        "nmScheduleLastError": nmScheduleLastError,
        "nmScheduleLog": nmScheduleLog,
+       "nmScheduleRecentTable": nmScheduleRecentTable,
+       "nmScheduleRecentEntry": nmScheduleRecentEntry,
+       "nmScheduleRecentIndex": nmScheduleRecentIndex,
+       "nmScheduleRecentRow": nmScheduleRecentRow,
        "nmConformance": nmConformance,
        "nmCompliances": nmCompliances,
        "nmAgentCompliance": nmAgentCompliance,
