@@ -19,7 +19,9 @@ Modules: :mod:`~netmanager.verify.expect` (what must happen, pure),
 :mod:`~netmanager.verify.throughput` and :mod:`~netmanager.verify.state` (the levels),
 :mod:`~netmanager.verify.report` and :mod:`~netmanager.verify.plots` (the output),
 :mod:`~netmanager.verify.run` (the orchestration), :mod:`~netmanager.verify.fidelity`
-(the accuracy table of the README).
+(the accuracy table of the README), :mod:`~netmanager.verify.outage` and its worker
+:mod:`~netmanager.verify.outageworker` (a migration's outage, measured as Themis did: a
+UDP stream and a 100 Hz echo through it, downtime, loss, throughput over time).
 """
 
 from typing import TYPE_CHECKING
