@@ -36,6 +36,7 @@ from netmanager import programs, settings
 from netmanager.errors import Diagnostic, Loc, NetmanagerError, single
 
 if TYPE_CHECKING:
+    from netmanager.apply.migrate import MigrateOutcome
     from netmanager.apply.prepare import Deployment
     from netmanager.apply.runtime import SetOutcome
     from netmanager.apply.schedule import HostSchedule
@@ -549,6 +550,17 @@ class Testbed:
             up=up,
         )
         return self._call(lambda: set_links(self.topology, target, change))
+
+    def migrate(self, vm: str, to: str) -> MigrateOutcome:
+        """Move running VM ``vm`` to host ``to``, its network following it (``netmanager
+        migrate``): between hosts emulated here its namespace keeps running, processes
+        and connections included.  Raises ``NetmanagerError`` (E780–E784 before any
+        change)."""
+        from netmanager.apply.migrate import migrate
+
+        return self._with_inputs(
+            lambda real, virtual: migrate(real, virtual, vm, to, base_dir=self.base_dir)
+        )
 
     def start_schedule(self, *, lead_s: float = 1.0) -> dict[str, int]:
         """Start virtual.xml's ``<schedule>`` (``netmanager schedule start``): its time 0

@@ -32,6 +32,8 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
+from pysnmp.proto import rfc1902
+
 from netmanager.host.candidate import Candidate, Change, check_candidate
 from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
 from netmanager.host.rows import PortKey, complete, ports_from_text, ports_text
@@ -149,6 +151,10 @@ class Transaction:
         self.col_operation = _scalar("nmTxnOperation")
         self.col_timeout = _scalar("nmTxnRevertTimeout")
         self.col_scope = _scalar("nmTxnScope")
+        self.col_hand_over = _scalar("nmTxnHandOver")
+        self.oid_hand_over = (*self.col_hand_over.oid, 0)
+        #: the last hand-over written (nmTxnHandOver)
+        self.handed_over = ""
         self.oid_operation = (*self.col_operation.oid, 0)
         self.oid_timeout = (*self.col_timeout.oid, 0)
         self.oid_scope = (*self.col_scope.oid, 0)
@@ -295,6 +301,8 @@ class Transaction:
         """Check and carry out one SET PDU (positions are 0-based); SetError on refusal.
         A runtime change (:mod:`snmp_agents.runtime`) returns what to await before the
         response: the kernel carrying it."""
+        if any(oid == self.oid_hand_over for _, oid, _ in varbinds):
+            return self._hand_over_set(varbinds)
         runtime = self.runtime
         if runtime is not None and any(runtime.owns(oid) for _, oid, _ in varbinds):
             return self._runtime_set(runtime, varbinds)
@@ -415,6 +423,43 @@ class Transaction:
                 self.last_error = _clip(exc.message)
                 self.section_changed()
                 raise
+
+        return carried_out()
+
+    def _hand_over_set(self, varbinds: Sequence[tuple[int, Oid, Any]]) -> Awaitable[None]:
+        """nmTxnHandOver: the VM given to another host of this kernel, once checked."""
+        if len(varbinds) != 1:
+            raise SetError("inconsistentValue", 0, "nmTxnHandOver goes alone in its request")
+        position, _, value = varbinds[0]
+        if value.tagSet != rfc1902.OctetString.tagSet:
+            raise SetError("wrongType", position, "nmTxnHandOver takes an OCTET STRING")
+        words = bytes(value.asOctets()).decode("utf-8", "replace").split()
+        if len(words) != 3:
+            raise SetError("wrongValue", position, "nmTxnHandOver: 'TOPOLOGY VM NAMESPACE'")
+        give = getattr(self.backend, "hand_over", None)
+        if give is None:
+            raise SetError("notWritable", position, "this host's backend cannot hand a VM over")
+        if self.state in (*LOCKED, State.staging):
+            self.last_error = _clip(f"no hand-over while the transaction is {self.state.name}")
+            self.section_changed()
+            raise SetError("resourceUnavailable", position, self.last_error)
+
+        async def carried_out() -> None:
+            try:
+                await self.call(give, *words)
+            except BackendError as exc:
+                self.last_error = _clip(str(exc))
+                self.section_changed()
+                raise SetError(
+                    "undoFailed" if isinstance(exc, UndoFailed) else "commitFailed",
+                    position,
+                    str(exc),
+                ) from exc
+            self.handed_over = " ".join(words)
+            self.last_error = ""
+            self.running = await self.call(self.backend.running)
+            self.on_running(self.running)
+            self.section_changed()
 
         return carried_out()
 
@@ -694,6 +739,7 @@ class Transaction:
             "nmTxnStepsTotal": lambda: int(getattr(self.backend, "steps_total", 0)),
             "nmTxnScope": lambda: ports_text(self.scope).encode("ascii"),
             "nmTxnSettledState": lambda: int(self.state),
+            "nmTxnHandOver": lambda: self.handed_over.encode("utf-8", "replace")[:255],
         }
 
     def notification_varbinds(self, *names: str) -> list[tuple[Oid, Any]]:

@@ -197,6 +197,38 @@ class AgentTransport:
         status = await self._op("confirm")
         self.known.remember(self.host, status, self._wanted, self._wanted)
 
+    async def hand_over(self, topology: str, vm: str, to: str) -> int:
+        """The VM given to another host of this kernel (NETMANAGER-MIB's nmTxnHandOver;
+        the agent answers once done)."""
+        async with self.client:
+            return await self._hand_over(topology, vm, to)
+
+    async def _hand_over(self, topology: str, vm: str, to: str) -> int:
+        from pysnmp.proto import rfc1902
+
+        from netmanager.snmp import mib
+
+        self.known.remember(self.host, await self._status(), None, None)  # its running changes
+        try:
+            await self.client.set(
+                [
+                    (
+                        (*mib.oid_of("nmTxnHandOver"), 0),
+                        rfc1902.OctetString(f"{topology} {vm} {to}".encode()),
+                    )
+                ]
+            )
+        except AgentError as exc:
+            try:
+                (why,) = await self.client.get((*mib.oid_of("nmTxnLastError"), 0))
+                exc = AgentError(
+                    exc.host, bytes(why.asOctets()).decode("utf-8", "replace") or str(exc)
+                )
+            except AgentError:
+                pass  # why it refused stays the SET's error
+            raise _failed(exc) from exc
+        return 1
+
 
 def _failed(exc: AgentError) -> HostFailed:
     message = str(exc).removeprefix(f"host '{exc.host}': ")

@@ -133,6 +133,13 @@ class LocalTransport:
             raise HostFailed(self.host, "its backend makes no runtime changes")
         return int(await self._call(change, dict(changes)))
 
+    async def hand_over(self, topology: str, vm: str, to: str) -> int:
+        """A VM given to another host of this kernel (the backend's ``hand_over``)."""
+        give = getattr(self.backend, "hand_over", None)
+        if give is None:
+            raise HostFailed(self.host, "its backend cannot hand a VM over")
+        return int(await self._call(give, topology, vm, to))
+
     def close(self) -> None:
         # the kernel engine is bound to the worker thread: close or prune it there
         done = getattr(self.backend, "prune" if self._kept else "close", None)

@@ -7,7 +7,7 @@ refused here, before any change.  :mod:`netmanager.apply.topology` builds the re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from netmanager.apply.records import Record, problem, records
@@ -22,6 +22,7 @@ from netmanager.inputs.loader import load_with_warnings
 from netmanager.inputs.model import Encap, HypervisorKind, Model, TemplateSource
 from netmanager.kernel import HostState, KernelStateError
 from netmanager.mapping import Mapping, Occupied, load_allocations, map_model
+from netmanager.mapping.moves import Move, holding, pinned
 from netmanager.statedir import state_dir
 
 
@@ -38,6 +39,8 @@ class Deployment:
     configs: dict[str, HostConfig]
     infrastructure: Infrastructure
     warnings: tuple[Diagnostic, ...] = ()
+    #: the VMs ``migrate`` moved, pinned where they went (kept in the record)
+    moves: dict[str, Move] = field(default_factory=dict)
 
     @property
     def topology(self) -> str:
@@ -59,11 +62,18 @@ def prepare(
     *,
     features: frozenset[str] | None = None,
     base_dir: str | Path | None = None,
+    moves: dict[str, Move] | None = None,
 ) -> Deployment:
-    """Load, map and compile a topology (no kernel change). Raises NetmanagerError."""
+    """Load, map and compile a topology (no kernel change). Raises NetmanagerError.
+
+    ``moves``: VMs pinned where ``migrate`` moved them (None: those the topology's record
+    keeps that still hold for the files, see :mod:`netmanager.mapping.moves`)."""
     loaded = load_with_warnings(real, virtual, base_dir=base_dir)
     model = loaded.model
     applied = records()
+    if moves is None:
+        kept = applied.get(model.topology)
+        moves = holding(model, kept.moves) if kept is not None else {}
     _refuse_other_prefix(applied, model.real.loc)
     others = {t: r for t, r in applied.items() if t != model.topology}
     occupied = sum((r.occupied for r in others.values()), Occupied())
@@ -85,7 +95,10 @@ def prepare(
         for h in model.real.hosts
     }
     mapping = map_model(
-        model, features=host_features, allocations=load_allocations(), occupied=occupied
+        pinned(model, moves),
+        features=host_features,
+        allocations=load_allocations(),
+        occupied=occupied,
     )
     _refuse_misplaced_domains(model, mapping)
     try:
@@ -104,7 +117,9 @@ def prepare(
                 model.real.loc,
             )
     _precheck(model, configs, host_features)
-    return Deployment(model, mapping, configs, infrastructure, loaded.warnings + mapping.warnings)
+    return Deployment(
+        model, mapping, configs, infrastructure, loaded.warnings + mapping.warnings, dict(moves)
+    )
 
 
 def _refuse_misplaced_domains(model: Model, mapping: Mapping) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from netmanager.compile.hostconfig import HostConfig, Infrastructure, namespace_kinds
 from netmanager.errors import Loc, NetmanagerError, single
 from netmanager.mapping import Occupied
+from netmanager.mapping.moves import Move
 from netmanager.statedir import read_json, state_dir, write_json
 
 
@@ -42,6 +43,8 @@ class Record:
     transport: str = "local"
     #: where real.xml's relative file names resolve (see :attr:`Real.base_dir`)
     base_dir: str = ""
+    #: the VMs ``migrate`` moved (see :mod:`netmanager.mapping.moves`)
+    moves: dict[str, Move] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         from netmanager.compile.hostconfig import _to_json
@@ -57,6 +60,7 @@ class Record:
             "applied_at": self.applied_at,
             "transport": self.transport,
             "base_dir": self.base_dir,
+            "moves": {vm: m.as_json() for vm, m in sorted(self.moves.items())},
         }
 
     @classmethod
@@ -74,6 +78,7 @@ class Record:
             applied_at=float(d.get("applied_at", 0.0)),
             transport=str(d.get("transport", "local")),
             base_dir=str(d.get("base_dir", "")),
+            moves={str(vm): Move.from_json(m) for vm, m in d.get("moves", {}).items()},
         )
 
 

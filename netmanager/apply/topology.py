@@ -423,6 +423,7 @@ def apply(
             applied_at=time.time(),
             transport=transport,
             base_dir=real.base_dir,
+            moves=deployment.moves,
         )
         old = applied.get(topology)
         if old is None or replace(old, applied_at=0.0) != replace(record, applied_at=0.0):

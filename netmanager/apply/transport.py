@@ -81,3 +81,9 @@ class HostTransport(Protocol):
     async def confirm(self) -> None:
         """Make the commit permanent."""
         ...
+
+    async def hand_over(self, topology: str, vm: str, to: str) -> int:
+        """Give running VM ``vm`` to another host emulated on this host's kernel, whose
+        dom0 is namespace ``to`` (a migration's switch-over; see
+        :meth:`netmanager.host.kernelhost.KernelBackend.hand_over`)."""
+        ...

@@ -66,6 +66,7 @@ from netmanager.host.protocol import (
 )
 from netmanager.host.rows import (
     PortKey,
+    candidate_from_host_configs,
     check_scoped,
     host_configs_from_candidate,
     port_links,
@@ -700,6 +701,55 @@ class KernelBackend:
             raise BackendError(f"runtime change failed, undone: {exc}") from exc
         self._save()
         return done
+
+    def hand_over(self, topology: str, vm: str, to: str) -> int:
+        """Give VM ``vm`` of ``topology`` to another host emulated on this kernel, whose
+        dom0 is namespace ``to`` (a migration's switch-over): each of its ports' host end
+        moves into ``to`` (off this host's bridge, down until that host's commit takes it
+        up), and the VM leaves this host's running configuration — its namespace, which
+        the other host now holds, is no longer this host's to remove; the next commit
+        here removes what is left of it (its IFBs, rules, forwarding entries).  Its
+        runtime overrides go with it (returned to the caller by :meth:`port_values`
+        first).  Returns the number of links moved; BackendError (whatever moved moved
+        back) when the host does not run the VM or the kernel refuses."""
+        if self.in_progress is not None or self.undo_point is not None:
+            raise BackendError(
+                "a commit is in progress or awaits its confirmation: the VM cannot leave now"
+            )
+        raw = host_configs_from_candidate(self.running_candidate, check=False)
+        config = next((c for c in raw if c.topology == topology), None)
+        if config is None or vm not in {v.vm for v in config.vms}:
+            raise BackendError(f"this host runs no VM '{vm}' of topology '{topology}'")
+        if vm in config.domain_vms:
+            raise BackendError(f"VM '{vm}' is a libvirt domain: libvirt migrates it")
+        ports = [p for p in config.ports if p.vm == vm]
+        backend = self.engine().backend
+        moved: list[str] = []
+        try:
+            for port in ports:
+                backend.move_link(self.dom0, port.vif, to)
+                moved.append(port.vif)
+        except OSError as exc:
+            for vif in reversed(moved):
+                try:
+                    backend.move_link(to, vif, self.dom0)
+                except OSError as again:
+                    raise UndoFailed(
+                        f"handing VM '{vm}' over failed ({exc}) and {vif} could not come "
+                        f"back from {to}: {again}"
+                    ) from exc
+            raise BackendError(f"handing VM '{vm}' over to {to} failed: {exc}") from exc
+        rest = dataclass_replace(
+            config,
+            vms=tuple(v for v in config.vms if v.vm != vm),
+            ports=tuple(p for p in config.ports if p.vm != vm),
+        )
+        self.running_candidate = candidate_from_host_configs(
+            [rest if c is config else c for c in raw]
+        )
+        self.overrides = {k: o for k, o in self.overrides.items() if k[:2] != (topology, vm)}
+        self._save()
+        return len(moved)
 
     def warm_runtime(self, keys: Iterable[PortKey]) -> float:
         """Make the first runtime change of these ports as quick as the next ones (a

@@ -318,6 +318,21 @@ class NetlinkBackend:
         if handle is not None:
             handle.close()
 
+    def move_link(self, namespace: str, ifname: str, to: str) -> None:
+        """Move link ``ifname`` of ``namespace`` into namespace ``to``, under its name (a
+        veth keeps its peer; the kernel takes the link down and off its master on the
+        way).  NetlinkError when the kernel refuses (a name taken there, no such link)."""
+        what = f"move {ifname} from {namespace or 'root'} to {to or 'root'}"
+        source = self._handle(namespace, what)
+        source.learn(self._dump_links(source))
+        target = self._handle(to, what)
+        index = source.ifindex(ifname, what)
+        ((code, note),) = source.sock.transact([nl.link_set(index, netns_fd=target.fd)])
+        if code:
+            raise NetlinkError(code, note, what)
+        source.forget(ifname)
+        target.learn(self._dump_links(target))
+
     @staticmethod
     def _dump_links(handle: _Ns) -> list[RawLink]:
         return [

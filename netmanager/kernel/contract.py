@@ -73,4 +73,10 @@ class Backend(Protocol):
         an action failed; the results of actions never run are :data:`NOT_RUN`."""
         ...
 
+    def move_link(self, namespace: str, ifname: str, to: str) -> None:
+        """Move link ``ifname`` of ``namespace`` into namespace ``to`` under its name: a
+        veth keeps its peer, the link comes down, off its master, without its qdiscs and
+        addresses (as the kernel moves one).  OSError when refused."""
+        ...
+
     def close(self) -> None: ...

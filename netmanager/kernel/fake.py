@@ -28,6 +28,7 @@ from netmanager.kernel.objects import (
     Route,
     Sysctl,
     U32Filter,
+    VethPeer,
     link_key,
     requires,
     with_changes,
@@ -64,6 +65,25 @@ class FakeKernel:
 
     def settle(self, links: Iterable[tuple[str, str]], timeout_s: float) -> list[tuple[str, str]]:
         return []  # the fake's links run as soon as they are up
+
+    def move_link(self, namespace: str, ifname: str, to: str) -> None:
+        link = self.model.get(link_key(namespace, ifname))
+        if not isinstance(link, Link):
+            raise OSError(errno.ENODEV, f"no link {ifname} in {namespace or 'root'}")
+        if to != ROOT_NAMESPACE and ("netns", to) not in self.model:
+            raise OSError(errno.ENOENT, f"no namespace {to}")
+        if link_key(to, ifname) in self.model:
+            raise OSError(errno.EEXIST, f"{ifname} exists in {to or 'root'}")
+        for key in sorted(self.model.dependents(link.key), key=repr):
+            found = self.model.get(key)
+            if found is not None and key != link.peer_key:
+                self.model.delete(key)  # its qdiscs, addresses, filters go
+        self.model.delete_only(link.key)
+        self.model.add(with_changes(link, namespace=to, master=None, up=False))
+        if link.peer is not None:
+            peer = self.model.get(link.peer_key)  # type: ignore[arg-type]
+            if isinstance(peer, Link) and peer.peer is not None:
+                self.model.replace(with_changes(peer, peer=VethPeer(to, ifname)))
 
     def state(self) -> HostState:
         return HostState.of(self.model)

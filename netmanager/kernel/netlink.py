@@ -284,8 +284,12 @@ def link_set(
     data: bytes | None = None,
     group: int | None = None,
     addr_gen_none: bool = False,
+    netns_fd: int | None = None,
 ) -> Request:
     """RTM_NEWLINK on an existing link: only the given attributes change.
+
+    ``netns_fd``: the link moves into that network namespace (``ip link set X netns``;
+    the kernel takes it down and off its master on the way).
 
     ``addr_gen_none``: IPv6 generates no address on the link (IN6_ADDR_GEN_MODE_NONE: no
     link-local address when it comes up, hence no DAD, router solicitation or MLD).
@@ -303,6 +307,7 @@ def link_set(
         + (attr_u32(IFLA_MASTER, master) if master is not None else b"")
         + (attr_str(IFLA_IFALIAS, alias) if alias is not None else b"")
         + (attr_u32(IFLA_GROUP, group) if group is not None else b"")
+        + (attr_u32(IFLA_NET_NS_FD, netns_fd) if netns_fd is not None else b"")
         + info
         + (
             nested(

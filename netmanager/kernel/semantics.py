@@ -90,6 +90,12 @@ class KernelModel:
         self.add(obj)
         return old
 
+    def delete_only(self, key: Key) -> None:
+        """Take ``key`` out alone (it is put back changed: a link moved elsewhere)."""
+        obj = self.objects.get(key)
+        if obj is not None:
+            self._forget(obj)
+
     def dependents(self, key: Key) -> set[Key]:
         """Keys of the objects that require ``key`` (directly)."""
         found = set(self._refs.get(key, ()))

@@ -1,4 +1,5 @@
-"""``netmanager set``: change running links at once (netmanager.apply.runtime)."""
+"""``netmanager set``: change running links at once (netmanager.apply.runtime);
+``netmanager migrate``: move a running VM to another host (netmanager.apply.migrate)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     state.add_argument("--up", action="store_true", help="bring the port up again")
     add_json(p)
     p.set_defaults(run=run_set)
+    register_migrate(sub)
 
 
 def _value(parse: object, text: str | None, option: str) -> int | None:
@@ -82,5 +84,45 @@ def run_set(args: argparse.Namespace) -> int:
     )
     print(
         f"topology '{outcome.topology}': {args.target} changed ({ports}) in {outcome.seconds * 1000:.0f} ms"
+    )
+    return ExitCode.OK
+
+
+def register_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "migrate",
+        help="move a running VM to another host; its network follows it",
+        description="Move running VM of an applied topology to host HOST. Between hosts "
+        "emulated here, the VM's namespace keeps running (its processes and connections "
+        "survive): the target is prepared first (the VM's networks, segment, rules), the "
+        "host ends of the VM's ports move into it, then every host follows (the ports "
+        "wired and shaped on the target, forwarding elsewhere, the source cleaned). The "
+        "record follows the VM: plan afterwards shows no change. What the target lacks is "
+        "refused before any change.",
+    )
+    p.add_argument("real", metavar="REAL", help="real.xml of the applied topology")
+    p.add_argument("virtual", metavar="VIRTUAL", help="its virtual.xml")
+    p.add_argument("vm", metavar="VM", help="the VM to move")
+    p.add_argument("--to", required=True, metavar="HOST", help="the host of real.xml it goes to")
+    add_json(p)
+    p.set_defaults(run=run_migrate)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from netmanager.apply.migrate import migrate
+    from netmanager.output import Progress, progress_wanted
+
+    progress = Progress(progress_wanted(args.json))
+    try:
+        outcome = migrate(args.real, args.virtual, args.vm, args.to, progress=progress.stage)
+    finally:
+        progress.finish()
+    if args.json:
+        print_json(outcome.as_json())
+        return ExitCode.OK
+    print(
+        f"topology '{outcome.topology}': {outcome.vm} moved from {outcome.source} to "
+        f"{outcome.target} in {outcome.seconds:.2f}s (target prepared at "
+        f"{outcome.prepared_s:.2f}s, network followed at {outcome.switched_s:.2f}s)"
     )
     return ExitCode.OK

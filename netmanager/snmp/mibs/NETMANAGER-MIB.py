@@ -121,7 +121,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 05:00",
+        ("2026-12-06 06:00",
+         "2026-12-06 05:00",
          "2026-12-06 04:00",
          "2026-12-06 03:00",
          "2026-12-06 02:00",
@@ -1528,6 +1529,25 @@ nmTxnSettledState = _NmTxnSettledState_Object(
 nmTxnSettledState.setMaxAccess("read-only")
 if mibBuilder.loadTexts:
     nmTxnSettledState.setStatus("current")
+
+
+class _NmTxnHandOver_Type(DisplayString):
+    """Custom type nmTxnHandOver based on DisplayString"""
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 255),
+    )
+
+
+_NmTxnHandOver_Type.__name__ = "DisplayString"
+_NmTxnHandOver_Object = MibScalar
+nmTxnHandOver = _NmTxnHandOver_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 2, 17),
+    _NmTxnHandOver_Type()
+)
+nmTxnHandOver.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmTxnHandOver.setStatus("current")
 _NmMonitor_ObjectIdentity = ObjectIdentity
 nmMonitor = _NmMonitor_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 3)
@@ -2343,6 +2363,7 @@ nmTxnGroup.setObjects(
         ("NETMANAGER-MIB", "nmTxnStepsTotal"),
         ("NETMANAGER-MIB", "nmTxnScope"),
         ("NETMANAGER-MIB", "nmTxnSettledState"),
+        ("NETMANAGER-MIB", "nmTxnHandOver"),
         ("NETMANAGER-MIB", "nmChangeAction"),
         ("NETMANAGER-MIB", "nmChangeObject"),
         ("NETMANAGER-MIB", "nmChangeReason"))
@@ -2573,6 +2594,7 @@ mibBuilder.export_symbols(
        "nmTxnStepsTotal": nmTxnStepsTotal,
        "nmTxnScope": nmTxnScope,
        "nmTxnSettledState": nmTxnSettledState,
+       "nmTxnHandOver": nmTxnHandOver,
        "nmMonitor": nmMonitor,
        "nmLinkTable": nmLinkTable,
        "nmLinkEntry": nmLinkEntry,

@@ -1,0 +1,151 @@
+"""``netmanager migrate`` between hosts emulated here (examples/two-hosts), through the
+hosts' agents and in process (``apply --local``): the VM's namespace keeps running — a
+process in it and a TCP connection from it survive —, its port is re-homed into the
+target's dom0 with its shaping and rules, nothing of it is left on the source, ``plan``
+afterwards shows no change and ``status`` the new host; and back again.  What names
+nothing, or the host the VM is on, is refused before any change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from netmanager.cli.main import main
+from tests import kernelstate
+from tests.test_apply import TWO
+
+pytestmark = pytest.mark.privileged
+
+#: a line-echo server (in vm2) and a client that keeps one connection (in vm1): each
+#: line the client reads goes to the server and back through that same connection
+SERVER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.20.0.2", 7070)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept()
+while (data := c.recv(4096)):
+    c.sendall(data)
+"""
+CLIENT = """
+import socket, sys
+c = socket.create_connection(("10.20.0.2", 7070), timeout=30)
+for line in sys.stdin:
+    c.sendall(line.encode()); print(c.recv(4096).decode().strip(), flush=True)
+"""
+
+
+def _port_of(namespace: str, vm: str) -> dict[str, object] | None:
+    out = subprocess.run(
+        ["ip", "-n", namespace, "-j", "-d", "link", "show"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for link in json.loads(out.stdout):
+        if link.get("ifalias", "").startswith(f"nm:two-hosts:port:{vm}:"):
+            return dict(link)
+    return None
+
+
+def _tbf_rates(namespace: str, ifname: str) -> list[int]:
+    out = subprocess.run(
+        ["ip", "netns", "exec", namespace, "tc", "-j", "qdisc", "show", "dev", ifname],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [q["options"]["rate"] for q in json.loads(out.stdout) if q["kind"] == "tbf"]
+
+
+def _echo(client: subprocess.Popen[str], word: str) -> str:
+    assert client.stdin is not None and client.stdout is not None
+    client.stdin.write(word + "\n")
+    client.stdin.flush()
+    return client.stdout.readline().strip()
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["agents", "local"])
+def test_a_vm_moves_and_its_network_follows(
+    prefix: str, capsys: pytest.CaptureFixture[str], local: bool
+) -> None:
+    extra = ["--local"] if local else []
+    assert main(["apply", *extra, *TWO]) == 0
+    vm1, vm2 = f"{prefix}v-two-hosts-vm1", f"{prefix}v-two-hosts-vm2"
+    host1, host2 = f"{prefix}h-host1", f"{prefix}h-host2"
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", vm2, sys.executable, "-c", SERVER],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(server)
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        client = subprocess.Popen(
+            ["ip", "netns", "exec", vm1, sys.executable, "-c", CLIENT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(client)
+        assert _echo(client, "before") == "before"
+        port = _port_of(host1, "vm1")
+        assert port is not None and _tbf_rates(host1, str(port["ifname"])) == [1_250_000]
+        capsys.readouterr()
+        # vm1 to host2: its namespace and its connection go on
+        assert main(["migrate", *TWO, "vm1", "--to", "host2", "--json"]) == 0
+        outcome = json.loads(capsys.readouterr().out)
+        assert (outcome["from"], outcome["to"], outcome["transport"]) == (
+            "host1",
+            "host2",
+            "local" if local else "agents",
+        )
+        assert client.poll() is None and server.poll() is None
+        assert _echo(client, "after") == "after"
+        # its port in host2's dom0, on the network's bridge, shaped; nothing left on host1
+        assert _port_of(host1, "vm1") is None
+        moved = _port_of(host2, "vm1")
+        assert moved is not None and moved["ifname"] == port["ifname"]
+        assert moved.get("master") and "UP" in moved["flags"]  # type: ignore[operator]
+        assert _tbf_rates(host2, str(moved["ifname"])) == [1_250_000]
+        left = kernelstate.namespace_state(host1)
+        assert not [q for q in left["qdiscs"] if q[0] == port["ifname"]]
+        assert not any(str(port["ifname"]) in line for line in left["iptables"]), left
+        # the record follows: plan shows nothing to do, status the new host
+        assert main(["plan", *extra, *TWO]) == 0
+        assert "0 change" in capsys.readouterr().out
+        assert main(["status", "--json", *TWO]) == 0
+        vms = {v["name"]: v for v in json.loads(capsys.readouterr().out)["vms"]}
+        assert vms["vm1"]["host"] == "host2"
+        # an apply keeps it there
+        assert main(["apply", *extra, *TWO]) == 0
+        assert "applied: 0 changes" in capsys.readouterr().out
+        # refused before any change: the host it is on, what names nothing
+        assert main(["migrate", *TWO, "vm1", "--to", "host2"]) == 1
+        assert "error[E781]" in capsys.readouterr().err
+        assert main(["migrate", *TWO, "vm9", "--to", "host1"]) == 1
+        assert "error[E780]" in capsys.readouterr().err
+        assert main(["migrate", *TWO, "vm1", "--to", "host9"]) == 1
+        assert "error[E780]" in capsys.readouterr().err
+        # and back, from Python
+        import netmanager
+
+        back = netmanager.Testbed(*TWO).migrate("vm1", "host1")
+        assert (back.source, back.target) == ("host2", "host1")
+        assert _echo(client, "back") == "back"
+        assert _port_of(host2, "vm1") is None and _port_of(host1, "vm1") is not None
+        assert main(["plan", *extra, *TWO]) == 0
+        assert "0 change" in capsys.readouterr().out
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        main(["destroy", *TWO])
+    deadline = time.monotonic() + 10
+    while kernelstate.namespaces(prefix) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert kernelstate.namespaces(prefix) == []
