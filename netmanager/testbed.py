@@ -551,15 +551,18 @@ class Testbed:
         )
         return self._call(lambda: set_links(self.topology, target, change))
 
-    def migrate(self, vm: str, to: str) -> MigrateOutcome:
+    def migrate(self, vm: str, to: str, *, precopy: bool = True) -> MigrateOutcome:
         """Move running VM ``vm`` to host ``to``, its network following it (``netmanager
         migrate``): between hosts emulated here its namespace keeps running, processes
-        and connections included.  Raises ``NetmanagerError`` (E780–E784 before any
-        change)."""
-        from netmanager.apply.migrate import migrate
+        and connections included; ``precopy``: its cost emulated (an idle guest, QEMU's
+        defaults).  Raises ``NetmanagerError`` (E780–E784 before any change)."""
+        from netmanager.apply.migrate import Precopy, migrate
 
+        model = Precopy() if precopy else None
         return self._with_inputs(
-            lambda real, virtual: migrate(real, virtual, vm, to, base_dir=self.base_dir)
+            lambda real, virtual: migrate(
+                real, virtual, vm, to, base_dir=self.base_dir, precopy=model
+            )
         )
 
     def start_schedule(self, *, lead_s: float = 1.0) -> dict[str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -192,8 +193,9 @@ def test_a_flow_goes_on_at_the_new_rate(prefix: str, capsys: pytest.CaptureFixtu
     ]
     before = [r for t, r in rates if 1.0 <= t < 2.5]
     after = [r for t, r in rates if t >= 5.0]  # TCP's own ramp on a busy machine first
-    assert before and 8.5 < sum(before) / len(before) < 10.5, rates
-    assert after and 17.5 < sum(after) / len(after) < 21.0, rates
+    # the median second: a busy machine (CI runs guests beside it) may starve one of them
+    assert before and 8.5 < statistics.median(before) < 10.5, rates
+    assert after and 17.5 < statistics.median(after) < 21.0, rates
 
 
 PAIRS = """<?xml version="1.0" encoding="UTF-8"?>

@@ -16,6 +16,15 @@ steps through the same transaction as apply, by the hosts' agents or ``--local``
    ways, isolation, anti-spoofing), every other host's forwarding follows, the source
    removes what is left of the VM there.
 
+A live migration's own cost is emulated from the pre-copy model of
+:mod:`netmanager.compile.precopy` (the VM's memory from virtual.xml, the rate at which the
+guest dirties it, the rate the migration stream may use — the underlay path's capacity, or
+QEMU's 128 MiB/s if lower — and the downtime allowed): before the switch-over its rounds
+really cross the emulated underlay from the source's dom0 to the target's (an iperf3 TCP
+stream of that many bytes at that rate, competing with the experiment's traffic as Themis
+observed), and the stop-and-copy's bytes cross it while the VM's ports are off (the
+modelled downtime, on top of the switch-over's own).
+
 The record follows the VM (its placement, and a *move* that pins it there for every later
 mapping, until the files change its pin: :mod:`netmanager.mapping.moves`), so that
 ``plan`` afterwards shows no change and ``status`` shows the new host.  What the target
@@ -27,11 +36,14 @@ domains are not migrated yet (E783).
 from __future__ import annotations
 
 import contextlib
+import secrets
+import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from netmanager import programs
 from netmanager.agentctl import processes as agent_procs
 from netmanager.apply.commit import Progress, quiet, run, transaction
 from netmanager.apply.prepare import Deployment, prepare
@@ -43,7 +55,14 @@ from netmanager.apply.topology import (
     host_candidates,
 )
 from netmanager.apply.transport import HostFailed, HostTransport
-from netmanager.compile.hostconfig import HostConfig
+from netmanager.compile.hostconfig import HostConfig, host_namespace
+from netmanager.compile.precopy import (
+    QEMU_DEFAULT_DOWNTIME_LIMIT_S,
+    QEMU_DEFAULT_MAX_BANDWIDTH_BPS,
+    PrecopyParams,
+    PrecopyPlan,
+)
+from netmanager.compile.precopy import plan as plan_precopy
 from netmanager.errors import ApplyFailed, ExitCode, Loc, NetmanagerError, single
 from netmanager.inputs.model import HypervisorKind
 from netmanager.mapping import Occupied
@@ -68,6 +87,17 @@ def _problem(
 
 
 @dataclass(frozen=True)
+class Precopy:
+    """How the migration's cost is emulated (None of it: no stream, no modelled pause):
+    the guest's dirty rate in bytes/s, the stream's rate cap in bit/s (None: QEMU's
+    default), the downtime allowed."""
+
+    dirty_bytes_per_s: float = 0.0
+    bandwidth_bps: float | None = None
+    max_downtime_s: float = QEMU_DEFAULT_DOWNTIME_LIMIT_S
+
+
+@dataclass(frozen=True)
 class MigrateOutcome:
     topology: str
     vm: str
@@ -80,8 +110,11 @@ class MigrateOutcome:
     seconds: float
     transport: str
     changes: dict[str, int] = field(default_factory=dict)
+    #: the pre-copy model's plan, as emulated (None: not emulated)
+    precopy: PrecopyPlan | None = None
 
     def as_json(self) -> dict[str, Any]:
+        plan = self.precopy
         return {
             "topology": self.topology,
             "vm": self.vm,
@@ -92,6 +125,16 @@ class MigrateOutcome:
             "seconds": round(self.seconds, 4),
             "transport": self.transport,
             "changes": dict(sorted(self.changes.items())),
+            "precopy": None
+            if plan is None
+            else {
+                "rounds": len(plan.rounds),
+                "bytes": plan.total_bytes,
+                "stop_copy_bytes": plan.stop_copy_bytes,
+                "downtime_s": round(plan.downtime_s, 6),
+                "seconds": round(plan.total_s, 4),
+                "converged": plan.converged,
+            },
         }
 
 
@@ -152,9 +195,11 @@ def migrate(
     *,
     progress: Progress = quiet,
     base_dir: str | Path | None = None,
+    precopy: Precopy | None = Precopy(),
 ) -> MigrateOutcome:
-    """Move running VM ``vm`` of an applied topology to host ``to`` (see the module);
-    raises NetmanagerError: E780–E784 before any change, E785 when a host failed (what
+    """Move running VM ``vm`` of an applied topology to host ``to`` (see the module), its
+    cost emulated from the pre-copy model with ``precopy`` (None: not emulated); raises
+    NetmanagerError: E780–E784 before any change, E785 when a host failed (what
     happened to the VM is said)."""
     start = time.perf_counter()
     with apply_lock():
@@ -199,7 +244,8 @@ def migrate(
             )
         transports = _transports(record, after, hosts)
         try:
-            return _run(record, after, transports, vm, source, to, here, start, progress)
+            plan = _plan(after, vm, source, to, precopy) if precopy is not None else None
+            return _run(record, after, transports, vm, source, to, here, start, progress, plan)
         finally:
             for transport in transports.values():
                 transport.close()
@@ -224,6 +270,7 @@ def _run(
     here: dict[str, str],
     start: float,
     progress: Progress,
+    plan: PrecopyPlan | None = None,
 ) -> MigrateOutcome:
     topology = record.topology
     applied = records()
@@ -241,6 +288,19 @@ def _run(
     )
     changes["prepare"] = sum(result.changes.values())
     prepared_s = time.perf_counter() - start
+    stream = _Stream(after, source, to) if plan is not None else None
+    if stream is not None and plan is not None:
+        progress("pre-copy")
+        try:
+            stream.send(plan.total_bytes - plan.stop_copy_bytes, plan)
+        except OSError as exc:
+            _restore_target(record, transports[to], to, applied)
+            raise _problem(
+                "E785",
+                f"the migration stream from '{source}' to '{to}' failed: {exc}",
+                f"VM '{vm}' runs on '{source}' with its network as before",
+                MigrateFailed,
+            ) from exc
     # 2. the switch-over
     progress("switch")
     try:
@@ -254,6 +314,10 @@ def _run(
             "returned to what it was",
             MigrateFailed,
         ) from exc
+    if stream is not None and plan is not None:
+        # the stop-and-copy: the VM is paused (its ports off) while the rest crosses
+        with contextlib.suppress(OSError):  # the VM has moved: the pause is all it costs
+            stream.send(plan.stop_copy_bytes, plan)
     # 3. every host follows
     progress("follow")
     hosts = sorted(transports)
@@ -288,6 +352,7 @@ def _run(
         time.perf_counter() - start,
         record.transport,
         changes,
+        plan,
     )
 
 
@@ -317,3 +382,103 @@ def _save(record: Record, after: Deployment) -> None:
             moves=after.moves,
         )
     )
+
+
+def _underlay(after: Deployment, host: str) -> tuple[str, str, int]:
+    """(dom0, underlay address, its link's capacity in bit/s) of a host emulated here."""
+    dom0 = host_namespace(host)
+    for link in after.infrastructure.links:
+        if link.a_namespace == dom0 and link.a_address is not None:
+            return dom0, str(link.a_address.ip), link.capacity_bps
+    raise OSError(f"host '{host}' has no underlay address to send the migration stream to")
+
+
+def _plan(after: Deployment, vm: str, source: str, to: str, precopy: Precopy) -> PrecopyPlan:
+    """The pre-copy model of this migration: the VM's memory, the stream's rate (the
+    underlay path's capacity, capped by ``precopy.bandwidth_bps`` or QEMU's default)."""
+    memory = after.model.virtual.vm_by_name[vm].memory_mib * 2**20
+    try:
+        capacity = min(_underlay(after, source)[2], _underlay(after, to)[2])
+    except OSError:
+        capacity = QEMU_DEFAULT_MAX_BANDWIDTH_BPS
+    cap = precopy.bandwidth_bps or QEMU_DEFAULT_MAX_BANDWIDTH_BPS
+    return plan_precopy(
+        PrecopyParams(
+            memory_bytes=memory,
+            dirty_bytes_per_s=precopy.dirty_bytes_per_s,
+            bandwidth_bps=min(capacity, cap),
+            max_downtime_s=precopy.max_downtime_s,
+        )
+    )
+
+
+class _Stream:
+    """The migration's own traffic, from the source's dom0 to the target's over the
+    emulated underlay: an iperf3 TCP stream of a given number of bytes at the plan's
+    rate."""
+
+    def __init__(self, after: Deployment, source: str, to: str) -> None:
+        self.source, self.source_ip, _ = _underlay(after, source)
+        self.target, self.target_ip, _ = _underlay(after, to)
+
+    def send(self, count: int, plan: PrecopyPlan) -> None:
+        if count <= 0:
+            return
+        iperf3 = programs.which("iperf3")
+        if iperf3 is None:
+            raise OSError("iperf3 is not installed (the migration stream is sent with it)")
+        nsenter = programs.path("nsenter")
+        rate = int(plan.rounds[0].bytes * 8 / plan.rounds[0].seconds) if plan.rounds else 0
+        port = str(5301 + secrets.randbelow(200))
+        server = subprocess.Popen(
+            [
+                nsenter,
+                f"--net=/run/netns/{self.target}",
+                iperf3,
+                "-s",
+                "-1",
+                "-p",
+                port,
+                "-B",
+                self.target_ip,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            argv = [
+                nsenter,
+                f"--net=/run/netns/{self.source}",
+                iperf3,
+                "-c",
+                self.target_ip,
+                "-p",
+                port,
+                "-B",
+                self.source_ip,
+                "-n",
+                str(count),
+            ]
+            if rate:
+                argv += ["-b", str(rate)]
+            deadline = time.monotonic() + 5
+            while True:  # until the server listens
+                done = subprocess.run(
+                    argv,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=60 + count * 8 / max(rate, 1),
+                )
+                if done.returncode == 0:
+                    return
+                if "refused" not in done.stderr or time.monotonic() > deadline:
+                    said = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+                    raise OSError(f"iperf3: {said[-1]}")
+                time.sleep(0.05)
+        finally:
+            try:  # a one-off server ends with the test: what was in flight has landed
+                server.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

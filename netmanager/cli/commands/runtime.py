@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from netmanager.cli.commands.common import add_json
 from netmanager.errors import ExitCode
@@ -104,6 +106,44 @@ def register_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("virtual", metavar="VIRTUAL", help="its virtual.xml")
     p.add_argument("vm", metavar="VM", help="the VM to move")
     p.add_argument("--to", required=True, metavar="HOST", help="the host of real.xml it goes to")
+    c = p.add_argument_group(
+        "the migration's cost, emulated from a pre-copy model (memory rounds across the "
+        "underlay, then a stop-and-copy pause; Clark et al. 2005, Akoush et al. 2010)"
+    )
+    c.add_argument(
+        "--no-precopy", action="store_true", help="no stream, no modelled pause: the move alone"
+    )
+    c.add_argument(
+        "--dirty-rate",
+        default="0",
+        metavar="RATE",
+        help="how fast the guest dirties its memory, e.g. 20MB/s (default 0: an idle guest)",
+    )
+    c.add_argument(
+        "--migration-bandwidth",
+        default=None,
+        metavar="RATE",
+        help="the stream's rate cap (default QEMU's 128 MiB/s; the underlay's capacity caps it too)",
+    )
+    c.add_argument(
+        "--max-downtime",
+        default="300ms",
+        metavar="TIME",
+        help="the pause allowed before the stop-and-copy (QEMU's downtime-limit, 300ms)",
+    )
+    m = p.add_argument_group(
+        "measurement (as Themis): a UDP stream and a 100 Hz echo from a peer VM through "
+        "each migration; downtime, loss, jitter, throughput over time; a CSV and a figure "
+        "per run, a summary"
+    )
+    m.add_argument("--measure", action="store_true", help="measure each migration")
+    m.add_argument("--rate", default="2Mbit", metavar="RATE", help="the stream's rate (2Mbit)")
+    m.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="N migrations, back and forth"
+    )
+    m.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between runs")
+    m.add_argument("--out", type=Path, default=None, metavar="DIR", help="the session's files")
+    m.add_argument("--peer", default=None, metavar="VM", help="the VM the stream comes from")
     add_json(p)
     p.set_defaults(run=run_migrate)
 
@@ -112,9 +152,20 @@ def run_migrate(args: argparse.Namespace) -> int:
     from netmanager.apply.migrate import migrate
     from netmanager.output import Progress, progress_wanted
 
+    measured = ("--rate", "--repeat", "--interval", "--out", "--peer")
+    given = [o for o in measured if getattr(args, o[2:]) != _DEFAULTS[o]]
+    if given and not args.measure:
+        return _usage(f"{given[0]} goes with --measure")
+    precopy = _precopy(args)
+    if isinstance(precopy, int):
+        return precopy
     progress = Progress(progress_wanted(args.json))
+    if args.measure:
+        return _measure(args, progress, precopy)
     try:
-        outcome = migrate(args.real, args.virtual, args.vm, args.to, progress=progress.stage)
+        outcome = migrate(
+            args.real, args.virtual, args.vm, args.to, progress=progress.stage, precopy=precopy
+        )
     finally:
         progress.finish()
     if args.json:
@@ -125,4 +176,79 @@ def run_migrate(args: argparse.Namespace) -> int:
         f"{outcome.target} in {outcome.seconds:.2f}s (target prepared at "
         f"{outcome.prepared_s:.2f}s, network followed at {outcome.switched_s:.2f}s)"
     )
+    plan = outcome.precopy
+    if plan is not None:
+        print(
+            f"pre-copy emulated: {len(plan.rounds)} round(s), {plan.total_bytes / 2**20:.1f} "
+            f"MiB across the underlay, modelled downtime {plan.downtime_s * 1000:.1f} ms"
+            + ("" if plan.converged else " (did not converge: the rounds ran out)")
+        )
+    return ExitCode.OK
+
+
+_DEFAULTS: dict[str, object] = {
+    "--rate": "2Mbit",
+    "--repeat": 1,
+    "--interval": 1.0,
+    "--out": None,
+    "--peer": None,
+}
+
+
+def _precopy(args: argparse.Namespace) -> Any:
+    """The pre-copy model's parameters of the command line, or an exit code."""
+    from netmanager.apply.migrate import Precopy
+    from netmanager.inputs.units import UnitError, parse_rate, parse_time
+
+    if args.no_precopy:
+        return None
+    try:
+        dirty = 0 if args.dirty_rate.strip() == "0" else parse_rate(args.dirty_rate) / 8
+        cap = parse_rate(args.migration_bandwidth) if args.migration_bandwidth else None
+        downtime = parse_time(args.max_downtime) / 1e6
+    except UnitError as exc:
+        return _usage(f"migrate: {exc}")
+    return Precopy(dirty_bytes_per_s=dirty, bandwidth_bps=cap, max_downtime_s=downtime)
+
+
+def _measure(args: argparse.Namespace, progress: Any, precopy: Any) -> int:
+    from netmanager.inputs.units import UnitError, parse_rate
+    from netmanager.verify.migration import measure
+
+    try:
+        rate = parse_rate(args.rate)
+    except UnitError as exc:
+        return _usage(f"--rate {args.rate}: {exc}")
+
+    def said(run: Any, moved: Any) -> None:
+        if not args.json:
+            progress.finish()
+            print(
+                f"run {run.run}: {moved.vm} {moved.source} -> {moved.target}: downtime "
+                f"{run.downtime_s * 1000:.1f} ms, {run.lost} of {run.sent} lost, migration "
+                f"{moved.seconds:.2f}s"
+            )
+
+    try:
+        session = measure(
+            args.real,
+            args.virtual,
+            args.vm,
+            args.to,
+            peer=args.peer,
+            rate_bps=rate,
+            repeat=args.repeat,
+            interval_s=args.interval,
+            out=args.out,
+            progress=progress.stage,
+            on_run=said,
+            precopy=precopy,
+        )
+    finally:
+        progress.finish()
+    if args.json:
+        print_json(session.as_json())
+        return ExitCode.OK
+    print(session.summary.table(), end="")
+    print(f"written to {session.directory}/ (runs.csv, summary.txt, run-N.csv, run-N.png)")
     return ExitCode.OK
