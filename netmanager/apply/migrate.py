@@ -11,10 +11,11 @@ steps through the same transaction as apply, by the hosts' agents or ``--local``
    host ends of its ports move into the target's dom0, and the VM leaves the source's
    running configuration; a failure moves them back, and the target is returned to what
    it was;
-3. **follow**: one transaction on every host the topology touches, to the configuration
-   mapped with the VM on its new host: the target wires the ports (bridge, shaping both
-   ways, isolation, anti-spoofing), every other host's forwarding follows, the source
-   removes what is left of the VM there.
+3. **wire, then follow**: the target goes to the configuration mapped with the VM on it
+   (its ports on the bridge, shaped both ways, isolation, anti-spoofing): the VM is off
+   the network from the switch-over until then; then one transaction on every other host
+   the topology touches: their forwarding towards the VM follows, the source removes what
+   is left of the VM there.
 
 A live migration's own cost is emulated from the pre-copy model of
 :mod:`netmanager.compile.precopy` (the VM's memory from virtual.xml, the rate at which the
@@ -318,15 +319,15 @@ def _run(
         # the stop-and-copy: the VM is paused (its ports off) while the rest crosses
         with contextlib.suppress(OSError):  # the VM has moved: the pause is all it costs
             stream.send(plan.stop_copy_bytes, plan)
-    # 3. every host follows
-    progress("follow")
-    hosts = sorted(transports)
+    # 3. the target wires the VM's ports first (the VM is off the network until then),
+    # then every other host follows: forwarding towards the VM, the source cleaned
+    progress("wire")
     try:
         result = run(
             transaction(
                 topology,
-                transports,
-                host_candidates(after.configs, topology, applied, hosts),
+                {to: transports[to]},
+                host_candidates(after.configs, topology, applied, [to]),
                 progress=progress,
             )
         )
@@ -334,12 +335,34 @@ def _run(
         _save(record, after)  # the VM is the target's now: the next apply finishes it
         raise _problem(
             "E785",
-            f"VM '{vm}' moved to host '{to}', but its network did not follow: "
+            f"VM '{vm}' moved to host '{to}', but its ports could not be wired there: "
             f"{exc.diagnostics[0].message}",
             "netmanager apply finishes it (the record has the VM on its new host)",
             MigrateFailed,
         ) from exc
     switched_s = time.perf_counter() - start
+    changes["wire"] = sum(result.changes.values())
+    progress("follow")
+    others = sorted(h for h in transports if h != to)
+    try:
+        result = run(
+            transaction(
+                topology,
+                {h: transports[h] for h in others},
+                host_candidates(after.configs, topology, applied, others),
+                progress=progress,
+            )
+        )
+    except ApplyFailed as exc:
+        _save(record, after)
+        raise _problem(
+            "E785",
+            f"VM '{vm}' moved to host '{to}' with its network, but other hosts did not "
+            f"follow: {exc.diagnostics[0].message}",
+            "netmanager apply finishes it (forwarding towards the VM, what is left of it "
+            f"on '{source}')",
+            MigrateFailed,
+        ) from exc
     changes["follow"] = sum(result.changes.values())
     _save(record, after)
     return MigrateOutcome(
