@@ -106,6 +106,8 @@ def test_a_vm_moves_and_its_network_follows(
         assert _echo(client, "before") == "before"
         port = _port_of(host1, "vm1")
         assert port is not None and _tbf_rates(host1, str(port["ifname"])) == [1_250_000]
+        # a runtime change of its port goes with it
+        assert main(["set", *TWO, "vm1:lan", "--bandwidth", "20Mbit"]) == 0
         capsys.readouterr()
         sent_before = _tx_bytes(host1, "eth0")
         # vm1 to host2: its namespace and its connection go on
@@ -130,7 +132,7 @@ def test_a_vm_moves_and_its_network_follows(
         moved = _port_of(host2, "vm1")
         assert moved is not None and moved["ifname"] == port["ifname"]
         assert moved.get("master") and "UP" in moved["flags"]  # type: ignore[operator]
-        assert _tbf_rates(host2, str(moved["ifname"])) == [1_250_000]
+        assert _tbf_rates(host2, str(moved["ifname"])) == [2_500_000]  # set at run time
         left = kernelstate.namespace_state(host1)
         assert not [q for q in left["qdiscs"] if q[0] == port["ifname"]]
         assert not any(str(port["ifname"]) in line for line in left["iptables"]), left
@@ -144,7 +146,8 @@ def test_a_vm_moves_and_its_network_follows(
         assert any(str(port["ifname"]) in line for line in ebtables), ebtables
         # the record follows: plan shows nothing to do, status the new host
         assert main(["plan", *extra, *TWO]) == 0
-        assert "0 change" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "0 change" in out and "= vm1:lan on host2: rate set at run time, kept" in out
         assert main(["status", "--json", *TWO]) == 0
         vms = {v["name"]: v for v in json.loads(capsys.readouterr().out)["vms"]}
         assert vms["vm1"]["host"] == "host2"

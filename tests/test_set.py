@@ -118,6 +118,11 @@ def test_set_changes_running_links(
         assert main(["plan", *extra, *TWO]) == 0
         out = capsys.readouterr().out
         assert "= vm2:lan on host2: rate set at run time, kept" in out and "0 change" in out
+        # and verify's state level takes them as the topology's values now, not as drift
+        from netmanager.verify import verify
+
+        report = verify(TWO, only=("state",))
+        assert report.passed, [c for c in report.checks if not c.passed][:3]
         if not local:
             assert main(["status", "--json", *TWO]) == 0
             status = json.loads(capsys.readouterr().out)

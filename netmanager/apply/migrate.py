@@ -302,6 +302,10 @@ def _run(
                 f"VM '{vm}' runs on '{source}' with its network as before",
                 MigrateFailed,
             ) from exc
+    # the runtime changes of the VM's ports go with it
+    from netmanager.apply.runtime import carry, vm_changes
+
+    carried = vm_changes(record, vm)
     # 2. the switch-over
     progress("switch")
     try:
@@ -365,6 +369,18 @@ def _run(
         ) from exc
     changes["follow"] = sum(result.changes.values())
     _save(record, after)
+    if carried:
+        progress("runtime changes")
+        try:
+            carry(records()[topology], to, carried)
+        except NetmanagerError as exc:
+            raise _problem(
+                "E785",
+                f"VM '{vm}' moved to host '{to}' with its network, but the runtime changes "
+                f"of its ports could not be made there: {exc.diagnostics[0].message}",
+                "its ports have virtual.xml's values: netmanager set makes them again",
+                MigrateFailed,
+            ) from exc
     return MigrateOutcome(
         topology,
         vm,

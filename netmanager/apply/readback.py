@@ -91,18 +91,26 @@ def machine_plan(deployment: Deployment) -> MachinePlan:
     object by object (verify's state level); nothing is changed.  Only the hosts whose
     dom0 is a namespace of this machine are compared: a real host's kernel (dom0 the root
     namespace, "") is another machine's, its agent's plan says what it lacks."""
+    from netmanager.apply.runtime import host_overrides
+    from netmanager.host.runtime import apply_overrides
+
     applied = records()
+    record = applied.get(deployment.topology)
+    # runtime changes are the topology's own values now (plan says so, not drift)
+    overrides = host_overrides(record) if record is not None else {}
+    configs = {
+        h: apply_overrides(c, overrides[h]) if h in overrides else c
+        for h, c in deployment.configs.items()
+    }
     here = [
-        c
-        for c in _other_configs(deployment.topology, applied) + list(deployment.configs.values())
-        if c.dom0
+        c for c in _other_configs(deployment.topology, applied) + list(configs.values()) if c.dom0
     ]
     desired = desired_state(here, deployment.infrastructure)
     with Engine() as engine:
         kernel_plan = engine.plan(desired, namespaces=owned_namespaces())
     firewall = _firewall_changes(
         deployment.topology,
-        {h: c for h, c in deployment.configs.items() if c.dom0},
+        {h: c for h, c in configs.items() if c.dom0},
         _dom0s(deployment.infrastructure),
     )
     return MachinePlan(deployment.topology, kernel_plan, firewall)

@@ -23,7 +23,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netmanager.apply.records import Record, records
@@ -529,6 +529,154 @@ async def _overrides_of(client: Any, topology: str) -> dict[PortKey, tuple[str, 
             continue
         out[(topology, vm.split("/", 1)[1], network.split("/", 1)[-1])] = tuple(words)
     return out
+
+
+def vm_changes(record: Record, vm: str) -> dict[Spot, LinkChange]:
+    """The runtime changes in force on a VM's ports (and their pairs), as changes to make
+    again elsewhere (a migrated VM's, on its new host): each value that a runtime change
+    set, at the value in force — a rate both ways, as the link table serves it."""
+    host = record.placement.get(vm)
+    if host is None:
+        return {}
+    topology = record.topology
+    found: dict[Spot, dict[str, Any]] = {}
+    if record.transport == "agents":
+        try:
+            client = _agent_clients(record, [host])[host]
+        except NetmanagerError:
+            return {}
+        found = asyncio.run(_values_of(client, topology, vm))
+    else:
+        from netmanager.apply.local import LocalTransport
+
+        transport = LocalTransport.kernel(host, record.hosts[host].dom0)
+        try:
+            values: dict[PortKey, PortOverride] = getattr(transport.backend, "port_values", dict)()
+        finally:
+            transport.close()
+        for key, override in values.items():
+            if key[:2] != (topology, vm):
+                continue
+            own = {k: v for k, v in override.values().items() if k != "rate_in_bps"}
+            if override.rate_bps is None and override.rate_in_bps is not None:
+                own["rate_bps"] = override.rate_in_bps
+            if own:
+                found[(key, "")] = own
+            for peer, pair in override.pairs:
+                values_of_pair = {k: v for k, v in pair.values().items() if k != "rate_in_bps"}
+                if pair.rate_bps is None and pair.rate_in_bps is not None:
+                    values_of_pair["rate_bps"] = pair.rate_in_bps
+                found[(key, peer)] = values_of_pair
+    return {spot: LinkChange(**values) for spot, values in found.items() if values}
+
+
+async def _values_of(
+    client: Any, topology: str, vm: str | None = None
+) -> dict[Spot, dict[str, Any]]:
+    """A VM's runtime changes on its host (None: every VM's of the topology): the words
+    of its link rows (and pair rows), with the values in force."""
+    from netmanager.snmp import mib
+
+    link = mib.oid_of("nmLinkEntry")
+    pair_entry = mib.oid_of("nmPairEntry")
+    fields = {"rate": ("rate_bps", 1000), "delay": ("delay_us", 1)}
+    fields |= {"jitter": ("jitter_us", 1), "loss": ("loss_ppm", 1)}
+    out: dict[Spot, dict[str, Any]] = {}
+    async with client:
+        rows: dict[int, dict[int, Any]] = {}
+        for column in (1, 2, 4, 5, 6, 7, 8, 17):
+            for oid, value in await client.walk((*link, column)):
+                rows.setdefault(oid[-1], {})[column] = value
+        pairs: dict[tuple[int, str], dict[int, Any]] = {}
+        for column in (2, 3, 4, 5, 6):
+            prefix = (*pair_entry, column)
+            for oid, value in await client.walk(prefix):
+                index = oid[len(prefix) :]
+                peer = bytes(index[2:]).decode("utf-8", "replace")
+                pairs.setdefault((index[0], peer), {})[column] = value
+
+    def text(value: Any) -> str:
+        return bytes(value.asOctets()).decode("utf-8", "replace") if value is not None else ""
+
+    for index, row in rows.items():
+        named = text(row.get(1))
+        if not named.startswith(f"{topology}/") or (vm is not None and named != f"{topology}/{vm}"):
+            continue
+        key = (topology, named.split("/", 1)[1], text(row.get(2)).split("/", 1)[-1])
+        own: dict[str, Any] = {}
+        for word in text(row.get(17)).split():
+            if word == "state":
+                own["up"] = int(row.get(8, 1)) == 1
+            elif word in fields:
+                name, factor = fields[word]
+                own[name] = int(row[4 + list(fields).index(word)]) * factor
+        if own:
+            out[(key, "")] = own
+        for (where, peer), cells in pairs.items():
+            if where != index:
+                continue
+            values: dict[str, Any] = {}
+            for word in text(cells.get(6)).split():
+                if word in fields:
+                    name, factor = fields[word]
+                    values[name] = int(cells[2 + list(fields).index(word)]) * factor
+            if values:
+                out[(key, peer)] = values
+    return out
+
+
+def host_overrides(record: Record) -> dict[str, dict[PortKey, PortOverride]]:
+    """The runtime overrides each host of an applied topology keeps for it, by host (the
+    state verify compares the kernel with): the backend's own where it runs in this
+    process; through an agent, as its link table serves them (a rate both ways)."""
+    topology = record.topology
+    out: dict[str, dict[PortKey, PortOverride]] = {}
+    if record.transport != "agents":
+        from netmanager.apply.local import LocalTransport
+
+        for host, config in sorted(record.hosts.items()):
+            transport = LocalTransport.kernel(host, config.dom0)
+            try:
+                kept: dict[PortKey, PortOverride] = getattr(
+                    transport.backend, "port_values", dict
+                )()
+            finally:
+                transport.close()
+            out[host] = {k: o for k, o in kept.items() if k[0] == topology}
+        return out
+    hosts = sorted(record.hosts)
+    try:
+        chosen = _agent_clients(record, hosts)
+    except NetmanagerError:
+        return {}
+
+    async def every_host() -> list[Any]:
+        return list(
+            await asyncio.gather(
+                *(_values_of(chosen[h], topology) for h in hosts), return_exceptions=True
+            )
+        )
+
+    for host, found in zip(hosts, asyncio.run(every_host()), strict=True):
+        if isinstance(found, BaseException):
+            continue
+        by_port: dict[PortKey, PortOverride] = {}
+        for (key, peer), values in sorted(found.items()):
+            both = {**values, "rate_in_bps": values["rate_bps"]} if "rate_bps" in values else values
+            so_far = by_port.get(key, PortOverride())
+            if peer:
+                pair = (peer, PortOverride(**both))
+                by_port[key] = replace(so_far, pairs=(*so_far.pairs, pair))
+            else:
+                by_port[key] = replace(PortOverride(**both), pairs=so_far.pairs)
+        out[host] = by_port
+    return out
+
+
+def carry(record: Record, host: str, changes: Mapping[Spot, LinkChange]) -> None:
+    """Make runtime changes again on ``host`` (a migrated VM's, on its new host)."""
+    if changes:
+        _change(record, {host: changes})
 
 
 def kept_changes(topology: str, new_ports: Mapping[PortKey, Any] | None) -> list[KeptChange]:
