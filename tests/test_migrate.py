@@ -214,3 +214,70 @@ def test_migrate_measure_runs_back_and_forth(
         assert main(["migrate", *TWO, "vm1", "--to", "host2", "--repeat", "3"]) == 2
     finally:
         main(["destroy", *TWO])
+
+
+def _state(prefix: str) -> dict[str, object]:
+    """The machine's state as far as a migration is concerned: every namespace of the
+    test's, without what differs from one apply to the next (the kernel's random MACs)."""
+    snapshot = kernelstate.snapshot(prefix)
+    for state in snapshot["namespaces"].values():
+        for link in state.get("links", ()):
+            link.pop("address", None)
+    return snapshot
+
+
+@pytest.mark.slow  # one apply and migration per step of a migration
+def test_a_fault_at_every_step_of_a_migration(
+    prefix: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A migration (``--local``) that fails at each of its kernel and firewall steps in
+    turn: before the switch-over the machine is as it was (the VM on its source); after
+    it the VM is the target's and the next apply finishes it — to the very state of a
+    migration that did not fail.  A hand-over the kernel refuses changes nothing either."""
+    from netmanager.apply.migrate import migrate
+    from netmanager.errors import NetmanagerError
+    from netmanager.host.kernelhost import StepFaults
+    from netmanager.kernel.backend import NetlinkBackend
+
+    real, virtual = TWO
+
+    def fresh() -> dict[str, object]:
+        main(["destroy", *TWO])
+        assert main(["apply", "--local", *TWO]) == 0
+        return _state(prefix)
+
+    try:
+        before = fresh()
+        counted = StepFaults(fail_at=-1)
+        migrate(real, virtual, "vm1", "host2", precopy=None, faults=counted)
+        moved = _state(prefix)
+        assert moved != before
+        steps = counted.done
+        assert steps > 10, steps
+        for fail_at in range(steps):
+            assert fresh() == before, fail_at
+            with pytest.raises(NetmanagerError) as caught:
+                migrate(real, virtual, "vm1", "host2", precopy=None, faults=StepFaults(fail_at))
+            code = caught.value.diagnostics[0].code
+            message = caught.value.diagnostics[0].message
+            capsys.readouterr()
+            if "moved to host 'host2'" in message:  # after the switch-over: apply finishes
+                assert code == "E785", message
+                assert main(["apply", "--local", *TWO]) == 0
+                assert _state(prefix) == moved, f"step {fail_at}: {message}"
+            else:  # before it: nothing changed
+                assert _state(prefix) == before, f"step {fail_at}: {code} {message}"
+        # the kernel refuses the hand-over itself: nothing changed
+        assert fresh() == before
+
+        def refused(self: object, namespace: str, ifname: str, to: str) -> None:
+            raise OSError(16, "Device or resource busy")
+
+        monkeypatch.setattr(NetlinkBackend, "move_link", refused)
+        with pytest.raises(NetmanagerError) as caught:
+            migrate(real, virtual, "vm1", "host2", precopy=None)
+        assert caught.value.diagnostics[0].code == "E785"
+        assert "runs on 'host1' with its network as before" in str(caught.value.diagnostics[0].hint)
+        assert _state(prefix) == before
+    finally:
+        main(["destroy", *TWO])

@@ -65,6 +65,7 @@ from netmanager.compile.precopy import (
 )
 from netmanager.compile.precopy import plan as plan_precopy
 from netmanager.errors import ApplyFailed, ExitCode, Loc, NetmanagerError, single
+from netmanager.host.kernelhost import StepFaults
 from netmanager.inputs.model import HypervisorKind
 from netmanager.mapping import Occupied
 from netmanager.mapping.moves import Move, file_pin
@@ -96,6 +97,10 @@ class Precopy:
     dirty_bytes_per_s: float = 0.0
     bandwidth_bps: float | None = None
     max_downtime_s: float = QEMU_DEFAULT_DOWNTIME_LIMIT_S
+
+
+#: an idle guest, QEMU's defaults
+DEFAULT_PRECOPY = Precopy()
 
 
 @dataclass(frozen=True)
@@ -196,12 +201,14 @@ def migrate(
     *,
     progress: Progress = quiet,
     base_dir: str | Path | None = None,
-    precopy: Precopy | None = Precopy(),
+    precopy: Precopy | None = DEFAULT_PRECOPY,
+    faults: StepFaults | None = None,
 ) -> MigrateOutcome:
     """Move running VM ``vm`` of an applied topology to host ``to`` (see the module), its
     cost emulated from the pre-copy model with ``precopy`` (None: not emulated); raises
     NetmanagerError: E780–E784 before any change, E785 when a host failed (what
-    happened to the VM is said)."""
+    happened to the VM is said).  ``faults`` (tests, a topology applied with ``--local``):
+    fail that step, counting the kernel and firewall steps of every commit in order."""
     start = time.perf_counter()
     with apply_lock():
         from netmanager.inputs.loader import load
@@ -243,7 +250,9 @@ def migrate(
                 f"hosts '{source}' and '{to}' must both be emulated here to move a VM's "
                 "namespace between them",
             )
-        transports = _transports(record, after, hosts)
+        if faults is not None and record.transport != "local":
+            raise ValueError("faults number the steps of the local transport")
+        transports = _transports(record, after, hosts, faults)
         try:
             plan = _plan(after, vm, source, to, precopy) if precopy is not None else None
             return _run(record, after, transports, vm, source, to, here, start, progress, plan)
@@ -252,10 +261,12 @@ def migrate(
                 transport.close()
 
 
-def _transports(record: Record, after: Deployment, hosts: list[str]) -> dict[str, HostTransport]:
+def _transports(
+    record: Record, after: Deployment, hosts: list[str], faults: StepFaults | None
+) -> dict[str, HostTransport]:
     infra = after.infrastructure
     if record.transport == "local":
-        return _local_transports(infra, hosts)
+        return _local_transports(infra, hosts, faults)
     real = after.model.real
     infos = agent_procs.ensure_agents(real, dom0s(infra, hosts))
     return _agent_transports(real, infos, "migrate")
@@ -336,12 +347,15 @@ def _run(
             )
         )
     except ApplyFailed as exc:
-        _save(record, after)  # the VM is the target's now: the next apply finishes it
+        # the VM is the target's now: the next apply wires it, and cleans the source
+        _save(record, after, _without(record.hosts[source], vm), source)
         raise _problem(
             "E785",
             f"VM '{vm}' moved to host '{to}', but its ports could not be wired there: "
             f"{exc.diagnostics[0].message}",
-            "netmanager apply finishes it (the record has the VM on its new host)",
+            f"netmanager apply finishes it: the record has the VM on '{to}' (its namespace "
+            f"is made anew there), and what is left of it on '{source}' (its network's "
+            "bridge, segment, rules) to remove",
             MigrateFailed,
         ) from exc
     switched_s = time.perf_counter() - start
@@ -358,7 +372,7 @@ def _run(
             )
         )
     except ApplyFailed as exc:
-        _save(record, after)
+        _save(record, after, _without(record.hosts[source], vm), source)
         raise _problem(
             "E785",
             f"VM '{vm}' moved to host '{to}' with its network, but other hosts did not "
@@ -410,11 +424,22 @@ def _restore_target(
         )
 
 
-def _save(record: Record, after: Deployment) -> None:
+def _save(
+    record: Record,
+    after: Deployment,
+    left: HostConfig | None = None,
+    source: str = "",
+) -> None:
+    """The record with the VM on its new host; ``left``: what the source still carries
+    of the topology when it could not follow (kept in the record, so that the next apply
+    touches the source and removes it)."""
+    hosts = dict(after.configs)
+    if left is not None and source not in hosts:
+        hosts[source] = left
     save_record(
         replace(
             record,
-            hosts=after.configs,
+            hosts=hosts,
             occupied=Occupied.of([after.mapping]),
             placement=dict(after.mapping.placement),
             applied_at=time.time(),

@@ -27,7 +27,7 @@ from typing import Any
 
 from netmanager import programs
 from netmanager.apply.commit import Progress, quiet
-from netmanager.apply.migrate import MigrateOutcome, Precopy, migrate
+from netmanager.apply.migrate import DEFAULT_PRECOPY, MigrateOutcome, Precopy, migrate
 from netmanager.apply.records import Record, records
 from netmanager.errors import Loc, NetmanagerError, single
 from netmanager.verify import outage
@@ -126,7 +126,7 @@ def measure(
     progress: Progress = quiet,
     base_dir: str | Path | None = None,
     on_run: Callable[[outage.OutageRun, MigrateOutcome], None] | None = None,
-    precopy: Precopy | None = Precopy(),  # noqa: B008 - frozen
+    precopy: Precopy | None = DEFAULT_PRECOPY,
 ) -> MeasuredMigrations:
     """Migrate ``vm`` ``repeat`` times, to ``to`` and back, each run measured (see the
     module); the session is written to ``out``."""
