@@ -278,6 +278,8 @@ class NetlinkBackend:
             return handle
         if name == ROOT_NAMESPACE:
             return self._open(name, os.dup(self._home))
+        if not netns.exists(name):  # no file, or one with no namespace on it (yet)
+            return None
         try:
             fd = netns.open_fd(name)
         except FileNotFoundError:

@@ -41,7 +41,16 @@ def path_of(name: str) -> str:
 
 
 def exists(name: str) -> bool:
-    return os.path.exists(path_of(name))
+    """Whether namespace ``name`` exists: a namespace is mounted on its file (a file
+    with nothing mounted on it is what a creator killed half-way left, not a namespace)."""
+    return _mounted(path_of(name))
+
+
+def _mounted(path: str) -> bool:
+    try:
+        return os.stat(path).st_dev == os.stat(SELF).st_dev  # nsfs, as every namespace
+    except FileNotFoundError:
+        return False
 
 
 def listed(prefix: str = "") -> list[str]:
@@ -102,7 +111,14 @@ def create(name: str, home: int, sysctls: dict[str, str] | None = None) -> int:
     """
     _prepare_dir()
     path = path_of(name)
-    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    except FileExistsError:
+        if _mounted(path):
+            raise
+        # a file with no namespace on it (its creator was killed before mounting): ours
+        os.unlink(path)
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
     try:
         _check(_libc.unshare(CLONE_NEWNET), "unshare", path)
         try:
