@@ -18,6 +18,7 @@ import pytest
 from netmanager.cli.main import main
 from tests import kernelstate
 from tests.test_apply import TWO
+from tests.test_set import _rates
 
 pytestmark = pytest.mark.privileged
 
@@ -50,16 +51,6 @@ def _port_of(namespace: str, vm: str) -> dict[str, object] | None:
         if link.get("ifalias", "").startswith(f"nm:two-hosts:port:{vm}:"):
             return dict(link)
     return None
-
-
-def _tbf_rates(namespace: str, ifname: str) -> list[int]:
-    out = subprocess.run(
-        ["ip", "netns", "exec", namespace, "tc", "-j", "qdisc", "show", "dev", ifname],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [q["options"]["rate"] for q in json.loads(out.stdout) if q["kind"] == "tbf"]
 
 
 def _tx_bytes(namespace: str, ifname: str) -> int:
@@ -105,7 +96,7 @@ def test_a_vm_moves_and_its_network_follows(
         procs.append(client)
         assert _echo(client, "before") == "before"
         port = _port_of(host1, "vm1")
-        assert port is not None and _tbf_rates(host1, str(port["ifname"])) == [1_250_000]
+        assert port is not None and _rates(host1, str(port["ifname"])) == [1_250_000]
         # a runtime change of its port goes with it
         assert main(["set", *TWO, "vm1:lan", "--bandwidth", "20Mbit"]) == 0
         capsys.readouterr()
@@ -132,7 +123,7 @@ def test_a_vm_moves_and_its_network_follows(
         moved = _port_of(host2, "vm1")
         assert moved is not None and moved["ifname"] == port["ifname"]
         assert moved.get("master") and "UP" in moved["flags"]  # type: ignore[operator]
-        assert _tbf_rates(host2, str(moved["ifname"])) == [2_500_000]  # set at run time
+        assert _rates(host2, str(moved["ifname"])) == [2_500_000]  # set at run time
         left = kernelstate.namespace_state(host1)
         assert not [q for q in left["qdiscs"] if q[0] == port["ifname"]]
         assert not any(str(port["ifname"]) in line for line in left["iptables"]), left

@@ -115,6 +115,20 @@ def records(directory: Path | None = None) -> dict[str, Record]:
     return found
 
 
+def applied_record(topology: str, command: str) -> Record:
+    """The record of an applied topology; E730 (for ``command``) when it is not applied."""
+    record = records().get(topology)
+    if record is None:
+        raise single(
+            "E730",
+            Loc("netmanager"),
+            f"topology '{topology}' is not applied on this machine",
+            "netmanager apply builds it",
+            command,
+        )
+    return record
+
+
 def save_record(record: Record) -> None:
     write_json(_records_dir() / f"{record.topology}.json", record.as_json(), compact=True)
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from netmanager.apply.records import Record, records
+from netmanager.apply.records import Record, applied_record, records
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.host.rows import PortKey
 from netmanager.host.runtime import PortOverride
@@ -182,13 +182,7 @@ def set_links(topology: str, target: str, change: LinkChange) -> SetOutcome:
             "nothing to set",
             "give --bandwidth, --latency, --jitter, --loss, --up or --down",
         )
-    record = records().get(topology)
-    if record is None:
-        raise _problem(
-            "E730",
-            f"topology '{topology}' is not applied on this machine",
-            "netmanager apply builds it",
-        )
+    record = applied_record(topology, "set")
     ports = resolve(record, target)
     if change.up is not None and "~" in target:
         raise _problem(
@@ -555,19 +549,30 @@ def vm_changes(record: Record, vm: str) -> dict[Spot, LinkChange]:
         finally:
             transport.close()
         for key, override in values.items():
-            if key[:2] != (topology, vm):
-                continue
-            own = {k: v for k, v in override.values().items() if k != "rate_in_bps"}
-            if override.rate_bps is None and override.rate_in_bps is not None:
-                own["rate_bps"] = override.rate_in_bps
-            if own:
-                found[(key, "")] = own
-            for peer, pair in override.pairs:
-                values_of_pair = {k: v for k, v in pair.values().items() if k != "rate_in_bps"}
-                if pair.rate_bps is None and pair.rate_in_bps is not None:
-                    values_of_pair["rate_bps"] = pair.rate_in_bps
-                found[(key, peer)] = values_of_pair
+            if key[:2] == (topology, vm):
+                found[(key, "")] = _change_values(override)
+                for peer, pair in override.pairs:
+                    found[(key, peer)] = _change_values(pair)
     return {spot: LinkChange(**values) for spot, values in found.items() if values}
+
+
+def _change_values(override: PortOverride) -> dict[str, Any]:
+    """An override's own values as a LinkChange takes them: one rate, both ways (the rate
+    towards the VM, else the one from it)."""
+    values = {k: v for k, v in override.values().items() if k != "rate_in_bps"}
+    if override.rate_bps is None and override.rate_in_bps is not None:
+        values["rate_bps"] = override.rate_in_bps
+    return values
+
+
+#: an override's words, with the field each stands for, its factor from the table's unit,
+#: and its column in nmLinkTable and in nmPairTable
+_COLUMNS = {
+    "rate": ("rate_bps", 1000, 4, 2),
+    "delay": ("delay_us", 1, 5, 3),
+    "jitter": ("jitter_us", 1, 6, 4),
+    "loss": ("loss_ppm", 1, 7, 5),
+}
 
 
 async def _values_of(
@@ -579,8 +584,6 @@ async def _values_of(
 
     link = mib.oid_of("nmLinkEntry")
     pair_entry = mib.oid_of("nmPairEntry")
-    fields = {"rate": ("rate_bps", 1000), "delay": ("delay_us", 1)}
-    fields |= {"jitter": ("jitter_us", 1), "loss": ("loss_ppm", 1)}
     out: dict[Spot, dict[str, Any]] = {}
     async with client:
         rows: dict[int, dict[int, Any]] = {}
@@ -607,9 +610,9 @@ async def _values_of(
         for word in text(row.get(17)).split():
             if word == "state":
                 own["up"] = int(row.get(8, 1)) == 1
-            elif word in fields:
-                name, factor = fields[word]
-                own[name] = int(row[4 + list(fields).index(word)]) * factor
+            elif word in _COLUMNS:
+                name, factor, column, _ = _COLUMNS[word]
+                own[name] = int(row[column]) * factor
         if own:
             out[(key, "")] = own
         for (where, peer), cells in pairs.items():
@@ -617,9 +620,9 @@ async def _values_of(
                 continue
             values: dict[str, Any] = {}
             for word in text(cells.get(6)).split():
-                if word in fields:
-                    name, factor = fields[word]
-                    values[name] = int(cells[2 + list(fields).index(word)]) * factor
+                if word in _COLUMNS:
+                    name, factor, _, column = _COLUMNS[word]
+                    values[name] = int(cells[column]) * factor
             if values:
                 out[(key, peer)] = values
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netmanager.apply.records import Record, records
+from netmanager.apply.records import Record, applied_record
 from netmanager.apply.runtime import _agent_clients
 from netmanager.compile.schedule import Step, compile_schedule, needs_netem
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
@@ -79,11 +79,7 @@ class HostSchedule:
 
 
 def _record(topology: str) -> Record:
-    record = records().get(topology)
-    if record is None:
-        raise _problem(
-            "E730", f"topology '{topology}' is not applied on this machine", "netmanager apply"
-        )
+    record = applied_record(topology, "schedule")
     if record.transport != "agents":
         raise _problem(
             "E774",

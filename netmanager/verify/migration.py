@@ -15,7 +15,6 @@ clock) are on the sender's clock.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 from netmanager import programs
 from netmanager.apply.commit import Progress, quiet
 from netmanager.apply.migrate import DEFAULT_PRECOPY, MigrateOutcome, Precopy, migrate
-from netmanager.apply.records import Record, records
+from netmanager.apply.records import Record, applied_record
 from netmanager.errors import Loc, NetmanagerError, single
 from netmanager.verify import outage
 
@@ -135,9 +134,7 @@ def measure(
     if repeat < 1:
         raise _problem("E786", f"--repeat {repeat}: at least one run")
     topology = load(real, virtual, base_dir=base_dir).topology
-    record = records().get(topology)
-    if record is None:
-        raise _problem("E730", f"topology '{topology}' is not applied on this machine")
+    record = applied_record(topology, "migrate")
     home = record.placement.get(vm)
     if home is None:
         raise _problem("E780", f"topology '{topology}' has no VM '{vm}'")
@@ -196,10 +193,6 @@ def measure(
         if on_run is not None:
             on_run(run, moved)
     files = outage.write_session(runs, directory)
-    with contextlib.suppress(OSError):
-        for child in sorted(work.rglob("*"), reverse=True):
-            if child.is_dir():
-                continue
-            if child.name in ("ready", "stop"):
-                child.unlink()
+    for control in (*work.rglob("ready"), *work.rglob("stop")):  # the workers' results stay
+        control.unlink(missing_ok=True)
     return MeasuredMigrations(tuple(runs), tuple(done), directory, tuple(files))
