@@ -48,7 +48,7 @@ from netmanager import programs
 from netmanager.agentctl import processes as agent_procs
 from netmanager.apply.commit import Progress, quiet, run, transaction
 from netmanager.apply.prepare import Deployment, prepare
-from netmanager.apply.records import Record, records, save_record
+from netmanager.apply.records import Record, applied_record, records, save_record
 from netmanager.apply.topology import (
     _agent_transports,
     _local_transports,
@@ -66,7 +66,7 @@ from netmanager.compile.precopy import (
 from netmanager.compile.precopy import plan as plan_precopy
 from netmanager.errors import ApplyFailed, ExitCode, Loc, NetmanagerError, single
 from netmanager.host.kernelhost import StepFaults
-from netmanager.inputs.model import HypervisorKind
+from netmanager.inputs.model import HypervisorKind, Model
 from netmanager.mapping import Occupied
 from netmanager.mapping.moves import Move, file_pin
 from netmanager.statedir import apply_lock
@@ -153,10 +153,9 @@ def _without(config: HostConfig, vm: str) -> HostConfig:
     )
 
 
-def _refuse(record: Record, deployment: Deployment, vm: str, to: str) -> str:
+def _refuse(record: Record, model: Model, vm: str, to: str) -> str:
     """The VM's source host, once every reason to refuse was ruled out (before any
-    change): E780–E784."""
-    model = deployment.model
+    change): E780–E783."""
     virtual, real = model.virtual, model.real
     if vm not in virtual.vm_by_name or vm not in record.placement:
         raise _problem(
@@ -213,29 +212,22 @@ def migrate(
     with apply_lock():
         from netmanager.inputs.loader import load
 
-        topology = load(real, virtual, base_dir=base_dir).topology
-        record = records().get(topology)
-        if record is None:
-            raise _problem(
-                "E730",
-                f"topology '{topology}' is not applied on this machine",
-                "netmanager apply builds it",
-            )
+        model = load(real, virtual, base_dir=base_dir)
+        record = applied_record(model.topology, "migrate")
         moves = dict(record.moves)
-        before = prepare(real, virtual, moves=moves, base_dir=base_dir)
-        source = _refuse(record, before, vm, to)
-        moves[vm] = Move(to, file_pin(before.model, vm))
+        source = _refuse(record, model, vm, to)
+        moves[vm] = Move(to, file_pin(model, vm))
         # every other VM stays where it is (the mapping is asked for the VM's move alone)
         for other, host in record.placement.items():
             if other != vm and other not in moves:
-                moves[other] = Move(host, file_pin(before.model, other))
+                moves[other] = Move(host, file_pin(model, other))
         try:
             after = prepare(real, virtual, moves=moves, base_dir=base_dir)
         except NetmanagerError as exc:
             diag = exc.diagnostics[0]
             raise _problem(
                 "E784",
-                f"VM '{vm}' cannot go to host '{to}': {diag.message}",
+                f"with VM '{vm}' on host '{to}' the topology does not map: {diag.message}",
                 "nothing was changed; " + (diag.hint or "free the capacity it needs there"),
             ) from exc
         # the pins of VMs that did not move are not kept: only the migrated VM's
