@@ -272,3 +272,29 @@ def test_a_fault_at_every_step_of_a_migration(
         assert _state(prefix) == before
     finally:
         main(["destroy", *TWO])
+
+
+def test_a_target_without_room_is_refused_before_any_change(
+    prefix: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """host2 takes one VM (max-vms="1") and holds vm2: moving vm1 there is E784, and the
+    machine is as it was."""
+    import shutil
+
+    real = tmp_path / "real.xml"
+    text = Path(TWO[0]).read_text()
+    real.write_text(text.replace('<host name="host2"', '<host name="host2" max-vms="1"'))
+    shutil.copy(Path(TWO[0]).parent / "snmp.toml", tmp_path / "snmp.toml")
+    (tmp_path / "snmp.toml").chmod(0o600)
+    files = [str(real), TWO[1]]
+    assert main(["apply", "--local", *files]) == 0
+    try:
+        before = _state(prefix)
+        capsys.readouterr()
+        assert main(["migrate", *files, "vm1", "--to", "host2", "--no-precopy"]) == 1
+        err = capsys.readouterr().err
+        assert "error[E784]" in err and "with VM 'vm1' on host 'host2'" in err, err
+        assert "hint: nothing was changed" in err
+        assert _state(prefix) == before
+    finally:
+        main(["destroy", *files])
