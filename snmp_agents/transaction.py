@@ -35,7 +35,7 @@ from typing import Any
 from pysnmp.proto import rfc1902
 
 from netmanager.host.candidate import Candidate, Change, check_candidate
-from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
+from netmanager.host.protocol import Adoption, BackendError, HostBackend, UndoFailed
 from netmanager.host.rows import PortKey, complete, ports_from_text, ports_text
 from netmanager.snmp import mib
 from netmanager.snmp.tables import ColumnDef, SetError
@@ -158,6 +158,10 @@ class Transaction:
         self.oid_operation = (*self.col_operation.oid, 0)
         self.oid_timeout = (*self.col_timeout.oid, 0)
         self.oid_scope = (*self.col_scope.oid, 0)
+        self.col_adopt = _scalar("nmTxnAdopt")
+        self.oid_adopt = (*self.col_adopt.oid, 0)
+        #: the migrating VM the last stage takes in (nmTxnAdopt), None: none
+        self.adopt: Adoption | None = None
         #: runtime SETs of the link table (None: the backend makes none)
         self.runtime: RuntimeSets | None = None
         #: the schedule this host plays (None: the backend makes no runtime change)
@@ -318,6 +322,7 @@ class Transaction:
         op: tuple[int, str] | None = None
         timeout: int | None = None
         scope: tuple[int, tuple[PortKey, ...] | None] | None = None
+        adopt: tuple[int, Adoption | None] | None = None
         for position, oid, value in varbinds:
             if oid[: len(mib.NM_CONFIG)] == mib.NM_CONFIG:
                 config.append((position, oid, value))
@@ -331,6 +336,14 @@ class Transaction:
                 except ValueError as exc:
                     raise SetError("wrongValue", position, f"nmTxnScope: {exc}") from exc
                 scope = (position, ports)
+            elif oid == self.oid_adopt:
+                if value.tagSet != rfc1902.OctetString.tagSet:
+                    raise SetError("wrongType", position, "nmTxnAdopt takes an OCTET STRING")
+                text = bytes(value.asOctets()).decode("utf-8", "replace")
+                try:
+                    adopt = (position, Adoption.from_text(text) if text.strip() else None)
+                except ValueError as exc:
+                    raise SetError("wrongValue", position, f"nmTxnAdopt: {exc}") from exc
             else:
                 raise SetError("notWritable", position)
 
@@ -344,6 +357,10 @@ class Transaction:
         if scope is not None and (op is None or op[1] != "stage"):
             raise SetError(
                 "inconsistentValue", scope[0], "nmTxnScope is set with nmTxnOperation stage"
+            )
+        if adopt is not None and (op is None or op[1] != "stage"):
+            raise SetError(
+                "inconsistentValue", adopt[0], "nmTxnAdopt is set with nmTxnOperation stage"
             )
         completed: Candidate | None = None  # the candidate to stage, rows implied added
         if op is not None and op[1] != "none":
@@ -389,6 +406,7 @@ class Transaction:
         if op is not None and op[1] != "none":
             if op[1] == "stage":
                 self.scope = scope[1] if scope is not None else None
+                self.adopt = adopt[1] if adopt is not None else None
             self.flush()
             self._begin(op[1])
         if op is not None or timeout is not None:
@@ -434,8 +452,8 @@ class Transaction:
         if value.tagSet != rfc1902.OctetString.tagSet:
             raise SetError("wrongType", position, "nmTxnHandOver takes an OCTET STRING")
         words = bytes(value.asOctets()).decode("utf-8", "replace").split()
-        if len(words) != 3:
-            raise SetError("wrongValue", position, "nmTxnHandOver: 'TOPOLOGY VM NAMESPACE'")
+        if len(words) != 2:
+            raise SetError("wrongValue", position, "nmTxnHandOver: 'TOPOLOGY VM'")
         give = getattr(self.backend, "hand_over", None)
         if give is None:
             raise SetError("notWritable", position, "this host's backend cannot hand a VM over")
@@ -537,7 +555,9 @@ class Transaction:
         self.last_error = ""
         if op == "stage":
             self._set_state(State.staging)
-            self._launch(self._stage(self.candidate_version, self.store.candidate(), self.scope))
+            self._launch(
+                self._stage(self.candidate_version, self.store.candidate(), self.scope, self.adopt)
+            )
         elif op == "commit":
             self.committing_version = self.candidate_version
             self._set_state(State.committing)
@@ -579,10 +599,17 @@ class Transaction:
             self.notify("nmTxnFailed", self.notification_varbinds("nmTxnState", "nmTxnLastError"))
 
     async def _stage(
-        self, version: int, candidate: Candidate, scope: tuple[PortKey, ...] | None
+        self,
+        version: int,
+        candidate: Candidate,
+        scope: tuple[PortKey, ...] | None,
+        adopt: Adoption | None = None,
     ) -> None:
         try:
-            changes = list(await self.call(self.backend.stage, candidate, scope))
+            if adopt is None:
+                changes = list(await self.call(self.backend.stage, candidate, scope))
+            else:
+                changes = list(await self.call(self.backend.stage, candidate, scope, adopt))
         except BackendError as exc:
             self._finish("stage", Result.failed, str(exc), state=State.idle)
             return
@@ -740,6 +767,9 @@ class Transaction:
             "nmTxnScope": lambda: ports_text(self.scope).encode("ascii"),
             "nmTxnSettledState": lambda: int(self.state),
             "nmTxnHandOver": lambda: self.handed_over.encode("utf-8", "replace")[:255],
+            "nmTxnAdopt": lambda: (self.adopt.text() if self.adopt else "").encode(
+                "utf-8", "replace"
+            )[:255],
         }
 
     def notification_varbinds(self, *names: str) -> list[tuple[Oid, Any]]:

@@ -224,7 +224,8 @@ def test_a_fault_at_every_step_of_a_migration(
     """A migration (``--local``) that fails at each of its kernel and firewall steps in
     turn: before the switch-over the machine is as it was (the VM on its source); after
     it the VM is the target's and the next apply finishes it — to the very state of a
-    migration that did not fail.  A hand-over the kernel refuses changes nothing either."""
+    migration that did not fail.  A move of the VM's links the kernel refuses changes
+    nothing either."""
     from netmanager.apply.migrate import migrate
     from netmanager.errors import NetmanagerError
     from netmanager.host.kernelhost import StepFaults
@@ -258,7 +259,7 @@ def test_a_fault_at_every_step_of_a_migration(
                 assert _state(prefix) == moved, f"step {fail_at}: {message}"
             else:  # before it: nothing changed
                 assert _state(prefix) == before, f"step {fail_at}: {code} {message}"
-        # the kernel refuses the hand-over itself: nothing changed
+        # the kernel refuses to move the VM's links: nothing changed
         assert fresh() == before
 
         def refused(self: object, namespace: str, ifname: str, to: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import netmanager
+from netmanager.compile.hostconfig import HostConfig
 from netmanager.kernel.fake import FakeKernel
 from netmanager.kernel.objects import Address, Link, LinkKind, Namespace, VethPeer, link_key
 from netmanager.mapping import map_model
@@ -61,3 +62,55 @@ def test_the_fake_kernel_moves_a_veth_end_as_the_kernel_does() -> None:
         fake.move_link("a", "vif", "b")  # not there any more
     with pytest.raises(OSError):
         fake.move_link("b", "vif", "nowhere")
+
+
+def _configs(moves: dict[str, Move]) -> dict[str, HostConfig]:
+    from netmanager.apply.prepare import prepare
+
+    real, virtual = EXAMPLES / "two-hosts" / "real.xml", EXAMPLES / "two-hosts" / "virtual.xml"
+    return dict(prepare(real, virtual, moves=moves).configs)
+
+
+def test_while_a_vm_moves_every_host_reaches_it_on_both_sides() -> None:
+    """transit: each host made ready keeps the forwarding it has and gains the other
+    side's, so that nothing towards the VM breaks before it moves (make before break)."""
+    from netmanager.apply.migrate import _without, transit
+
+    spread = _configs({"vm1": Move("host1"), "vm2": Move("host2")})  # vm1 on host1
+    together = _configs({"vm1": Move("host2"), "vm2": Move("host2")})  # both on host2
+    assert set(together) == {"host2"}
+    one = together["host2"]
+    assert one.segments[0].tunnel is None
+    mac1 = next(p.mac for c in spread.values() for p in c.ports if p.vm == "vm1")
+    vtep1, vtep2 = spread["host2"].segments[0].fdb[0][1], spread["host1"].segments[0].fdb[0][1]
+    # vm1 moves to host2: host2, ready without vm1, keeps its tunnel and vm1's entry
+    # towards host1 (vm2 reaches vm1 there until it moves)
+    ready = transit(_without(one, "vm1"), spread["host2"])
+    segment = ready.segments[0]
+    assert segment.tunnel is not None and (mac1, vtep1) in segment.fdb
+    assert {p.mtu for p in ready.ports} == {segment.mtu} == {1450}
+    assert [p.vm for p in ready.ports] == ["vm2"]
+    # vm1 moves back to host1: host2, the source, keeps vm1 and gains the tunnel and vm1's
+    # entry towards host1 (where vm1 will be), its ports at the tunnel's MTU
+    ready = transit(one, spread["host2"])
+    segment = ready.segments[0]
+    assert segment.tunnel is not None and segment.remotes == (vtep1,)
+    assert (mac1, vtep1) in segment.fdb and sorted(p.vm for p in ready.ports) == ["vm1", "vm2"]
+    assert {p.mtu for p in ready.ports} == {1450}
+    assert vtep2 not in segment.remotes
+    # a host with nothing on the other side, or the same on both, is as it is
+    assert transit(one, None) is one
+    assert transit(spread["host1"], spread["host1"]) is spread["host1"]
+
+
+def test_an_adoption_travels_as_words() -> None:
+    from netmanager.host.protocol import Adoption
+
+    taken = Adoption("two-hosts", "vm1", "nm-host1", 312)
+    assert taken.text() == "two-hosts vm1 nm-host1 312"
+    assert Adoption.from_text(taken.text()) == taken
+    assert Adoption.from_text("t vm ns") == Adoption("t", "vm", "ns", 0)
+    assert Adoption("t", "vm", "ns").text() == "t vm ns"
+    for bad in ("t vm", "t vm ns x", "t vm ns 60001", "t vm ns -1", "a b c d e"):
+        with pytest.raises(ValueError):
+            Adoption.from_text(bad)

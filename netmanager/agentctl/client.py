@@ -501,12 +501,14 @@ class AgentClient:
         *,
         revert_s: int | None = None,
         scope: Sequence[PortKey] | None = None,
+        adopt: str | None = None,
         timeout_s: float = 600.0,
         on_status: Callable[[TxnStatus], None] | None = None,
     ) -> TxnStatus:
         """Start a transaction operation and wait until it settles; AgentError when the
         agent refuses it or it ends anywhere but where it should.  ``scope``: the VM ports
-        a stage is scoped to (nmTxnScope)."""
+        a stage is scoped to (nmTxnScope); ``adopt``: the migrating VM it takes in
+        (nmTxnAdopt, 'TOPOLOGY VM NAMESPACE')."""
         from pysnmp.proto import rfc1902
 
         varbinds: list[VarBind] = []
@@ -514,6 +516,8 @@ class AgentClient:
             varbinds.append((_oid("nmTxnRevertTimeout", 0), rfc1902.Unsigned32(revert_s)))
         if scope is not None:
             varbinds.append((_oid("nmTxnScope", 0), rfc1902.OctetString(ports_text(scope))))
+        if adopt is not None:
+            varbinds.append((_oid("nmTxnAdopt", 0), rfc1902.OctetString(adopt.encode())))
         varbinds.append((_oid("nmTxnOperation", 0), rfc1902.Integer32(OPERATIONS[op])))
         try:
             await self.set(varbinds)

@@ -17,6 +17,7 @@ from typing import Any
 from netmanager.agentctl.client import AgentClient, AgentError, TxnStatus
 from netmanager.apply.transport import HostFailed, PendingCommit
 from netmanager.host.candidate import Candidate, Change
+from netmanager.host.protocol import Adoption
 from netmanager.host.rows import PortKey
 from netmanager.kernel.journal import StepProgress
 from netmanager.statedir import read_json, write_json
@@ -128,7 +129,12 @@ class AgentTransport:
         # the apply lock is ours: the commit's manager (or the agent) died; undo it
         await self._op("rollback")
 
-    async def stage(self, candidate: Candidate, ports: Sequence[PortKey] | None = None) -> int:
+    async def stage(
+        self,
+        candidate: Candidate,
+        ports: Sequence[PortKey] | None = None,
+        adopt: Adoption | None = None,
+    ) -> int:
         # the state begin read, unless begin had to roll back (this manager holds the
         # apply lock: nothing else changes the agent's candidate in between)
         begun, self._begun = self._begun, None
@@ -142,6 +148,8 @@ class AgentTransport:
         except AgentError as exc:
             raise _failed(exc) from exc
         self._wanted = candidate
+        if adopt is not None:
+            return (await self._op("stage", scope=ports, adopt=adopt.text())).changes
         return (await self._op("stage", scope=ports)).changes
 
     async def changes(self) -> Sequence[Change]:
@@ -197,13 +205,13 @@ class AgentTransport:
         status = await self._op("confirm")
         self.known.remember(self.host, status, self._wanted, self._wanted)
 
-    async def hand_over(self, topology: str, vm: str, to: str) -> int:
-        """The VM given to another host of this kernel (NETMANAGER-MIB's nmTxnHandOver;
+    async def hand_over(self, topology: str, vm: str) -> int:
+        """The VM let go to another host of this kernel (NETMANAGER-MIB's nmTxnHandOver;
         the agent answers once done)."""
         async with self.client:
-            return await self._hand_over(topology, vm, to)
+            return await self._hand_over(topology, vm)
 
-    async def _hand_over(self, topology: str, vm: str, to: str) -> int:
+    async def _hand_over(self, topology: str, vm: str) -> int:
         from pysnmp.proto import rfc1902
 
         from netmanager.snmp import mib
@@ -214,7 +222,7 @@ class AgentTransport:
                 [
                     (
                         (*mib.oid_of("nmTxnHandOver"), 0),
-                        rfc1902.OctetString(f"{topology} {vm} {to}".encode()),
+                        rfc1902.OctetString(f"{topology} {vm}".encode()),
                     )
                 ]
             )

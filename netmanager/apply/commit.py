@@ -23,6 +23,7 @@ from typing import TypeVar
 from netmanager.apply.transport import HostFailed, HostTransport, PendingCommit
 from netmanager.errors import ApplyFailed, Diagnostic, Loc, Severity
 from netmanager.host.candidate import Candidate, Change
+from netmanager.host.protocol import Adoption
 from netmanager.host.rows import PortKey
 from netmanager.kernel.journal import StepProgress
 
@@ -133,11 +134,13 @@ async def transaction(
     commit: bool = True,
     steps: StepProgress | None = None,
     ports: Mapping[str, Sequence[PortKey]] | None = None,
+    adopt: Mapping[str, Adoption] | None = None,
 ) -> TransactionResult:
     """Stage ``wanted`` on every host, then (``commit``) commit, verify and confirm; or
     roll every host back and raise :class:`ApplyFailed`.  Without ``commit``: stage, read
     the changes and discard (a plan).  With ``ports`` (by host), each host's transaction
-    is scoped to those VM ports (see :mod:`netmanager.host.protocol`)."""
+    is scoped to those VM ports; with ``adopt`` (by host), that host takes a migrating VM
+    in (see :mod:`netmanager.host.protocol`)."""
     opened: list[HostTransport] = []
     try:
         for transport in hosts.values():
@@ -149,7 +152,12 @@ async def transaction(
 
         async def stage(host: str, transport: HostTransport) -> int:
             await transport.begin(commit=commit)
-            count = await transport.stage(wanted[host], ports[host] if ports is not None else None)
+            scoped = ports[host] if ports is not None else None
+            taken = adopt.get(host) if adopt is not None else None
+            if taken is not None:
+                count = await transport.stage(wanted[host], scoped, taken)
+            else:
+                count = await transport.stage(wanted[host], scoped)
             if not commit and count:  # a plan shows them; an apply only needs how many
                 lines[host] = list(await transport.changes())
             hook("staged", host)

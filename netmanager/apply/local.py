@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from netmanager.apply.transport import HostFailed, PendingCommit
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.kernelhost import KernelBackend, StepFaults
-from netmanager.host.protocol import BackendError, HostBackend, UndoFailed
+from netmanager.host.protocol import Adoption, BackendError, HostBackend, UndoFailed
 from netmanager.host.rows import PortKey
 from netmanager.host.runtime import PortOverride
 from netmanager.kernel.journal import StepProgress
@@ -133,12 +133,12 @@ class LocalTransport:
             raise HostFailed(self.host, "its backend makes no runtime changes")
         return int(await self._call(change, dict(changes)))
 
-    async def hand_over(self, topology: str, vm: str, to: str) -> int:
-        """A VM given to another host of this kernel (the backend's ``hand_over``)."""
+    async def hand_over(self, topology: str, vm: str) -> int:
+        """A VM let go to another host of this kernel (the backend's ``hand_over``)."""
         give = getattr(self.backend, "hand_over", None)
         if give is None:
             raise HostFailed(self.host, "its backend cannot hand a VM over")
-        return int(await self._call(give, topology, vm, to))
+        return int(await self._call(give, topology, vm))
 
     def close(self) -> None:
         # the kernel engine is bound to the worker thread: close or prune it there
@@ -160,8 +160,18 @@ class LocalTransport:
         else:
             await self._call(self.backend.rollback)
 
-    async def stage(self, candidate: Candidate, ports: Sequence[PortKey] | None = None) -> int:
-        self._changes = list(await self._call(self.backend.stage, candidate, ports))
+    async def stage(
+        self,
+        candidate: Candidate,
+        ports: Sequence[PortKey] | None = None,
+        adopt: Adoption | None = None,
+    ) -> int:
+        if adopt is None:
+            self._changes = list(await self._call(self.backend.stage, candidate, ports))
+        elif isinstance(self.backend, KernelBackend):
+            self._changes = list(await self._call(self.backend.stage, candidate, ports, adopt))
+        else:
+            raise HostFailed(self.host, "its backend cannot take a migrating VM in")
         self._staged = candidate
         return len(self._changes)
 

@@ -7,15 +7,18 @@ steps through the same transaction as apply, by the hosts' agents or ``--local``
 1. **prepare the target**: its configuration with the VM's networks, their segment
    (bridge, VXLAN or VLAN), rules and forwarding, but not yet the VM (one transaction on
    the target alone); a failure rolls the target back and nothing else changed;
-2. **switch over**: the source hands the VM over (NETMANAGER-MIB's nmTxnHandOver): the
-   host ends of its ports move into the target's dom0, and the VM leaves the source's
-   running configuration; a failure moves them back, and the target is returned to what
-   it was;
-3. **wire, then follow**: the target goes to the configuration mapped with the VM on it
-   (its ports on the bridge, shaped both ways, isolation, anti-spoofing): the VM is off
-   the network from the switch-over until then; then one transaction on every other host
-   the topology touches: their forwarding towards the VM follows, the source removes what
-   is left of the VM there.
+2. **switch over**: the source lets the VM go (NETMANAGER-MIB's nmTxnHandOver: the VM
+   leaves its running configuration, nothing of the network changes there), then one
+   transaction on the target takes it in (a stage with nmTxnAdopt, see
+   :class:`~netmanager.host.protocol.Adoption`): once the target's rules for the VM's
+   ports are in place, the host ends of its ports move from the source's dom0 into the
+   target's and are wired at once (bridge, shaping both ways), and the VM announces
+   itself (RARP, as QEMU does after a live migration) so that the bridges on the way
+   forward to it; the VM is off the network only between the move and the wiring, inside
+   the target's agent.  A failure there moves the ports back, the source takes the VM
+   again and the target returns to what it was;
+3. **follow**: one transaction on every other host the topology touches: their
+   forwarding towards the VM follows, the source removes what is left of the VM there.
 
 A live migration's own cost is emulated from the pre-copy model of
 :mod:`netmanager.compile.precopy` (the VM's memory from virtual.xml, the rate at which the
@@ -24,7 +27,7 @@ QEMU's 128 MiB/s if lower — and the downtime allowed): before the switch-over 
 really cross the emulated underlay from the source's dom0 to the target's (an iperf3 TCP
 stream of that many bytes at that rate, competing with the experiment's traffic as Themis
 observed), and the stop-and-copy's bytes cross it while the VM's ports are off (the
-modelled downtime, on top of the switch-over's own).
+target keeps them off for the modelled downtime before it wires them).
 
 The record follows the VM (its placement, and a *move* that pins it there for every later
 mapping, until the files change its pin: :mod:`netmanager.mapping.moves`), so that
@@ -39,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,7 +60,7 @@ from netmanager.apply.topology import (
     host_candidates,
 )
 from netmanager.apply.transport import HostFailed, HostTransport
-from netmanager.compile.hostconfig import HostConfig, host_namespace
+from netmanager.compile.hostconfig import HostConfig, Segment, host_namespace
 from netmanager.compile.precopy import (
     QEMU_DEFAULT_DOWNTIME_LIMIT_S,
     QEMU_DEFAULT_MAX_BANDWIDTH_BPS,
@@ -66,6 +70,7 @@ from netmanager.compile.precopy import (
 from netmanager.compile.precopy import plan as plan_precopy
 from netmanager.errors import ApplyFailed, ExitCode, Loc, NetmanagerError, single
 from netmanager.host.kernelhost import StepFaults
+from netmanager.host.protocol import Adoption
 from netmanager.inputs.model import HypervisorKind, Model
 from netmanager.mapping import Occupied
 from netmanager.mapping.moves import Move, file_pin
@@ -151,6 +156,46 @@ def _without(config: HostConfig, vm: str) -> HostConfig:
         vms=tuple(v for v in config.vms if v.vm != vm),
         ports=tuple(p for p in config.ports if p.vm != vm),
     )
+
+
+def _merged(base: Segment, other: Segment) -> Segment:
+    """A segment that carries both ``base``'s forwarding and ``other``'s: the tunnel
+    either has, every remote VTEP of both, every FDB entry of both (a MAC with two
+    destinations goes to both: the VM that moves is reached where it is), the lower MTU."""
+    return replace(
+        base,
+        mtu=min(base.mtu, other.mtu),
+        tunnel=base.tunnel or other.tunnel,
+        underlay=base.underlay or other.underlay,
+        local=base.local or other.local,
+        remotes=tuple(sorted(set(base.remotes) | set(other.remotes))),
+        fdb=tuple(sorted(set(base.fdb) | set(other.fdb))),
+    )
+
+
+def transit(base: HostConfig, other: HostConfig | None) -> HostConfig:
+    """``base`` (what a host carries of the topology while the VM moves: its
+    configuration before the migration, or the target's after it less the VM) with the
+    forwarding of ``other`` (its configuration on the other side of the migration) too,
+    so that the VM is reached where it is before, during and after the switch-over
+    (make before break): segments merged (:func:`_merged`), the ports on them at the
+    merged MTU."""
+    if other is None:
+        return base
+    theirs = {s.network: s for s in other.segments}
+    segments = tuple(
+        _merged(s, theirs[s.network]) if s.network in theirs else s for s in base.segments
+    )
+    mine = {s.network for s in base.segments}
+    segments += tuple(s for s in other.segments if s.network not in mine and s.tunnel)
+    mtu = {s.network: s.mtu for s in segments}
+    ports = tuple(
+        replace(p, mtu=mtu[p.network]) if mtu.get(p.network, p.mtu) != p.mtu else p
+        for p in base.ports
+    )
+    if segments == base.segments and ports == base.ports:
+        return base
+    return replace(base, segments=segments, ports=ports)
 
 
 def _refuse(record: Record, model: Model, vm: str, to: str) -> str:
@@ -279,17 +324,33 @@ def _run(
     topology = record.topology
     applied = records()
     changes: dict[str, int] = {}
-    # 1. the target, without the VM yet
-    prepared = {**after.configs, to: _without(after.configs[to], vm)}
-    progress("prepare")
-    result = run(
-        transaction(
-            topology,
-            {to: transports[to]},
-            host_candidates(prepared, topology, applied, [to]),
-            progress=progress,
+    # 1. every host ready for the VM on either side: the target without the VM yet,
+    # the others as they were; each with the forwarding of both sides
+    prepared = {
+        h: transit(
+            _without(after.configs[h], vm) if h == to else record.hosts[h],
+            record.hosts.get(h) if h == to else after.configs.get(h),
         )
-    )
+        for h in transports
+        if h == to or h in record.hosts
+    }
+    progress("prepare")
+    try:
+        result = run(
+            transaction(
+                topology,
+                {h: transports[h] for h in prepared},
+                host_candidates({**after.configs, **prepared}, topology, applied, sorted(prepared)),
+                progress=progress,
+            )
+        )
+    except ApplyFailed as exc:
+        raise _problem(
+            "E785",
+            f"the hosts could not be made ready for VM '{vm}': {exc.diagnostics[0].message}",
+            f"VM '{vm}' runs on '{source}' with its network as before: every host was rolled back",
+            MigrateFailed,
+        ) from exc
     changes["prepare"] = sum(result.changes.values())
     prepared_s = time.perf_counter() - start
     stream = _Stream(after, source, to) if plan is not None else None
@@ -298,7 +359,7 @@ def _run(
         try:
             stream.send(plan.total_bytes - plan.stop_copy_bytes, plan)
         except OSError as exc:
-            _restore_target(record, transports[to], to, applied)
+            _restore(record, transports, prepared, applied)
             raise _problem(
                 "E785",
                 f"the migration stream from '{source}' to '{to}' failed: {exc}",
@@ -309,26 +370,30 @@ def _run(
     from netmanager.apply.runtime import carry, vm_changes
 
     carried = vm_changes(record, vm)
-    # 2. the switch-over
+    # 2. the switch-over: the source lets the VM go (nothing of the network changes
+    # there), then the target takes its ports in and wires them in one commit
     progress("switch")
     try:
-        run(transports[source].hand_over(topology, vm, here[to]))
+        run(transports[source].hand_over(topology, vm))
     except HostFailed as exc:
-        _restore_target(record, transports[to], to, applied)
+        _restore(record, transports, prepared, applied)
         raise _problem(
             "E785",
-            f"host '{source}' could not hand VM '{vm}' over: {exc}",
+            f"host '{source}' could not let VM '{vm}' go: {exc}",
             f"VM '{vm}' runs on '{source}' with its network as before; the target was "
             "returned to what it was",
             MigrateFailed,
         ) from exc
-    if stream is not None and plan is not None:
-        # the stop-and-copy: the VM is paused (its ports off) while the rest crosses
-        with contextlib.suppress(OSError):  # the VM has moved: the pause is all it costs
-            stream.send(plan.stop_copy_bytes, plan)
-    # 3. the target wires the VM's ports first (the VM is off the network until then),
-    # then every other host follows: forwarding towards the VM, the source cleaned
-    progress("wire")
+    pause_ms = round(plan.downtime_s * 1000) if plan is not None else 0
+    adopt = Adoption(topology, vm, here[source], pause_ms)
+    copying = None
+    if stream is not None and plan is not None and plan.stop_copy_bytes:
+        # the stop-and-copy crosses the underlay while the VM's ports are off (the
+        # target's pause): the VM has moved either way, the pause is what it costs
+        copying = threading.Thread(
+            target=_quietly, args=(stream.send, plan.stop_copy_bytes, plan), daemon=True
+        )
+        copying.start()
     try:
         result = run(
             transaction(
@@ -336,20 +401,41 @@ def _run(
                 {to: transports[to]},
                 host_candidates(after.configs, topology, applied, [to]),
                 progress=progress,
+                adopt={to: adopt},
             )
         )
     except ApplyFailed as exc:
-        # the VM is the target's now: the next apply wires it, and cleans the source
-        _save(record, after, _without(record.hosts[source], vm), source)
+        # the target gave the ports back (its commit undone): the source takes the VM
+        # again, the target goes back to what it was
+        why = exc.diagnostics[0].message
+        try:
+            run(
+                transaction(
+                    topology,
+                    {source: transports[source]},
+                    host_candidates(record.hosts, topology, applied, [source]),
+                )
+            )
+        except ApplyFailed as again:
+            raise _problem(
+                "E785",
+                f"host '{to}' could not take VM '{vm}' in ({why}), and host '{source}' "
+                f"could not wire it again: {again.diagnostics[0].message}",
+                f"VM '{vm}' and its namespace are on '{source}'; netmanager apply wires its "
+                "ports there again",
+                MigrateFailed,
+            ) from exc
+        _restore(record, transports, prepared, applied)
         raise _problem(
             "E785",
-            f"VM '{vm}' moved to host '{to}', but its ports could not be wired there: "
-            f"{exc.diagnostics[0].message}",
-            f"netmanager apply finishes it: the record has the VM on '{to}' (its namespace "
-            f"is made anew there), and what is left of it on '{source}' (its network's "
-            "bridge, segment, rules) to remove",
+            f"host '{to}' could not take VM '{vm}' in: {why}",
+            f"VM '{vm}' runs on '{source}' with its network as before (it was off for the "
+            "attempt); the target was returned to what it was",
             MigrateFailed,
         ) from exc
+    finally:
+        if copying is not None:
+            copying.join()
     switched_s = time.perf_counter() - start
     changes["wire"] = sum(result.changes.values())
     progress("follow")
@@ -401,17 +487,21 @@ def _run(
     )
 
 
-def _restore_target(
-    record: Record, transport: HostTransport, host: str, applied: dict[str, Record]
+def _restore(
+    record: Record,
+    transports: dict[str, HostTransport],
+    prepared: dict[str, HostConfig],
+    applied: dict[str, Record],
 ) -> None:
-    """The target back to its configuration before the migration (best effort: what is
-    left is the next apply's)."""
+    """The hosts made ready back to their configuration before the migration (best
+    effort: what is left is the next apply's)."""
+    hosts = sorted(prepared)
     with contextlib.suppress(ApplyFailed):
         run(
             transaction(
                 record.topology,
-                {host: transport},
-                host_candidates(record.hosts, record.topology, applied, [host]),
+                {h: transports[h] for h in hosts},
+                host_candidates(record.hosts, record.topology, applied, hosts),
             )
         )
 
@@ -438,6 +528,13 @@ def _save(
             moves=after.moves,
         )
     )
+
+
+def _quietly(send: Any, count: int, plan: PrecopyPlan) -> None:
+    """The stop-and-copy's bytes (the VM has moved either way: a stream that fails only
+    costs the emulation its traffic)."""
+    with contextlib.suppress(OSError):
+        send(count, plan)
 
 
 def _underlay(after: Deployment, host: str) -> tuple[str, str, int]:

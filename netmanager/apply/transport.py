@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from netmanager.host.candidate import Candidate, Change
+from netmanager.host.protocol import Adoption
 from netmanager.host.rows import PortKey
 from netmanager.kernel.journal import StepProgress
 
@@ -49,9 +50,15 @@ class HostTransport(Protocol):
         changing nothing."""
         ...
 
-    async def stage(self, candidate: Candidate, ports: Sequence[PortKey] | None = None) -> int:
+    async def stage(
+        self,
+        candidate: Candidate,
+        ports: Sequence[PortKey] | None = None,
+        adopt: Adoption | None = None,
+    ) -> int:
         """Send the host's whole candidate and stage it: how many changes it would make.
-        With ``ports``, scoped to those VM ports (:mod:`netmanager.host.protocol`)."""
+        With ``ports``, scoped to those VM ports; with ``adopt``, taking a migrating VM in
+        from another host of the same kernel (:mod:`netmanager.host.protocol`)."""
         ...
 
     async def changes(self) -> Sequence[Change]:
@@ -82,8 +89,8 @@ class HostTransport(Protocol):
         """Make the commit permanent."""
         ...
 
-    async def hand_over(self, topology: str, vm: str, to: str) -> int:
-        """Give running VM ``vm`` to another host emulated on this host's kernel, whose
-        dom0 is namespace ``to`` (a migration's switch-over; see
+    async def hand_over(self, topology: str, vm: str) -> int:
+        """Let running VM ``vm`` go to another host emulated on this host's kernel, which
+        takes its ports (a migration's switch-over; see
         :meth:`netmanager.host.kernelhost.KernelBackend.hand_over`)."""
         ...

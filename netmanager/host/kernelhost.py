@@ -32,6 +32,7 @@ one worker thread).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import logging
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from netmanager.compile.desired import RenderError, render_host
-from netmanager.compile.hostconfig import HostConfig
+from netmanager.compile.hostconfig import HostConfig, Port
 from netmanager.host import runtime
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.domainhost import DomainHost, with_taps
@@ -61,6 +62,7 @@ from netmanager.host.protocol import (
     GUEST_CONFIGURED,
     GUEST_SILENT,
     GUEST_UNKNOWN,
+    Adoption,
     BackendError,
     UndoFailed,
 )
@@ -86,6 +88,7 @@ from netmanager.kernel import (
     arp,
 )
 from netmanager.kernel.journal import StepProgress
+from netmanager.kernel.objects import link_key
 from netmanager.statedir import write_json
 
 log = logging.getLogger(__name__)
@@ -206,6 +209,12 @@ class KernelBackend:
         self.ports: tuple[PortKey, ...] | None = None
         self.staged: _Target | None = None
         self.staged_ports: tuple[PortKey, ...] | None = None
+        self.staged_adopt: Adoption | None = None
+        #: the migrating VM the commit in progress or pending confirmation took (its
+        #: undo moves the VM's links back to the source's dom0 first)
+        self.adopting: Adoption | None = None
+        #: namespaces no scope owns while an adoption is undone (the VM's: its source's)
+        self._disowned: frozenset[str] = frozenset()
         #: desired states by (configuration object, scope): see _desired
         self._rendered: dict[tuple[int, Scope], tuple[HostConfig, HostState]] = {}
         #: configurations moved into this agent's dom0 (see _own), by the original's id
@@ -243,6 +252,7 @@ class KernelBackend:
         self.undo_point = self.target = None
         self.in_progress = None
         self.ports = None
+        self.adopting = None
         self.overrides = {}
         if self._stamp is None:
             return
@@ -255,6 +265,8 @@ class KernelBackend:
         self.in_progress = doc.get("in_progress")
         ports = doc.get("ports")
         self.ports = tuple((t, v, n) for t, v, n in ports) if ports is not None else None
+        adopting = doc.get("adopting")
+        self.adopting = Adoption.from_text(adopting) if adopting else None
         self.overrides = runtime.from_json(doc.get("overrides", ()))
 
     def reload_if_changed(self) -> bool:
@@ -265,6 +277,7 @@ class KernelBackend:
         self._load()
         self.staged = None
         self.staged_ports = None
+        self.staged_adopt = None
         return True
 
     def prune(self) -> None:
@@ -280,6 +293,7 @@ class KernelBackend:
             "target": self.target.to_json() if self.target is not None else None,
             "in_progress": self.in_progress,
             "ports": [list(p) for p in self.ports] if self.ports is not None else None,
+            "adopting": self.adopting.text() if self.adopting is not None else None,
             "overrides": runtime.to_json(self.overrides),
         }
         write_json(self.path, doc, compact=True)
@@ -369,7 +383,7 @@ class KernelBackend:
             shared |= {n.external_namespace for n in c.nats if n.external_namespace}
             # a domain's taps, in the dom0 the scope shares: adopted by name
             adopts |= {(c.dom0, p.vif) for p in c.ports if p.vm in domains}
-        return Scope.of(topology, owned - shared, shared, adopts)
+        return Scope.of(topology, owned - shared - self._disowned, shared, adopts)
 
     def _desired(self, config: HostConfig | None, scope: Scope) -> HostState:
         """The kernel objects of one topology's configuration, rendered and validated once
@@ -494,11 +508,14 @@ class KernelBackend:
         ports: Iterable[PortKey] | None = None,
         *,
         every_guest: bool = False,
+        adopt: Adoption | None = None,
     ) -> int:
         """Make the host carry exactly ``target`` (every known topology converged, or
         only ``ports``' links); raises one of _FAILURES.  Returns the number of kernel
         changes made.  ``every_guest``: set the network inside every domain's guest, not
-        only those whose topology changes (the host takes its configuration over again)."""
+        only those whose topology changes (the host takes its configuration over again).
+        ``adopt``: a migrating VM's links are taken from its source's dom0 on the way
+        (:meth:`_arrive`)."""
         engine = self.engine()
         if ports is not None:
             self.steps_done = self.steps_total = 0
@@ -554,7 +571,12 @@ class KernelBackend:
                 else None
             )
             try:
-                done += self._converge_kernel(target, work, unplugged, kernel_faults, check)
+                arrive = (
+                    None
+                    if adopt is None
+                    else lambda: self._arrive(adopt, target, kernel_faults, check)
+                )
+                done += self._converge_kernel(target, work, unplugged, kernel_faults, check, arrive)
                 if hv is not None and any(c.domain_vms for c in target.configs.values()):
                     joined, _touched = hv.join(target.configs.values(), check)
                     done += joined
@@ -637,15 +659,19 @@ class KernelBackend:
         unplugged: set[tuple[str, str]],
         kernel_faults: Faults | None,
         check: Callable[[str], None],
+        arrive: Callable[[], int] | None = None,
     ) -> int:
-        """The firewall's rules, then each topology's kernel objects (less the taps
-        libvirt must plug first)."""
+        """The firewall's rules, then (``arrive``) a migrating VM's links taken in and
+        wired, then each topology's kernel objects (less the taps libvirt must plug
+        first)."""
         engine = self.engine()
         done = 0
         # rules first: a port never exists without its chain
         for topology, config, _ in work:
             if config is not None:
                 self._firewall(topology, config, apply=True, check=check)
+        if arrive is not None:
+            done += arrive()
         for _topology, config, scope in work:
             desired = self._desired(config, scope)
             if unplugged:
@@ -702,16 +728,16 @@ class KernelBackend:
         self._save()
         return done
 
-    def hand_over(self, topology: str, vm: str, to: str) -> int:
-        """Give VM ``vm`` of ``topology`` to another host emulated on this kernel, whose
-        dom0 is namespace ``to`` (a migration's switch-over): each of its ports' host end
-        moves into ``to`` (off this host's bridge, down until that host's commit takes it
-        up), and the VM leaves this host's running configuration — its namespace, which
-        the other host now holds, is no longer this host's to remove; the next commit
-        here removes what is left of it (its IFBs, rules, forwarding entries).  Its
-        runtime overrides go with it (returned to the caller by :meth:`port_values`
-        first).  Returns the number of links moved; BackendError (whatever moved moved
-        back) when the host does not run the VM or the kernel refuses."""
+    def hand_over(self, topology: str, vm: str) -> int:
+        """Let VM ``vm`` of ``topology`` go to another host emulated on this kernel (a
+        migration's switch-over, before that host's commit takes its links: see
+        :class:`Adoption`): the VM leaves this host's running configuration — its
+        namespace, which the other host takes, is no longer this host's to remove, and
+        the next commit here removes what is left of it (its IFBs, rules, forwarding
+        entries) — and its runtime overrides go (returned to the caller by
+        :meth:`port_values` first).  Nothing in the kernel changes: the VM's ports stay
+        on this host's bridge, forwarding, until the other host takes them.  Returns the
+        number of its ports; BackendError when the host does not run the VM."""
         if self.in_progress is not None or self.undo_point is not None:
             raise BackendError(
                 "a commit is in progress or awaits its confirmation: the VM cannot leave now"
@@ -723,22 +749,6 @@ class KernelBackend:
         if vm in config.domain_vms:
             raise BackendError(f"VM '{vm}' is a libvirt domain: libvirt migrates it")
         ports = [p for p in config.ports if p.vm == vm]
-        backend = self.engine().backend
-        moved: list[str] = []
-        try:
-            for port in ports:
-                backend.move_link(self.dom0, port.vif, to)
-                moved.append(port.vif)
-        except OSError as exc:
-            for vif in reversed(moved):
-                try:
-                    backend.move_link(to, vif, self.dom0)
-                except OSError as again:
-                    raise UndoFailed(
-                        f"handing VM '{vm}' over failed ({exc}) and {vif} could not come "
-                        f"back from {to}: {again}"
-                    ) from exc
-            raise BackendError(f"handing VM '{vm}' over to {to} failed: {exc}") from exc
         rest = dataclass_replace(
             config,
             vms=tuple(v for v in config.vms if v.vm != vm),
@@ -749,7 +759,90 @@ class KernelBackend:
         )
         self.overrides = {k: o for k, o in self.overrides.items() if k[:2] != (topology, vm)}
         self._save()
-        return len(moved)
+        return len(ports)
+
+    def _adopted(
+        self, adopt: Adoption, configs: Iterable[HostConfig]
+    ) -> tuple[list[Port], set[str]]:
+        """The ports of the VM ``adopt`` names in ``configs`` and its namespaces."""
+        ports = [
+            p for c in configs if c.topology == adopt.topology for p in c.ports if p.vm == adopt.vm
+        ]
+        spaces = {
+            v.namespace
+            for c in configs
+            if c.topology == adopt.topology
+            for v in c.vms
+            if v.vm == adopt.vm
+        }
+        return ports, spaces | {p.vm_namespace for p in ports}
+
+    def _arrive(
+        self,
+        adopt: Adoption,
+        target: _Target,
+        kernel_faults: Faults | None,
+        check: Callable[[str], None],
+    ) -> int:
+        """A migrating VM comes in (the commit of a candidate staged with ``adopt``, the
+        rules already in place): the host end of each of its ports moves here from the
+        source's dom0, and at once those links alone are wired (bridge, up, shaping both
+        ways) — the VM is off the network only in between —, then the VM announces itself
+        from its namespace (RARP, as QEMU after a live migration) so that every bridge on
+        the way forwards to its new port.  Returns the number of kernel changes."""
+        ports, _spaces = self._adopted(adopt, target.configs.values())
+        backend = self.engine().backend
+        for port in ports:
+            check(f"take {port.vif} from {adopt.source}")
+            try:
+                backend.move_link(adopt.source, port.vif, self.dom0)
+            except OSError as exc:
+                if getattr(exc, "errno", None) != errno.ENODEV:
+                    raise
+                raise BackendError(
+                    f"VM '{adopt.vm}' has no port link {port.vif} in {adopt.source}"
+                ) from exc
+        if adopt.pause_ms:  # the modelled stop-and-copy: the VM's ports stay off
+            time.sleep(adopt.pause_ms / 1000)
+        keys = [(adopt.topology, adopt.vm, p.network) for p in ports]
+        done = len(ports)
+        for _topology, desired, scope in self._pieces(target.configs, keys):
+            done += (
+                self.engine()
+                .apply(desired, scope=scope, progress=self._progress, faults=kernel_faults)
+                .changes
+            )
+        by_namespace: dict[str, list[str]] = {}
+        for port in ports:
+            by_namespace.setdefault(port.vm_namespace, []).append(port.ifname)
+        for namespace, ifnames in by_namespace.items():
+            try:
+                arp.announce(namespace, ifnames)
+            except OSError as exc:  # the VM is wired; its peers learn it from its traffic
+                log.warning("announcing VM %s in %s failed: %s", adopt.vm, namespace, exc)
+        return done
+
+    def _hand_back(self, adopt: Adoption) -> None:
+        """Undo an adoption's moves: the VM's links that are here go back to the source's
+        dom0 (down and off the bridge, as moved links are: the source's next commit wires
+        them).  UndoFailed when one can be neither here nor moved."""
+        configs = self._known()
+        ports, _spaces = self._adopted(adopt, configs)
+        backend = self.engine().backend
+        links = sorted({(self.dom0, p.vif) for p in ports})
+        try:
+            here = backend.observe(Scope.of_links(adopt.topology, links)).by_key
+        except _FAILURES as exc:
+            raise UndoFailed(f"the links of VM '{adopt.vm}' cannot be read: {exc}") from exc
+        for dom0, vif in links:
+            if link_key(dom0, vif) not in here:
+                continue  # never came, or went back already
+            try:
+                backend.move_link(self.dom0, vif, adopt.source)
+            except OSError as exc:
+                raise UndoFailed(
+                    f"{vif} of VM '{adopt.vm}' could not go back to {adopt.source}: {exc}"
+                ) from exc
 
     def warm_runtime(self, keys: Iterable[PortKey]) -> float:
         """Make the first runtime change of these ports as quick as the next ones (a
@@ -812,21 +905,94 @@ class KernelBackend:
         ports: Iterable[PortKey] | None = None,
     ) -> None:
         try:
+            if self.adopting is not None:
+                # a migrating VM taken in: its links go back first, and its namespace
+                # (its source's again) is no scope's to remove
+                self._hand_back(self.adopting)
+                self._disowned = frozenset(self._adopted(self.adopting, self._known())[1])
             target = self._target(candidate)
             self._converge(target, faults, ports)
         except (*_FAILURES, BackendError) as exc:
             raise UndoFailed(
                 f"undoing {what} failed, the host is partly configured: {exc}"
             ) from exc
+        finally:
+            self._disowned = frozenset()
+        self.adopting = None
         self.running_candidate = candidate
         self.overrides = target.overrides
 
     def stage(
-        self, candidate: Candidate, ports: Sequence[PortKey] | None = None
+        self,
+        candidate: Candidate,
+        ports: Sequence[PortKey] | None = None,
+        adopt: Adoption | None = None,
     ) -> Sequence[Change]:
+        if adopt is not None:
+            if ports is not None:
+                raise BackendError("cannot stage: a VM taken in is not a change of some ports")
+            return self._stage_adopt(candidate, adopt)
         if ports is not None:
             return self._stage_ports(candidate, tuple(ports))
         target = self._target(candidate)
+        out = self._plan_changes(target)
+        self.staged = target
+        self.staged_ports = None
+        self.staged_adopt = None
+        return out
+
+    def _stage_adopt(self, candidate: Candidate, adopt: Adoption) -> Sequence[Change]:
+        """Stage a candidate that takes migrating VM ``adopt.vm`` in (see
+        :class:`Adoption`): the host must not run it yet, its links must be in the
+        source's dom0; the changes are those of the candidate without the VM, and the
+        VM's ports taken in and wired."""
+        target = self._target(candidate)
+        config = target.configs.get(adopt.topology)
+        if config is None or adopt.vm not in {v.vm for v in config.vms}:
+            raise BackendError(
+                f"cannot stage: the candidate has no VM '{adopt.vm}' of '{adopt.topology}'"
+            )
+        if adopt.vm in config.domain_vms:
+            raise BackendError(f"cannot stage: VM '{adopt.vm}' is a libvirt domain")
+        for c in host_configs_from_candidate(self.running_candidate, check=False):
+            if c.topology == adopt.topology and adopt.vm in {v.vm for v in c.vms}:
+                raise BackendError(f"cannot stage: this host runs VM '{adopt.vm}' already")
+        ports, _spaces = self._adopted(adopt, [config])
+        links = [(adopt.source, p.vif) for p in ports]
+        try:
+            seen = self.engine().backend.observe(Scope.of_links(adopt.topology, links))
+        except _FAILURES as exc:
+            raise BackendError(f"cannot stage: {adopt.source}: {exc}") from exc
+        missing = [vif for ns, vif in links if link_key(ns, vif) not in seen.by_key]
+        if missing:
+            raise BackendError(
+                f"cannot stage: VM '{adopt.vm}' has no port link {missing[0]} in "
+                f"{adopt.source} (the host it moves from)"
+            )
+        without = dataclass_replace(
+            config,
+            vms=tuple(v for v in config.vms if v.vm != adopt.vm),
+            ports=tuple(p for p in config.ports if p.vm != adopt.vm),
+        )
+        out = self._plan_changes(
+            _Target(target.candidate, {**target.configs, adopt.topology: without})
+        )
+        out += [
+            Change(
+                "add",
+                f"{adopt.topology}: {p.vif} of VM '{adopt.vm}' taken from {adopt.source}, wired",
+                "migrate",
+            )
+            for p in ports
+        ]
+        self.staged = target
+        self.staged_ports = None
+        self.staged_adopt = adopt
+        return out
+
+    def _plan_changes(self, target: _Target) -> list[Change]:
+        """The changes that would make the host carry ``target``; BackendError when it
+        cannot be planned."""
         engine = self.engine()
         out: list[Change] = []
         try:
@@ -850,8 +1016,6 @@ class KernelBackend:
                     )
         except _FAILURES as exc:
             raise BackendError(f"cannot stage: {exc}") from exc
-        self.staged = target
-        self.staged_ports = None
         return out
 
     def _stage_ports(self, candidate: Candidate, ports: tuple[PortKey, ...]) -> Sequence[Change]:
@@ -879,6 +1043,7 @@ class KernelBackend:
             raise BackendError(f"cannot stage: {exc}") from exc
         self.staged = target
         self.staged_ports = ports
+        self.staged_adopt = None
         return out
 
     def commit(self) -> None:
@@ -886,15 +1051,17 @@ class KernelBackend:
             raise BackendError("nothing staged")
         target, self.staged = self.staged, None
         ports, self.staged_ports = self.staged_ports, None
+        adopt, self.staged_adopt = self.staged_adopt, None
         before = self.running_candidate
         self.undo_point = before
         self.target = target.candidate
         self.in_progress = "commit"
         self.ports = ports
+        self.adopting = adopt
         self._save()
         faults = self._injected_fault()
         try:
-            self._converge(target, faults, ports)
+            self._converge(target, faults, ports, adopt=adopt)
         except Exception as exc:  # _FAILURES, or a bug: undone either way
             try:
                 undo_faults = StepFaults(0) if faults is not None and faults.undo_too else None
@@ -904,6 +1071,7 @@ class KernelBackend:
                 self.target = None
                 self.in_progress = None
                 self.ports = None
+                self.adopting = None
                 self._save()
             raise BackendError(f"commit failed, every change undone: {exc}") from exc
         self.running_candidate = target.candidate
@@ -915,6 +1083,7 @@ class KernelBackend:
     def confirm(self) -> None:
         self.undo_point = None
         self.ports = None
+        self.adopting = None
         self._save()
 
     def rollback(self) -> None:
@@ -933,6 +1102,7 @@ class KernelBackend:
     def discard(self) -> None:
         self.staged = None
         self.staged_ports = None
+        self.staged_adopt = None
 
     def running(self) -> Candidate:
         return self.running_candidate

@@ -29,6 +29,13 @@ The contract (every implementation, one call at a time, from a worker thread):
     the rest of the host is neither read nor touched.  The candidate must differ from
     the running configuration in those ports' shaping only, else :class:`BackendError`.
     The following ``commit``, ``rollback`` and ``recover`` keep to the same ports.
+``stage(candidate, adopt=Adoption(...))``  (the kernel backend only)
+    The same, for a migration's switch-over between hosts emulated on one kernel: the
+    candidate has VM ``adopt.vm``, whose ports' links are still in another host's dom0
+    (``adopt.source``); the commit moves them here after the host's rules are in place,
+    wires them at once, announces the VM, then converges the rest.  Its undo (a failed
+    commit, a rollback, a recovery) moves them back first and never removes the VM's
+    namespace.
 ``commit()``
     Apply the last staged candidate as a journal of steps.  On failure undo the steps
     done, in reverse, and raise :class:`BackendError`; if an undo step fails too, raise
@@ -50,6 +57,7 @@ is per thread); the agent keeps answering GETs meanwhile.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from netmanager.host.candidate import Candidate, Change
@@ -72,6 +80,39 @@ class BackendError(Exception):
 
 class UndoFailed(BackendError):
     """The operation failed and undoing it failed too: the host is partly configured."""
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """A VM that moves here from another host emulated on the same kernel, whose dom0 is
+    namespace ``source``: a commit staged with it takes the host ends of the VM's ports
+    from there (see the module's ``stage(candidate, adopt=...)``)."""
+
+    topology: str
+    vm: str
+    source: str
+    #: how long the VM's ports stay off once here, before they are wired (a live
+    #: migration's modelled stop-and-copy), in milliseconds
+    pause_ms: int = 0
+
+    def text(self) -> str:
+        """As NETMANAGER-MIB's nmTxnAdopt carries it: ``TOPOLOGY VM NAMESPACE [PAUSE_MS]``."""
+        base = f"{self.topology} {self.vm} {self.source}"
+        return f"{base} {self.pause_ms}" if self.pause_ms else base
+
+    @classmethod
+    def from_text(cls, text: str) -> Adoption:
+        """ValueError unless three words — topology, VM, the source's dom0 namespace —
+        and perhaps the pause in milliseconds (0 to 60000)."""
+        words = text.split()
+        if len(words) not in (3, 4):
+            raise ValueError("'TOPOLOGY VM NAMESPACE [PAUSE_MS]'")
+        pause = 0
+        if len(words) == 4:
+            if not words[3].isdigit() or int(words[3]) > 60000:
+                raise ValueError(f"the pause is milliseconds from 0 to 60000, not '{words[3]}'")
+            pause = int(words[3])
+        return cls(words[0], words[1], words[2], pause)
 
 
 @runtime_checkable

@@ -111,3 +111,90 @@ def who_has(
         os.close(fd)
         os.close(home)
     return found
+
+
+# ------------------------------------------------------------------------- announcing
+
+ETH_P_RARP = 0x8035
+RARP_REQUEST_REVERSE = 3
+#: when a moved VM announces itself, after its ports are wired (seconds from then): as
+#: QEMU's self-announce after a live migration (its first rounds, 50 ms then +100 ms)
+ANNOUNCE_AT_S = (0.0, 0.05, 0.15, 0.3)
+
+
+def _rarp(mac: bytes) -> bytes:
+    """A RARP "reverse request" from ``mac`` to everyone, as QEMU's self-announce sends:
+    every switch (bridge, VXLAN) on the way learns where the MAC is now, no neighbour's
+    ARP cache changes."""
+    header = BROADCAST + mac + struct.pack("!H", ETH_P_RARP)
+    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, RARP_REQUEST_REVERSE)
+    body += mac + b"\0\0\0\0" + mac + b"\0\0\0\0"
+    return (header + body).ljust(60, b"\0")
+
+
+class Announcer:
+    """The announcements of a VM that moved: a RARP frame out of each of its interfaces
+    (in its namespace), sent now and again at :data:`ANNOUNCE_AT_S` by a thread of its
+    own, so that the bridges of the hosts on the way forward to the VM's new port at
+    once (they learnt its MAC behind the old one)."""
+
+    def __init__(self, namespace: str, ifnames: Iterable[str]) -> None:
+        self._socks: list[tuple[str, socket.socket, bytes]] = []
+        home = netns.current_fd()
+        fd = netns.open_fd(namespace) if namespace else os.dup(home)
+        try:
+            with netns.inside(fd, home):
+                for ifname in sorted(set(ifnames)):
+                    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+                    try:
+                        sock.bind((ifname, 0))
+                        mac = bytes(sock.getsockname()[4])[:6]
+                    except OSError:
+                        sock.close()
+                        continue
+                    self._socks.append((ifname, sock, mac))
+        finally:
+            os.close(fd)
+            os.close(home)
+
+    def send(self) -> int:
+        """One announcement out of each interface; how many went."""
+        sent = 0
+        for ifname, sock, mac in self._socks:
+            try:
+                sock.sendto(_rarp(mac), (ifname, ETH_P_RARP))
+                sent += 1
+            except OSError:  # down, or gone: the next round may pass
+                continue
+        return sent
+
+    def close(self) -> None:
+        for _ifname, sock, _mac in self._socks:
+            sock.close()
+        self._socks = []
+
+
+def announce(namespace: str, ifnames: Iterable[str], at_s: Iterable[float] = ANNOUNCE_AT_S) -> int:
+    """Announce a moved VM (see :class:`Announcer`): the first round now, in this thread
+    (returns how many frames went), the others from a daemon thread."""
+    import threading
+
+    announcer = Announcer(namespace, ifnames)
+    times = sorted(at_s)
+    first = announcer.send() if times and times[0] <= 0 else 0
+    later = [t for t in times if t > 0]
+
+    def rest() -> None:
+        start = time.monotonic()
+        try:
+            for at in later:
+                time.sleep(max(0.0, at - (time.monotonic() - start)))
+                announcer.send()
+        finally:
+            announcer.close()
+
+    if later:
+        threading.Thread(target=rest, name="announce", daemon=True).start()
+    else:
+        announcer.close()
+    return first

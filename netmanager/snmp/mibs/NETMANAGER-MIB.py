@@ -121,7 +121,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 06:00",
+        ("2026-12-06 14:00",
+         "2026-12-06 06:00",
          "2026-12-06 05:00",
          "2026-12-06 04:00",
          "2026-12-06 03:00",
@@ -1548,6 +1549,27 @@ nmTxnHandOver = _NmTxnHandOver_Object(
 nmTxnHandOver.setMaxAccess("read-write")
 if mibBuilder.loadTexts:
     nmTxnHandOver.setStatus("current")
+
+
+class _NmTxnAdopt_Type(DisplayString):
+    """Custom type nmTxnAdopt based on DisplayString"""
+    defaultHexValue = ""
+
+    subtypeSpec = DisplayString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 255),
+    )
+
+
+_NmTxnAdopt_Type.__name__ = "DisplayString"
+_NmTxnAdopt_Object = MibScalar
+nmTxnAdopt = _NmTxnAdopt_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 2, 18),
+    _NmTxnAdopt_Type()
+)
+nmTxnAdopt.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmTxnAdopt.setStatus("current")
 _NmMonitor_ObjectIdentity = ObjectIdentity
 nmMonitor = _NmMonitor_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 3)
@@ -2364,6 +2386,7 @@ nmTxnGroup.setObjects(
         ("NETMANAGER-MIB", "nmTxnScope"),
         ("NETMANAGER-MIB", "nmTxnSettledState"),
         ("NETMANAGER-MIB", "nmTxnHandOver"),
+        ("NETMANAGER-MIB", "nmTxnAdopt"),
         ("NETMANAGER-MIB", "nmChangeAction"),
         ("NETMANAGER-MIB", "nmChangeObject"),
         ("NETMANAGER-MIB", "nmChangeReason"))
@@ -2595,6 +2618,7 @@ mibBuilder.export_symbols(
        "nmTxnScope": nmTxnScope,
        "nmTxnSettledState": nmTxnSettledState,
        "nmTxnHandOver": nmTxnHandOver,
+       "nmTxnAdopt": nmTxnAdopt,
        "nmMonitor": nmMonitor,
        "nmLinkTable": nmLinkTable,
        "nmLinkEntry": nmLinkEntry,
