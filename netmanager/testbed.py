@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from netmanager.apply.runtime import SetOutcome
     from netmanager.apply.schedule import HostSchedule
     from netmanager.apply.topology import Outcome, TopologyPlan
+    from netmanager.compile.schedule import Move
     from netmanager.inputs.model import Model
     from netmanager.mapping import Mapping as MappingResult
     from netmanager.verify import Report
@@ -567,10 +568,21 @@ class Testbed:
 
     def start_schedule(self, *, lead_s: float = 1.0) -> dict[str, int]:
         """Start virtual.xml's ``<schedule>`` (``netmanager schedule start``): its time 0
-        ``lead_s`` from now, played by the hosts' agents; the steps per host."""
+        ``lead_s`` from now, played by the hosts' agents; the steps per host.  Its
+        migrations run from a driver process of this machine's
+        (:mod:`netmanager.verify.moveplan`)."""
         from netmanager.apply import schedule
+        from netmanager.verify import moveplan
 
-        return self._call(lambda: schedule.start(self.model.virtual, lead_s=lead_s))
+        def moves(planned: tuple[Move, ...], delay_s: float) -> None:
+            real, virtual = self.model.real.file, self.model.virtual.file
+            moveplan.start(real, virtual, self.topology, planned, delay_s)
+
+        return self._call(
+            lambda: schedule.start(
+                self.model.virtual, lead_s=lead_s, real=self.model.real, moves=moves
+            )
+        )
 
     def schedule_status(self) -> list[HostSchedule]:
         """What each host played of the schedule, and what comes next."""

@@ -89,6 +89,7 @@ def test_cleanup_after_applies_killed_at_random_points(
             "agents": [],
             "guests": [],
             "libvirt": [],
+            "migrations": [],
             "namespaces": [],
             "files": [],
         }, f"{what}: a second cleanup found more"

@@ -299,3 +299,164 @@ def test_a_target_without_room_is_refused_before_any_change(
         assert _state(prefix) == before
     finally:
         main(["destroy", *files])
+
+
+MIGRATION = (
+    str(Path(TWO[0]).parent.parent / "migration" / "real.xml"),
+    str(Path(TWO[0]).parent.parent / "migration" / "virtual.xml"),
+)
+#: an echo server for each of the API server's networks, and the clients that keep a
+#: connection to it (the client on app, the database on store)
+API_SERVER = """
+import socket, threading
+def serve(address):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, 7070)); s.listen(1)
+    c, _ = s.accept()
+    while (data := c.recv(4096)):
+        c.sendall(data)
+threads = [threading.Thread(target=serve, args=(a,)) for a in ("10.50.0.20", "10.50.1.20")]
+for t in threads: t.start()
+print("ready", flush=True)
+for t in threads: t.join()
+"""
+
+
+@pytest.mark.slow  # two applies' worth of agents and four migrations
+def test_examples_migration_the_api_server_moves_to_spare_and_back(
+    prefix: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """examples/migration through the hosts' agents: the API server (two ports, two
+    networks) moves to the spare host and back, measured, twice; the client's and the
+    database's connections to it survive; after each move ``plan`` is empty and
+    ``verify`` passes; each run has its figure."""
+    from netmanager.verify import outage, verify
+
+    assert main(["apply", *MIGRATION]) == 0
+    spaces = {vm: f"{prefix}v-migration-lab-{vm}" for vm in ("client", "api", "db")}
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", spaces["api"], sys.executable, "-c", API_SERVER],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(server)
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        clients = {}
+        for vm, address in (("client", "10.50.0.20"), ("db", "10.50.1.20")):
+            code = CLIENT.replace("10.20.0.2", address)
+            clients[vm] = subprocess.Popen(
+                ["ip", "netns", "exec", spaces[vm], sys.executable, "-c", code],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            procs.append(clients[vm])
+            assert _echo(clients[vm], f"{vm} before") == f"{vm} before"
+        capsys.readouterr()
+        for round_ in (1, 2):
+            out = tmp_path / f"round-{round_}"
+            argv = ["migrate", *MIGRATION, "api", "--to", "spare", "--no-precopy", "--measure"]
+            argv += ["--peer", "client", "--repeat", "2", "--interval", "0.3"]
+            assert main([*argv, "--out", str(out), "--json"]) == 0
+            session = json.loads(capsys.readouterr().out)
+            assert [(r["from"], r["to"]) for r in session["runs"]] == [
+                ("rack1", "spare"),
+                ("spare", "rack1"),
+            ]
+            for run in session["runs"]:
+                assert run["received"] > run["sent"] // 2 and run["downtime_ms"] > 0, run
+            if outage.available():
+                assert {"run-1.png", "run-2.png"} <= {Path(f).name for f in session["files"]}
+            for vm, client in clients.items():
+                assert client.poll() is None and _echo(client, f"{vm} {round_}") == f"{vm} {round_}"
+            assert main(["plan", *MIGRATION]) == 0
+            assert "0 change" in capsys.readouterr().out
+            report = verify(MIGRATION, only=("reachability", "isolation", "state"))
+            assert report.passed, [c for c in report.checks if not c.passed][:3]
+        # once more to spare, left there: status says so, the record keeps it
+        assert main(["migrate", *MIGRATION, "api", "--to", "spare", "--no-precopy"]) == 0
+        capsys.readouterr()
+        assert main(["status", "--json", *MIGRATION]) == 0
+        vms = {v["name"]: v["host"] for v in json.loads(capsys.readouterr().out)["vms"]}
+        assert vms == {"client": "rack1", "api": "spare", "db": "rack2"}
+        report = verify(MIGRATION, only=("reachability", "isolation"))
+        assert report.passed, [c for c in report.checks if not c.passed][:3]
+        for vm, client in clients.items():
+            assert _echo(client, f"{vm} last") == f"{vm} last"
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        main(["destroy", *MIGRATION])
+    assert kernelstate.namespaces(prefix) == []
+
+
+@pytest.mark.slow  # a plan of two measured moves, then one left pending
+def test_a_schedule_runs_a_plan_of_migrations(
+    prefix: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """examples/migration's <schedule> with its times shortened: ``schedule start`` hands
+    the moves to a driver of this machine's, which moves the API server to spare and back
+    at their times, each measured from the client; ``schedule status`` shows them (and
+    the figures are there); ``destroy`` ends a driver whose move is still to come."""
+    import shutil
+
+    from netmanager.apply import schedule
+    from netmanager.verify import outage
+
+    example = Path(MIGRATION[0]).parent
+    shutil.copytree(example, tmp_path / "lab")
+    (tmp_path / "lab" / "snmp.toml").chmod(0o600)
+    virtual = tmp_path / "lab" / "virtual.xml"
+    text = virtual.read_text()
+    plan = '<migrate at="10s" every="20s" count="4" vm="api" to="spare" peer="client"/>'
+    assert plan in text
+    quick = '<migrate at="0.5s" every="2s" count="2" vm="api" to="spare" peer="client" precopy="false"/>'
+    virtual.write_text(text.replace(plan, quick))
+    files = [str(tmp_path / "lab" / "real.xml"), str(virtual)]
+    assert main(["apply", *files]) == 0
+    try:
+        capsys.readouterr()
+        assert main(["schedule", "start", *files, "--in", "0.2", "--json"]) == 0
+        started = json.loads(capsys.readouterr().out)
+        assert started["moves"] == 2
+        deadline = time.monotonic() + 120
+        found = None
+        while time.monotonic() < deadline:
+            found = schedule.moves_status("migration-lab")
+            if found is not None and found.state not in ("starting", "running"):
+                break
+            time.sleep(0.5)
+        assert found is not None and found.state == "finished", found
+        rows = [(r["vm"], r["from"], r["to"], r["result"]) for r in found.rows]
+        assert rows == [("api", "rack1", "spare", "ok"), ("api", "spare", "rack1", "ok")]
+        assert all(float(r["downtime_ms"]) > 0 for r in found.rows)
+        assert [r["schedule_s"] for r in found.rows] == ["0.500", "2.500"]
+        if outage.available():
+            assert (Path(found.directory) / "move-1" / "run-1.png").exists()
+        assert main(["schedule", "status", *files, "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)["migrations"]
+        assert shown["state"] == "finished" and shown["done"] == 2
+        assert main(["plan", *files]) == 0
+        assert "0 change" in capsys.readouterr().out
+        # a move still to come when the topology is destroyed: the driver ends with it
+        later = '<migrate at="300s" vm="api" to="spare" precopy="false"/>'
+        virtual.write_text(text.replace(plan, later))
+        assert main(["schedule", "start", *files]) == 0
+        deadline = time.monotonic() + 10
+        while schedule._driver_pid("migration-lab") is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pid = schedule._driver_pid("migration-lab")
+        assert pid is not None
+    finally:
+        main(["destroy", *files])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (
+        not Path(f"/proc/{pid}").exists()
+        or b"moveplan" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    )
+    assert kernelstate.namespaces(prefix) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import netmanager
-from netmanager.compile.schedule import Step, compile_schedule, needs_netem
+from netmanager.compile.schedule import Move, Step, compile_schedule, needs_netem, plan_moves
 from netmanager.inputs.model import LinkValues
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -134,6 +134,12 @@ def test_a_link_pair_is_a_target_at_both_of_its_ports(tmp_path: Path) -> None:
         ('<event at="soon" target="lan" loss="1%"/>', "E201"),
         ('<event at="1s" target="lan" state="sideways"/>', "E114"),
         ('<trace target="lan" file="nothere.csv"/>', "E222"),
+        ('<migrate at="1s" vm="vm9" to="host2"/>', "E224"),
+        ('<migrate at="1s" vm="vm1" to="host2" peer="vm1"/>', "E224"),
+        ('<migrate at="1s" vm="vm1" to="host2" every="2s"/>', "E221"),
+        ('<migrate at="1s" vm="vm1" to="host2" count="2"/>', "E221"),
+        ('<migrate at="1s" vm="vm1" to="host2" every="0s" count="2"/>', "E221"),
+        ('<migrate vm="vm1" to="host2"/>', "E112"),
     ],
 )
 def test_a_bad_schedule_is_refused_at_its_line(tmp_path: Path, event: str, code: str) -> None:
@@ -143,3 +149,50 @@ def test_a_bad_schedule_is_refused_at_its_line(tmp_path: Path, event: str, code:
         netmanager.load(REAL, tmp_path / "virtual.xml")
     found = [(d.code, d.loc.line) for d in caught.value.diagnostics]
     assert (code, 7) in found, found
+
+
+MOVES = VIRTUAL.replace(
+    "  </schedule>",
+    '    <migrate at="5s" every="4s" count="3" vm="vm1" to="host2" peer="vm2"/>\n'
+    '    <migrate at="6s" vm="vm2" to="host1" precopy="false"/>\n'
+    "  </schedule>",
+)
+
+
+def test_scheduled_moves_go_back_and_forth_and_the_steps_follow_the_vm(tmp_path: Path) -> None:
+    """A repeated <migrate> moves the VM to its host and back (as Themis's plans); each
+    move starts from where the ones before left the VM; a step of a VM goes to the host
+    it is on at that time."""
+    (tmp_path / "virtual.xml").write_text(MOVES)
+    (tmp_path / "cell.csv").write_text(TRACE)
+    model = netmanager.load(REAL, tmp_path / "virtual.xml")
+    placement = {"vm1": "host1", "vm2": "host2"}
+    moves = plan_moves(model.virtual, placement)
+    assert [(m.at_us, m.vm, m.source, m.to, m.precopy, m.peer) for m in moves] == [
+        (5_000_000, "vm1", "host1", "host2", True, "vm2"),
+        (6_000_000, "vm2", "host2", "host1", False, None),
+        (9_000_000, "vm1", "host2", "host1", True, "vm2"),
+        (13_000_000, "vm1", "host1", "host2", True, "vm2"),
+    ]
+    assert {m.origin for m in moves} == {"virtual.xml:11", "virtual.xml:12"}
+    assert [Move.from_json(m.as_json()) for m in moves] == list(moves)
+    steps = compile_schedule(model.virtual, placement)
+    # vm1's trace (10 s on) is played by host1, where vm1 is from 9 s to 13 s; vm2's
+    # loss at 1 s and 2 s by host2, its rate at 2 s too (before vm2 moves at 6 s)
+    assert [(s.at_us, s.vm) for s in steps["host1"] if s.at_us >= 5_000_000] == [
+        (10_000_000, "vm1"),
+        (10_100_000, "vm1"),
+        (10_250_000, "vm1"),
+    ]
+    assert [(s.at_us, s.vm) for s in steps["host2"] if s.vm == "vm1"] == []
+    # a VM moved twice at one time is refused at the second move's line
+    twice = VIRTUAL.replace(
+        "  </schedule>",
+        '    <migrate at="5s" vm="vm1" to="host2"/>\n'
+        '    <migrate at="5s" vm="vm1" to="host2"/>\n'
+        "  </schedule>",
+    )
+    (tmp_path / "virtual.xml").write_text(twice)
+    with pytest.raises(netmanager.NetmanagerError) as caught:
+        netmanager.load(REAL, tmp_path / "virtual.xml")
+    assert [(d.code, d.loc.line) for d in caught.value.diagnostics] == [("E226", 12)]

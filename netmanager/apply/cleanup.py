@@ -28,7 +28,7 @@ from netmanager.mapping.segments import segments_path
 from netmanager.statedir import apply_lock, state_dir
 
 #: what the state directory holds of applied topologies (relative names)
-RECORDS = ("topologies", "local", "agents")
+RECORDS = ("topologies", "local", "agents", "schedules")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class Cleanup:
     files: list[str] = field(default_factory=list)
     #: emulated libvirt hosts whose keeper (and domains) or driver root were left
     libvirt: list[str] = field(default_factory=list)
+    #: topologies whose scheduled migrations were still running (their driver)
+    migrations: list[str] = field(default_factory=list)
 
     @property
     def removed(self) -> int:
@@ -51,12 +53,14 @@ class Cleanup:
             + len(self.namespaces)
             + len(self.files)
             + len(self.libvirt)
+            + len(self.migrations)
         )
 
     def lines(self) -> list[str]:
         verb = "would " if self.dry_run else ""
         return (
-            [f"{verb}stop the agent of host {h}" for h in self.agents]
+            [f"{verb}stop the scheduled migrations of {t}" for t in self.migrations]
+            + [f"{verb}stop the agent of host {h}" for h in self.agents]
             + [f"{verb}power off guest host {h}" for h in self.guests]
             + [f"{verb}stop the libvirt domains of host {h}" for h in self.libvirt]
             + [f"{verb}remove namespace {n}" for n in self.namespaces]
@@ -69,6 +73,7 @@ class Cleanup:
             "agents": self.agents,
             "guests": self.guests,
             "libvirt": self.libvirt,
+            "migrations": self.migrations,
             "namespaces": self.namespaces,
             "files": self.files,
         }
@@ -76,8 +81,15 @@ class Cleanup:
 
 def cleanup(*, dry_run: bool = False) -> Cleanup:
     """Stop netmanager's agents and guest hosts, remove its namespaces and records."""
+    from netmanager.apply.schedule import running_moves, stop_moves
     from netmanager.guests import hosts as guest_hosts
 
+    # the drivers of scheduled migrations first (a move in progress, which holds the
+    # apply lock, finishes: then none starts another)
+    driving = running_moves()
+    if not dry_run:
+        for topology in driving:
+            stop_moves(topology, wait_s=5.0)
     with apply_lock():
         guests = sorted(guest_hosts.guests())
         # the agents by their records, and any whose manager died before it recorded
@@ -90,6 +102,7 @@ def cleanup(*, dry_run: bool = False) -> Cleanup:
             namespaces=sorted(owned_namespaces()) + stale_probe_namespaces(),
         )
         found.libvirt = _libvirt_hosts()
+        found.migrations = driving
         where = state_dir()
         paths = [where / name for name in RECORDS] + [segments_path()]
         existing = [p for p in paths if p.exists()]

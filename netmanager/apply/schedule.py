@@ -14,19 +14,22 @@ play a schedule: refused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from netmanager.apply.records import Record, applied_record
 from netmanager.apply.runtime import _agent_clients
-from netmanager.compile.schedule import Step, compile_schedule, needs_netem
+from netmanager.compile.schedule import Move, Step, compile_schedule, needs_netem, plan_moves
 from netmanager.errors import ExitCode, Loc, NetmanagerError, single
 from netmanager.host.runtime import LOG_FIELDS
-from netmanager.inputs.model import Virtual
+from netmanager.inputs.model import Real, Virtual
+from netmanager.statedir import read_json, state_dir
 
 CHUNK = 1000  # bytes per nmScheduleChunkData
 CHUNKS_PER_REQUEST = 1
@@ -90,8 +93,21 @@ def _record(topology: str) -> Record:
     return record
 
 
-def start(virtual: Virtual, *, lead_s: float = 1.0) -> dict[str, int]:
-    """Load and start the schedule of an applied topology; the steps per host."""
+#: what starts a schedule's migrations: called with the moves and the delay in seconds
+#: until the schedule's common start (see netmanager.verify.moveplan.start)
+MovesStarter = Callable[[tuple[Move, ...], float], None]
+
+
+def start(
+    virtual: Virtual,
+    *,
+    lead_s: float = 1.0,
+    real: Real | None = None,
+    moves: MovesStarter | None = None,
+) -> dict[str, int]:
+    """Load and start the schedule of an applied topology; the steps per host.  Its
+    migrations (``<migrate>``) are checked against ``real`` and handed to ``moves`` with
+    the delay until the common start (E777 when there are some and no ``moves``)."""
     record = _record(virtual.topology)
     if virtual.schedule is None:
         raise _problem("E775", f"virtual.xml of '{virtual.topology}' has no <schedule>")
@@ -102,6 +118,28 @@ def start(virtual: Virtual, *, lead_s: float = 1.0) -> dict[str, int]:
             f"VM '{missing[0]}' of virtual.xml is not applied",
             "netmanager apply virtual.xml first: the schedule follows the topology applied",
         )
+    planned = plan_moves(virtual, record.placement)
+    if planned and moves is None:
+        raise _problem(
+            "E777",
+            f"the schedule of '{virtual.topology}' moves VMs: this caller cannot run them",
+            "netmanager schedule start runs them (or Testbed.start_schedule)",
+        )
+    for move in planned:
+        if real is not None and move.to not in real.host_by_name:
+            raise _problem(
+                "E777",
+                f"{move.origin}: <migrate> moves VM '{move.vm}' to host '{move.to}', which "
+                "real.xml does not have",
+                "nothing was started; hosts: " + ", ".join(sorted(real.host_by_name)),
+            )
+        if move.to == move.source:
+            raise _problem(
+                "E777",
+                f"{move.origin}: <migrate> moves VM '{move.vm}' to host '{move.to}', where "
+                "the schedule has it then",
+                "nothing was started; name another host",
+            )
     steps = compile_schedule(virtual, record.placement)
     here = [h for h in needs_netem(steps) if record.hosts[h].dom0]
     if here:
@@ -116,7 +154,12 @@ def start(virtual: Virtual, *, lead_s: float = 1.0) -> dict[str, int]:
                 ScheduleFailed,
             )
     documents = {host: _document(virtual.topology, found) for host, found in steps.items()}
-    asyncio.run(_start(record, documents, lead_s))
+
+    def at_start(delay_s: float) -> None:
+        if planned and moves is not None:
+            moves(planned, delay_s)
+
+    asyncio.run(_start(record, documents, lead_s, at_start))
     return {h: len(found) for h, found in steps.items()}
 
 
@@ -126,7 +169,12 @@ def _document(topology: str, steps: tuple[Step, ...]) -> bytes:
     ).encode()
 
 
-async def _start(record: Record, documents: dict[str, bytes], lead_s: float) -> None:
+async def _start(
+    record: Record,
+    documents: dict[str, bytes],
+    lead_s: float,
+    at_start: Callable[[float], None],
+) -> None:
     from pysnmp.proto import rfc1902
 
     from netmanager.agentctl.client import AgentError
@@ -172,6 +220,11 @@ async def _start(record: Record, documents: dict[str, bytes], lead_s: float) -> 
         at = time.monotonic() + lead_s
         started = await asyncio.gather(*(go(h, at) for h in hosts), return_exceptions=True)
         failed = [r for r in started if isinstance(r, BaseException)]
+        if not failed:
+            try:  # the migrations, from the same start
+                at_start(at - time.monotonic())
+            except (OSError, NetmanagerError) as exc:
+                failed = [exc]
         if failed:
             # no half-started schedule: those that started stop
             await asyncio.gather(
@@ -213,8 +266,10 @@ async def _operation(client: Any, name: str) -> None:
 
 
 def stop(topology: str) -> list[str]:
-    """Stop the schedule on every host of an applied topology; the hosts told."""
+    """Stop the schedule on every host of an applied topology, and its migrations (a
+    move in progress finishes); the hosts told."""
     record = _record(topology)
+    stop_moves(topology)
     hosts = sorted(record.hosts)
     chosen = _agent_clients(record, hosts)
 
@@ -281,6 +336,100 @@ def status(topology: str) -> list[HostSchedule]:
         return list(await asyncio.gather(*(one(h) for h in hosts)))
 
     return asyncio.run(run())
+
+
+# ------------------------------------------------------------------ the migrations
+
+
+def moves_dir(topology: str) -> Path:
+    """Where the driver of a topology's scheduled migrations keeps its plan, PID and log
+    (see :mod:`netmanager.verify.moveplan`)."""
+    return state_dir() / "schedules" / topology
+
+
+def _driver_pid(topology: str) -> int | None:
+    """The PID of the topology's migrations driver if it still runs (its command line
+    checked: a PID used again by another process is not it)."""
+    directory = moves_dir(topology)
+    doc = read_json(directory / "moves.json")
+    pid = doc.get("pid") if isinstance(doc, dict) else None
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if b"netmanager.verify.moveplan" not in cmdline or str(directory).encode() not in cmdline:
+        return None
+    return pid
+
+
+def running_moves() -> list[str]:
+    """The topologies whose migrations driver runs."""
+    where = state_dir() / "schedules"
+    if not where.is_dir():
+        return []
+    return sorted(d.name for d in where.iterdir() if _driver_pid(d.name) is not None)
+
+
+def stop_moves(topology: str, wait_s: float = 0.0) -> bool:
+    """End the topology's migrations driver (SIGTERM: a move in progress finishes, no
+    other starts), waiting up to ``wait_s`` for it to end; whether one ran."""
+    import os
+    import signal
+
+    pid = _driver_pid(topology)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and _driver_pid(topology) == pid:
+        time.sleep(0.1)
+    return True
+
+
+@dataclass(frozen=True)
+class MovesStatus:
+    """What the driver of a topology's scheduled migrations did and does."""
+
+    state: str  # starting, running, finished, stopped, or ended (it died)
+    planned: int
+    rows: tuple[dict[str, str], ...]
+    #: the next move's schedule time and what it is, None when none is left
+    next: dict[str, Any] | None
+    directory: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "planned": self.planned,
+            "done": len(self.rows),
+            "moves": list(self.rows),
+            "next": self.next,
+            "directory": self.directory,
+        }
+
+
+def moves_status(topology: str) -> MovesStatus | None:
+    """The topology's scheduled migrations (None: its schedule has none running or run)."""
+    directory = moves_dir(topology)
+    doc = read_json(directory / "moves.json")
+    if not isinstance(doc, dict):
+        return None
+    rows: tuple[dict[str, str], ...] = ()
+    with contextlib.suppress(OSError):
+        rows = tuple(log_rows(directory / "moves.csv"))
+    state = str(doc.get("state", "?"))
+    if state in ("starting", "running") and _driver_pid(topology) is None:
+        # no driver: it has not written its PID yet (just spawned), or it died
+        young = time.time() - float(doc.get("created_unix", 0)) < 10
+        state = "starting" if state == "starting" and young else "ended"
+    planned = list(doc.get("moves", ()))
+    left = planned[len(rows) :] if state in ("starting", "running") else []
+    return MovesStatus(state, len(planned), rows, left[0] if left else None, str(directory))
 
 
 def log_rows(path: str | Path) -> list[dict[str, str]]:

@@ -578,9 +578,12 @@ def destroy(
     through the agents); the last topology takes the agents and the emulated
     infrastructure with it, and powers off its guest hosts without taking its objects
     down inside them first (phase ``guests``: the guests powered off)."""
+    from netmanager.apply.schedule import stop_moves
     from netmanager.inputs.loader import load
 
     start = time.perf_counter()
+    # the schedule's migrations end first (a move in progress finishes: the lock waits)
+    stop_moves(topology)
     with apply_lock():
         applied = records()
         record = applied.get(topology)

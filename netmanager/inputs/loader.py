@@ -50,6 +50,7 @@ from netmanager.inputs.model import (
     Rule,
     Schedule,
     ScheduledEvent,
+    ScheduledMigration,
     Shaping,
     Site,
     TemplateSource,
@@ -685,7 +686,33 @@ def _schedule(b: _Builder, element: etree._Element) -> Schedule:
                 loc=b.loc(t),
             )
         )
-    return Schedule(tuple(events), tuple(traces), b.loc(element))
+    migrations = []
+    for m in b.children(element, "migrate"):
+        every = b.convert(m, "every", units.parse_time)
+        count = b.integer(m, "count")
+        if every is not None and every <= 0:
+            b.diags.error("E221", b.loc(m, "every"), "every must be above zero")
+        if (every is None) != (count is None):
+            attribute = "every" if every is not None else "count"
+            b.diags.error(
+                "E221",
+                b.loc(m, attribute),
+                "repeated moves take every and count together",
+                'e.g. every="20s" count="4": four moves, back and forth',
+            )
+        migrations.append(
+            ScheduledMigration(
+                at_us=b.convert(m, "at", units.parse_time) or 0,
+                vm=b.text(m, "vm") or "",
+                to=b.text(m, "to") or "",
+                every_us=every,
+                count=count,
+                precopy=b.boolean(m, "precopy", True),
+                peer=b.text(m, "peer"),
+                loc=b.loc(m),
+            )
+        )
+    return Schedule(tuple(events), tuple(traces), b.loc(element), tuple(migrations))
 
 
 def _trace_rows(

@@ -465,10 +465,35 @@ class Trace:
 
 
 @dataclass(frozen=True)
+class ScheduledMigration:
+    """A VM moved to host ``to`` ``at_us`` after the schedule's start (netmanager
+    migrate); repeated every ``every_us``, ``count`` moves in all, back and forth between
+    ``to`` and the host the VM left (a plan of migrations, as Themis ran them).
+    ``precopy``: the live migration's cost emulated; ``peer``: a VM that measures each
+    move (as ``migrate --measure --peer``), None: not measured."""
+
+    at_us: int
+    vm: str
+    to: str
+    every_us: int | None = None
+    count: int | None = None
+    precopy: bool = True
+    peer: str | None = None
+    loc: Loc = NOWHERE
+
+    def times(self) -> list[int]:
+        """When each move starts."""
+        if self.every_us is None or self.count is None:
+            return [self.at_us]
+        return [self.at_us + i * self.every_us for i in range(self.count)]
+
+
+@dataclass(frozen=True)
 class Schedule:
     events: tuple[ScheduledEvent, ...] = ()
     traces: tuple[Trace, ...] = ()
     loc: Loc = NOWHERE
+    migrations: tuple[ScheduledMigration, ...] = ()
 
 
 @dataclass(frozen=True)

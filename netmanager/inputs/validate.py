@@ -503,6 +503,7 @@ def _check_schedule(virtual: Virtual, diags: Diagnostics) -> None:
                 "down or up",
                 "take a VM's interface down instead (VM:NETWORK)",
             )
+    _check_migrations(virtual, diags)
     for event in schedule.events:
         total += len(event.times(MAX_SCHEDULED + 1))
     total += sum(len(t.rows) for t in schedule.traces)
@@ -513,6 +514,51 @@ def _check_schedule(virtual: Virtual, diags: Diagnostics) -> None:
             f"the schedule comes to more than {MAX_SCHEDULED} timed changes",
             "fewer repeats, or a shorter trace",
         )
+
+
+def _check_migrations(virtual: Virtual, diags: Diagnostics) -> None:
+    """A scheduled move names a VM of virtual.xml (and a measuring peer that shares a
+    network with it); one VM's moves never start at the same time.  Its host is
+    real.xml's: checked when the schedule starts (E780), as migrate checks it."""
+    schedule = virtual.schedule
+    assert schedule is not None
+    vms = virtual.vm_by_name
+    starts: dict[tuple[str, int], Loc] = {}
+    for move in schedule.migrations:
+        if move.vm not in vms:
+            diags.error(
+                "E224",
+                move.loc,
+                f"migrate names unknown VM '{move.vm}'",
+                choices("VMs", sorted(vms)),
+            )
+            continue
+        if move.peer is not None:
+            shared = {i.network for i in vms[move.vm].interfaces}
+            peer = vms.get(move.peer)
+            if peer is None or move.peer == move.vm:
+                diags.error(
+                    "E224",
+                    move.loc,
+                    f"migrate's peer '{move.peer}' is not another VM of virtual.xml",
+                    choices("VMs", sorted(set(vms) - {move.vm})),
+                )
+            elif not shared & {i.network for i in peer.interfaces}:
+                diags.error(
+                    "E224",
+                    move.loc,
+                    f"migrate's peer '{move.peer}' shares no network with VM '{move.vm}'",
+                    "name a VM on one of its networks: " + ", ".join(sorted(shared)),
+                )
+        for at in move.times():
+            first = starts.setdefault((move.vm, at), move.loc)
+            if first is not move.loc:
+                diags.error(
+                    "E226",
+                    move.loc,
+                    f"VM '{move.vm}' is moved twice at {at / 1e6:g} s",
+                    f"the other move is at line {first.line}: give them different times",
+                )
 
 
 def _check_pairs(virtual: Virtual, diags: Diagnostics) -> None:

@@ -161,10 +161,17 @@ def run_apply(args: argparse.Namespace) -> int:
     duties = _guest_duties(deployment)
     kept = _kept(deployment, after=True)
     started: dict[str, int] = {}
+    moved: list[int] = []
     if args.start_schedule:
         from netmanager.apply import schedule
+        from netmanager.cli.commands.schedule import moves_starter
 
-        started = schedule.start(deployment.model.virtual)
+        model = deployment.model
+        started = schedule.start(
+            model.virtual,
+            real=model.real,
+            moves=moves_starter(args.real, args.virtual, model.topology, moved),
+        )
     if args.json:
         document = outcome.as_json()
         if duties:
@@ -174,7 +181,7 @@ def run_apply(args: argparse.Namespace) -> int:
             "kept": [k.as_json() for k in kept],
         }
         if args.start_schedule:
-            document["schedule"] = {"steps": started, "in_s": 1.0}
+            document["schedule"] = {"steps": started, "moves": sum(moved), "in_s": 1.0}
         print_json(document)
         return ExitCode.OK
     phases = ", ".join(f"{name} {count}" for name, count in outcome.phases.items())
@@ -190,8 +197,9 @@ def run_apply(args: argparse.Namespace) -> int:
     for change in kept:
         print(f"note: {change.text()} (apply --reset undoes it)")
     if args.start_schedule:
-        share = ", ".join(f"{n} on {h}" for h, n in started.items())
-        print(f"schedule starts in 1 s: {share} step(s) (netmanager schedule status)")
+        share = ", ".join(f"{n} on {h}" for h, n in started.items()) or "no"
+        more = f", {sum(moved)} migration(s) run by this machine" if moved else ""
+        print(f"schedule starts in 1 s: {share} step(s){more} (netmanager schedule status)")
     return ExitCode.OK
 
 
