@@ -527,12 +527,14 @@ class Testbed:
         jitter: str | int | None = None,
         loss: str | int | None = None,
         up: bool | None = None,
+        bandwidth_from_vm: str | int | None = None,
     ) -> SetOutcome:
         """Change running links at once, in place (``netmanager set``): ``target`` is a
         network, ``"VM:NETWORK"``, a VM with one interface or a ``<link>`` pair
         ``"VM1~VM2"``; ``bandwidth`` a rate ("20Mbit", or bit/s; 0: no limit),
         ``latency`` and ``jitter`` NetEm's at the port ("30ms", or µs), ``loss`` ("0.5%",
-        or ppm), ``up`` False takes the ports down.
+        or ppm), ``up`` False takes the ports down; ``bandwidth_from_vm`` the rate of what
+        the VMs send, apart (``bandwidth`` is then the rate towards them).
         Each host keeps the change as an override of the topology.  Raises
         ``NetmanagerError`` (nothing changed where a host refused)."""
         from netmanager.apply.runtime import LinkChange, set_links
@@ -549,6 +551,7 @@ class Testbed:
             jitter_us=value(jitter, parse_time),
             loss_ppm=value(loss, parse_percent),
             up=up,
+            rate_in_bps=value(bandwidth_from_vm, parse_rate),
         )
         return self._call(lambda: set_links(self.topology, target, change))
 

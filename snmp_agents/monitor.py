@@ -144,6 +144,7 @@ class LinkRow:
     last_change: int
     guest: int = GUEST_UNKNOWN  # nmLinkGuestAddress
     overrides: str = ""  # nmLinkOverrides
+    rate_in_kbps: int = 0  # nmLinkRateFromVm
 
 
 def link_rows(
@@ -178,6 +179,7 @@ def link_rows(
                 vm=vm,
                 network=network,
                 rate_kbps=value(shaping.rate_kbps if shaping else 0, "rate_bps", 1000),
+                rate_in_kbps=value(shaping.rate_kbps if shaping else 0, "rate_in_bps", 1000),
                 delay_us=value(shaping.delay_us if shaping else 0, "delay_us"),
                 jitter_us=value(shaping.jitter_us if shaping else 0, "jitter_us"),
                 loss_ppm=value(shaping.loss_ppm if shaping else 0, "loss_ppm"),
@@ -204,6 +206,7 @@ class PairRow:
     jitter_us: int
     loss_ppm: int
     overrides: str = ""
+    rate_in_kbps: int = 0  # nmPairRateFromVm
 
 
 def pair_rows(
@@ -239,6 +242,7 @@ def pair_rows(
                         found.egress.jitter_us or 0,
                         found.egress.loss_ppm or 0,
                         " ".join(pair.words()) if pair is not None else "",
+                        (found.ingress.rate_bps or 0) // 1000,
                     )
                 )
     return out
@@ -250,6 +254,7 @@ PAIR_COLUMNS: list[tuple[int, Callable[[PairRow], Entry]]] = [
     (4, lambda r: (rfc1902.Unsigned32, r.jitter_us)),
     (5, lambda r: (rfc1902.Unsigned32, r.loss_ppm)),
     (6, lambda r: (OctetString, _text(r.overrides))),
+    (7, lambda r: (rfc1902.Unsigned32, r.rate_in_kbps)),
 ]
 
 
@@ -343,6 +348,7 @@ def _link_columns(poll_ticks: int) -> list[tuple[int, Callable[[LinkRow], Entry]
         (15, lambda r: (TimeTicks, poll_ticks)),
         (16, lambda r: (Integer32, r.guest)),
         (17, lambda r: (OctetString, _text(r.overrides))),
+        (18, lambda r: (rfc1902.Unsigned32, r.rate_in_kbps)),
     ]
 
 

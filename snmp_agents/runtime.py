@@ -28,9 +28,21 @@ from snmp_agents.oidtree import Oid
 
 IF_ADMIN_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
 #: nmLinkEntry columns: the override's field and the unit's factor to it
-COLUMNS = {4: ("rate_bps", 1000), 5: ("delay_us", 1), 6: ("jitter_us", 1), 7: ("loss_ppm", 1)}
+COLUMNS = {
+    4: ("rate_bps", 1000),
+    5: ("delay_us", 1),
+    6: ("jitter_us", 1),
+    7: ("loss_ppm", 1),
+    18: ("rate_in_bps", 1000),  # nmLinkRateFromVm
+}
 #: nmPairEntry's, likewise
-PAIR_COLUMNS = {2: ("rate_bps", 1000), 3: ("delay_us", 1), 4: ("jitter_us", 1), 5: ("loss_ppm", 1)}
+PAIR_COLUMNS = {
+    2: ("rate_bps", 1000),
+    3: ("delay_us", 1),
+    4: ("jitter_us", 1),
+    5: ("loss_ppm", 1),
+    7: ("rate_in_bps", 1000),  # nmPairRateFromVm
+}
 NETEM = ("delay_us", "jitter_us", "loss_ppm")
 MAX_LOSS_PPM = 1_000_000
 
@@ -76,6 +88,8 @@ class RuntimeSets:
         rows = self.rows()
         wanted: dict[PortKey, dict[str, Any]] = {}
         paired: dict[PortKey, dict[str, dict[str, Any]]] = {}
+        #: (port, peer) whose rate from the VM the request writes itself
+        apart: set[tuple[PortKey, str]] = set()
         m = len(self.pair_entry)
         for position, oid, value in varbinds:
             peer = ""
@@ -119,8 +133,10 @@ class RuntimeSets:
             if values is None:
                 values = wanted.setdefault(key, {})
             values[name] = number * factor
-            if name == "rate_bps":  # nmLinkRate, nmPairRate: both ways
-                values["rate_in_bps"] = number * factor
+            if name == "rate_in_bps":  # nmLinkRateFromVm, nmPairRateFromVm: that way alone
+                apart.add((key, peer))
+            elif name == "rate_bps" and (key, peer) not in apart:
+                values["rate_in_bps"] = number * factor  # nmLinkRate, nmPairRate: both ways
         return {
             key: PortOverride(
                 **wanted.get(key, {}),

@@ -97,8 +97,11 @@ def test_a_vm_moves_and_its_network_follows(
         assert _echo(client, "before") == "before"
         port = _port_of(host1, "vm1")
         assert port is not None and _rates(host1, str(port["ifname"])) == [1_250_000]
-        # a runtime change of its port goes with it
-        assert main(["set", *TWO, "vm1:lan", "--bandwidth", "20Mbit"]) == 0
+        # a runtime change of its port goes with it, its two directions apart
+        argv = ["set", *TWO, "vm1:lan", "--bandwidth", "20Mbit", "--bandwidth-from-vm", "4Mbit"]
+        assert main(argv) == 0
+        ifb = "ni" + str(port["ifname"])[2:]
+        assert _rates(host1, ifb) == [500_000]
         capsys.readouterr()
         sent_before = _tx_bytes(host1, "eth0")
         # vm1 to host2: its namespace and its connection go on
@@ -124,6 +127,7 @@ def test_a_vm_moves_and_its_network_follows(
         assert moved is not None and moved["ifname"] == port["ifname"]
         assert moved.get("master") and "UP" in moved["flags"]  # type: ignore[operator]
         assert _rates(host2, str(moved["ifname"])) == [2_500_000]  # set at run time
+        assert _rates(host2, ifb) == [500_000]  # and what vm1 sends, apart
         left = kernelstate.namespace_state(host1)
         assert not [q for q in left["qdiscs"] if q[0] == port["ifname"]]
         assert not any(str(port["ifname"]) in line for line in left["iptables"]), left

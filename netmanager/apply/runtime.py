@@ -47,14 +47,16 @@ def _problem(
 
 @dataclass(frozen=True)
 class LinkChange:
-    """What a runtime change sets (None: unchanged): rate in bit/s (0: no limit), NetEm
-    delay and jitter in µs, loss in ppm (0: none), the port up or down."""
+    """What a runtime change sets (None: unchanged): rate in bit/s (0: no limit), both
+    ways unless ``rate_in_bps`` gives the rate from the VM apart, NetEm delay and jitter
+    in µs, loss in ppm (0: none), the port up or down."""
 
     rate_bps: int | None = None
     delay_us: int | None = None
     jitter_us: int | None = None
     loss_ppm: int | None = None
     up: bool | None = None
+    rate_in_bps: int | None = None
 
     @property
     def empty(self) -> bool:
@@ -67,6 +69,7 @@ class LinkChange:
             "jitter_us": self.jitter_us,
             "loss_ppm": self.loss_ppm,
             "up": self.up,
+            "rate_in_bps": self.rate_in_bps,
         }
 
 
@@ -279,7 +282,7 @@ _SESSION = _Session()
 def _override(change: LinkChange) -> PortOverride:
     return PortOverride(
         rate_bps=change.rate_bps,
-        rate_in_bps=change.rate_bps,
+        rate_in_bps=change.rate_in_bps if change.rate_in_bps is not None else change.rate_bps,
         delay_us=change.delay_us,
         jitter_us=change.jitter_us,
         loss_ppm=change.loss_ppm,
@@ -397,6 +400,9 @@ async def _on_host(client: Any, host: str, changes: Mapping[Spot, LinkChange]) -
                 if number is not None:
                     scaled = number // 1000 if offset == 0 else number
                     varbinds.append(((*table, first + offset, *row), u(scaled)))
+            if change.rate_in_bps is not None:  # nmLinkRateFromVm 18, nmPairRateFromVm 7
+                column = 7 if peer else 18
+                varbinds.append(((*table, column, *row), u(change.rate_in_bps // 1000)))
             if change.up is not None:
                 varbinds.append(((*admin, index), rfc1902.Integer32(1 if change.up else 2)))
         await client.set(varbinds)
@@ -528,7 +534,7 @@ async def _overrides_of(client: Any, topology: str) -> dict[PortKey, tuple[str, 
 def vm_changes(record: Record, vm: str) -> dict[Spot, LinkChange]:
     """The runtime changes in force on a VM's ports (and their pairs), as changes to make
     again elsewhere (a migrated VM's, on its new host): each value that a runtime change
-    set, at the value in force — a rate both ways, as the link table serves it."""
+    set, at the value in force — the rate from the VM apart where it differs."""
     host = record.placement.get(vm)
     if host is None:
         return {}
@@ -557,11 +563,11 @@ def vm_changes(record: Record, vm: str) -> dict[Spot, LinkChange]:
 
 
 def _change_values(override: PortOverride) -> dict[str, Any]:
-    """An override's own values as a LinkChange takes them: one rate, both ways (the rate
-    towards the VM, else the one from it)."""
-    values = {k: v for k, v in override.values().items() if k != "rate_in_bps"}
-    if override.rate_bps is None and override.rate_in_bps is not None:
-        values["rate_bps"] = override.rate_in_bps
+    """An override's own values as a LinkChange takes them: the rate towards the VM, and
+    the rate from it apart where that differs."""
+    values = dict(override.values())
+    if "rate_bps" in values and values.get("rate_in_bps") == values["rate_bps"]:
+        del values["rate_in_bps"]
     return values
 
 
@@ -587,11 +593,11 @@ async def _values_of(
     out: dict[Spot, dict[str, Any]] = {}
     async with client:
         rows: dict[int, dict[int, Any]] = {}
-        for column in (1, 2, 4, 5, 6, 7, 8, 17):
+        for column in (1, 2, 4, 5, 6, 7, 8, 17, 18):
             for oid, value in await client.walk((*link, column)):
                 rows.setdefault(oid[-1], {})[column] = value
         pairs: dict[tuple[int, str], dict[int, Any]] = {}
-        for column in (2, 3, 4, 5, 6):
+        for column in (2, 3, 4, 5, 6, 7):
             prefix = (*pair_entry, column)
             for oid, value in await client.walk(prefix):
                 index = oid[len(prefix) :]
@@ -613,6 +619,8 @@ async def _values_of(
             elif word in _COLUMNS:
                 name, factor, column, _ = _COLUMNS[word]
                 own[name] = int(row[column]) * factor
+                if word == "rate":  # and the rate from the VM (an agent without it: both)
+                    own["rate_in_bps"] = int(row.get(18, row[column])) * factor
         if own:
             out[(key, "")] = own
         for (where, peer), cells in pairs.items():
@@ -623,6 +631,8 @@ async def _values_of(
                 if word in _COLUMNS:
                     name, factor, _, column = _COLUMNS[word]
                     values[name] = int(cells[column]) * factor
+                    if word == "rate":
+                        values["rate_in_bps"] = int(cells.get(7, cells[column])) * factor
             if values:
                 out[(key, peer)] = values
     return out
@@ -665,7 +675,9 @@ def host_overrides(record: Record) -> dict[str, dict[PortKey, PortOverride]]:
             continue
         by_port: dict[PortKey, PortOverride] = {}
         for (key, peer), values in sorted(found.items()):
-            both = {**values, "rate_in_bps": values["rate_bps"]} if "rate_bps" in values else values
+            both = dict(values)
+            if "rate_bps" in both:
+                both.setdefault("rate_in_bps", both["rate_bps"])
             so_far = by_port.get(key, PortOverride())
             if peer:
                 pair = (peer, PortOverride(**both))

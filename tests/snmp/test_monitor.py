@@ -90,7 +90,7 @@ def test_sections_are_sorted_and_carry_the_running_shaping(tmp_path: Path) -> No
         oid = found[0]
     # ifNumber, ifTable, ifXTable, nmLinkTable, the poll scalars, nmLinkNameTable
     assert (
-        seen == sorted(seen) and len(seen) == len(tree) == 1 + 22 * 50 + 19 * 50 + 17 * 50 + 4 + 50
+        seen == sorted(seen) and len(seen) == len(tree) == 1 + 22 * 50 + 19 * 50 + 18 * 50 + 4 + 50
     )
     # nmLinkNameTable: a port's ifIndex by its VM's and network's names
     name = (*mib.oid_of("nmLinkNameEntry"), 3, 3, *b"vm7", 3, *b"lan")

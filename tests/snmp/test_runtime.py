@@ -276,6 +276,22 @@ def test_snmpset_changes_a_running_port_at_once(
         assert [q["handle"] for q in after] == [q["handle"] for q in before]
         assert [q["options"]["rate"] for q in after] == [2_500_000]
         assert tools.get(read, f"NETMANAGER-MIB::nmLinkRate.{index}") == "20000"
+        assert tools.get(read, f"NETMANAGER-MIB::nmLinkRateFromVm.{index}") == "20000"
+        # what the VM sends, apart (its IFB's TBF alone)
+        column = f"NETMANAGER-MIB::nmLinkRateFromVm.{index}"
+        done = tools.run("snmpset", *write, tools.target, column, "u", "4000")
+        assert done.returncode == 0, done.stderr
+        assert [q["options"]["rate"] for q in _tc(dom0, port.vif)] == [2_500_000]
+        assert [q["options"]["rate"] for q in _tc(dom0, port.ifb)] == [500_000]
+        assert tools.get(read, column) == "4000"
+        assert tools.get(read, f"NETMANAGER-MIB::nmLinkRate.{index}") == "20000"
+        # both in one request: nmLinkRate then sets the rate towards the VM alone
+        done = tools.run(
+            "snmpset", *write, tools.target, column, "u", "6000",
+            f"NETMANAGER-MIB::nmLinkRate.{index}", "u", "20000",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert [q["options"]["rate"] for q in _tc(dom0, port.ifb)] == [750_000]
         # the port down: the VM sees its carrier go; up again
         done = tools.run(
             "snmpset", *write, tools.target, f"IF-MIB::ifAdminStatus.{index}", "i", "2"

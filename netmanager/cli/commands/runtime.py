@@ -22,13 +22,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "topology. TARGET is a network (every interface in it), VM:NETWORK, a VM with "
         "one interface, or a <link> pair VM1~VM2. Each host keeps the change as an override of the topology: a "
         "re-apply keeps it unless virtual.xml changed that value since; destroy forgets "
-        "it. The rate holds both ways; delay, jitter and loss are NetEm's towards the VM "
+        "it. The rate holds both ways (unless --bandwidth-from-vm sets what the VM sends apart); delay, jitter and loss are NetEm's towards the VM "
         "(the delay added at the port) and need a kernel with NetEm.",
     )
     p.add_argument("real", metavar="REAL", help="real.xml of the applied topology")
     p.add_argument("virtual", metavar="VIRTUAL", help="its virtual.xml")
     p.add_argument("target", metavar="TARGET", help="NETWORK, VM:NETWORK, VM or VM1~VM2")
     p.add_argument("--bandwidth", metavar="RATE", help="e.g. 20Mbit; 0 for no limit")
+    p.add_argument(
+        "--bandwidth-from-vm",
+        metavar="RATE",
+        help="the rate of what the VM sends, apart (then --bandwidth is the rate towards it)",
+    )
     p.add_argument("--latency", metavar="TIME", help="NetEm delay at the port, e.g. 30ms")
     p.add_argument("--jitter", metavar="TIME", help="NetEm jitter, e.g. 5ms")
     p.add_argument("--loss", metavar="PERCENT", help="NetEm loss, e.g. 0.5%%")
@@ -71,11 +76,18 @@ def run_set(args: argparse.Namespace) -> int:
         jitter_us=_value(parse_time, args.jitter, "--jitter"),
         loss_ppm=_value(parse_percent, args.loss, "--loss"),
         up=True if args.up else (False if args.down else None),
+        rate_in_bps=_value(parse_rate, args.bandwidth_from_vm, "--bandwidth-from-vm"),
     )
     if change.empty:
-        return _usage("give --bandwidth, --latency, --jitter, --loss, --up or --down")
+        return _usage(
+            "give --bandwidth, --bandwidth-from-vm, --latency, --jitter, --loss, --up or --down"
+        )
     if change.rate_bps is not None and change.rate_bps % 1000:
         return _usage(f"--bandwidth {args.bandwidth}: a whole number of kbit/s, please")
+    if change.rate_in_bps is not None and change.rate_in_bps % 1000:
+        return _usage(
+            f"--bandwidth-from-vm {args.bandwidth_from_vm}: a whole number of kbit/s, please"
+        )
     outcome = set_links(topology_name(args.virtual), args.target, change)
     if args.json:
         print_json(outcome.as_json())

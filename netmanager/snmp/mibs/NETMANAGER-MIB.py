@@ -121,7 +121,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 14:00",
+        ("2026-12-06 14:30",
+         "2026-12-06 14:00",
          "2026-12-06 06:00",
          "2026-12-06 05:00",
          "2026-12-06 04:00",
@@ -1803,6 +1804,17 @@ nmLinkOverrides = _NmLinkOverrides_Object(
 nmLinkOverrides.setMaxAccess("read-only")
 if mibBuilder.loadTexts:
     nmLinkOverrides.setStatus("current")
+_NmLinkRateFromVm_Type = Unsigned32
+_NmLinkRateFromVm_Object = MibTableColumn
+nmLinkRateFromVm = _NmLinkRateFromVm_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 1, 1, 18),
+    _NmLinkRateFromVm_Type()
+)
+nmLinkRateFromVm.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmLinkRateFromVm.setStatus("current")
+if mibBuilder.loadTexts:
+    nmLinkRateFromVm.setUnits("kbit/s")
 _NmMonitorPollInterval_Type = Unsigned32
 _NmMonitorPollInterval_Object = MibScalar
 nmMonitorPollInterval = _NmMonitorPollInterval_Object(
@@ -2008,6 +2020,17 @@ nmPairOverrides = _NmPairOverrides_Object(
 nmPairOverrides.setMaxAccess("read-only")
 if mibBuilder.loadTexts:
     nmPairOverrides.setStatus("current")
+_NmPairRateFromVm_Type = Unsigned32
+_NmPairRateFromVm_Object = MibTableColumn
+nmPairRateFromVm = _NmPairRateFromVm_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 3, 7, 1, 7),
+    _NmPairRateFromVm_Type()
+)
+nmPairRateFromVm.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmPairRateFromVm.setStatus("current")
+if mibBuilder.loadTexts:
+    nmPairRateFromVm.setUnits("kbit/s")
 _NmSchedule_ObjectIdentity = ObjectIdentity
 nmSchedule = _NmSchedule_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 4)
@@ -2415,6 +2438,8 @@ nmMonitorGroup.setObjects(
         ("NETMANAGER-MIB", "nmLinkLastPoll"),
         ("NETMANAGER-MIB", "nmLinkGuestAddress"),
         ("NETMANAGER-MIB", "nmLinkOverrides"),
+        ("NETMANAGER-MIB", "nmLinkRateFromVm"),
+        ("NETMANAGER-MIB", "nmPairRateFromVm"),
         ("NETMANAGER-MIB", "nmLinkNameIfIndex"),
         ("NETMANAGER-MIB", "nmPairRate"),
         ("NETMANAGER-MIB", "nmPairDelay"),
@@ -2639,6 +2664,7 @@ mibBuilder.export_symbols(
        "nmLinkLastPoll": nmLinkLastPoll,
        "nmLinkGuestAddress": nmLinkGuestAddress,
        "nmLinkOverrides": nmLinkOverrides,
+       "nmLinkRateFromVm": nmLinkRateFromVm,
        "nmMonitorPollInterval": nmMonitorPollInterval,
        "nmMonitorPollDuration": nmMonitorPollDuration,
        "nmMonitorPollCpu": nmMonitorPollCpu,
@@ -2656,6 +2682,7 @@ mibBuilder.export_symbols(
        "nmPairJitter": nmPairJitter,
        "nmPairLoss": nmPairLoss,
        "nmPairOverrides": nmPairOverrides,
+       "nmPairRateFromVm": nmPairRateFromVm,
        "nmSchedule": nmSchedule,
        "nmScheduleChunkTable": nmScheduleChunkTable,
        "nmScheduleChunkEntry": nmScheduleChunkEntry,
