@@ -149,15 +149,6 @@ class MigrateOutcome:
         }
 
 
-def _without(config: HostConfig, vm: str) -> HostConfig:
-    """A host's configuration without one VM (its namespace and ports)."""
-    return replace(
-        config,
-        vms=tuple(v for v in config.vms if v.vm != vm),
-        ports=tuple(p for p in config.ports if p.vm != vm),
-    )
-
-
 def _merged(base: Segment, other: Segment) -> Segment:
     """A segment that carries both ``base``'s forwarding and ``other``'s: the tunnel
     either has, every remote VTEP of both, every FDB entry of both (a MAC with two
@@ -328,7 +319,7 @@ def _run(
     # the others as they were; each with the forwarding of both sides
     prepared = {
         h: transit(
-            _without(after.configs[h], vm) if h == to else record.hosts[h],
+            after.configs[h].without_vm(vm) if h == to else record.hosts[h],
             record.hosts.get(h) if h == to else after.configs.get(h),
         )
         for h in transports
@@ -450,7 +441,7 @@ def _run(
             )
         )
     except ApplyFailed as exc:
-        _save(record, after, _without(record.hosts[source], vm), source)
+        _save(record, after, record.hosts[source].without_vm(vm), source)
         raise _problem(
             "E785",
             f"VM '{vm}' moved to host '{to}' with its network, but other hosts did not "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from netmanager import settings
@@ -258,6 +258,15 @@ class HostConfig:
     def domain_vms(self) -> frozenset[str]:
         """The VMs that are libvirt domains (their ports are the domains' taps)."""
         return frozenset(v.vm for v in self.vms if v.domain is not None)
+
+    def without_vm(self, vm: str) -> HostConfig:
+        """This configuration less one VM (its namespace and ports): a migrating VM's
+        host before it arrives or once it has left."""
+        return replace(
+            self,
+            vms=tuple(v for v in self.vms if v.vm != vm),
+            ports=tuple(p for p in self.ports if p.vm != vm),
+        )
 
 
 @dataclass(frozen=True)

@@ -749,11 +749,7 @@ class KernelBackend:
         if vm in config.domain_vms:
             raise BackendError(f"VM '{vm}' is a libvirt domain: libvirt migrates it")
         ports = [p for p in config.ports if p.vm == vm]
-        rest = dataclass_replace(
-            config,
-            vms=tuple(v for v in config.vms if v.vm != vm),
-            ports=tuple(p for p in config.ports if p.vm != vm),
-        )
+        rest = config.without_vm(vm)
         self.running_candidate = candidate_from_host_configs(
             [rest if c is config else c for c in raw]
         )
@@ -969,13 +965,10 @@ class KernelBackend:
                 f"cannot stage: VM '{adopt.vm}' has no port link {missing[0]} in "
                 f"{adopt.source} (the host it moves from)"
             )
-        without = dataclass_replace(
-            config,
-            vms=tuple(v for v in config.vms if v.vm != adopt.vm),
-            ports=tuple(p for p in config.ports if p.vm != adopt.vm),
-        )
         out = self._plan_changes(
-            _Target(target.candidate, {**target.configs, adopt.topology: without})
+            _Target(
+                target.candidate, {**target.configs, adopt.topology: config.without_vm(adopt.vm)}
+            )
         )
         out += [
             Change(

@@ -519,7 +519,7 @@ def _check_schedule(virtual: Virtual, diags: Diagnostics) -> None:
 def _check_migrations(virtual: Virtual, diags: Diagnostics) -> None:
     """A scheduled move names a VM of virtual.xml (and a measuring peer that shares a
     network with it); one VM's moves never start at the same time.  Its host is
-    real.xml's: checked when the schedule starts (E780), as migrate checks it."""
+    real.xml's: checked when the schedule starts (E777)."""
     schedule = virtual.schedule
     assert schedule is not None
     vms = virtual.vm_by_name
