@@ -222,30 +222,36 @@ def _state(prefix: str) -> dict[str, object]:
 
 
 @pytest.mark.slow  # one apply and migration per step of a migration
+@pytest.mark.parametrize("way", ["out", "back"])
 def test_a_fault_at_every_step_of_a_migration(
-    prefix: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    prefix: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
     """A migration (``--local``) that fails at each of its kernel and firewall steps in
     turn: before the switch-over the machine is as it was (the VM on its source); after
     it the VM is the target's and the next apply finishes it — to the very state of a
     migration that did not fail.  A move of the VM's links the kernel refuses changes
-    nothing either."""
+    nothing either.  ``out``: vm1 from host1 to vm2's host2 (the source is left with
+    nothing); ``back``: from host2 to host1 (the network spans both hosts again: the
+    source gains the tunnel before the switch-over)."""
     from netmanager.apply.migrate import migrate
     from netmanager.errors import NetmanagerError
     from netmanager.host.kernelhost import StepFaults
     from netmanager.kernel.backend import NetlinkBackend
 
     real, virtual = TWO
+    source, to = ("host1", "host2") if way == "out" else ("host2", "host1")
 
     def fresh() -> dict[str, object]:
         main(["destroy", *TWO])
         assert main(["apply", "--local", *TWO]) == 0
+        if way == "back":
+            migrate(real, virtual, "vm1", "host2", precopy=None)
         return _state(prefix)
 
     try:
         before = fresh()
         counted = StepFaults(fail_at=-1)
-        migrate(real, virtual, "vm1", "host2", precopy=None, faults=counted)
+        migrate(real, virtual, "vm1", to, precopy=None, faults=counted)
         moved = _state(prefix)
         assert moved != before
         steps = counted.done
@@ -253,11 +259,11 @@ def test_a_fault_at_every_step_of_a_migration(
         for fail_at in range(steps):
             assert fresh() == before, fail_at
             with pytest.raises(NetmanagerError) as caught:
-                migrate(real, virtual, "vm1", "host2", precopy=None, faults=StepFaults(fail_at))
+                migrate(real, virtual, "vm1", to, precopy=None, faults=StepFaults(fail_at))
             code = caught.value.diagnostics[0].code
             message = caught.value.diagnostics[0].message
             capsys.readouterr()
-            if "moved to host 'host2'" in message:  # after the switch-over: apply finishes
+            if f"moved to host '{to}'" in message:  # after the switch-over: apply finishes
                 assert code == "E785", message
                 assert main(["apply", "--local", *TWO]) == 0
                 assert _state(prefix) == moved, f"step {fail_at}: {message}"
@@ -266,14 +272,15 @@ def test_a_fault_at_every_step_of_a_migration(
         # the kernel refuses to move the VM's links: nothing changed
         assert fresh() == before
 
-        def refused(self: object, namespace: str, ifname: str, to: str) -> None:
+        def refused(self: object, namespace: str, ifname: str, into: str) -> None:
             raise OSError(16, "Device or resource busy")
 
         monkeypatch.setattr(NetlinkBackend, "move_link", refused)
         with pytest.raises(NetmanagerError) as caught:
-            migrate(real, virtual, "vm1", "host2", precopy=None)
+            migrate(real, virtual, "vm1", to, precopy=None)
         assert caught.value.diagnostics[0].code == "E785"
-        assert "runs on 'host1' with its network as before" in str(caught.value.diagnostics[0].hint)
+        hint = str(caught.value.diagnostics[0].hint)
+        assert f"runs on '{source}' with its network as before" in hint
         assert _state(prefix) == before
     finally:
         main(["destroy", *TWO])
