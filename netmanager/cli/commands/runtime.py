@@ -186,7 +186,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     print(
         f"topology '{outcome.topology}': {outcome.vm} moved from {outcome.source} to "
         f"{outcome.target} in {outcome.seconds:.2f}s (target prepared at "
-        f"{outcome.prepared_s:.2f}s, network followed at {outcome.switched_s:.2f}s)"
+        f"{outcome.prepared_s:.2f}s, its ports wired there at {outcome.switched_s:.2f}s)"
     )
     plan = outcome.precopy
     if plan is not None:
