@@ -92,6 +92,10 @@ def prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     try:
         yield prefix
     finally:
+        from netmanager.apply.schedule import running_moves, stop_moves
+
+        for topology in running_moves():  # a schedule's migrations driver (by its PID)
+            stop_moves(topology, wait_s=30.0)
         agent_procs.stop_agents()
         for name in kernelstate.namespaces(prefix):
             subprocess.run(["ip", "netns", "del", name], check=False)
