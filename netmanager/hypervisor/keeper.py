@@ -38,9 +38,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netmanager import programs
+
+if TYPE_CHECKING:
+    from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
 
 log = logging.getLogger("netmanager.keeper")
 
@@ -118,10 +121,15 @@ def embed_root(uri: str) -> Path | None:
 class _Libvirt:
     """The keeper's connection and the operations it serves (libvirt-python)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, peers: Sequence[str] = ()) -> None:
         import libvirt
 
         self.libvirt = libvirt
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+        #: the libvirts this one migrates domains to, opened first: a process that has
+        #: opened an embedded driver can no longer open qemu:///system ("Missing URI
+        #: parameter 'root'", ../shared/notes/guests.md)
+        self.peers: dict[str, Any] = {peer: libvirt.open(peer) for peer in peers}
         root = embed_root(uri)
         if root is not None:
             conf = root / "etc" / "qemu.conf"
@@ -131,7 +139,6 @@ class _Libvirt:
             # the embedded driver needs an event loop in the opening process
             libvirt.virEventRegisterDefaultImpl()
             threading.Thread(target=self._events, daemon=True, name="libvirt-events").start()
-        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
         self.uri = uri
         self.conn = libvirt.open(uri)
         self.lock = threading.Lock()
@@ -163,6 +170,7 @@ class _Libvirt:
             "type": self.conn.getType(),
             "version": self.conn.getVersion(),
             "netns": _netns_inode(),
+            "peers": sorted(self.peers),
         }
 
     def list(self) -> list[dict[str, Any]]:
@@ -234,14 +242,52 @@ class _Libvirt:
         answer = libvirt_qemu.qemuAgentCommand(self._domain(name), command, timeout, 0)
         return {"answer": answer}
 
+    def migrate(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Live-migrate a domain (:mod:`netmanager.hypervisor.migration`)."""
+        from netmanager.hypervisor import migration
+
+        req = migration.MigrationRequest.from_json(request)
+        dest = None if req.peer2peer else self._peer(req.dest_uri, req.domain)
+        dom = self._domain(req.domain)
+        return migration.migrate(dom, req, dest=dest, error=self.libvirt.libvirtError).as_json()
+
+    def _peer(self, uri: str, domain: str) -> Any:
+        from netmanager.hypervisor.migration import MigrationError, Where
+
+        if uri not in self.peers:
+            if embed_root(self.uri) is not None:
+                raise MigrationError(
+                    f"cannot migrate domain '{domain}' to {uri}: this keeper of an embedded "
+                    f"driver did not open {uri} when it started (libvirt opens no other "
+                    "URI in a process after an embedded driver)",
+                    Where.SOURCE,
+                )
+            self.peers[uri] = self.libvirt.open(uri)
+        return self.peers[uri]
+
+    def announce(self, name: str) -> dict[str, Any]:
+        """Have QEMU announce the domain's NICs (RARP frames from each MAC, as after a
+        migration): the bridges on the way learn where the guest now is."""
+        import libvirt_qemu
+
+        command = {
+            "execute": "announce-self",
+            "arguments": {"initial": 50, "max": 550, "rounds": 5, "step": 100},
+        }
+        libvirt_qemu.qemuMonitorCommand(self._domain(name), json.dumps(command), 0)
+        return {"name": name}
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()
+        for peer in self.peers.values():
+            with contextlib.suppress(Exception):
+                peer.close()
 
 
 OPERATIONS = frozenset(
     {"hello", "list", "get", "define", "start", "destroy", "undefine", "update"}
-    | {"set_metadata", "agent", "destroy_all"}
+    | {"set_metadata", "agent", "destroy_all", "migrate", "announce"}
 )
 
 
@@ -304,17 +350,25 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                 return {"result": getattr(self.backend, op)(**args)}
         except lv.libvirtError as exc:
             return {"error": str(exc), "code": exc.get_error_code() or 0}
+        except KeeperError as exc:
+            answer: dict[str, Any] = {"error": str(exc), "code": exc.code}
+            where = getattr(exc, "where", None)
+            if where is not None:  # a migration's: where its domain is
+                answer["where"] = str(where)
+                answer["reason"] = str(getattr(exc, "reason", exc))
+            return answer
         except TypeError as exc:
             return {"error": f"bad arguments for {op}: {exc}"}
 
 
-def serve(uri: str, directory: Path) -> int:
-    """Open ``uri`` and serve it on ``directory``/keeper.sock until told to quit."""
+def serve(uri: str, directory: Path, peers: Sequence[str] = ()) -> int:
+    """Open ``peers`` (the libvirts it migrates to), then ``uri``, and serve it on
+    ``directory``/keeper.sock until told to quit."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = socket_path(directory)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        backend = _Libvirt(uri)
+        backend = _Libvirt(uri, peers)
     except Exception as exc:
         print(f"netmanager keeper: cannot open {uri}: {exc}", file=sys.stderr)
         return 2
@@ -351,9 +405,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--uri", required=True)
     p.add_argument("--dir", type=Path, required=True)
+    p.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        help="a libvirt URI to migrate domains to, opened before --uri (repeatable)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s keeper %(message)s")
-    return serve(args.uri, args.dir)
+    return serve(args.uri, args.dir, args.peer)
 
 
 # ------------------------------------------------------------------------- the client
@@ -593,6 +653,14 @@ class KeeperClient(GuestAgent):
             raise KeeperError(f"the libvirt keeper closed the connection during {op}")
         answer = json.loads(line)
         if "error" in answer:
+            if "where" in answer:
+                from netmanager.hypervisor.migration import MigrationError, Where
+
+                raise MigrationError(
+                    str(answer.get("reason", answer["error"])),
+                    Where(answer["where"]),
+                    int(answer.get("code", 0)),
+                )
             raise KeeperError(str(answer["error"]), int(answer.get("code", 0)))
         return answer.get("result")
 
@@ -635,6 +703,16 @@ class KeeperClient(GuestAgent):
 
     def destroy_all(self) -> list[str]:
         return list(self.request("destroy_all")["stopped"])
+
+    def migrate(self, request: MigrationRequest) -> MigrationResult:
+        """Live-migrate a domain of this keeper's libvirt; raises
+        :class:`~netmanager.hypervisor.migration.MigrationError` saying where it is."""
+        from netmanager.hypervisor.migration import MigrationResult
+
+        return MigrationResult.from_json(self.request("migrate", request=request.as_json()))
+
+    def announce(self, name: str) -> None:
+        self.request("announce", name=name)
 
     def quit(self) -> None:
         with contextlib.suppress(KeeperError):
@@ -682,10 +760,12 @@ def ensure_keeper(
     directory: Path,
     *,
     netns: str = "",
+    peers: Sequence[str] = (),
 ) -> KeeperClient:
     """A client of the keeper of ``uri`` in ``directory``, started (in a session of its
-    own, so that it outlives its starter, inside network namespace ``netns`` if given)
-    when none answers there.  Raises KeeperError when it cannot start, with its log."""
+    own, so that it outlives its starter, inside network namespace ``netns`` if given,
+    having opened ``peers`` first: the libvirts it may migrate domains to) when none
+    answers there.  Raises KeeperError when it cannot start, with its log."""
     client = KeeperClient(directory)
     try:
         hello = client.hello()
@@ -701,6 +781,8 @@ def ensure_keeper(
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     argv = [sys.executable, "-m", "netmanager.hypervisor.keeper", "--uri", uri]
     argv += ["--dir", str(directory)]
+    for peer in peers:
+        argv += ["--peer", peer]
     if netns:
         argv = [programs.path("ip"), "netns", "exec", netns, *argv]
     with (directory / LOG).open("ab") as out:
@@ -741,4 +823,8 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as the imported module, not as __main__: the errors it raises and catches
+    # (KeeperError, migration's MigrationError) are then one class each
+    from netmanager.hypervisor import keeper as _keeper
+
+    sys.exit(_keeper.main())

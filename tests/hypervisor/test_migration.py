@@ -1,0 +1,430 @@
+"""Live migration of libvirt domains, the orchestration: the target's domain XML, the flags
+and typed parameters, the call and where a failed one leaves the domain — against a fake
+connection (libvirt's test driver has no migration call), and the keeper's operation over
+its socket against ``test:///default`` (which refuses it: the error says the domain is
+still on the source).  The real call runs in tests/hypervisor/test_libvirt_migration.py."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from netmanager.hypervisor import migration as mig
+from netmanager.hypervisor.domxml import read_domain
+from netmanager.hypervisor.keeper import KeeperClient, ensure_keeper, running_keeper
+from netmanager.hypervisor.migration import (
+    MigrationError,
+    MigrationRequest,
+    TargetNic,
+    Where,
+)
+
+MIGRATABLE = """<domain type='qemu'>
+  <name>web1</name>
+  <uuid>0b8c2a4e-8f5a-4bb3-9a0e-1f3d3c1a2b3c</uuid>
+  <metadata>
+    <nm:owner xmlns:nm="urn:netmanager:libvirt:1" topology="lab" vm="web"/>
+  </metadata>
+  <devices>
+    <interface type='bridge'>
+      <mac address='52:54:00:AA:00:01'/>
+      <source bridge='nb-lab-a'/>
+      <target dev='nv-lab-web-a'/>
+      <model type='virtio'/>
+      <alias name='net0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/>
+    </interface>
+    <interface type='ethernet'>
+      <mac address='52:54:00:aa:00:02'/>
+      <target dev='tap7'/>
+      <model type='virtio'/>
+      <link state='down'/>
+      <bandwidth><inbound average='1000'/></bandwidth>
+    </interface>
+    <serial type='file'>
+      <source path='/run/netmanager/a/libvirt/web1.console'/>
+      <target port='0'/>
+    </serial>
+    <console type='file'>
+      <source path='/run/netmanager/a/libvirt/web1.console'/>
+      <target type='serial' port='0'/>
+    </console>
+  </devices>
+</domain>"""
+
+NICS = (
+    TargetNic("52:54:00:aa:00:01", "nv-lab-web-a"),
+    TargetNic("52:54:00:AA:00:02", "nv-lab-web-b", bridge="nb-lab-b"),
+)
+
+
+def _request(**kw: Any) -> MigrationRequest:
+    base: dict[str, Any] = {"domain": "web1", "dest_uri": "qemu:///system", "nics": NICS}
+    return MigrationRequest(**{**base, **kw})
+
+
+def _interfaces(xml: str) -> list[etree._Element]:
+    return list(etree.fromstring(xml.encode()).iterfind("devices/interface"))
+
+
+def test_the_target_xml_gives_each_nic_its_tap_its_kind_and_a_link_down() -> None:
+    xml = mig.destination_xml(MIGRATABLE, _request(console_log="/var/log/nm/web1.console"))
+    first, second = _interfaces(xml)
+    # an ethernet NIC: a tap of that name that the caller wires, its link down until then
+    assert first.get("type") == "ethernet" and first.find("source") is None
+    assert first.find("target").get("dev") == "nv-lab-web-a"  # type: ignore[union-attr]
+    assert first.find("link").get("state") == "down"  # type: ignore[union-attr]
+    # what identifies the device to the guest stays: MAC, model, alias, PCI address
+    assert first.find("mac").get("address") == "52:54:00:AA:00:01"  # type: ignore[union-attr]
+    assert first.find("model").get("type") == "virtio"  # type: ignore[union-attr]
+    assert first.find("alias").get("name") == "net0"  # type: ignore[union-attr]
+    assert first.find("address").get("slot") == "0x03"  # type: ignore[union-attr]
+    # a bridge NIC: onto the target's bridge; one <link> only; its bandwidth kept
+    assert second.get("type") == "bridge"
+    assert second.find("source").get("bridge") == "nb-lab-b"  # type: ignore[union-attr]
+    assert second.find("target").get("dev") == "nv-lab-web-b"  # type: ignore[union-attr]
+    assert [e.get("state") for e in second.findall("link")] == ["down"]
+    assert second.find("bandwidth") is not None
+    info = read_domain(xml)
+    assert info.owner == ("lab", "web")  # the marker travels with the domain
+    assert [(i.mac, i.type, i.source, i.target) for i in info.interfaces] == [
+        ("52:54:00:aa:00:01", "ethernet", None, "nv-lab-web-a"),
+        ("52:54:00:aa:00:02", "bridge", "nb-lab-b", "nv-lab-web-b"),
+    ]
+    root = etree.fromstring(xml.encode())
+    assert {s.get("path") for s in root.iterfind("devices/*/source[@path]")} == {
+        "/var/log/nm/web1.console"
+    }
+
+
+def test_the_persistent_target_xml_has_no_link_down_and_links_can_arrive_up() -> None:
+    persistent = mig.destination_xml(MIGRATABLE, _request(), live=False)
+    assert all(i.find("link") is None for i in _interfaces(persistent))
+    up = mig.destination_xml(MIGRATABLE, _request(link_down=False))
+    assert all(i.find("link") is None for i in _interfaces(up))
+    # no console_log: the console's path as it was
+    assert "/run/netmanager/a/libvirt/web1.console" in up
+
+
+@pytest.mark.parametrize(
+    ("nics", "message"),
+    [
+        (NICS[:1], "NIC 52:54:00:aa:00:02 has no place on the target"),
+        ((*NICS, TargetNic("52:54:00:aa:00:09", "x")), "no NIC with MAC 52:54:00:aa:00:09"),
+        ((NICS[0], NICS[0], NICS[1]), "a MAC is given twice"),
+    ],
+)
+def test_nics_that_do_not_match_one_to_one_are_refused(
+    nics: tuple[TargetNic, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        mig.destination_xml(MIGRATABLE, _request(nics=nics))
+
+
+def test_flags_and_parameters() -> None:
+    flags, params = mig.call_arguments(_request(), "<d/>", "<p/>")
+    assert flags == (
+        mig.VIR_MIGRATE_LIVE
+        | mig.VIR_MIGRATE_ABORT_ON_ERROR
+        | mig.VIR_MIGRATE_PERSIST_DEST
+        | mig.VIR_MIGRATE_UNDEFINE_SOURCE
+    )
+    assert params == {"destination_xml": "<d/>", "persistent_xml": "<p/>"}
+    flags, params = mig.call_arguments(
+        _request(
+            peer2peer=True,
+            persist=False,
+            data_uri="unix:///run/nm/mig.sock",
+            bandwidth_mibps=64,
+        ),
+        "<d/>",
+        "<p/>",
+    )
+    assert (
+        flags == mig.VIR_MIGRATE_LIVE | mig.VIR_MIGRATE_ABORT_ON_ERROR | mig.VIR_MIGRATE_PEER2PEER
+    )
+    assert params == {
+        "destination_xml": "<d/>",
+        "migrate_uri": "unix:///run/nm/mig.sock",
+        "bandwidth": 64,
+    }
+
+
+def test_the_constants_are_libvirt_s() -> None:
+    libvirt = pytest.importorskip("libvirt")
+    for name in (
+        "VIR_MIGRATE_LIVE",
+        "VIR_MIGRATE_PEER2PEER",
+        "VIR_MIGRATE_PERSIST_DEST",
+        "VIR_MIGRATE_UNDEFINE_SOURCE",
+        "VIR_MIGRATE_ABORT_ON_ERROR",
+        "VIR_DOMAIN_XML_INACTIVE",
+        "VIR_DOMAIN_XML_MIGRATABLE",
+    ):
+        assert getattr(mig, name) == getattr(libvirt, name), name
+    assert mig.PARAM_URI == libvirt.VIR_MIGRATE_PARAM_URI
+    assert mig.PARAM_DEST_XML == libvirt.VIR_MIGRATE_PARAM_DEST_XML
+    assert mig.PARAM_PERSIST_XML == libvirt.VIR_MIGRATE_PARAM_PERSIST_XML
+    assert mig.PARAM_BANDWIDTH == libvirt.VIR_MIGRATE_PARAM_BANDWIDTH
+
+
+# ------------------------------------------------------------------------ the fake
+
+
+class FakeLibvirtError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def get_error_code(self) -> int:
+        return self.code
+
+
+class FakeDomain:
+    """A source domain: records the calls; ``fail`` makes the migration raise, after
+    which it runs where ``after`` says."""
+
+    def __init__(
+        self, *, active: bool = True, fail: str = "", after: str = "source", dest: Any = None
+    ) -> None:
+        self.active = active
+        self.fail = fail
+        self.after = after
+        self.dest = dest
+        self.calls: list[tuple[Any, ...]] = []
+
+    def name(self) -> str:
+        return "web1"
+
+    def isActive(self) -> int:
+        return int(self.active)
+
+    def isPersistent(self) -> int:
+        return 1
+
+    def state(self) -> list[int]:
+        return [1 if self.active else 5, 0]
+
+    def XMLDesc(self, flags: int = 0) -> str:
+        self.calls.append(("XMLDesc", flags))
+        return MIGRATABLE
+
+    def migrateSetMaxDowntime(self, downtime: int, flags: int = 0) -> int:
+        self.calls.append(("downtime", downtime))
+        return 0
+
+    def _moved(self) -> None:
+        if self.fail:
+            self.active = self.after == "source"
+            if self.dest is not None:
+                self.dest.active = self.after == "target"
+            raise FakeLibvirtError(self.fail, 9)
+        self.active = False
+        if self.dest is not None:
+            self.dest.active = True
+
+    def migrate3(self, dconn: Any, params: dict[str, Any], flags: int = 0) -> Any:
+        self.calls.append(("migrate3", dconn, params, flags))
+        self._moved()
+        return FakeTargetDomain(params["destination_xml"])
+
+    def migrateToURI3(self, dconnuri: str, params: dict[str, Any], flags: int = 0) -> int:
+        self.calls.append(("migrateToURI3", dconnuri, params, flags))
+        self._moved()
+        return 0
+
+
+class FakeTargetDomain:
+    def __init__(self, xml: str) -> None:
+        self.xml = xml
+        self.active = False
+
+    def isActive(self) -> int:
+        return int(self.active)
+
+    def XMLDesc(self, flags: int = 0) -> str:
+        return self.xml
+
+
+class FakeConnection:
+    def __init__(self, domain: FakeTargetDomain | None = None) -> None:
+        self.domain = domain
+
+    def lookupByName(self, name: str) -> Any:
+        if self.domain is None:
+            raise FakeLibvirtError(f"Domain not found: no domain with matching name '{name}'", 42)
+        return self.domain
+
+
+def _clock(*times: float) -> Any:
+    it = iter(times)
+    return lambda: next(it)
+
+
+def test_a_migration_through_a_connection_to_the_target() -> None:
+    dest = FakeConnection()
+    dom = FakeDomain()
+    result = mig.migrate(
+        dom,
+        _request(data_uri="unix:///run/nm/m/mig.sock", max_downtime_ms=100, bandwidth_mibps=32),
+        dest=dest,
+        error=FakeLibvirtError,
+        clock=_clock(10.0, 12.5),
+    )
+    assert result.duration_s == 2.5 and result.dest_uri == "qemu:///system"
+    assert [c[0] for c in dom.calls] == ["XMLDesc", "XMLDesc", "downtime", "migrate3"]
+    assert dom.calls[0][1] == mig.VIR_DOMAIN_XML_MIGRATABLE
+    assert dom.calls[1][1] == mig.VIR_DOMAIN_XML_MIGRATABLE | mig.VIR_DOMAIN_XML_INACTIVE
+    assert dom.calls[2] == ("downtime", 100)
+    _, dconn, params, flags = dom.calls[3]
+    assert dconn is dest
+    assert flags & mig.VIR_MIGRATE_LIVE and not flags & mig.VIR_MIGRATE_PEER2PEER
+    assert flags & mig.VIR_MIGRATE_PERSIST_DEST and flags & mig.VIR_MIGRATE_UNDEFINE_SOURCE
+    assert params["migrate_uri"] == "unix:///run/nm/m/mig.sock" and params["bandwidth"] == 32
+    assert params["destination_xml"] == mig.destination_xml(MIGRATABLE, _request())
+    assert 'state="down"' not in params["persistent_xml"]
+    # the target's live XML comes back: the taps libvirt made there
+    assert mig.taps(result.xml) == [
+        ("52:54:00:aa:00:01", "nv-lab-web-a"),
+        ("52:54:00:aa:00:02", "nv-lab-web-b"),
+    ]
+
+
+def test_a_peer_to_peer_migration_needs_no_connection_to_the_target() -> None:
+    dom = FakeDomain()
+    result = mig.migrate(
+        dom,
+        _request(peer2peer=True, dest_uri="qemu+ssh://hv2/system"),
+        dest=None,
+        error=FakeLibvirtError,
+        clock=_clock(1.0, 3.0),
+    )
+    assert result.duration_s == 2.0 and result.xml == ""
+    (_, uri, _params, flags) = dom.calls[-1]
+    assert uri == "qemu+ssh://hv2/system" and flags & mig.VIR_MIGRATE_PEER2PEER
+    assert "downtime" not in [c[0] for c in dom.calls]  # none asked: QEMU's own
+
+
+@pytest.mark.parametrize(
+    ("after", "peer2peer", "where"),
+    [
+        ("source", False, Where.SOURCE),
+        ("target", False, Where.TARGET),
+        ("neither", False, Where.NEITHER),
+        ("source", True, Where.SOURCE),
+        ("target", True, Where.UNKNOWN),
+    ],
+)
+def test_a_failed_migration_says_where_the_domain_is(
+    after: str, peer2peer: bool, where: Where
+) -> None:
+    target = FakeTargetDomain("<domain/>")
+    dest = FakeConnection(target)
+    dom = FakeDomain(fail="operation failed: migration out job: unexpectedly failed", after=after)
+    dom.dest = target
+    with pytest.raises(MigrationError) as err:
+        mig.migrate(
+            dom,
+            _request(peer2peer=peer2peer),
+            dest=None if peer2peer else dest,
+            error=FakeLibvirtError,
+            clock=_clock(0.0, 1.25),
+        )
+    assert err.value.where is where and err.value.code == 9
+    assert "failed after 1.25 s: operation failed: migration out job" in str(err.value)
+
+
+def test_a_target_that_does_not_know_the_domain_after_a_failure_means_neither() -> None:
+    dom = FakeDomain(fail="boom", after="neither")
+    with pytest.raises(MigrationError) as err:
+        mig.migrate(
+            dom, _request(), dest=FakeConnection(None), error=FakeLibvirtError, clock=_clock(0, 1)
+        )
+    assert err.value.where is Where.NEITHER and "running on neither host" in str(err.value)
+
+
+def test_nothing_is_called_for_a_domain_that_cannot_go() -> None:
+    # not running
+    dom = FakeDomain(active=False)
+    with pytest.raises(MigrationError, match="does not run") as err:
+        mig.migrate(dom, _request(), dest=FakeConnection(), error=FakeLibvirtError)
+    assert err.value.where is Where.SOURCE and dom.calls == []
+    # NICs that do not match
+    dom = FakeDomain()
+    with pytest.raises(MigrationError, match="has no place on the target") as err:
+        mig.migrate(dom, _request(nics=NICS[:1]), dest=FakeConnection(), error=FakeLibvirtError)
+    assert err.value.where is Where.SOURCE
+    assert "migrate3" not in [c[0] for c in dom.calls]
+    # no connection to the target and not peer-to-peer
+    with pytest.raises(MigrationError, match="no connection to qemu:///system"):
+        mig.migrate(FakeDomain(), _request(), dest=None, error=FakeLibvirtError)
+
+
+def test_requests_and_results_travel_as_json() -> None:
+    request = _request(data_uri="unix:///x", bandwidth_mibps=8, max_downtime_ms=50)
+    assert MigrationRequest.from_json(request.as_json()) == request
+    result = mig.MigrationResult("web1", "qemu:///system", 2.4, "<domain/>")
+    assert mig.MigrationResult.from_json(result.as_json()) == result
+
+
+def test_a_domain_sharing_a_host_directory_over_9p_cannot_migrate() -> None:
+    xml = MIGRATABLE.replace(
+        "<devices>",
+        "<devices><filesystem type='mount' accessmode='passthrough'>"
+        "<source dir='/'/><target dir='hostroot'/><readonly/></filesystem>",
+    )
+    (why,) = mig.unmigratable(xml)
+    assert "virtio-9p (mount tag 'hostroot')" in why
+    assert mig.unmigratable(MIGRATABLE) == []
+
+
+# ------------------------------------------------------------------------ the keeper
+
+
+@pytest.fixture
+def keeper(tmp_path: Path) -> Iterator[KeeperClient]:
+    pytest.importorskip(
+        "libvirt", reason="libvirt-python is not installed (scripts/install --libvirt)"
+    )
+    directory = tmp_path / f"k{uuid.uuid4().hex[:6]}"
+    client = ensure_keeper("test:///default", directory, peers=["test:///default"])
+    pid = running_keeper(directory)
+    assert pid is not None
+    try:
+        yield client
+    finally:
+        client.quit()
+        if running_keeper(directory) is not None:  # pragma: no cover - quit failed
+            os.kill(pid, 15)
+
+
+def test_the_keeper_migrates_through_the_peer_it_opened_first_and_says_where_on_failure(
+    keeper: KeeperClient,
+) -> None:
+    """The test driver's ``test`` domain runs and has one NIC; the test driver has no
+    migration, so the keeper's answer is a MigrationError: still on the source."""
+    assert keeper.hello()["peers"] == ["test:///default"]
+    domain = keeper.domain("test")
+    assert domain is not None and domain.active
+    nics = tuple(
+        TargetNic(i.mac, f"nmt{n}") for n, i in enumerate(read_domain(domain.xml).interfaces)
+    )
+    request = MigrationRequest("test", "test:///default", nics)
+    with pytest.raises(MigrationError) as err:
+        keeper.migrate(request)
+    assert err.value.where is Where.SOURCE
+    assert "not supported" in err.value.reason, err.value.reason
+    # peer-to-peer: the source's libvirt would open the target itself
+    with pytest.raises(MigrationError) as err:
+        keeper.migrate(MigrationRequest("test", "test:///default", nics, peer2peer=True))
+    assert err.value.where is Where.SOURCE
+    # a domain with other NICs than asked: refused before any call
+    with pytest.raises(MigrationError, match="has no place on the target"):
+        keeper.migrate(MigrationRequest("test", "test:///default", ()))
+    assert keeper.domain("test").active  # type: ignore[union-attr]
