@@ -35,3 +35,56 @@ def guest_template(progress: image.Progress | None = None) -> DomainTemplate:
         shares=(Share("/", "hostroot"),),
         tb_cache_mib=TB_CACHE_MIB,
     )
+
+
+#: the init of a guest that needs nothing of the host while it runs, so that QEMU can
+#: migrate it: QEMU refuses to migrate a guest that has a host directory mounted over
+#: virtio-9p (what :func:`guest_template`'s guest runs from, measured here), so this one
+#: mounts none and runs no guest agent: its NICs (``nm.addr=MAC=CIDR``) are addressed from
+#: the kernel's command line, then it idles, answering ping
+MIGRATABLE_INIT = r"""#!/bin/sh
+# netmanager migratable guest init: modules, NICs addressed from the command line, idle.
+export PATH=/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+V=$(cat /modules.version)
+while read -r m; do
+    insmod "/lib/modules/$V/$m" 2>/dev/null || echo "nm-init: insmod $m failed" > /dev/console
+done < /modules.nm
+set -- $(cat /proc/cmdline)
+ip link set lo up
+for arg; do
+    case "$arg" in nm.addr=*=*)
+        spec="${arg#nm.addr=}"; mac="${spec%=*}"
+        for dev in /sys/class/net/*; do
+            [ "$(cat "$dev/address")" = "$mac" ] || continue
+            ip link set dev "$(basename "$dev")" up
+            ip addr add "${spec##*=}" dev "$(basename "$dev")" \
+                || echo "nm-init: cannot add $spec" > /dev/console
+        done ;;
+    esac
+done
+echo "nm-init: up" > /dev/console
+while :; do sleep 3600; done
+"""
+
+
+def migratable_template(
+    addresses: dict[str, str] | None = None, progress: image.Progress | None = None
+) -> DomainTemplate:
+    """A template of netmanager's guest kernel whose guest QEMU can live-migrate: no host
+    share, no guest agent, each NIC of ``addresses`` (MAC -> CIDR) addressed at boot."""
+    kern = image.kernel(cache_dir(), progress=progress)
+    initrd = image.initramfs(kern, cache_dir(), progress=progress, init=MIGRATABLE_INIT)
+    words = [
+        *BOOT_WORDS,
+        *(f"nm.addr={mac.lower()}={cidr}" for mac, cidr in (addresses or {}).items()),
+    ]
+    return DomainTemplate(
+        kernel=str(kern.vmlinux),
+        initrd=str(initrd),
+        cmdline=" ".join(words),
+        guest_agent=False,
+        tb_cache_mib=TB_CACHE_MIB,
+    )

@@ -6,10 +6,14 @@ connection and makes the call; what it sends is decided here, apart from the cal
 - :func:`destination_xml`: the domain as the target defines it (``VIR_MIGRATE_PARAM_DEST_XML``
   and, made persistent there, ``VIR_MIGRATE_PARAM_PERSIST_XML``): each NIC, found by its
   MAC, becomes an ``ethernet`` NIC (a tap the caller wires itself) or a ``bridge`` NIC,
-  with the tap name netmanager gives it on the target; its link arrives down where asked
-  (so that no frame leaves or reaches the guest before the caller has wired the tap: on
-  a real host the taps appear in the namespace of the target's libvirt daemon, the host's
-  root namespace); a console logged to a file logs where the target is told;
+  with the tap name netmanager gives it on the target; a console logged to a file logs
+  where the target is told.  The target's libvirt creates the taps in its own network
+  namespace (a real host's root namespace) when the migration starts, and the guest
+  sends through them as soon as it runs there: a ``<link state='down'/>`` in this XML
+  does not hold (QEMU takes the NIC's link from the migration stream; measured here,
+  frames of the guest reached the root namespace), so a caller that must keep the guest's
+  traffic out of that namespace moves each tap out as soon as it appears, before the
+  switch-over (tests/hypervisor/test_libvirt_migration.py);
 - :func:`call_arguments`: the flags (``VIR_MIGRATE_LIVE``, ``VIR_MIGRATE_PEER2PEER`` where
   asked, ``VIR_MIGRATE_PERSIST_DEST`` with ``VIR_MIGRATE_UNDEFINE_SOURCE``) and the typed
   parameters (the XMLs, the migration stream's URI, its bandwidth);
@@ -103,8 +107,7 @@ class MigrationRequest:
     ``peer2peer``: the source's libvirt opens the target itself (``dest_uri`` as its
     daemon reaches it, with libvirt's own authentication); ``bandwidth_mibps`` and
     ``max_downtime_ms``: QEMU's stream rate and allowed pause (0: QEMU's defaults);
-    ``link_down``: the NICs arrive with their link down; ``persist``: defined on the
-    target, undefined on the source; ``console_log``: where a console logged to a file
+    ``persist``: defined on the target, undefined on the source; ``console_log``: where a console logged to a file
     logs on the target (empty: as on the source).
     """
 
@@ -115,7 +118,6 @@ class MigrationRequest:
     peer2peer: bool = False
     bandwidth_mibps: int = 0
     max_downtime_ms: int = 0
-    link_down: bool = True
     persist: bool = True
     console_log: str = ""
 
@@ -128,7 +130,6 @@ class MigrationRequest:
             "peer2peer": self.peer2peer,
             "bandwidth_mibps": self.bandwidth_mibps,
             "max_downtime_ms": self.max_downtime_ms,
-            "link_down": self.link_down,
             "persist": self.persist,
             "console_log": self.console_log,
         }
@@ -143,7 +144,6 @@ class MigrationRequest:
             peer2peer=bool(d.get("peer2peer", False)),
             bandwidth_mibps=int(d.get("bandwidth_mibps", 0)),
             max_downtime_ms=int(d.get("max_downtime_ms", 0)),
-            link_down=bool(d.get("link_down", True)),
             persist=bool(d.get("persist", True)),
             console_log=str(d.get("console_log", "")),
         )
@@ -187,11 +187,12 @@ def _parse(xml: str) -> etree._Element:
         raise ValueError(f"unreadable domain XML: {exc}") from exc
 
 
-def destination_xml(xml: str, request: MigrationRequest, *, live: bool = True) -> str:
+def destination_xml(xml: str, request: MigrationRequest) -> str:
     """``xml`` (the domain's migratable XML, ``VIR_DOMAIN_XML_MIGRATABLE``) as the target
     defines it: each NIC of ``request.nics`` (by MAC) an ``ethernet`` or ``bridge`` NIC
-    with its tap's name, with its link down if ``live`` and asked; what identifies the
-    device to the guest (MAC, model, PCI address, alias) kept.  Raises ValueError when
+    with its tap's name; what identifies the device to the guest (MAC, model, PCI
+    address, alias) kept, a ``<link state>`` taken away (the target's libvirt sets a link's
+    state afterwards where it must be down).  Raises ValueError when
     the domain's NICs and ``request.nics`` do not match one to one."""
     root = _parse(xml)
     wanted = {n.mac.lower(): n for n in request.nics}
@@ -207,7 +208,7 @@ def destination_xml(xml: str, request: MigrationRequest, *, live: bool = True) -
                 f"domain '{request.domain}': NIC {mac or '(no MAC)'} has no place on the target"
             )
         seen.add(mac)
-        _retarget(iface, nic, link_down=live and request.link_down)
+        _retarget(iface, nic)
     missing = sorted(set(wanted) - seen)
     if missing:
         raise ValueError(f"domain '{request.domain}' has no NIC with MAC {', '.join(missing)}")
@@ -220,7 +221,7 @@ def destination_xml(xml: str, request: MigrationRequest, *, live: bool = True) -
     return etree.tostring(root, encoding="unicode")
 
 
-def _retarget(iface: etree._Element, nic: TargetNic, *, link_down: bool) -> None:
+def _retarget(iface: etree._Element, nic: TargetNic) -> None:
     iface.set("type", "bridge" if nic.bridge else "ethernet")
     for tag in ("source", "virtualport", "actual", "target", "link"):
         for old in iface.findall(tag):
@@ -235,8 +236,6 @@ def _retarget(iface: etree._Element, nic: TargetNic, *, link_down: bool) -> None
     target = etree.Element("target")
     target.set("dev", nic.tap)
     iface.insert(at, target)
-    if link_down:
-        etree.SubElement(iface, "link").set("state", "down")
 
 
 def call_arguments(
@@ -314,7 +313,7 @@ def migrate(
         ) from exc
     try:
         dest_xml = destination_xml(xml, request)
-        persist_xml = destination_xml(inactive, request, live=False) if request.persist else ""
+        persist_xml = destination_xml(inactive, request) if request.persist else ""
     except ValueError as exc:
         raise MigrationError(str(exc), Where.SOURCE) from exc
     if not request.peer2peer and dest is None:

@@ -73,24 +73,22 @@ def _interfaces(xml: str) -> list[etree._Element]:
     return list(etree.fromstring(xml.encode()).iterfind("devices/interface"))
 
 
-def test_the_target_xml_gives_each_nic_its_tap_its_kind_and_a_link_down() -> None:
+def test_the_target_xml_gives_each_nic_its_tap_and_its_kind() -> None:
     xml = mig.destination_xml(MIGRATABLE, _request(console_log="/var/log/nm/web1.console"))
     first, second = _interfaces(xml)
-    # an ethernet NIC: a tap of that name that the caller wires, its link down until then
+    # an ethernet NIC: a tap of that name that the caller wires
     assert first.get("type") == "ethernet" and first.find("source") is None
     assert first.find("target").get("dev") == "nv-lab-web-a"  # type: ignore[union-attr]
-    assert first.find("link").get("state") == "down"  # type: ignore[union-attr]
     # what identifies the device to the guest stays: MAC, model, alias, PCI address
     assert first.find("mac").get("address") == "52:54:00:AA:00:01"  # type: ignore[union-attr]
     assert first.find("model").get("type") == "virtio"  # type: ignore[union-attr]
     assert first.find("alias").get("name") == "net0"  # type: ignore[union-attr]
     assert first.find("address").get("slot") == "0x03"  # type: ignore[union-attr]
-    # a bridge NIC: onto the target's bridge; one <link> only; its bandwidth kept
+    # a bridge NIC: onto the target's bridge; its <link state> gone, its bandwidth kept
     assert second.get("type") == "bridge"
     assert second.find("source").get("bridge") == "nb-lab-b"  # type: ignore[union-attr]
     assert second.find("target").get("dev") == "nv-lab-web-b"  # type: ignore[union-attr]
-    assert [e.get("state") for e in second.findall("link")] == ["down"]
-    assert second.find("bandwidth") is not None
+    assert second.find("link") is None and second.find("bandwidth") is not None
     info = read_domain(xml)
     assert info.owner == ("lab", "web")  # the marker travels with the domain
     assert [(i.mac, i.type, i.source, i.target) for i in info.interfaces] == [
@@ -101,15 +99,8 @@ def test_the_target_xml_gives_each_nic_its_tap_its_kind_and_a_link_down() -> Non
     assert {s.get("path") for s in root.iterfind("devices/*/source[@path]")} == {
         "/var/log/nm/web1.console"
     }
-
-
-def test_the_persistent_target_xml_has_no_link_down_and_links_can_arrive_up() -> None:
-    persistent = mig.destination_xml(MIGRATABLE, _request(), live=False)
-    assert all(i.find("link") is None for i in _interfaces(persistent))
-    up = mig.destination_xml(MIGRATABLE, _request(link_down=False))
-    assert all(i.find("link") is None for i in _interfaces(up))
     # no console_log: the console's path as it was
-    assert "/run/netmanager/a/libvirt/web1.console" in up
+    assert "/run/netmanager/a/libvirt/web1.console" in mig.destination_xml(MIGRATABLE, _request())
 
 
 @pytest.mark.parametrize(
