@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,15 +77,34 @@ def _keeper(host: str) -> KeeperClient:
 
 
 def _qemu_pids() -> set[int]:
+    """The QEMU processes of this machine that are not zombies."""
     out = set()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if (proc / "comm").read_text().strip() == "qemu-system-x86":
+                qemu = (proc / "comm").read_text().strip() == "qemu-system-x86"
+                if qemu and (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                     out.add(int(proc.name))
-            except OSError:
+            except (OSError, IndexError):
                 continue
     return out
+
+
+def _qemu_gone(before: set[int], timeout_s: float = 15.0) -> str:
+    """ "" once no QEMU but those of ``before`` runs (a killed domain's QEMU takes a moment
+    to exit), else the guests' names of those left."""
+    deadline = time.monotonic() + timeout_s
+    while (left := _qemu_pids() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    names = []
+    for pid in sorted(left):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        named = [a.decode(errors="replace") for a in argv if a.startswith(b"guest=")]
+        names.append(f"{pid} ({', '.join(named) or 'unnamed'})")
+    return ", ".join(names)
 
 
 @pytest.fixture
@@ -102,7 +122,8 @@ def libvirt_lab(prefix: str, capsys: pytest.CaptureFixture[str]) -> Iterator[str
         capsys.readouterr()
         for host in ("kvm1", "kvm2"):
             agent_procs.stop_libvirt(agent_procs.agents_dir() / host)
-        assert _qemu_pids() <= qemu_before, "a domain's QEMU outlived destroy"
+        left = _qemu_gone(qemu_before)
+        assert not left, f"a domain's QEMU outlived destroy: {left}"
         assert sorted(kernelstate.snapshot(prefix)["root_links"]) == roots_before
 
 
@@ -379,7 +400,6 @@ def test_a_domain_without_guest_agent_is_told_what_to_carry_and_checked_by_arp(
     set their guests' addresses; apply says what each guest must carry, and the host's
     agent checks it by ARP out of the tap (status: answering or silent) — a guest that
     carries its address (set by its own boot) answers, one that does not stays silent."""
-    import time
 
     kvm1 = host_namespace("kvm1")
     kernelstate.local(["ip", "link", "add", "br-user", "type", "bridge"], kvm1)
@@ -464,7 +484,8 @@ def test_cleanup_ends_keepers_and_domains_whose_agents_died(
         assert code == 0, err
         assert "stop the libvirt domains of host kvm1" in out
         assert all(running_keeper(d) is None for d in keeper_dirs)
-        assert _qemu_pids() <= qemu_before
+        left = _qemu_gone(qemu_before)
+        assert not left, f"a domain's QEMU outlived cleanup: {left}"
         assert kernelstate.namespaces(prefix) == []
         roots = [agent_procs.embed_root(agent_procs.agents_dir() / h) for h in ("kvm1", "kvm2")]
         assert not any(r.exists() for r in roots)
@@ -519,7 +540,6 @@ def test_a_real_libvirt_host_s_agent_is_reached_not_started_beside_an_emulated_h
     real.xml says, beside an emulated host in the same real.xml; plan, apply, status and
     destroy go through it; netmanager never starts or stops it."""
     import signal
-    import time
 
     from netmanager.hypervisor.keeper import stop_keeper
 
