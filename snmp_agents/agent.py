@@ -270,7 +270,8 @@ def make_backend(args: argparse.Namespace, state_dir: Path) -> HostBackend:
         # a libvirt host: its VMs are the domains of that hypervisor (a keeper process,
         # in the dom0, holds the connection)
         uri = getattr(args, "libvirt_uri", None)
-        hypervisor = DomainHost(uri, dom0, state_dir) if uri else None
+        peers = tuple(getattr(args, "libvirt_peers", None) or ())
+        hypervisor = DomainHost(uri, dom0, state_dir, peers) if uri else None
         # the engine itself is created by the first call, in the backend's worker thread
         return KernelBackend(dom0, state_dir, hypervisor=hypervisor)
     raise StartupError(f"unknown backend '{args.backend}'")  # pragma: no cover - argparse checks
@@ -531,6 +532,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="URI",
         help="the libvirt URI of the hypervisor this host's VMs run on (e.g. qemu:///system)",
+    )
+    p.add_argument(
+        "--libvirt-peer",
+        dest="libvirt_peers",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="a libvirt URI this host's domains may be live-migrated to, opened by its keeper "
+        "before --libvirt (an embedded driver's process can open no other URI after it); "
+        "repeatable",
     )
     p.add_argument(
         "--memory-fail",

@@ -213,9 +213,25 @@ def _command(real: Real, host: Host, dom0: str, agent_dir: Path, credentials: Pa
     if host.embedded_libvirt:
         # its VMs are domains of libvirt's embedded QEMU driver, in the host's namespace
         command += ["--libvirt", embed_uri(agent_dir)]
+        # its domains may be migrated live to the system daemon named in real.xml: the
+        # keeper must open it before the embedded driver (see migration_peers)
+        for peer in migration_peers(real):
+            command += ["--libvirt-peer", peer]
     for receiver in real.trap_receivers:
         command += ["--trap-receiver", f"{receiver.address}:{receiver.port}"]
     return command
+
+
+#: the one libvirt an emulated libvirt host's domain migrates to on one machine (libvirt
+#: 9.0: embedded -> system daemon; system -> embedded and embedded -> embedded fail)
+MIGRATION_TARGET_URI = "qemu:///system"
+
+
+def migration_peers(real: Real) -> list[str]:
+    """The libvirt URIs the keepers of emulated libvirt hosts open first, so that their
+    domains can be live-migrated there: the system daemon, where real.xml has a host on
+    it."""
+    return sorted({h.uri for h in real.hosts if h.uri == MIGRATION_TARGET_URI})
 
 
 def remote_agents(real: Real, hosts: Iterable[str]) -> dict[str, AgentInfo]:

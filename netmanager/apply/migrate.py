@@ -33,23 +33,43 @@ The record follows the VM (its placement, and a *move* that pins it there for ev
 mapping, until the files change its pin: :mod:`netmanager.mapping.moves`), so that
 ``plan`` afterwards shows no change and ``status`` shows the new host.  What the target
 lacks (CPUs, memory, a VM slot, a feature) is refused before any change, as apply refuses
-it.  VMs on guest hosts (QEMU guests) cannot move between guest kernels (E782); libvirt
-domains are not migrated yet (E783).
+it.  VMs on guest hosts (QEMU guests) cannot move between guest kernels (E782).
+
+A libvirt domain netmanager defined moves for real, by libvirt's live migration
+(:mod:`netmanager.hypervisor.migration`), from a libvirt host emulated here
+(``qemu:///embed``) to a host on this machine's system libvirt daemon (``qemu:///system``,
+a "real" host whose agent builds its dom0 in a namespace) — the one direction libvirt 9.0
+migrates on one machine; every other pair is E783, with the reason (:func:`libvirt_pair`).
+The steps are the same, the switch-over is libvirt's: after **prepare**, the source
+host's keeper migrates the domain (``virDomainMigrate3``, ``VIR_MIGRATE_LIVE``, the NICs
+rewritten for the target with the taps the target's configuration names, the stream over
+a unix socket); as soon as the domain is on the target (paused, incoming), one
+transaction on the target takes its taps in from the namespace the daemon made them in
+(an :class:`~netmanager.host.protocol.Adoption` from ``.``, the root namespace) and wires
+them — before the switch-over, so that none of the guest's frames enters the root
+namespace; then **follow** (the source, whose libvirt undefined the domain, cleaned).
+No pre-copy is emulated: ``--migration-bandwidth`` and ``--max-downtime`` are the real
+migration's (``VIR_MIGRATE_PARAM_BANDWIDTH``, ``virDomainMigrateSetMaxDowntime``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import pwd
 import secrets
+import shutil
 import subprocess
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netmanager import programs
 from netmanager.agentctl import processes as agent_procs
+from netmanager.agentctl.processes import MIGRATION_TARGET_URI
 from netmanager.apply.commit import Progress, quiet, run, transaction
 from netmanager.apply.prepare import Deployment, prepare
 from netmanager.apply.records import Record, applied_record, records, save_record
@@ -71,10 +91,14 @@ from netmanager.compile.precopy import plan as plan_precopy
 from netmanager.errors import ApplyFailed, ExitCode, Loc, NetmanagerError, single
 from netmanager.host.kernelhost import StepFaults
 from netmanager.host.protocol import Adoption
-from netmanager.inputs.model import HypervisorKind, Model
+from netmanager.hypervisor.spec import DomainSpec
+from netmanager.inputs.model import Host, HypervisorKind, Model
 from netmanager.mapping import Occupied
 from netmanager.mapping.moves import Move, file_pin
 from netmanager.statedir import apply_lock
+
+if TYPE_CHECKING:
+    from netmanager.hypervisor.migration import MigrationRequest
 
 
 class MigrateFailed(NetmanagerError):
@@ -123,6 +147,8 @@ class MigrateOutcome:
     changes: dict[str, int] = field(default_factory=dict)
     #: the pre-copy model's plan, as emulated (None: not emulated)
     precopy: PrecopyPlan | None = None
+    #: a libvirt domain's live migration: libvirt's call, in seconds (None: a namespace)
+    libvirt_s: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         plan = self.precopy
@@ -136,6 +162,7 @@ class MigrateOutcome:
             "seconds": round(self.seconds, 4),
             "transport": self.transport,
             "changes": dict(sorted(self.changes.items())),
+            "libvirt_s": None if self.libvirt_s is None else round(self.libvirt_s, 4),
             "precopy": None
             if plan is None
             else {
@@ -218,14 +245,73 @@ def _refuse(record: Record, model: Model, vm: str, to: str) -> str:
                 'migrate between hosts emulated here (hypervisor="netns")',
                 loc=host.loc,
             )
-        if host.hypervisor is HypervisorKind.LIBVIRT:
-            raise _problem(
-                "E783",
-                f"host '{name}' is a libvirt host: migrating libvirt domains is not supported yet",
-                'migrate between hosts emulated here (hypervisor="netns")',
-                loc=host.loc,
-            )
+    hosts = (real.host_by_name[source], real.host_by_name[to])
+    if any(h.hypervisor is HypervisorKind.LIBVIRT for h in hosts):
+        config = record.hosts.get(source)
+        spec = next((v.domain for v in config.vms if v.vm == vm), None) if config else None
+        why = libvirt_pair(*hosts, spec)
+        if why is not None:
+            message, hint, at = why
+            raise _problem("E783", f"VM '{vm}' cannot move to host '{to}': {message}", hint, loc=at)
     return source
+
+
+def libvirt_pair(
+    source: Host, target: Host, spec: DomainSpec | None
+) -> tuple[str, str, Loc | None] | None:
+    """Why a VM (a libvirt domain of ``spec`` where it is one) cannot move from host
+    ``source`` to ``target`` when either is a libvirt host — (message, hint, where) —,
+    or None: a domain netmanager defined, QEMU can migrate (no virtio-9p share), from a
+    libvirt host emulated here to the system libvirt daemon of this machine."""
+    here = (
+        'migrate it from a libvirt host emulated here (hypervisor="qemu:///embed") to a host '
+        'on the system daemon (hypervisor="qemu:///system")'
+    )
+    libvirt = HypervisorKind.LIBVIRT
+    if (source.hypervisor is libvirt) != (target.hypervisor is libvirt):
+        kinds = {
+            h.name: "libvirt" if h.hypervisor is libvirt else h.hypervisor.value
+            for h in (source, target)
+        }
+        return (
+            f"host '{source.name}' is a {kinds[source.name]} host and host '{target.name}' a "
+            f"{kinds[target.name]} host: a libvirt domain and a namespace cannot become each other",
+            "migrate between two hosts of one kind",
+            target.loc,
+        )
+    if spec is None or not spec.defined:
+        return (
+            f"domain '{spec.name if spec else '?'}' is the user's (attached): netmanager "
+            "live-migrates only the domains it defines (<template>)",
+            "give the VM a <template>, or move the domain with libvirt yourself",
+            None,
+        )
+    if target.uri != MIGRATION_TARGET_URI:
+        what = (
+            "libvirt 9.0 cannot migrate into an embedded driver ('Domain autodestroy not "
+            "supported for embedded drivers yet')"
+            if target.embedded_libvirt
+            else f"only {MIGRATION_TARGET_URI} is migrated to, not {target.uri}"
+        )
+        return (f"host '{target.name}': {what}", here, target.loc)
+    if not source.embedded_libvirt:
+        return (
+            f"host '{source.name}' is a real libvirt host ({source.uri}): migrating from it is "
+            "not supported yet (its agent would have to make libvirt's call)",
+            here,
+            source.loc,
+        )
+    template = spec.template
+    if template is not None and template.shares:
+        return (
+            f"its template shares a host directory over virtio-9p (mount tag "
+            f"'{template.shares[0].tag}'; netmanager's guest image, source=\"netmanager\", "
+            "runs from one): QEMU refuses to migrate a guest that has it mounted",
+            "a template without shares (kernel, initrd and cmdline of a guest that needs "
+            "nothing of the host, or a disk image)",
+            None,
+        )
+    return None
 
 
 def migrate(
@@ -271,6 +357,15 @@ def migrate(
         after = replace(after, moves=kept)
         infra = after.infrastructure
         hosts = sorted(set(record.hosts) | set(after.configs))
+        if model.real.host_by_name[to].hypervisor is HypervisorKind.LIBVIRT:
+            transports = _transports(record, after, hosts, None)
+            try:
+                return _run_libvirt(
+                    record, after, transports, vm, source, to, start, progress, precopy
+                )
+            finally:
+                for transport in transports.values():
+                    transport.close()
         here = dom0s(infra, hosts)
         if source not in here or to not in here:
             raise _problem(
@@ -297,6 +392,7 @@ def _transports(
         return _local_transports(infra, hosts, faults)
     real = after.model.real
     infos = agent_procs.ensure_agents(real, dom0s(infra, hosts))
+    infos |= agent_procs.remote_agents(real, hosts)
     return _agent_transports(real, infos, "migrate")
 
 
@@ -315,34 +411,10 @@ def _run(
     topology = record.topology
     applied = records()
     changes: dict[str, int] = {}
-    # 1. every host ready for the VM on either side: the target without the VM yet,
-    # the others as they were; each with the forwarding of both sides
-    prepared = {
-        h: transit(
-            after.configs[h].without_vm(vm) if h == to else record.hosts[h],
-            record.hosts.get(h) if h == to else after.configs.get(h),
-        )
-        for h in transports
-        if h == to or h in record.hosts
-    }
-    progress("prepare")
-    try:
-        result = run(
-            transaction(
-                topology,
-                {h: transports[h] for h in prepared},
-                host_candidates({**after.configs, **prepared}, topology, applied, sorted(prepared)),
-                progress=progress,
-            )
-        )
-    except ApplyFailed as exc:
-        raise _problem(
-            "E785",
-            f"the hosts could not be made ready for VM '{vm}': {exc.diagnostics[0].message}",
-            f"VM '{vm}' runs on '{source}' with its network as before: every host was rolled back",
-            MigrateFailed,
-        ) from exc
-    changes["prepare"] = sum(result.changes.values())
+    # 1. every host ready for the VM on either side
+    ready = _prepare(record, after, transports, vm, source, to, applied, progress)
+    prepared = ready.configs
+    changes["prepare"] = ready.changes
     prepared_s = time.perf_counter() - start
     stream = _Stream(after, source, to) if plan is not None else None
     if stream is not None and plan is not None:
@@ -476,6 +548,288 @@ def _run(
         changes,
         plan,
     )
+
+
+#: how long the manager waits for a migrating domain to run (paused, incoming) on the
+#: target's libvirt before the target takes its taps in
+INCOMING_WAIT_S = 120.0
+#: the user QEMU runs as under Debian's system libvirt daemon: the migration stream's
+#: socket is made in a directory it may write
+QEMU_USER = "libvirt-qemu"
+
+
+def _run_libvirt(
+    record: Record,
+    after: Deployment,
+    transports: dict[str, HostTransport],
+    vm: str,
+    source: str,
+    to: str,
+    start: float,
+    progress: Progress,
+    precopy: Precopy | None,
+) -> MigrateOutcome:
+    """A libvirt domain moves by libvirt's live migration (see the module)."""
+    from netmanager.apply.runtime import carry, vm_changes
+    from netmanager.host.domainhost import KEEPER_DIR
+    from netmanager.hypervisor.keeper import KeeperClient, KeeperError
+    from netmanager.hypervisor.migration import MigrationError, Where
+
+    topology = record.topology
+    applied = records()
+    absent = sorted(h for h in {*record.hosts, to} if h not in transports)
+    if absent:
+        raise _problem(
+            "E785",
+            f"host '{absent[0]}' has no agent netmanager reaches",
+            f"nothing was changed; VM '{vm}' runs on '{source}'",
+            MigrateFailed,
+        )
+    changes: dict[str, int] = {}
+    prepared = _prepare(record, after, transports, vm, source, to, applied, progress)
+    changes["prepare"] = prepared.changes
+    prepared_s = time.perf_counter() - start
+    target_uri = after.model.real.host_by_name[to].uri or ""
+    sockets = _stream_directory()
+    request = _domain_request(record, after, vm, source, to, precopy, sockets)
+    carried = vm_changes(record, vm)
+    keeper = KeeperClient(agent_procs.agents_dir() / source / KEEPER_DIR)
+    progress("migrate")
+    adopt_failed = ""
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrate") as pool:
+            migrating = pool.submit(keeper.migrate, request)
+            # as soon as the domain runs on the target (paused, its taps made), the target
+            # takes the taps in and wires them, before the switch-over
+            if _incoming(target_uri, request.domain, migrating):
+                try:
+                    result = run(
+                        transaction(
+                            topology,
+                            {to: transports[to]},
+                            host_candidates(after.configs, topology, applied, [to]),
+                            progress=progress,
+                            adopt={to: Adoption(topology, vm, ".")},
+                        )
+                    )
+                    changes["wire"] = sum(result.changes.values())
+                except ApplyFailed as exc:
+                    adopt_failed = exc.diagnostics[0].message
+            try:
+                migrated = migrating.result()
+            except MigrationError as exc:
+                where = exc.where
+                why = exc.reason
+            except KeeperError as exc:
+                where, why = Where.UNKNOWN, str(exc)
+            else:
+                where, why = Where.TARGET, ""
+    finally:
+        keeper.close()
+        shutil.rmtree(sockets, ignore_errors=True)
+    if why and where is Where.SOURCE:
+        _restore(record, transports, prepared.configs, applied)
+        raise _problem(
+            "E785",
+            f"libvirt could not migrate VM '{vm}' to host '{to}': {why}",
+            f"VM '{vm}' runs on '{source}' with its network as before; the target was "
+            "returned to what it was",
+            MigrateFailed,
+        )
+    if why:
+        raise _problem(
+            "E785",
+            f"libvirt's migration of VM '{vm}' to host '{to}' failed: {why} (the domain "
+            f"is {where.text})",
+            f"see the domain on both hosts (virsh list); netmanager apply defines it on "
+            f"'{source}' again where it runs nowhere",
+            MigrateFailed,
+        )
+    if adopt_failed or "wire" not in changes:
+        _save(record, after, record.hosts[source].without_vm(vm), source)
+        raise _problem(
+            "E785",
+            f"VM '{vm}' runs on host '{to}' (libvirt migrated it in "
+            f"{migrated.duration_s:.2f} s), but the host could not take its taps in: "
+            f"{adopt_failed or 'the domain did not appear on the target in time'}",
+            "its taps are in the namespace of the target's libvirt daemon; netmanager "
+            "destroy and apply start it over",
+            MigrateFailed,
+        )
+    switched_s = time.perf_counter() - start
+    progress("follow")
+    others = sorted(h for h in transports if h != to)
+    try:
+        result = run(
+            transaction(
+                topology,
+                {h: transports[h] for h in others},
+                host_candidates(after.configs, topology, applied, others),
+                progress=progress,
+            )
+        )
+    except ApplyFailed as exc:
+        _save(record, after, record.hosts[source].without_vm(vm), source)
+        raise _problem(
+            "E785",
+            f"VM '{vm}' moved to host '{to}' with its network, but other hosts did not "
+            f"follow: {exc.diagnostics[0].message}",
+            "netmanager apply finishes it (forwarding towards the VM, what is left of it "
+            f"on '{source}')",
+            MigrateFailed,
+        ) from exc
+    changes["follow"] = sum(result.changes.values())
+    _save(record, after)
+    if carried:
+        progress("runtime changes")
+        try:
+            carry(records()[topology], to, carried)
+        except NetmanagerError as exc:
+            raise _problem(
+                "E785",
+                f"VM '{vm}' moved to host '{to}' with its network, but the runtime changes "
+                f"of its ports could not be made there: {exc.diagnostics[0].message}",
+                "its ports have virtual.xml's values: netmanager set makes them again",
+                MigrateFailed,
+            ) from exc
+    return MigrateOutcome(
+        topology,
+        vm,
+        source,
+        to,
+        prepared_s,
+        switched_s,
+        time.perf_counter() - start,
+        record.transport,
+        changes,
+        None,
+        migrated.duration_s,
+    )
+
+
+def _domain_request(
+    record: Record,
+    after: Deployment,
+    vm: str,
+    source: str,
+    to: str,
+    precopy: Precopy | None,
+    sockets: Path,
+) -> MigrationRequest:
+    """What the source's keeper asks of libvirt: each NIC (by the MAC netmanager defined
+    it with) an ethernet NIC whose tap the target's configuration names, the stream over
+    a unix socket (no address of any namespace), the rate and pause allowed."""
+    from netmanager.hypervisor.migration import MigrationRequest, TargetNic
+
+    config = record.hosts[source]
+    spec = next(v.domain for v in config.vms if v.vm == vm and v.domain is not None)
+    taps = {p.network: p.vif for p in after.configs[to].ports if p.vm == vm}
+    ports = sorted((p for p in config.ports if p.vm == vm), key=lambda p: p.index)
+    bandwidth = 0
+    downtime = 0
+    if precopy is not None:
+        if precopy.bandwidth_bps:
+            bandwidth = max(1, int(precopy.bandwidth_bps / 8 / 2**20))
+        downtime = round(precopy.max_downtime_s * 1000)
+    return MigrationRequest(
+        spec.name,
+        after.model.real.host_by_name[to].uri or "",
+        tuple(TargetNic(p.mac, taps[p.network]) for p in ports),
+        data_uri=f"unix://{sockets}/stream.sock",
+        bandwidth_mibps=bandwidth,
+        max_downtime_ms=downtime,
+    )
+
+
+def _stream_directory() -> Path:
+    """A directory of its own for the migration stream's socket, which the target's QEMU
+    (as the system daemon's user) creates."""
+    directory = Path("/run/netmanager") / f"migrate-{secrets.token_hex(4)}"
+    directory.mkdir(parents=True, mode=0o700)
+    try:
+        user = pwd.getpwnam(QEMU_USER)
+    except KeyError:
+        return directory
+    os.chown(directory, user.pw_uid, user.pw_gid)
+    return directory
+
+
+def _incoming(uri: str, name: str, migrating: Future[Any]) -> bool:
+    """Wait until domain ``name`` runs (paused, receiving the migration) on the libvirt
+    at ``uri`` — the manager reaches it with libvirt's own authentication, as for verify
+    —, or the migration ended; whether it runs there."""
+    import libvirt
+
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError:
+        migrating.exception()  # the migration ends first: the taps are then taken in
+        return True
+    try:
+        deadline = time.monotonic() + INCOMING_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                if conn.lookupByName(name).isActive():
+                    return True
+            except libvirt.libvirtError:
+                pass
+            if migrating.done():
+                return migrating.exception() is None
+            time.sleep(0.01)
+        return False
+    finally:
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    configs: dict[str, HostConfig]
+    changes: int
+
+
+def _prepare(
+    record: Record,
+    after: Deployment,
+    transports: dict[str, HostTransport],
+    vm: str,
+    source: str,
+    to: str,
+    applied: dict[str, Record],
+    progress: Progress,
+) -> _Prepared:
+    """Step 1: every host ready for the VM on either side — the target without the VM
+    yet, the others as they were; each with the forwarding of both sides.  E785 (every
+    host rolled back) when a host cannot."""
+    prepared = {
+        h: transit(
+            after.configs[h].without_vm(vm) if h == to else record.hosts[h],
+            record.hosts.get(h) if h == to else after.configs.get(h),
+        )
+        for h in transports
+        if h == to or h in record.hosts
+    }
+    progress("prepare")
+    try:
+        result = run(
+            transaction(
+                record.topology,
+                {h: transports[h] for h in prepared},
+                host_candidates(
+                    {**after.configs, **prepared}, record.topology, applied, sorted(prepared)
+                ),
+                progress=progress,
+            )
+        )
+    except ApplyFailed as exc:
+        raise _problem(
+            "E785",
+            f"the hosts could not be made ready for VM '{vm}': {exc.diagnostics[0].message}",
+            f"VM '{vm}' runs on '{source}' with its network as before: every host was rolled back",
+            MigrateFailed,
+        ) from exc
+    return _Prepared(prepared, sum(result.changes.values()))
 
 
 def _restore(

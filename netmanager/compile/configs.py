@@ -95,6 +95,7 @@ def domain_spec(vm: VM, ports: list[Port], netmanager_guest: DomainTemplate | No
                 netmanager_guest,
                 cmdline=" ".join([netmanager_guest.cmdline, *words]).strip(),
                 domain_type=DomainType(t.domain_type),
+                guest_agent=t.guest_agent,
             )
         else:
             template = DomainTemplate(
@@ -104,6 +105,7 @@ def domain_spec(vm: VM, ports: list[Port], netmanager_guest: DomainTemplate | No
                 image=t.image,
                 image_format=t.image_format,
                 domain_type=DomainType(t.domain_type),
+                guest_agent=t.guest_agent,
             )
     return DomainSpec(
         name=vm.domain_name,

@@ -96,9 +96,11 @@ def guest_networks(config: HostConfig) -> list[dom.GuestNetwork]:
 class DomainHost:
     """A libvirt host's hypervisor, as its kernel backend uses it."""
 
-    def __init__(self, uri: str, dom0: str, state_dir: Path) -> None:
+    def __init__(self, uri: str, dom0: str, state_dir: Path, peers: tuple[str, ...] = ()) -> None:
         self.uri = uri
         self.dom0 = dom0
+        #: the libvirts this host's domains may migrate to, opened by the keeper first
+        self.peers = peers
         self.directory = state_dir / KEEPER_DIR
         self.record = dom.Record(state_dir)
         self.kvm = dom.kvm_usable()
@@ -111,7 +113,9 @@ class DomainHost:
 
     def keeper(self) -> KeeperClient:
         if self._keeper is None:
-            self._keeper = ensure_keeper(self.uri, self.directory, netns=self.dom0)
+            self._keeper = ensure_keeper(
+                self.uri, self.directory, netns=self.dom0, peers=self.peers
+            )
         return self._keeper
 
     def close(self) -> None:

@@ -101,6 +101,9 @@ RENDERED_MAX = 16
 #: link poll asks), each waiting this long for its answer
 ARP_RECHECK_S = 10.0
 ARP_TIMEOUT_S = 0.5
+#: how long a commit adopting a live-migrated libvirt domain waits for its taps, which the
+#: target's libvirt makes when the incoming migration starts
+ADOPT_TAP_WAIT_S = 15.0
 _FAILURES = (
     ApplyError,
     KernelStateError,
@@ -788,16 +791,30 @@ class KernelBackend:
         the way forwards to its new port.  Returns the number of kernel changes."""
         ports, _spaces = self._adopted(adopt, target.configs.values())
         backend = self.engine().backend
+        domain = any(
+            v.vm == adopt.vm and v.domain is not None
+            for c in target.configs.values()
+            if c.topology == adopt.topology
+            for v in c.vms
+        )
+        # a libvirt domain's taps are made by the target's libvirt while the migration
+        # runs (in its daemon's namespace): waited for a while
+        deadline = time.monotonic() + (ADOPT_TAP_WAIT_S if domain else 0.0)
         for port in ports:
             check(f"take {port.vif} from {adopt.source}")
-            try:
-                backend.move_link(adopt.source, port.vif, self.dom0)
-            except OSError as exc:
-                if getattr(exc, "errno", None) != errno.ENODEV:
-                    raise
-                raise BackendError(
-                    f"VM '{adopt.vm}' has no port link {port.vif} in {adopt.source}"
-                ) from exc
+            while True:
+                try:
+                    backend.move_link(adopt.namespace, port.vif, self.dom0)
+                    break
+                except OSError as exc:
+                    if getattr(exc, "errno", None) != errno.ENODEV:
+                        raise
+                    if time.monotonic() < deadline:
+                        time.sleep(0.005)
+                        continue
+                    raise BackendError(
+                        f"VM '{adopt.vm}' has no port link {port.vif} in {adopt.source}"
+                    ) from exc
         if adopt.pause_ms:  # the modelled stop-and-copy: the VM's ports stay off
             time.sleep(adopt.pause_ms / 1000)
         keys = [(adopt.topology, adopt.vm, p.network) for p in ports]
@@ -809,7 +826,7 @@ class KernelBackend:
                 .changes
             )
         by_namespace: dict[str, list[str]] = {}
-        for port in ports:
+        for port in ports if not domain else ():  # QEMU announces a migrated domain itself
             by_namespace.setdefault(port.vm_namespace, []).append(port.ifname)
         for namespace, ifnames in by_namespace.items():
             try:
@@ -834,7 +851,7 @@ class KernelBackend:
             if link_key(dom0, vif) not in here:
                 continue  # never came, or went back already
             try:
-                backend.move_link(self.dom0, vif, adopt.source)
+                backend.move_link(self.dom0, vif, adopt.namespace)
             except OSError as exc:
                 raise UndoFailed(
                     f"{vif} of VM '{adopt.vm}' could not go back to {adopt.source}: {exc}"
@@ -948,19 +965,25 @@ class KernelBackend:
             raise BackendError(
                 f"cannot stage: the candidate has no VM '{adopt.vm}' of '{adopt.topology}'"
             )
-        if adopt.vm in config.domain_vms:
-            raise BackendError(f"cannot stage: VM '{adopt.vm}' is a libvirt domain")
+        domain = adopt.vm in config.domain_vms
+        if domain and (self.hypervisor is None or adopt.source != "."):
+            raise BackendError(
+                f"cannot stage: VM '{adopt.vm}' is a libvirt domain: its taps are taken in "
+                "from the root namespace (.), on a libvirt host"
+            )
         for c in host_configs_from_candidate(self.running_candidate, check=False):
             if c.topology == adopt.topology and adopt.vm in {v.vm for v in c.vms}:
                 raise BackendError(f"cannot stage: this host runs VM '{adopt.vm}' already")
         ports, _spaces = self._adopted(adopt, [config])
-        links = [(adopt.source, p.vif) for p in ports]
+        links = [(adopt.namespace, p.vif) for p in ports]
         try:
             seen = self.engine().backend.observe(Scope.of_links(adopt.topology, links))
         except _FAILURES as exc:
             raise BackendError(f"cannot stage: {adopt.source}: {exc}") from exc
+        # a live-migrated domain's taps are made by libvirt while it migrates: the commit
+        # waits for them
         missing = [vif for ns, vif in links if link_key(ns, vif) not in seen.by_key]
-        if missing:
+        if missing and not domain:
             raise BackendError(
                 f"cannot stage: VM '{adopt.vm}' has no port link {missing[0]} in "
                 f"{adopt.source} (the host it moves from)"

@@ -86,7 +86,9 @@ class UndoFailed(BackendError):
 class Adoption:
     """A VM that moves here from another host emulated on the same kernel, whose dom0 is
     namespace ``source``: a commit staged with it takes the host ends of the VM's ports
-    from there (see the module's ``stage(candidate, adopt=...)``)."""
+    from there (see the module's ``stage(candidate, adopt=...)``); for a libvirt domain
+    migrated live, its taps from the namespace the target's libvirt made them in
+    (``.``: the root namespace), as soon as they appear."""
 
     topology: str
     vm: str
@@ -94,6 +96,13 @@ class Adoption:
     #: how long the VM's ports stay off once here, before they are wired (a live
     #: migration's modelled stop-and-copy), in milliseconds
     pause_ms: int = 0
+
+    @property
+    def namespace(self) -> str:
+        """The source's namespace as the kernel backend names it: ``.`` is the root
+        namespace (a libvirt domain migrated to the system daemon of this machine: its
+        taps appear there)."""
+        return "" if self.source == "." else self.source
 
     def text(self) -> str:
         """As NETMANAGER-MIB's nmTxnAdopt carries it: ``TOPOLOGY VM NAMESPACE [PAUSE_MS]``."""

@@ -69,12 +69,16 @@ class Where(enum.StrEnum):
     NEITHER = "neither"  # running on neither side
     UNKNOWN = "unknown"  # the source does not run it and the target was not asked
 
+    @property
+    def text(self) -> str:
+        return _WHERE_TEXT[self]
+
 
 class MigrationError(KeeperError):
     """A migration that failed, and where its domain is (``where``)."""
 
     def __init__(self, message: str, where: Where, code: int = 0) -> None:
-        super().__init__(f"{message} (the domain is {_WHERE_TEXT[where]})", code)
+        super().__init__(f"{message} (the domain is {where.text})", code)
         self.reason = message
         self.where = where
 

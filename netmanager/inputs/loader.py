@@ -525,6 +525,7 @@ def _template(b: _Builder, element: etree._Element) -> VmTemplate:
         image=given["image"],
         image_format=b.text(element, "format", "qcow2") or "qcow2",
         domain_type=b.text(element, "type", "auto") or "auto",
+        guest_agent=b.boolean(element, "guest-agent", True),
         loc=b.loc(element),
     )
 

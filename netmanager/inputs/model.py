@@ -312,6 +312,7 @@ class VmTemplate:
     image: str = ""
     image_format: str = "qcow2"
     domain_type: str = "auto"  # auto, kvm or qemu
+    guest_agent: bool = True  # a channel for qemu-guest-agent
     loc: Loc = NOWHERE
 
 

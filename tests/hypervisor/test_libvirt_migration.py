@@ -201,9 +201,10 @@ def test_a_running_domain_moves_live_from_an_embedded_driver_to_the_system_daemo
         # the tap was created in the daemon's namespace (the root namespace) and left it
         # before the switch-over with not one frame through it there
         assert adopted.stats is not None and adopted.moved_s is not None
-        assert (adopted.stats["rx"]["packets"], adopted.stats["tx"]["packets"]) == (0, 0), (
-            adopted.stats
-        )
+        # nothing from the guest (rx); the root namespace's own kernel may have sent the
+        # new link's first IPv6 frame (an MLD report, measured: 90 bytes) in those ms
+        assert adopted.stats["rx"]["packets"] == 0, adopted.stats
+        assert adopted.stats["tx"]["packets"] <= 2, adopted.stats
         assert adopted.moved_s < result.duration_s
 
         # on the system daemon: running, persistent, netmanager's marker, the NIC an
@@ -235,6 +236,9 @@ def test_a_running_domain_moves_live_from_an_embedded_driver_to_the_system_daemo
         with capsys.disabled():
             print(
                 f"\nlibvirt live migration embedded -> {SYSTEM}: guest up in {boot_s:.1f} s; "
+                f"frames on the tap in the root namespace: from the guest "
+                f"{adopted.stats['rx']['packets']}, from the root namespace "
+                f"{adopted.stats['tx']['packets']}; "
                 f"migration {result.duration_s:.2f} s (its tap out of the root namespace "
                 f"and wired {adopted.moved_s:.3f} s into it); announced again {wired_s:.3f} s "
                 f"after; guest outage (longest gap between "
@@ -309,3 +313,240 @@ def _cleanup(
     if source is not None:
         source.close()
     stop_keeper(src_dir, destroy_domains=True)
+
+
+# ------------------------------------------------------------------------ netmanager migrate
+
+REAL_MIGRATE = """<?xml version="1.0" encoding="UTF-8"?>
+<real xmlns="urn:netmanager:real:1" version="1.0">
+  <snmp credentials="snmp.toml"/>
+  <site name="lab"><vni-range first="6300" last="6399"/></site>
+  <switch name="sw1" site="lab"/>
+  <host name="kvm1" site="lab" hypervisor="qemu:///embed" cpus="4" memory="2GB">
+    <interface name="eth0" address="192.0.2.51/24"/>
+  </host>
+  <host name="hv1" site="lab" hypervisor="qemu:///system" cpus="4" memory="2GB">
+    <interface name="eth0" address="192.0.2.52/24"/>
+    <agent address="127.0.0.1" port="{port}"/>
+  </host>
+  <link a="kvm1:eth0" b="sw1" capacity="1Gbit"/>
+  <link a="hv1:eth0" b="sw1" capacity="1Gbit"/>
+</real>
+"""
+VIRTUAL_MIGRATE = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="{topology}">
+  <network name="lan-m" cidr="10.34.0.0/24"><shaping bandwidth="10Mbit"/></network>
+  <vm name="mover" host="kvm1" memory="192MB" domain="{domain}">
+    <template kernel="{kernel}" initrd="{initrd}" cmdline="{cmdline}" type="qemu"
+              guest-agent="false"/>
+    <interface network="lan-m" ip="10.34.0.5" mac="{mac}"/>
+  </vm>
+</virtual>
+"""
+
+
+def _guest_address(capsys: pytest.CaptureFixture[str], real: Path, virtual: Path) -> str:
+    from netmanager.cli.main import main
+
+    code = main(["status", "--json", str(real), str(virtual)])
+    out, _ = capsys.readouterr()
+    if code != 0:
+        return f"status failed ({code})"
+    (vm,) = json.loads(out)["vms"]
+    return f"{vm['host']}:{(vm['interfaces'][0]['link'] or {}).get('guest_address')}"
+
+
+def test_netmanager_migrate_moves_a_domain_from_an_emulated_host_to_the_system_daemon(
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``netmanager migrate`` of a domain netmanager defined, from an emulated libvirt
+    host (kvm1, embedded driver) to a "real" one on the system daemon (hv1: its agent
+    started here as a service would be, its dom0 a namespace): the target prepared, the
+    domain migrated live by libvirt, its tap taken in from the root namespace and wired
+    by hv1's agent before the switch-over, kvm1 cleaned; the guest answers ARP on hv1
+    (its agent's probe), the record follows (status, plan), a second migration back is
+    E783 (libvirt cannot migrate into an embedded driver), destroy undefines it."""
+    import sys
+
+    import libvirt
+
+    from netmanager.agentctl import processes as agent_procs
+    from netmanager.cli.main import main
+    from netmanager.guests.domains import migratable_template
+    from netmanager.host.domainhost import KEEPER_DIR
+    from tests.conftest import EXAMPLES
+    from tests.hypervisor.test_libvirt_hosts import _free_udp_port
+
+    domain, mac = f"{prefix}d", "52:54:00:34:00:05"
+    template = migratable_template({mac: "10.34.0.5/24"})
+    dom0 = f"{prefix}r-hv1"
+    subprocess.run(["ip", "netns", "add", dom0], check=True)
+    _ip("link", "set", "lo", "up", netns=dom0)
+    port = _free_udp_port()
+    (tmp_path / "snmp.toml").write_bytes((EXAMPLES / "libvirt" / "snmp.toml").read_bytes())
+    (tmp_path / "snmp.toml").chmod(0o600)
+    real = tmp_path / "real.xml"
+    real.write_text(REAL_MIGRATE.format(port=port))
+    virtual = tmp_path / "virtual.xml"
+    virtual.write_text(
+        VIRTUAL_MIGRATE.format(
+            topology=f"mig-{prefix}",
+            domain=domain,
+            mac=mac,
+            kernel=template.kernel,
+            initrd=template.initrd,
+            cmdline=template.cmdline,
+        )
+    )
+    state = tmp_path / "hv1-agent"
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'listen = "127.0.0.1:{port}"\ncredentials = "snmp.toml"\nstate_dir = "{state}"\n'
+        f'libvirt_uri = "{SYSTEM}"\ndom0 = "{dom0}"\n'
+    )
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "snmp_agents.agent", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "agent.log").open("wb"),
+        start_new_session=True,
+    )
+    applied = False
+    try:
+        deadline = time.monotonic() + 60
+        while not (state / "agent.json").exists():
+            assert agent.poll() is None, (tmp_path / "agent.log").read_text()
+            assert time.monotonic() < deadline, "the host's agent did not listen"
+            time.sleep(0.1)
+        assert main(["apply", str(real), str(virtual)]) == 0, capsys.readouterr()
+        applied = True
+        capsys.readouterr()
+        # the guest is up on kvm1 (it carries its address: kvm1's agent's ARP probe)
+        deadline = time.monotonic() + 180
+        while _guest_address(capsys, real, virtual) != "kvm1:answering":
+            assert time.monotonic() < deadline, _guest_address(capsys, real, virtual)
+            time.sleep(1)
+
+        leaving = _LinksLeaving()
+        leaving.start()
+        time.sleep(0.2)
+        code = main(["migrate", str(real), str(virtual), "mover", "--to", "hv1", "--json"])
+        out, err = capsys.readouterr()
+        leaving.stop.set()
+        assert code == 0, err + (tmp_path / "agent.log").read_text()[-3000:]
+        outcome = json.loads(out)
+        assert (outcome["from"], outcome["to"]) == ("kvm1", "hv1")
+        assert outcome["libvirt_s"] > 0 and outcome["precopy"] is None
+        assert outcome["changes"]["wire"] > 0
+
+        # on the system daemon, running; on kvm1's embedded driver, gone
+        conn = libvirt.open(SYSTEM)
+        try:
+            moved = conn.lookupByName(domain)
+            assert moved.isActive() and moved.isPersistent()
+            info = read_domain(moved.XMLDesc(0))
+        finally:
+            conn.close()
+        assert info.owner == (f"mig-{prefix}", "mover")
+        (nic,) = info.interfaces
+        assert (nic.mac, nic.type) == (mac, "ethernet") and nic.target
+        source = KeeperClient(agent_procs.agents_dir() / "kvm1" / KEEPER_DIR)
+        try:
+            assert source.domain(domain) is None
+        finally:
+            source.close()
+        # its tap in hv1's dom0, marked, on the network's bridge, shaped; not in the root
+        # namespace, which it left with nothing from the guest through it (its counters
+        # when it left: taken in by hv1's agent before the switch-over)
+        left = leaving.stats.get(nic.target)
+        assert left is not None, f"{nic.target} was never seen leaving the root namespace"
+        assert left[0] == 0 and left[1] <= 2, left
+        tap = _link(nic.target, dom0)
+        assert tap is not None and _link(nic.target) is None
+        assert tap["ifalias"] == f"nm:mig-{prefix}:port:mover:lan-m"
+        assert str(tap["master"]).startswith("nb")
+        qdiscs = json.loads(
+            kernelstate.local(["tc", "-j", "qdisc", "show", "dev", nic.target], dom0)
+        )
+        assert "tbf" in {q["kind"] for q in qdiscs}
+        # the guest runs on and answers on hv1; the record followed
+        deadline = time.monotonic() + 60
+        while (where := _guest_address(capsys, real, virtual)) != "hv1:answering":
+            assert time.monotonic() < deadline, where
+            time.sleep(1)
+        assert main(["plan", str(real), str(virtual)]) == 0
+        out, _ = capsys.readouterr()
+        assert "0 change(s)" in out, out
+        # back is not possible here: libvirt 9.0 cannot migrate into an embedded driver
+        code = main(["migrate", str(real), str(virtual), "mover", "--to", "kvm1"])
+        _, err = capsys.readouterr()
+        assert code != 0 and "error[E783]" in err and "embedded driver" in err, err
+        with capsys.disabled():
+            print(
+                f"\nnetmanager migrate kvm1 (embedded) -> hv1 ({SYSTEM}): "
+                f"{outcome['seconds']:.2f} s in all, target prepared at "
+                f"{outcome['prepared_s']:.2f} s, libvirt's migration {outcome['libvirt_s']:.2f} s, "
+                f"switched at {outcome['switched_s']:.2f} s; frames on the tap in the root "
+                f"namespace: from the guest {left[0]}, from the root namespace {left[1]}"
+            )
+        # destroy: the domain undefined on the system daemon; hv1's agent runs on
+        assert main(["destroy", str(real), str(virtual)]) == 0, capsys.readouterr()
+        applied = False
+        conn = libvirt.open(SYSTEM)
+        try:
+            assert domain not in conn.listDefinedDomains()
+            assert domain not in [d.name() for d in conn.listAllDomains()]
+        finally:
+            conn.close()
+        assert agent.poll() is None
+    finally:
+        if applied:
+            main(["destroy", str(real), str(virtual)])
+            capsys.readouterr()
+        if agent.poll() is None:
+            os.kill(agent.pid, signal.SIGTERM)
+            agent.wait(timeout=30)
+        _undefine_everywhere(domain, state / KEEPER_DIR)
+        agent_procs.stop_libvirt(agent_procs.agents_dir() / "kvm1")
+
+
+class _LinksLeaving(threading.Thread):
+    """The links that leave the root namespace (RTM_DELLINK there: deleted or moved to
+    another namespace) while it runs, with their counters then: ``stats[name]`` is
+    (packets received from the device's other side, packets sent to it)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True, name="links-leaving")
+        self.stats: dict[str, tuple[int, int]] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            ipr.bind()
+            while not self.stop.is_set():
+                for msg in ipr.get():
+                    if msg.get("event") != "RTM_DELLINK":
+                        continue
+                    counters = msg.get_attr("IFLA_STATS64") or {}
+                    self.stats[str(msg.get_attr("IFLA_IFNAME"))] = (
+                        int(counters.get("rx_packets", 0)),
+                        int(counters.get("tx_packets", 0)),
+                    )
+
+
+def _undefine_everywhere(domain: str, system_keeper: Path) -> None:
+    """The test's domain gone from the system daemon (by name: the daemon's other domains
+    are left alone) and hv1's keeper ended without stopping any domain."""
+    import libvirt
+
+    conn = libvirt.open(SYSTEM)
+    try:
+        with contextlib.suppress(libvirt.libvirtError):
+            dom = conn.lookupByName(domain)
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+    finally:
+        conn.close()
+    stop_keeper(system_keeper, destroy_domains=False)

@@ -419,3 +419,52 @@ def test_the_keeper_migrates_through_the_peer_it_opened_first_and_says_where_on_
     with pytest.raises(MigrationError, match="has no place on the target"):
         keeper.migrate(MigrationRequest("test", "test:///default", ()))
     assert keeper.domain("test").active  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------------ which pairs
+
+
+def _host(name: str, uri: str | None) -> Any:
+    from netmanager.inputs.model import Host, HypervisorKind
+
+    kind = HypervisorKind.NETNS if uri is None else HypervisorKind.LIBVIRT
+    return Host(name, "lab", kind, uri)
+
+
+def _spec(*, shares: bool = False, defined: bool = True) -> Any:
+    from netmanager.hypervisor.spec import DomainSpec, DomainTemplate, Share
+
+    template = DomainTemplate(kernel="/k", shares=(Share("/", "hostroot"),) if shares else ())
+    return DomainSpec("web1", template if defined else None)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "spec", "says"),
+    [
+        ("embed", "system", {}, None),
+        ("embed", "embed", {}, "libvirt 9.0 cannot migrate into an embedded driver"),
+        ("system", "embed", {}, "libvirt 9.0 cannot migrate into an embedded driver"),
+        ("system", "system", {}, "host 'a' is a real libvirt host (qemu:///system)"),
+        ("embed", "ssh", {}, "only qemu:///system is migrated to, not qemu+ssh://hv2/system"),
+        ("embed", None, {}, "a libvirt host and host 'b' a netns host"),
+        (None, "system", {}, "host 'a' is a netns host"),
+        ("embed", "system", {"defined": False}, "is the user's (attached)"),
+        ("embed", "system", {"shares": True}, "virtio-9p (mount tag 'hostroot'"),
+    ],
+)
+def test_which_libvirt_pairs_migrate_here(
+    source: str | None, target: str | None, spec: dict[str, bool], says: str | None
+) -> None:
+    from netmanager.apply.migrate import libvirt_pair
+
+    uris = {
+        "embed": "qemu:///embed",
+        "system": "qemu:///system",
+        "ssh": "qemu+ssh://hv2/system",
+        None: None,
+    }
+    why = libvirt_pair(_host("a", uris[source]), _host("b", uris[target]), _spec(**spec))
+    if says is None:
+        assert why is None
+    else:
+        assert why is not None and says in why[0], why

@@ -188,6 +188,8 @@ def run_migrate(args: argparse.Namespace) -> int:
         f"{outcome.target} in {outcome.seconds:.2f}s (target prepared at "
         f"{outcome.prepared_s:.2f}s, its ports wired there at {outcome.switched_s:.2f}s)"
     )
+    if outcome.libvirt_s is not None:
+        print(f"libvirt migrated the domain live in {outcome.libvirt_s:.2f}s")
     plan = outcome.precopy
     if plan is not None:
         print(
