@@ -98,6 +98,9 @@ from netmanager.mapping.moves import Move, file_pin
 from netmanager.statedir import apply_lock
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from netmanager.apply.runtime import LinkChange, Spot
     from netmanager.hypervisor.migration import MigrationRequest
 
 
@@ -430,7 +433,7 @@ def _run(
                 MigrateFailed,
             ) from exc
     # the runtime changes of the VM's ports go with it
-    from netmanager.apply.runtime import carry, vm_changes
+    from netmanager.apply.runtime import vm_changes
 
     carried = vm_changes(record, vm)
     # 2. the switch-over: the source lets the VM go (nothing of the network changes
@@ -501,41 +504,7 @@ def _run(
             copying.join()
     switched_s = time.perf_counter() - start
     changes["wire"] = sum(result.changes.values())
-    progress("follow")
-    others = sorted(h for h in transports if h != to)
-    try:
-        result = run(
-            transaction(
-                topology,
-                {h: transports[h] for h in others},
-                host_candidates(after.configs, topology, applied, others),
-                progress=progress,
-            )
-        )
-    except ApplyFailed as exc:
-        _save(record, after, record.hosts[source].without_vm(vm), source)
-        raise _problem(
-            "E785",
-            f"VM '{vm}' moved to host '{to}' with its network, but other hosts did not "
-            f"follow: {exc.diagnostics[0].message}",
-            "netmanager apply finishes it (forwarding towards the VM, what is left of it "
-            f"on '{source}')",
-            MigrateFailed,
-        ) from exc
-    changes["follow"] = sum(result.changes.values())
-    _save(record, after)
-    if carried:
-        progress("runtime changes")
-        try:
-            carry(records()[topology], to, carried)
-        except NetmanagerError as exc:
-            raise _problem(
-                "E785",
-                f"VM '{vm}' moved to host '{to}' with its network, but the runtime changes "
-                f"of its ports could not be made there: {exc.diagnostics[0].message}",
-                "its ports have virtual.xml's values: netmanager set makes them again",
-                MigrateFailed,
-            ) from exc
+    _follow(record, after, transports, vm, source, to, applied, progress, carried, changes)
     return MigrateOutcome(
         topology,
         vm,
@@ -570,7 +539,7 @@ def _run_libvirt(
     precopy: Precopy | None,
 ) -> MigrateOutcome:
     """A libvirt domain moves by libvirt's live migration (see the module)."""
-    from netmanager.apply.runtime import carry, vm_changes
+    from netmanager.apply.runtime import vm_changes
     from netmanager.host.domainhost import KEEPER_DIR
     from netmanager.hypervisor.keeper import KeeperClient, KeeperError
     from netmanager.hypervisor.migration import MigrationError, Where
@@ -657,41 +626,7 @@ def _run_libvirt(
             MigrateFailed,
         )
     switched_s = time.perf_counter() - start
-    progress("follow")
-    others = sorted(h for h in transports if h != to)
-    try:
-        result = run(
-            transaction(
-                topology,
-                {h: transports[h] for h in others},
-                host_candidates(after.configs, topology, applied, others),
-                progress=progress,
-            )
-        )
-    except ApplyFailed as exc:
-        _save(record, after, record.hosts[source].without_vm(vm), source)
-        raise _problem(
-            "E785",
-            f"VM '{vm}' moved to host '{to}' with its network, but other hosts did not "
-            f"follow: {exc.diagnostics[0].message}",
-            "netmanager apply finishes it (forwarding towards the VM, what is left of it "
-            f"on '{source}')",
-            MigrateFailed,
-        ) from exc
-    changes["follow"] = sum(result.changes.values())
-    _save(record, after)
-    if carried:
-        progress("runtime changes")
-        try:
-            carry(records()[topology], to, carried)
-        except NetmanagerError as exc:
-            raise _problem(
-                "E785",
-                f"VM '{vm}' moved to host '{to}' with its network, but the runtime changes "
-                f"of its ports could not be made there: {exc.diagnostics[0].message}",
-                "its ports have virtual.xml's values: netmanager set makes them again",
-                MigrateFailed,
-            ) from exc
+    _follow(record, after, transports, vm, source, to, applied, progress, carried, changes)
     return MigrateOutcome(
         topology,
         vm,
@@ -830,6 +765,62 @@ def _prepare(
             MigrateFailed,
         ) from exc
     return _Prepared(prepared, sum(result.changes.values()))
+
+
+def _follow(
+    record: Record,
+    after: Deployment,
+    transports: dict[str, HostTransport],
+    vm: str,
+    source: str,
+    to: str,
+    applied: dict[str, Record],
+    progress: Progress,
+    carried: Mapping[Spot, LinkChange],
+    changes: dict[str, int],
+) -> None:
+    """After the switch-over: every other host to the new placement's configuration
+    (forwarding towards the VM, the source cleaned), the record saved with the VM on
+    ``to``, then its runtime changes made again there; E785 when a step fails (the VM
+    is the target's either way)."""
+    from netmanager.apply.runtime import carry
+
+    topology = record.topology
+    progress("follow")
+    others = sorted(h for h in transports if h != to)
+    try:
+        result = run(
+            transaction(
+                topology,
+                {h: transports[h] for h in others},
+                host_candidates(after.configs, topology, applied, others),
+                progress=progress,
+            )
+        )
+    except ApplyFailed as exc:
+        _save(record, after, record.hosts[source].without_vm(vm), source)
+        raise _problem(
+            "E785",
+            f"VM '{vm}' moved to host '{to}' with its network, but other hosts did not "
+            f"follow: {exc.diagnostics[0].message}",
+            "netmanager apply finishes it (forwarding towards the VM, what is left of it "
+            f"on '{source}')",
+            MigrateFailed,
+        ) from exc
+    changes["follow"] = sum(result.changes.values())
+    _save(record, after)
+    if carried:
+        progress("runtime changes")
+        try:
+            carry(records()[topology], to, carried)
+        except NetmanagerError as exc:
+            raise _problem(
+                "E785",
+                f"VM '{vm}' moved to host '{to}' with its network, but the runtime changes "
+                f"of its ports could not be made there: {exc.diagnostics[0].message}",
+                "its ports have virtual.xml's values: netmanager set makes them again",
+                MigrateFailed,
+            ) from exc
 
 
 def _restore(
