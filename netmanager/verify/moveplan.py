@@ -128,7 +128,9 @@ def run(directory: Path, delay_ms: int) -> int:
                 break
             began = time.monotonic()
             late_ms = (began - start - move.at_us / 1e6) * 1000
-            result, downtime, source = _one(real, virtual, move, directory / f"move-{number}")
+            result, downtime, source = _one(
+                real, virtual, doc["topology"], move, directory / f"move-{number}"
+            )
             writer.writerow(
                 {
                     "schedule_s": f"{move.at_us / 1e6:.3f}",
@@ -148,12 +150,14 @@ def run(directory: Path, delay_ms: int) -> int:
     return 0
 
 
-def _one(real: str, virtual: str, move: Move, out: Path) -> tuple[str, float | None, str]:
-    """One move: (its outcome, its measured downtime in ms or None, the host it left)."""
+def _one(
+    real: str, virtual: str, topology: str, move: Move, out: Path
+) -> tuple[str, float | None, str]:
+    """One move: (its outcome, its measured downtime in ms or None, the host it left:
+    where the record has the VM, which a move before that failed may have left)."""
     from netmanager.apply.migrate import DEFAULT_PRECOPY, migrate
     from netmanager.apply.records import records
 
-    topology = json.loads((out.parent / "moves.json").read_text())["topology"]
     record = records().get(topology)
     source = record.placement.get(move.vm, "?") if record is not None else "?"
     precopy = DEFAULT_PRECOPY if move.precopy else None
