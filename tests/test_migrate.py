@@ -430,6 +430,14 @@ def test_a_schedule_runs_a_plan_of_migrations(
     assert main(["apply", *files]) == 0
     try:
         capsys.readouterr()
+        # a move to a host real.xml lacks: refused at its line, nothing started
+        virtual.write_text(text.replace(plan, quick.replace('to="spare"', 'to="rack9"')))
+        assert main(["schedule", "start", *files]) == 1
+        err = capsys.readouterr().err
+        line = next(i for i, t in enumerate(text.splitlines(), 1) if plan in t)
+        assert f"virtual.xml:{line}:5: error[E777]: <migrate> moves VM 'api' to host 'rack9'" in err
+        assert "hint: nothing was started" in err and schedule.running_moves() == []
+        virtual.write_text(text.replace(plan, quick))
         assert main(["schedule", "start", *files, "--in", "0.2", "--json"]) == 0
         started = json.loads(capsys.readouterr().out)
         assert started["moves"] == 2

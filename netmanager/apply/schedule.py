@@ -52,9 +52,13 @@ class ScheduleFailed(NetmanagerError):
 
 
 def _problem(
-    code: str, message: str, hint: str = "", cls: type[NetmanagerError] = NetmanagerError
+    code: str,
+    message: str,
+    hint: str = "",
+    cls: type[NetmanagerError] = NetmanagerError,
+    loc: Loc | None = None,
 ) -> NetmanagerError:
-    return single(code, Loc("netmanager"), message, hint, "schedule", cls)
+    return single(code, loc or Loc("netmanager"), message, hint, "schedule", cls)
 
 
 @dataclass(frozen=True)
@@ -125,20 +129,23 @@ def start(
             f"the schedule of '{virtual.topology}' moves VMs: this caller cannot run them",
             "netmanager schedule start runs them (or Testbed.start_schedule)",
         )
+    # a move's problem at its <migrate> element (the planned move names its line)
+    where = {f"{Path(m.loc.file).name}:{m.loc.line}": m.loc for m in virtual.schedule.migrations}
     for move in planned:
         if real is not None and move.to not in real.host_by_name:
             raise _problem(
                 "E777",
-                f"{move.origin}: <migrate> moves VM '{move.vm}' to host '{move.to}', which "
-                "real.xml does not have",
+                f"<migrate> moves VM '{move.vm}' to host '{move.to}', which real.xml does not have",
                 "nothing was started; hosts: " + ", ".join(sorted(real.host_by_name)),
+                loc=where.get(move.origin),
             )
         if move.to == move.source:
             raise _problem(
                 "E777",
-                f"{move.origin}: <migrate> moves VM '{move.vm}' to host '{move.to}', where "
-                "the schedule has it then",
+                f"<migrate> moves VM '{move.vm}' to host '{move.to}', where the schedule "
+                "has it then",
                 "nothing was started; name another host",
+                loc=where.get(move.origin),
             )
     steps = compile_schedule(virtual, record.placement)
     here = [h for h in needs_netem(steps) if record.hosts[h].dom0]
