@@ -576,15 +576,17 @@ class Monitor:
             return
         self._refresh = loop.create_task(self.poll())
 
-    def values_changed(self, read: bool = False) -> None:
+    def values_changed(self, read: bool = False) -> asyncio.Task[None] | None:
         """A runtime change: the values in force changed; the links' own state too where
         ``read`` (a port taken down or up: every link read again), else the tables are
-        built again from the last read."""
+        built again from the last read.  Returns the rebuild, for the SET's response to
+        wait for: a GET right after the response must serve the new values."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return
+            return None
         self._refresh = loop.create_task(self.poll(read=read))
+        return self._refresh
 
     async def run(self) -> None:
         self._wake = asyncio.Event()

@@ -14,7 +14,8 @@ changes the host.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pysnmp.proto import rfc1902
@@ -43,6 +44,8 @@ PAIR_COLUMNS = {
     5: ("loss_ppm", 1),
     7: ("rate_in_bps", 1000),  # nmPairRateFromVm
 }
+log = logging.getLogger(__name__)
+
 NETEM = ("delay_us", "jitter_us", "loss_ppm")
 MAX_LOSS_PPM = 1_000_000
 
@@ -58,7 +61,7 @@ class RuntimeSets:
         rows: Callable[[], Mapping[int, Any]],
         change: Callable[[dict[PortKey, PortOverride]], Any],
         netem: Callable[[], bool | None],
-        done: Callable[[bool], None] = lambda read: None,
+        done: Callable[[bool], Awaitable[None] | None] = lambda read: None,
         pairs: Callable[[], set[tuple[int, str]]] = set,
     ) -> None:
         self.rows = rows
@@ -175,8 +178,15 @@ class RuntimeSets:
             raise SetError("commitFailed", 0, str(exc)) from exc
         finally:
             # a port taken down or up: its state is read again; values alone: the
-            # tables are rebuilt from the last read
-            self.done(any(o.up is not None for o in changes.values()))
+            # tables are rebuilt from the last read.  The response waits for the
+            # rebuild: a GET right after it serves the values in force (it served the
+            # old ones while the rebuild was still queued behind a poll)
+            refresh = self.done(any(o.up is not None for o in changes.values()))
+            if refresh is not None:
+                try:
+                    await refresh
+                except Exception:  # the poll logs its own failures; the SET's outcome stands
+                    log.exception("tables not rebuilt after a runtime change")
         self.last_error = ""
 
 

@@ -230,6 +230,40 @@ def test_a_runtime_set_is_checked_before_anything_changes() -> None:
     }
 
 
+def test_a_runtime_set_answers_once_the_tables_serve_its_values() -> None:
+    """The SET's response waits for the tables' rebuild that the change started: a GET
+    right after the response served the old rate while the rebuild was still queued
+    behind a poll (seen in CI, test_snmpset_changes_a_link_pair)."""
+    import asyncio
+
+    from snmp_agents.runtime import RuntimeSets
+
+    events: list[str] = []
+
+    async def scenario() -> None:
+        rebuilt = asyncio.get_running_loop().create_future()
+
+        async def change(changes: object) -> None:
+            events.append("changed")
+
+        def done(read: bool) -> asyncio.Future[None]:
+            events.append(f"rebuild read={read}")
+            return rebuilt
+
+        sets = RuntimeSets(dict, change, lambda: False, done=done)
+        running = asyncio.ensure_future(
+            sets.run({("lab", "vm1", "lan"): PortOverride(rate_bps=1000, rate_in_bps=1000)})
+        )
+        await asyncio.sleep(0.01)
+        assert not running.done()  # the rebuild has not finished: no answer yet
+        rebuilt.set_result(None)
+        await asyncio.wait_for(running, 1)
+        events.append("answered")
+
+    asyncio.run(scenario())
+    assert events == ["changed", "rebuild read=False", "answered"]
+
+
 @pytest.mark.privileged
 def test_snmpset_changes_a_running_port_at_once(
     prefix: str, tool_env: dict[str, str], capsys: pytest.CaptureFixture[str]
