@@ -344,6 +344,23 @@ def build_real(source: Source, diags: Diagnostics) -> Real:
         pinned = tuple(
             PinnedVM(b.name(v), b.text(v, "topology"), b.loc(v)) for v in b.children(h, "vm")
         )
+        migration_uri = b.text(h, "migration-uri")
+        if migration_uri is not None and (
+            hypervisor is not HypervisorKind.LIBVIRT or not LIBVIRT_URI_RE.fullmatch(migration_uri)
+        ):
+            b.diags.error(
+                "E211",
+                b.loc(h, "migration-uri"),
+                f"migration-uri '{migration_uri}' is not a libvirt URI"
+                if hypervisor is HypervisorKind.LIBVIRT
+                else f"a {hypervisor.value} host has no migration-uri: only a libvirt host's "
+                "domains migrate through libvirt",
+                "give the URI the other hosts' libvirt reaches this host's with, such as "
+                "'qemu+ssh://rack2.lab/system' or 'qemu+tls://rack2.lab/system'"
+                if hypervisor is HypervisorKind.LIBVIRT
+                else "remove it (a VM of an emulated host moves without libvirt)",
+            )
+            migration_uri = None
         memory = b.convert(h, "memory", units.parse_memory, "1GB") or 0
         reserved = b.convert(h, "reserved-memory", units.parse_memory) or 0
         hosts.append(
@@ -360,6 +377,8 @@ def build_real(source: Source, diags: Diagnostics) -> Real:
                 interfaces=interfaces,
                 agent=agent,
                 pinned=pinned,
+                migration_uri=migration_uri,
+                migration_p2p=bool(b.boolean(h, "migration-p2p", False)),
                 loc=b.loc(h),
             )
         )

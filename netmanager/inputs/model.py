@@ -115,6 +115,13 @@ class Host:
     interfaces: tuple[UnderlayInterface, ...] = ()
     agent: AgentEndpoint = field(default_factory=AgentEndpoint)
     pinned: tuple[PinnedVM, ...] = ()
+    #: the libvirt URI another host's libvirt reaches this host's with, to migrate a
+    #: domain here (``qemu+ssh://rack2.lab/system``, ``qemu+tls://...``): libvirt's own
+    #: authentication; None: no domain migrates here from a real host
+    migration_uri: str | None = None
+    #: a migration here is peer-to-peer (``VIR_MIGRATE_PEER2PEER``): the source's libvirt
+    #: daemon opens ``migration_uri`` itself, not the source's agent
+    migration_p2p: bool = False
     loc: Loc = NOWHERE
 
     @property
