@@ -107,7 +107,7 @@ class Diagnostics:
 
 #: errors after which the machine is not as it was: an undo failed (E711), or some hosts
 #: kept a change that another host did not confirm (E742)
-LEAVES_CHANGES = frozenset({"E711", "E742"})
+LEAVES_CHANGES = frozenset({"E711", "E742", "E787"})
 
 
 class NetmanagerError(Exception):

@@ -403,6 +403,15 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
             pairs=lambda: monitor.pairs,
         )
 
+    migrate_domain = getattr(backend, "migrate_domain", None)
+    if migrate_domain is not None and getattr(backend, "hypervisor", None) is not None:
+        from snmp_agents.migration import Migrations
+
+        # a libvirt host: its agent makes libvirt's call of a live migration
+        txn.migrations = Migrations(
+            migrate_domain, committing=txn.busy, on_change=lambda: txn.section_changed()
+        )
+
     def publish() -> None:
         tree.invalidate("config", mib.NM_CONFIG, store.section)
         tree.invalidate("txn", mib.NM_TXN, txn.section)
@@ -410,13 +419,23 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
     txn.section_changed = publish
     publish()
     settled = (*mib.oid_of("nmTxnSettledState"), 0)
+    migrate_state = (*mib.oid_of("nmTxnMigrateState"), 0)
+
+    def defer(oids: Sequence[Oid]) -> asyncio.Future[Any] | None:
+        """A GET answered once what it asks about has ended (or after a second)."""
+        if settled in oids:
+            return txn.settling()
+        if migrate_state in oids and txn.migrations is not None:
+            return txn.migrations.waiting()
+        return None
+
     responder = Responder(
         snmp,
         tree,
         Policy(creds),
         txn.handle_set,
         max_bulk_varbinds=args.max_bulk_varbinds,
-        defer=lambda oids: txn.settling() if settled in oids else None,
+        defer=defer,
     )
     responder.reader.watch(WATCHED_SUBTREES, monitor.counters_read)
     if creds.community and creds.read_only_view:
@@ -468,6 +487,8 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
             await asyncio.wait([backend_close], timeout=2)
         backend_executor.shutdown(wait=False, cancel_futures=True)
         poll_executor.shutdown(wait=False, cancel_futures=True)
+        if txn.migrations is not None:
+            txn.migrations.close()
         (state_dir / "agent.json").unlink(missing_ok=True)
 
 

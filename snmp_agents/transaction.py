@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pysnmp.proto import rfc1902
 
@@ -44,6 +44,9 @@ from snmp_agents.configstore import ConfigStore
 from snmp_agents.oidtree import Oid, Section, dynamic
 from snmp_agents.runtime import RuntimeSets
 from snmp_agents.schedule import ScheduleRunner
+
+if TYPE_CHECKING:
+    from snmp_agents.migration import Migrations
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +161,7 @@ class Transaction:
         self.oid_operation = (*self.col_operation.oid, 0)
         self.oid_timeout = (*self.col_timeout.oid, 0)
         self.oid_scope = (*self.col_scope.oid, 0)
+        self.oid_migrate = (*mib.oid_of("nmTxnMigrate"), 0)
         self.col_adopt = _scalar("nmTxnAdopt")
         self.oid_adopt = (*self.col_adopt.oid, 0)
         #: the migrating VM the last stage takes in (nmTxnAdopt), None: none
@@ -168,6 +172,8 @@ class Transaction:
         self.schedule: ScheduleRunner | None = None
         #: the VM ports the last stage was scoped to (nmTxnScope), None: the whole host
         self.scope: tuple[PortKey, ...] | None = None
+        #: live migrations of this host's domains (None: the backend makes none)
+        self.migrations: Migrations | None = None
 
     def settling(self) -> asyncio.Task[None] | None:
         """The operation running now, or None (nmTxnSettledState is answered when it ends)."""
@@ -307,6 +313,18 @@ class Transaction:
         response: the kernel carrying it."""
         if any(oid == self.oid_hand_over for _, oid, _ in varbinds):
             return self._hand_over_set(varbinds)
+        if any(oid == self.oid_migrate for _, oid, _ in varbinds):
+            if self.migrations is None:
+                raise SetError(
+                    "notWritable", 0, "this host runs no libvirt domains: nothing migrates"
+                )
+            try:
+                self.migrations.handle_set(varbinds)
+            except SetError as exc:
+                self.last_error = _clip(exc.message)
+                self.section_changed()
+                raise
+            return None
         runtime = self.runtime
         if runtime is not None and any(runtime.owns(oid) for _, oid, _ in varbinds):
             return self._runtime_set(runtime, varbinds)
@@ -770,6 +788,10 @@ class Transaction:
             "nmTxnAdopt": lambda: (self.adopt.text() if self.adopt else "").encode(
                 "utf-8", "replace"
             )[:255],
+            "nmTxnMigrate": lambda: self.migrations.written if self.migrations else b"",
+            "nmTxnMigrateState": lambda: (
+                self.migrations.state_text() if self.migrations else b'{"state": "idle"}'
+            ),
         }
 
     def notification_varbinds(self, *names: str) -> list[tuple[Oid, Any]]:

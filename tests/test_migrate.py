@@ -264,7 +264,7 @@ def test_a_fault_at_every_step_of_a_migration(
             message = caught.value.diagnostics[0].message
             capsys.readouterr()
             if f"moved to host '{to}'" in message:  # after the switch-over: apply finishes
-                assert code == "E785", message
+                assert code == "E787", message
                 assert main(["apply", "--local", *TWO]) == 0
                 assert _state(prefix) == moved, f"step {fail_at}: {message}"
             else:  # before it: nothing changed

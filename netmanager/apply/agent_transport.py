@@ -9,10 +9,11 @@ reverts by itself), and reports its progress in ``nmTxnStepsDone``/``nmTxnStepsT
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netmanager.agentctl.client import AgentClient, AgentError, TxnStatus
 from netmanager.apply.transport import HostFailed, PendingCommit
@@ -22,8 +23,13 @@ from netmanager.host.rows import PortKey
 from netmanager.kernel.journal import StepProgress
 from netmanager.statedir import read_json, write_json
 
+if TYPE_CHECKING:
+    from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
+
 #: how long one transaction operation may take on one host
 OPERATION_TIMEOUT_S = 900.0
+#: how long a live migration the host's agent makes is waited for
+MIGRATE_TIMEOUT_S = 3600.0
 
 
 class KnownCandidates:
@@ -236,6 +242,89 @@ class AgentTransport:
                 pass  # why it refused stays the SET's error
             raise _failed(exc) from exc
         return 1
+
+    async def migrate_domain(
+        self, request: MigrationRequest, started: Callable[[], None] = lambda: None
+    ) -> MigrationResult:
+        """Live-migrate one of the host's libvirt domains: the agent makes libvirt's call
+        (NETMANAGER-MIB's nmTxnMigrate), ``started`` is told once it runs, and its end is
+        waited for (nmTxnMigrateState, each GET answered when it ends or after a second).
+        MigrationError saying where the domain is when it failed."""
+        async with self.client:
+            return await self._migrate_domain(request, started)
+
+    async def _migrate_domain(
+        self, request: MigrationRequest, started: Callable[[], None]
+    ) -> MigrationResult:
+        from pysnmp.proto import rfc1902
+
+        from netmanager.hypervisor.migration import MigrationError, MigrationResult, Where
+        from netmanager.snmp import mib
+
+        written = json.dumps(request.as_json(), sort_keys=True).encode()
+        state_oid = (*mib.oid_of("nmTxnMigrateState"), 0)
+
+        async def state() -> dict[str, Any]:
+            (raw,) = await self.client.get(state_oid)
+            try:
+                doc = json.loads(bytes(raw.asOctets()))
+            except (ValueError, AttributeError):
+                doc = None
+            return doc if isinstance(doc, dict) else {"state": "unreadable"}
+
+        try:
+            await self.client.set(
+                [((*mib.oid_of("nmTxnMigrate"), 0), rfc1902.OctetString(written))]
+            )
+        except AgentError as exc:
+            # the SET sent again after a lost answer finds its own migration running
+            try:
+                now = await state()
+                (again,) = await self.client.get((*mib.oid_of("nmTxnMigrate"), 0))
+                (why,) = await self.client.get((*mib.oid_of("nmTxnLastError"), 0))
+            except AgentError:
+                # not known whether the SET arrived: the migration may run
+                raise MigrationError(
+                    f"host '{self.host}' could not be asked to migrate: {exc}", Where.UNKNOWN
+                ) from exc
+            if not (now.get("state") == "running" and bytes(again.asOctets()) == written):
+                reason = bytes(why.asOctets()).decode("utf-8", "replace") or str(exc)
+                raise MigrationError(
+                    f"host '{self.host}' did not start the migration: {reason}", Where.SOURCE
+                ) from exc
+        started()
+        deadline = time.monotonic() + MIGRATE_TIMEOUT_S
+        while True:
+            try:
+                now = await state()
+            except AgentError as exc:
+                raise MigrationError(
+                    f"host '{self.host}' could not be asked how the migration went: {exc}",
+                    Where.UNKNOWN,
+                ) from exc
+            if now.get("domain") != request.domain or now.get("state") not in (
+                "running",
+                "migrated",
+                "failed",
+            ):
+                raise MigrationError(
+                    f"host '{self.host}' lost track of the migration (its agent restarted?): {now}",
+                    Where.UNKNOWN,
+                )
+            if now["state"] == "migrated":
+                return MigrationResult(
+                    request.domain, request.dest_uri, float(now.get("duration_s", 0.0))
+                )
+            if now["state"] == "failed":
+                try:
+                    where = Where(str(now.get("where")))
+                except ValueError:
+                    where = Where.UNKNOWN
+                raise MigrationError(str(now.get("error", "")), where)
+            if time.monotonic() > deadline:
+                raise MigrationError(
+                    f"the migration did not end within {MIGRATE_TIMEOUT_S:.0f} s", Where.UNKNOWN
+                )
 
 
 def _failed(exc: AgentError) -> HostFailed:

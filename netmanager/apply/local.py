@@ -22,7 +22,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from netmanager.apply.transport import HostFailed, PendingCommit
 from netmanager.host.candidate import Candidate, Change
@@ -32,6 +32,9 @@ from netmanager.host.rows import PortKey
 from netmanager.host.runtime import PortOverride
 from netmanager.kernel.journal import StepProgress
 from netmanager.statedir import state_dir
+
+if TYPE_CHECKING:
+    from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
 
 T = TypeVar("T")
 
@@ -139,6 +142,14 @@ class LocalTransport:
         if give is None:
             raise HostFailed(self.host, "its backend cannot hand a VM over")
         return int(await self._call(give, topology, vm))
+
+    async def migrate_domain(
+        self, request: MigrationRequest, started: Callable[[], None] = lambda: None
+    ) -> MigrationResult:
+        """A libvirt host is reached through its agent (which holds the connection)."""
+        raise HostFailed(
+            self.host, "a libvirt domain migrates through its host's agent, not in this process"
+        )
 
     def close(self) -> None:
         # the kernel engine is bound to the worker thread: close or prune it there

@@ -36,18 +36,24 @@ lacks (CPUs, memory, a VM slot, a feature) is refused before any change, as appl
 it.  VMs on guest hosts (QEMU guests) cannot move between guest kernels (E782).
 
 A libvirt domain netmanager defined moves for real, by libvirt's live migration
-(:mod:`netmanager.hypervisor.migration`), from a libvirt host emulated here
-(``qemu:///embed``) to a host on this machine's system libvirt daemon (``qemu:///system``,
-a "real" host whose agent builds its dom0 in a namespace) — the one direction libvirt 9.0
-migrates on one machine; every other pair is E783, with the reason (:func:`libvirt_pair`).
-The steps are the same, the switch-over is libvirt's: after **prepare**, the source
-host's keeper migrates the domain (``virDomainMigrate3``, ``VIR_MIGRATE_LIVE``, the NICs
-rewritten for the target with the taps the target's configuration names, the stream over
-a unix socket); as soon as the domain is on the target (paused, incoming), one
-transaction on the target takes its taps in from the namespace the daemon made them in
-(an :class:`~netmanager.host.protocol.Adoption` from ``.``, the root namespace) and wires
-them — before the switch-over, so that none of the guest's frames enters the root
-namespace; then **follow** (the source, whose libvirt undefined the domain, cleaned).
+(:mod:`netmanager.hypervisor.migration`): between real libvirt hosts, to a host whose
+``migration-uri`` real.xml gives (``qemu+ssh://...``, ``qemu+tls://...``: libvirt's own
+authentication; ``migration-p2p`` makes it peer-to-peer), and on this machine from a
+libvirt host emulated here (``qemu:///embed``) to a host on the system libvirt daemon
+(``qemu:///system``, a "real" host whose agent builds its dom0 in a namespace) — the one
+direction libvirt 9.0 migrates on one machine; every other pair is E783, with the reason
+(:func:`libvirt_pair`).  The steps are the same, the switch-over is libvirt's: after
+**prepare**, the source host's *agent* makes libvirt's call (NETMANAGER-MIB's
+nmTxnMigrate: its keeper holds the domain's connection; ``virDomainMigrate3`` or, peer to
+peer, ``virDomainMigrateToURI3``, ``VIR_MIGRATE_LIVE``, the NICs rewritten for the target
+with the taps the target's configuration names; here the stream goes over a unix socket),
+and as soon as it runs one transaction on the target takes the domain's taps in as the
+target's libvirt makes them (an :class:`~netmanager.host.protocol.Adoption` from ``.``:
+on a real host they appear in its own namespace, on this machine in the root namespace,
+from which they are moved into the host's dom0) and wires them — before the switch-over,
+so that none of the guest's frames enters the root namespace here; then **follow** (the
+source, whose libvirt undefined the domain, cleaned).  The manager needs no access to
+either host's libvirt.
 No pre-copy is emulated: ``--migration-bandwidth`` and ``--max-downtime`` are the real
 migration's (``VIR_MIGRATE_PARAM_BANDWIDTH``, ``virDomainMigrateSetMaxDowntime``).
 """
@@ -62,7 +68,7 @@ import shutil
 import subprocess
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +107,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from netmanager.apply.runtime import LinkChange, Spot
-    from netmanager.hypervisor.migration import MigrationRequest
+    from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
 
 
 class MigrateFailed(NetmanagerError):
@@ -265,6 +271,7 @@ def libvirt_pair(
     """Why a VM (a libvirt domain of ``spec`` where it is one) cannot move from host
     ``source`` to ``target`` when either is a libvirt host — (message, hint, where) —,
     or None: a domain netmanager defined, QEMU can migrate (no virtio-9p share), from a
+    real libvirt host to another that real.xml gives a ``migration-uri``, or from a
     libvirt host emulated here to the system libvirt daemon of this machine."""
     here = (
         'migrate it from a libvirt host emulated here (hypervisor="qemu:///embed") to a host '
@@ -289,20 +296,27 @@ def libvirt_pair(
             "give the VM a <template>, or move the domain with libvirt yourself",
             None,
         )
-    if target.uri != MIGRATION_TARGET_URI:
-        what = (
-            "libvirt 9.0 cannot migrate into an embedded driver ('Domain autodestroy not "
-            "supported for embedded drivers yet')"
-            if target.embedded_libvirt
-            else f"only {MIGRATION_TARGET_URI} is migrated to, not {target.uri}"
-        )
-        return (f"host '{target.name}': {what}", here, target.loc)
-    if not source.embedded_libvirt:
+    if target.embedded_libvirt:
         return (
-            f"host '{source.name}' is a real libvirt host ({source.uri}): migrating from it is "
-            "not supported yet (its agent would have to make libvirt's call)",
+            f"host '{target.name}': libvirt 9.0 cannot migrate into an embedded driver "
+            "('Domain autodestroy not supported for embedded drivers yet')",
             here,
-            source.loc,
+            target.loc,
+        )
+    if source.embedded_libvirt and target.uri != MIGRATION_TARGET_URI:
+        return (
+            f"host '{target.name}': a domain of a libvirt host emulated here migrates to "
+            f"{MIGRATION_TARGET_URI} only (this machine's daemon), not to {target.uri}",
+            here,
+            target.loc,
+        )
+    if not source.embedded_libvirt and not target.migration_uri:
+        return (
+            f"host '{target.name}' has no migration-uri in real.xml: the libvirt of host "
+            f"'{source.name}' cannot reach it",
+            f"give host '{target.name}' migration-uri=\"qemu+ssh://{target.name}/system\" (or "
+            "qemu+tls://...), the URI its libvirt is reached with from the other hosts",
+            target.loc,
         )
     template = spec.template
     if template is not None and template.shares:
@@ -484,7 +498,7 @@ def _run(
             )
         except ApplyFailed as again:
             raise _problem(
-                "E785",
+                "E787",
                 f"host '{to}' could not take VM '{vm}' in ({why}), and host '{source}' "
                 f"could not wire it again: {again.diagnostics[0].message}",
                 f"VM '{vm}' and its namespace are on '{source}'; netmanager apply wires its "
@@ -519,9 +533,6 @@ def _run(
     )
 
 
-#: how long the manager waits for a migrating domain to run (paused, incoming) on the
-#: target's libvirt before the target takes its taps in
-INCOMING_WAIT_S = 120.0
 #: the user QEMU runs as under Debian's system libvirt daemon: the migration stream's
 #: socket is made in a directory it may write
 QEMU_USER = "libvirt-qemu"
@@ -540,8 +551,6 @@ def _run_libvirt(
 ) -> MigrateOutcome:
     """A libvirt domain moves by libvirt's live migration (see the module)."""
     from netmanager.apply.runtime import vm_changes
-    from netmanager.host.domainhost import KEEPER_DIR
-    from netmanager.hypervisor.keeper import KeeperClient, KeeperError
     from netmanager.hypervisor.migration import MigrationError, Where
 
     topology = record.topology
@@ -558,19 +567,29 @@ def _run_libvirt(
     prepared = _prepare(record, after, transports, vm, source, to, applied, progress)
     changes["prepare"] = prepared.changes
     prepared_s = time.perf_counter() - start
-    target_uri = after.model.real.host_by_name[to].uri or ""
-    sockets = _stream_directory()
+    real = after.model.real
+    local = real.host_by_name[source].embedded_libvirt  # both on this machine
+    sockets = _stream_directory() if local else None
     request = _domain_request(record, after, vm, source, to, precopy, sockets)
     carried = vm_changes(record, vm)
-    keeper = KeeperClient(agent_procs.agents_dir() / source / KEEPER_DIR)
     progress("migrate")
     adopt_failed = ""
+    began = threading.Event()
+
+    def migrate_there() -> MigrationResult:
+        try:
+            return run(transports[source].migrate_domain(request, began.set))
+        finally:
+            began.set()
+
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrate") as pool:
-            migrating = pool.submit(keeper.migrate, request)
-            # as soon as the domain runs on the target (paused, its taps made), the target
-            # takes the taps in and wires them, before the switch-over
-            if _incoming(target_uri, request.domain, migrating):
+            # the source's agent makes libvirt's call; as soon as it runs, the target
+            # takes the taps in as its libvirt makes them (its agent waits for them) and
+            # wires them, before the switch-over
+            migrating = pool.submit(migrate_there)
+            began.wait()
+            if not migrating.done() or migrating.exception() is None:
                 try:
                     result = run(
                         transaction(
@@ -589,13 +608,13 @@ def _run_libvirt(
             except MigrationError as exc:
                 where = exc.where
                 why = exc.reason
-            except KeeperError as exc:
+            except Exception as exc:  # the agent could not be asked: not known where it is
                 where, why = Where.UNKNOWN, str(exc)
             else:
                 where, why = Where.TARGET, ""
     finally:
-        keeper.close()
-        shutil.rmtree(sockets, ignore_errors=True)
+        if sockets is not None:
+            shutil.rmtree(sockets, ignore_errors=True)
     if why and where is Where.SOURCE:
         _restore(record, transports, prepared.configs, applied)
         raise _problem(
@@ -607,7 +626,7 @@ def _run_libvirt(
         )
     if why:
         raise _problem(
-            "E785",
+            "E787",
             f"libvirt's migration of VM '{vm}' to host '{to}' failed: {why} (the domain "
             f"is {where.text})",
             f"see the domain on both hosts (virsh list); netmanager apply defines it on "
@@ -617,11 +636,11 @@ def _run_libvirt(
     if adopt_failed or "wire" not in changes:
         _save(record, after, record.hosts[source].without_vm(vm), source)
         raise _problem(
-            "E785",
+            "E787",
             f"VM '{vm}' runs on host '{to}' (libvirt migrated it in "
             f"{migrated.duration_s:.2f} s), but the host could not take its taps in: "
             f"{adopt_failed or 'the domain did not appear on the target in time'}",
-            "its taps are in the namespace of the target's libvirt daemon; netmanager "
+            "its taps are where the target's libvirt made them, not wired; netmanager "
             "destroy and apply start it over",
             MigrateFailed,
         )
@@ -649,11 +668,13 @@ def _domain_request(
     source: str,
     to: str,
     precopy: Precopy | None,
-    sockets: Path,
+    sockets: Path | None,
 ) -> MigrationRequest:
-    """What the source's keeper asks of libvirt: each NIC (by the MAC netmanager defined
-    it with) an ethernet NIC whose tap the target's configuration names, the stream over
-    a unix socket (no address of any namespace), the rate and pause allowed."""
+    """What the source's agent asks of libvirt: each NIC (by the MAC netmanager defined
+    it with) an ethernet NIC whose tap the target's configuration names, the rate and
+    pause allowed; to the target's ``migration-uri`` (peer-to-peer where real.xml says
+    so), or, from a libvirt host emulated here, to this machine's system daemon with the
+    stream over a unix socket in ``sockets`` (no address of any namespace)."""
     from netmanager.hypervisor.migration import MigrationRequest, TargetNic
 
     config = record.hosts[source]
@@ -666,11 +687,14 @@ def _domain_request(
         if precopy.bandwidth_bps:
             bandwidth = max(1, int(precopy.bandwidth_bps / 8 / 2**20))
         downtime = round(precopy.max_downtime_s * 1000)
+    target = after.model.real.host_by_name[to]
+    here = after.model.real.host_by_name[source].embedded_libvirt
     return MigrationRequest(
         spec.name,
-        after.model.real.host_by_name[to].uri or "",
+        MIGRATION_TARGET_URI if here else target.migration_uri or "",
         tuple(TargetNic(p.mac, taps[p.network]) for p in ports),
-        data_uri=f"unix://{sockets}/stream.sock",
+        data_uri=f"unix://{sockets}/stream.sock" if sockets is not None else "",
+        peer2peer=target.migration_p2p and not here,
         bandwidth_mibps=bandwidth,
         max_downtime_ms=downtime,
     )
@@ -687,35 +711,6 @@ def _stream_directory() -> Path:
         return directory
     os.chown(directory, user.pw_uid, user.pw_gid)
     return directory
-
-
-def _incoming(uri: str, name: str, migrating: Future[Any]) -> bool:
-    """Wait until domain ``name`` runs (paused, receiving the migration) on the libvirt
-    at ``uri`` — the manager reaches it with libvirt's own authentication, as for verify
-    —, or the migration ended; whether it runs there."""
-    import libvirt
-
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError:
-        migrating.exception()  # the migration ends first: the taps are then taken in
-        return True
-    try:
-        deadline = time.monotonic() + INCOMING_WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                if conn.lookupByName(name).isActive():
-                    return True
-            except libvirt.libvirtError:
-                pass
-            if migrating.done():
-                return migrating.exception() is None
-            time.sleep(0.01)
-        return False
-    finally:
-        with contextlib.suppress(libvirt.libvirtError):
-            conn.close()
 
 
 @dataclass(frozen=True)
@@ -800,7 +795,7 @@ def _follow(
     except ApplyFailed as exc:
         _save(record, after, record.hosts[source].without_vm(vm), source)
         raise _problem(
-            "E785",
+            "E787",
             f"VM '{vm}' moved to host '{to}' with its network, but other hosts did not "
             f"follow: {exc.diagnostics[0].message}",
             "netmanager apply finishes it (forwarding towards the VM, what is left of it "
@@ -815,7 +810,7 @@ def _follow(
             carry(records()[topology], to, carried)
         except NetmanagerError as exc:
             raise _problem(
-                "E785",
+                "E787",
                 f"VM '{vm}' moved to host '{to}' with its network, but the runtime changes "
                 f"of its ports could not be made there: {exc.diagnostics[0].message}",
                 "its ports have virtual.xml's values: netmanager set makes them again",

@@ -8,13 +8,16 @@ agent.  Every method is a coroutine so that the transaction drives all hosts at 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from netmanager.host.candidate import Candidate, Change
 from netmanager.host.protocol import Adoption
 from netmanager.host.rows import PortKey
 from netmanager.kernel.journal import StepProgress
+
+if TYPE_CHECKING:
+    from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
 
 
 class HostFailed(Exception):
@@ -93,4 +96,13 @@ class HostTransport(Protocol):
         """Let running VM ``vm`` go to another host emulated on this host's kernel, which
         takes its ports (a migration's switch-over; see
         :meth:`netmanager.host.kernelhost.KernelBackend.hand_over`)."""
+        ...
+
+    async def migrate_domain(
+        self, request: MigrationRequest, started: Callable[[], None] = ...
+    ) -> MigrationResult:
+        """Live-migrate one of the host's libvirt domains, the host's agent making
+        libvirt's call; ``started`` is told once it runs.  Raises
+        :class:`~netmanager.hypervisor.migration.MigrationError` saying where the domain
+        is when it failed."""
         ...

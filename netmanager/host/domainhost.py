@@ -21,11 +21,15 @@ from netmanager.hypervisor import domains as dom
 from netmanager.hypervisor.cloudinit import SeedNic, seed_files
 from netmanager.hypervisor.domxml import read_domain
 from netmanager.hypervisor.keeper import KeeperClient, ensure_keeper
+from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
 
 KEEPER_DIR = "libvirt"
 SYSTEM_SEED_DIR = Path("/var/lib/libvirt/images/netmanager-seeds")
 #: guests configured at once (each mostly waits on its guest agent)
 CONFIGURE_THREADS = 8
+#: the longest live migration the keeper is waited for (libvirt's own timeouts end a
+#: stuck one earlier; a large guest over a slow link takes minutes)
+MIGRATE_TIMEOUT_S = 3600.0
 
 
 def vm_domains(config: HostConfig) -> list[dom.VmDomain]:
@@ -123,6 +127,16 @@ class DomainHost:
         if self._keeper is not None:
             self._keeper.close()
             self._keeper = None
+
+    def migrate(self, request: MigrationRequest) -> MigrationResult:
+        """Live-migrate one of this host's domains (the keeper makes libvirt's call, on a
+        connection of its own: the backend's stays free meanwhile; the keeper runs, as
+        the domain does)."""
+        client = KeeperClient(self.directory, timeout=MIGRATE_TIMEOUT_S)
+        try:
+            return client.migrate(request)
+        finally:
+            client.close()
 
     def resolve(self, configs: Iterable[HostConfig]) -> dom.Resolution:
         return dom.resolve(

@@ -36,6 +36,7 @@ import errno
 import ipaddress
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -76,6 +77,7 @@ from netmanager.host.rows import (
 from netmanager.host.runtime import PortOverride
 from netmanager.hypervisor.domains import DomainProblem, GuestNetwork
 from netmanager.hypervisor.keeper import KeeperError
+from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
 from netmanager.kernel import (
     ApplyError,
     Engine,
@@ -104,6 +106,16 @@ ARP_TIMEOUT_S = 0.5
 #: how long a commit adopting a live-migrated libvirt domain waits for its taps, which the
 #: target's libvirt makes when the incoming migration starts
 ADOPT_TAP_WAIT_S = 15.0
+
+
+def _link_here(ifname: str) -> None:
+    """OSError ENODEV unless link ``ifname`` is in this process's network namespace."""
+    try:
+        socket.if_nametoindex(ifname)
+    except OSError as exc:
+        raise OSError(errno.ENODEV, f"no link {ifname}") from exc
+
+
 _FAILURES = (
     ApplyError,
     KernelStateError,
@@ -731,6 +743,32 @@ class KernelBackend:
         self._save()
         return done
 
+    def migrate_domain(self, request: MigrationRequest) -> MigrationResult:
+        """Live-migrate a domain this host runs and netmanager defined (``request``, the
+        target's libvirt URI and the NICs' taps there), through the host's keeper: the
+        agent's ``nmTxnMigrate``, in a thread of its own beside the backend's (libvirt's
+        call takes as long as the migration).  The running configuration does not change
+        here: the manager's next commit (the VM gone) cleans up after it.  BackendError
+        before libvirt is asked; MigrationError saying where the domain is."""
+        if self.hypervisor is None:
+            raise BackendError("this host runs no libvirt domains")
+        configs = host_configs_from_candidate(self.running_candidate, check=False)
+        found = [
+            (c.topology, v.vm, v.domain)
+            for c in configs
+            for v in c.vms
+            if v.domain is not None and v.domain.name == request.domain
+        ]
+        if not found:
+            raise BackendError(f"this host runs no VM that is domain '{request.domain}'")
+        topology, vm, spec = found[0]
+        if spec.template is None:
+            raise BackendError(
+                f"domain '{request.domain}' (VM '{vm}' of '{topology}') was not defined by "
+                "netmanager: an attached domain is moved by whoever defined it"
+            )
+        return self.hypervisor.migrate(request)
+
     def hand_over(self, topology: str, vm: str) -> int:
         """Let VM ``vm`` of ``topology`` go to another host emulated on this kernel (a
         migration's switch-over, before that host's commit takes its links: see
@@ -800,11 +838,17 @@ class KernelBackend:
         # a libvirt domain's taps are made by the target's libvirt while the migration
         # runs (in its daemon's namespace): waited for a while
         deadline = time.monotonic() + (ADOPT_TAP_WAIT_S if domain else 0.0)
+        # a real libvirt host's domain: libvirt makes its taps in this very namespace (the
+        # host's root namespace, the agent's), where they are waited for, not moved
+        here = domain and adopt.namespace == self.dom0
         for port in ports:
             check(f"take {port.vif} from {adopt.source}")
             while True:
                 try:
-                    backend.move_link(adopt.namespace, port.vif, self.dom0)
+                    if here:
+                        _link_here(port.vif)
+                    else:
+                        backend.move_link(adopt.namespace, port.vif, self.dom0)
                     break
                 except OSError as exc:
                     if getattr(exc, "errno", None) != errno.ENODEV:
@@ -839,6 +883,8 @@ class KernelBackend:
         """Undo an adoption's moves: the VM's links that are here go back to the source's
         dom0 (down and off the bridge, as moved links are: the source's next commit wires
         them).  UndoFailed when one can be neither here nor moved."""
+        if adopt.namespace == self.dom0:
+            return  # a real libvirt host's taps were made here: libvirt's, they stay
         configs = self._known()
         ports, _spaces = self._adopted(adopt, configs)
         backend = self.engine().backend

@@ -376,6 +376,7 @@ def test_netmanager_migrate_moves_a_domain_from_an_emulated_host_to_the_system_d
     from netmanager.host.domainhost import KEEPER_DIR
     from tests.conftest import EXAMPLES
     from tests.hypervisor.test_libvirt_hosts import _free_udp_port
+    from tests.test_migrate import _state
 
     domain, mac = f"{prefix}d", "52:54:00:34:00:05"
     template = migratable_template({mac: "10.34.0.5/24"})
@@ -425,6 +426,31 @@ def test_netmanager_migrate_moves_a_domain_from_an_emulated_host_to_the_system_d
         while _guest_address(capsys, real, virtual) != "kvm1:answering":
             assert time.monotonic() < deadline, _guest_address(capsys, real, virtual)
             time.sleep(1)
+
+        # a failure libvirt makes: a domain of that name is defined on the target already
+        # (libvirt refuses the incoming one): E785, the VM runs on kvm1 with its network
+        # as before, hv1 returned to what it was
+        before = _state(prefix)
+        conn = libvirt.open(SYSTEM)
+        try:
+            clash = conn.defineXML(
+                f"<domain type='qemu'><name>{domain}</name><memory unit='MiB'>64</memory>"
+                "<os><type arch='x86_64'>hvm</type></os></domain>"
+            )
+            try:
+                code = main(["migrate", str(real), str(virtual), "mover", "--to", "hv1"])
+                _, err = capsys.readouterr()
+            finally:
+                clash.undefine()
+        finally:
+            conn.close()
+        assert code != 0 and "error[E785]" in err, err
+        assert "runs on 'kvm1' with its network as before" in err, err
+        assert _state(prefix) == before
+        assert _guest_address(capsys, real, virtual) == "kvm1:answering"
+        assert main(["plan", str(real), str(virtual)]) == 0
+        out, _ = capsys.readouterr()
+        assert "0 change(s)" in out, out
 
         leaving = _LinksLeaving()
         leaving.start()

@@ -6,6 +6,8 @@ still on the source).  The real call runs in tests/hypervisor/test_libvirt_migra
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -424,11 +426,11 @@ def test_the_keeper_migrates_through_the_peer_it_opened_first_and_says_where_on_
 # ------------------------------------------------------------------------ which pairs
 
 
-def _host(name: str, uri: str | None) -> Any:
+def _host(name: str, uri: str | None, migration_uri: str | None = None) -> Any:
     from netmanager.inputs.model import Host, HypervisorKind
 
     kind = HypervisorKind.NETNS if uri is None else HypervisorKind.LIBVIRT
-    return Host(name, "lab", kind, uri)
+    return Host(name, "lab", kind, uri, migration_uri=migration_uri)
 
 
 def _spec(*, shares: bool = False, defined: bool = True) -> Any:
@@ -444,8 +446,12 @@ def _spec(*, shares: bool = False, defined: bool = True) -> Any:
         ("embed", "system", {}, None),
         ("embed", "embed", {}, "libvirt 9.0 cannot migrate into an embedded driver"),
         ("system", "embed", {}, "libvirt 9.0 cannot migrate into an embedded driver"),
-        ("system", "system", {}, "host 'a' is a real libvirt host (qemu:///system)"),
-        ("embed", "ssh", {}, "only qemu:///system is migrated to, not qemu+ssh://hv2/system"),
+        # real hosts: the target's migration-uri is how the source's libvirt reaches it
+        ("system", "system", {}, "host 'b' has no migration-uri in real.xml"),
+        ("system", "system+uri", {}, None),
+        ("system", "ssh+uri", {"defined": False}, "is the user's (attached)"),
+        ("embed", "ssh", {}, "migrates to qemu:///system only (this machine's daemon), not"),
+        ("embed", "ssh+uri", {}, "migrates to qemu:///system only"),
         ("embed", None, {}, "a libvirt host and host 'b' a netns host"),
         (None, "system", {}, "host 'a' is a netns host"),
         ("embed", "system", {"defined": False}, "is the user's (attached)"),
@@ -463,8 +469,111 @@ def test_which_libvirt_pairs_migrate_here(
         "ssh": "qemu+ssh://hv2/system",
         None: None,
     }
-    why = libvirt_pair(_host("a", uris[source]), _host("b", uris[target]), _spec(**spec))
+
+    def host(name: str, kind: str | None) -> Any:
+        uri, _, reached = (kind or "").partition("+")
+        return _host(name, uris[uri or None], "qemu+tls://b.lab/system" if reached else None)
+
+    why = libvirt_pair(host("a", source), host("b", target), _spec(**spec))
     if says is None:
         assert why is None
     else:
         assert why is not None and says in why[0], why
+
+
+# ------------------------------------------------------------------------ the agent's
+
+
+def test_the_agent_checks_a_migration_request_and_follows_the_migration() -> None:
+    """nmTxnMigrate (snmp_agents.migration): a request that does not parse, a second one
+    while one runs, one during a commit: refused, nothing started; one accepted answers at
+    once, nmTxnMigrateState says running (a GET of it waits for the end), then migrated
+    with its duration, or failed with where the domain is."""
+    import asyncio
+    import threading
+
+    from pysnmp.proto import rfc1902
+
+    from netmanager.host.protocol import BackendError
+    from netmanager.hypervisor.migration import MigrationError, MigrationResult, Where
+    from netmanager.snmp.tables import SetError
+    from snmp_agents.migration import Migrations
+
+    release = threading.Event()
+    asked: list[MigrationRequest] = []
+    outcome: list[object] = []
+
+    def migrate(request: MigrationRequest) -> MigrationResult:
+        asked.append(request)
+        release.wait(5)
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return MigrationResult(request.domain, request.dest_uri, 2.5)
+
+    committing = [False]
+    changed: list[str] = []
+
+    async def scenario() -> None:
+        m = Migrations(migrate, lambda: committing[0], lambda: changed.append("changed"))
+        request = _request(domain="web1", dest_uri="qemu+tls://hv2/system")
+        raw = json.dumps(request.as_json()).encode()
+
+        def refused(value: object, *more: object) -> tuple[str, int]:
+            binds = [(0, m.oid, value), *((i + 1, m.oid, v) for i, v in enumerate(more))]
+            with pytest.raises(SetError) as caught:
+                m.handle_set(binds)
+            return caught.value.status, caught.value.position
+
+        assert refused(rfc1902.Integer32(1)) == ("wrongType", 0)
+        assert refused(rfc1902.OctetString(b"{not json")) == ("wrongValue", 0)
+        assert refused(rfc1902.OctetString(b'{"domain": "web1"}')) == ("wrongValue", 0)
+        assert refused(rfc1902.OctetString(b'{"domain": "", "dest_uri": "x"}')) == (
+            "wrongValue",
+            0,
+        )
+        assert refused(rfc1902.OctetString(b"x" * 3000)) == ("wrongLength", 0)
+        assert refused(rfc1902.OctetString(raw), rfc1902.OctetString(raw)) == (
+            "inconsistentValue",
+            0,
+        )
+        committing[0] = True
+        assert refused(rfc1902.OctetString(raw)) == ("resourceUnavailable", 0)
+        committing[0] = False
+        assert asked == [] and json.loads(m.state_text()) == {"state": "idle"}
+
+        for result, state in (
+            (None, {"state": "migrated", "duration_s": 2.5}),
+            (
+                MigrationError("the target refused it", Where.SOURCE),
+                {"state": "failed", "where": "source", "error": "the target refused it"},
+            ),
+            (
+                BackendError("this host runs no VM that is domain 'web1'"),
+                {"state": "failed", "where": "source"},
+            ),
+            (
+                MigrationError("the stream broke", Where.NEITHER),
+                {"state": "failed", "where": "neither"},
+            ),
+        ):
+            outcome[:] = [result]
+            release.clear()
+            m.handle_set([(0, m.oid, rfc1902.OctetString(raw))])
+            assert json.loads(m.state_text())["state"] == "running"
+            assert m.written == raw
+            # one at a time
+            assert refused(rfc1902.OctetString(raw)) == ("resourceUnavailable", 0)
+            waiting = m.waiting()
+            assert waiting is not None and not waiting.done()
+            release.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(waiting), 5)
+            await asyncio.sleep(0)  # the done callback
+            got = json.loads(m.state_text())
+            assert {k: got[k] for k in state} == state, got
+            assert got["domain"] == "web1" and m.waiting() is None
+        assert [a.dest_uri for a in asked] == ["qemu+tls://hv2/system"] * 4
+        m.close()
+
+    asyncio.run(scenario())
+    assert changed  # the section is published again as the state changes

@@ -121,7 +121,8 @@ netmanagerMIB = ModuleIdentity(
 )
 if mibBuilder.loadTexts:
     netmanagerMIB.setRevisions(
-        ("2026-12-06 14:30",
+        ("2026-12-06 17:30",
+         "2026-12-06 14:30",
          "2026-12-06 14:00",
          "2026-12-06 06:00",
          "2026-12-06 05:00",
@@ -1571,6 +1572,46 @@ nmTxnAdopt = _NmTxnAdopt_Object(
 nmTxnAdopt.setMaxAccess("read-write")
 if mibBuilder.loadTexts:
     nmTxnAdopt.setStatus("current")
+
+
+class _NmTxnMigrate_Type(OctetString):
+    """Custom type nmTxnMigrate based on OctetString"""
+    defaultHexValue = ""
+
+    subtypeSpec = OctetString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 2048),
+    )
+
+
+_NmTxnMigrate_Type.__name__ = "OctetString"
+_NmTxnMigrate_Object = MibScalar
+nmTxnMigrate = _NmTxnMigrate_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 2, 19),
+    _NmTxnMigrate_Type()
+)
+nmTxnMigrate.setMaxAccess("read-write")
+if mibBuilder.loadTexts:
+    nmTxnMigrate.setStatus("current")
+
+
+class _NmTxnMigrateState_Type(OctetString):
+    """Custom type nmTxnMigrateState based on OctetString"""
+    subtypeSpec = OctetString.subtypeSpec
+    subtypeSpec += ConstraintsUnion(
+        ValueSizeConstraint(0, 1024),
+    )
+
+
+_NmTxnMigrateState_Type.__name__ = "OctetString"
+_NmTxnMigrateState_Object = MibScalar
+nmTxnMigrateState = _NmTxnMigrateState_Object(
+    (1, 3, 6, 1, 3, 7171, 1, 2, 20),
+    _NmTxnMigrateState_Type()
+)
+nmTxnMigrateState.setMaxAccess("read-only")
+if mibBuilder.loadTexts:
+    nmTxnMigrateState.setStatus("current")
 _NmMonitor_ObjectIdentity = ObjectIdentity
 nmMonitor = _NmMonitor_ObjectIdentity(
     (1, 3, 6, 1, 3, 7171, 1, 3)
@@ -2410,6 +2451,8 @@ nmTxnGroup.setObjects(
         ("NETMANAGER-MIB", "nmTxnSettledState"),
         ("NETMANAGER-MIB", "nmTxnHandOver"),
         ("NETMANAGER-MIB", "nmTxnAdopt"),
+        ("NETMANAGER-MIB", "nmTxnMigrate"),
+        ("NETMANAGER-MIB", "nmTxnMigrateState"),
         ("NETMANAGER-MIB", "nmChangeAction"),
         ("NETMANAGER-MIB", "nmChangeObject"),
         ("NETMANAGER-MIB", "nmChangeReason"))
@@ -2644,6 +2687,8 @@ mibBuilder.export_symbols(
        "nmTxnSettledState": nmTxnSettledState,
        "nmTxnHandOver": nmTxnHandOver,
        "nmTxnAdopt": nmTxnAdopt,
+       "nmTxnMigrate": nmTxnMigrate,
+       "nmTxnMigrateState": nmTxnMigrateState,
        "nmMonitor": nmMonitor,
        "nmLinkTable": nmLinkTable,
        "nmLinkEntry": nmLinkEntry,
