@@ -38,7 +38,8 @@ it.  VMs on guest hosts (QEMU guests) cannot move between guest kernels (E782).
 A libvirt domain netmanager defined moves for real, by libvirt's live migration
 (:mod:`netmanager.hypervisor.migration`): between real libvirt hosts, to a host whose
 ``migration-uri`` real.xml gives (``qemu+ssh://...``, ``qemu+tls://...``: libvirt's own
-authentication; ``migration-p2p`` makes it peer-to-peer), and on this machine from a
+authentication; ``migration-p2p`` makes it peer-to-peer), or whose hypervisor URI names
+its host, and on this machine from a
 libvirt host emulated here (``qemu:///embed``) to a host on the system libvirt daemon
 (``qemu:///system``, a "real" host whose agent builds its dom0 in a namespace) — the one
 direction libvirt 9.0 migrates on one machine; every other pair is E783, with the reason
@@ -310,10 +311,10 @@ def libvirt_pair(
             here,
             target.loc,
         )
-    if not source.embedded_libvirt and not target.migration_uri:
+    if not source.embedded_libvirt and not target.migration_target:
         return (
-            f"host '{target.name}' has no migration-uri in real.xml: the libvirt of host "
-            f"'{source.name}' cannot reach it",
+            f"host '{target.name}' has no migration-uri in real.xml and its hypervisor URI "
+            f"({target.uri}) names no host: the libvirt of host '{source.name}' cannot reach it",
             f"give host '{target.name}' migration-uri=\"qemu+ssh://{target.name}/system\" (or "
             "qemu+tls://...), the URI its libvirt is reached with from the other hosts",
             target.loc,
@@ -691,7 +692,7 @@ def _domain_request(
     here = after.model.real.host_by_name[source].embedded_libvirt
     return MigrationRequest(
         spec.name,
-        MIGRATION_TARGET_URI if here else target.migration_uri or "",
+        MIGRATION_TARGET_URI if here else target.migration_target or "",
         tuple(TargetNic(p.mac, taps[p.network]) for p in ports),
         data_uri=f"unix://{sockets}/stream.sock" if sockets is not None else "",
         peer2peer=target.migration_p2p and not here,

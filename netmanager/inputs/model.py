@@ -12,6 +12,7 @@ import enum
 import ipaddress
 from dataclasses import dataclass, field, fields
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from netmanager.errors import NOWHERE, Loc
 
@@ -129,6 +130,17 @@ class Host:
         """A libvirt host emulated on this machine: a network namespace whose agent runs
         libvirt's embedded QEMU driver (``hypervisor="qemu:///embed"``)."""
         return self.hypervisor is HypervisorKind.LIBVIRT and (self.uri or "").startswith(EMBED_URI)
+
+    @property
+    def migration_target(self) -> str | None:
+        """The libvirt URI a domain migrating here is sent to: ``migration_uri``, else the
+        host's own URI where it names a remote host (``qemu+ssh://hv1/system``: the other
+        hosts reach it as the manager does); None: not reachable from other hosts."""
+        if self.migration_uri:
+            return self.migration_uri
+        if self.hypervisor is HypervisorKind.LIBVIRT and self.uri and urlsplit(self.uri).hostname:
+            return self.uri
+        return None
 
     @property
     def emulated(self) -> bool:

@@ -449,6 +449,7 @@ def _spec(*, shares: bool = False, defined: bool = True) -> Any:
         # real hosts: the target's migration-uri is how the source's libvirt reaches it
         ("system", "system", {}, "host 'b' has no migration-uri in real.xml"),
         ("system", "system+uri", {}, None),
+        ("system", "ssh", {}, None),  # its own URI names the host: reached so
         ("system", "ssh+uri", {"defined": False}, "is the user's (attached)"),
         ("embed", "ssh", {}, "migrates to qemu:///system only (this machine's daemon), not"),
         ("embed", "ssh+uri", {}, "migrates to qemu:///system only"),
@@ -577,3 +578,77 @@ def test_the_agent_checks_a_migration_request_and_follows_the_migration() -> Non
 
     asyncio.run(scenario())
     assert changed  # the section is published again as the state changes
+
+
+REAL_HOSTS = """<?xml version="1.0" encoding="UTF-8"?>
+<real xmlns="urn:netmanager:real:1" version="1.0">
+  <site name="lab"><vni-range first="6400" last="6499"/></site>
+  <switch name="sw1" site="lab"/>
+  <host name="hv1" site="lab" hypervisor="qemu+ssh://hv1.lab/system" cpus="8" memory="8GB"
+        capabilities="vxlan">
+    <interface name="eno1" address="192.0.2.61/24"/>
+    <agent address="192.0.2.61" port="161"/>
+  </host>
+  <host name="hv2" site="lab" hypervisor="qemu+ssh://hv2.lab/system" cpus="8" memory="8GB"
+        capabilities="vxlan" migration-uri="qemu+tls://hv2.mig.lab/system"
+        migration-p2p="true">
+    <interface name="eno1" address="192.0.2.62/24"/>
+    <agent address="192.0.2.62" port="161"/>
+  </host>
+  <link a="hv1:eno1" b="sw1" capacity="10Gbit"/>
+  <link a="hv2:eno1" b="sw1" capacity="10Gbit"/>
+</real>
+"""
+VIRTUAL_HOSTS = """<?xml version="1.0" encoding="UTF-8"?>
+<virtual xmlns="urn:netmanager:virtual:1" version="1.0" topology="realmig">
+  <network name="a" cidr="10.61.0.0/24"/>
+  <network name="b" cidr="10.62.0.0/24"/>
+  <vm name="web" host="hv1" memory="512MB" domain="web-dom">
+    <template image="/var/lib/libvirt/images/web.qcow2"/>
+    <interface network="a" ip="10.61.0.5" mac="52:54:00:61:00:05"/>
+    <interface network="b" ip="10.62.0.5" mac="52:54:00:62:00:05"/>
+  </vm>
+  <vm name="db" host="hv2" memory="512MB" domain="db-dom">
+    <template image="/var/lib/libvirt/images/db.qcow2"/>
+    <interface network="b" ip="10.62.0.6"/>
+  </vm>
+</virtual>
+"""
+
+
+@pytest.mark.parametrize("way", ["there", "back"])
+def test_what_a_real_host_s_agent_is_asked_to_migrate(
+    way: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between real libvirt hosts (no kernel, no libvirt: what the manager sends): to
+    hv2, its migration-uri, peer-to-peer as real.xml says; back to hv1, its own
+    hypervisor URI (it names the host) and not peer-to-peer; each NIC by its MAC with the
+    tap the target's configuration names; no stream socket (libvirt's own address)."""
+    from types import SimpleNamespace
+
+    from netmanager.apply.migrate import _domain_request, libvirt_pair
+    from netmanager.apply.prepare import prepare
+    from netmanager.mapping.moves import Move
+
+    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
+    real, virtual = tmp_path / "real.xml", tmp_path / "virtual.xml"
+    real.write_text(REAL_HOSTS)
+    virtual.write_text(VIRTUAL_HOSTS)
+    source, to = ("hv1", "hv2") if way == "there" else ("hv2", "hv1")
+    before = prepare(real, virtual, moves={"web": Move(source, "hv1")})
+    after = prepare(real, virtual, moves={"web": Move(to, "hv1")})
+    hosts = before.model.real.host_by_name
+    spec = next(v.domain for v in before.configs[source].vms if v.vm == "web")
+    assert libvirt_pair(hosts[source], hosts[to], spec) is None
+    record = SimpleNamespace(hosts=before.configs)
+    request = _domain_request(record, after, "web", source, to, None, None)  # type: ignore[arg-type]
+    taps = {p.mac: p.vif for p in after.configs[to].ports if p.vm == "web"}
+    assert request.domain == "web-dom"
+    assert {n.mac: n.tap for n in request.nics} == taps
+    assert sorted(taps) == ["52:54:00:61:00:05", "52:54:00:62:00:05"]
+    assert all(not n.bridge for n in request.nics)  # ethernet NICs: the target wires them
+    assert request.data_uri == ""
+    if way == "there":
+        assert (request.dest_uri, request.peer2peer) == ("qemu+tls://hv2.mig.lab/system", True)
+    else:
+        assert (request.dest_uri, request.peer2peer) == ("qemu+ssh://hv1.lab/system", False)
