@@ -62,6 +62,7 @@ migration's (``VIR_MIGRATE_PARAM_BANDWIDTH``, ``virDomainMigrateSetMaxDowntime``
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import secrets
@@ -109,6 +110,9 @@ if TYPE_CHECKING:
 
     from netmanager.apply.runtime import LinkChange, Spot
     from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
+
+
+log = logging.getLogger(__name__)
 
 
 class MigrateFailed(NetmanagerError):
@@ -552,7 +556,7 @@ def _run_libvirt(
 ) -> MigrateOutcome:
     """A libvirt domain moves by libvirt's live migration (see the module)."""
     from netmanager.apply.runtime import vm_changes
-    from netmanager.hypervisor.migration import MigrationError, Where
+    from netmanager.hypervisor.migration import MigrationError, MigrationResult, Where
 
     topology = record.topology
     applied = records()
@@ -583,6 +587,7 @@ def _run_libvirt(
         finally:
             began.set()
 
+    called = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrate") as pool:
             # the source's agent makes libvirt's call; as soon as it runs, the target
@@ -616,6 +621,12 @@ def _run_libvirt(
     finally:
         if sockets is not None:
             shutil.rmtree(sockets, ignore_errors=True)
+    if why and where is Where.TARGET and "wire" in changes and not adopt_failed:
+        # libvirt failed after its switch-over (the source's undefine, say): the domain
+        # runs on the target, wired there: the migration stands
+        log.warning("migration of %s: %s; the domain runs on %s, wired", vm, why, to)
+        migrated = MigrationResult(request.domain, request.dest_uri, time.perf_counter() - called)
+        why = ""
     if why and where is Where.SOURCE:
         _restore(record, transports, prepared.configs, applied)
         raise _problem(

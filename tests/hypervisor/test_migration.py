@@ -652,3 +652,144 @@ def test_what_a_real_host_s_agent_is_asked_to_migrate(
         assert (request.dest_uri, request.peer2peer) == ("qemu+tls://hv2.mig.lab/system", True)
     else:
         assert (request.dest_uri, request.peer2peer) == ("qemu+ssh://hv1.lab/system", False)
+
+
+# ------------------------------------------------------------------------ the manager's
+
+
+class _Source:
+    """The source host's transport: its agent's migration ends as told."""
+
+    def __init__(self, outcome: BaseException | None, started: bool = True) -> None:
+        import threading
+
+        self.outcome = outcome
+        self.started = started
+        self.asked: list[MigrationRequest] = []
+        #: the target began to adopt (the migration ends only after: as libvirt's does)
+        self.adopting = threading.Event()
+
+    async def migrate_domain(self, request: MigrationRequest, started: Any) -> Any:
+        import asyncio
+
+        from netmanager.hypervisor.migration import MigrationResult
+
+        self.asked.append(request)
+        if self.started:
+            started()
+            await asyncio.get_running_loop().run_in_executor(None, self.adopting.wait, 5)
+        if self.outcome is not None:
+            raise self.outcome
+        return MigrationResult(request.domain, request.dest_uri, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "adopted", "code", "steps", "says"),
+    [
+        (None, True, None, ["prepare", "adopt", "follow"], ""),
+        (
+            ("the target refused it", "source", False),
+            False,
+            "E785",
+            ["prepare", "restore"],
+            "runs on 'hv1' with its network as before",
+        ),
+        (
+            ("the target refused it", "source", True),
+            False,
+            "E785",
+            ["prepare", "adopt", "restore"],
+            "runs on 'hv1' with its network as before",
+        ),
+        (
+            ("the stream broke", "neither", True),
+            False,
+            "E787",
+            ["prepare", "adopt"],
+            "running on neither host",
+        ),
+        (None, False, "E787", ["prepare", "adopt", "save"], "could not take its taps in"),
+        # libvirt failed after its switch-over, the target wired the domain: it stands
+        (("undefine failed", "target", True), True, None, ["prepare", "adopt", "follow"], ""),
+    ],
+)
+def test_how_the_manager_follows_a_libvirt_migration(
+    outcome: tuple[str, str, bool] | None,
+    adopted: bool,
+    code: str | None,
+    steps: list[str],
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """apply/migrate._run_libvirt without hosts: the source's agent migrates, the target
+    adopts the taps once the migration runs; a failure where the domain stays on the
+    source returns every host to what it was (E785); one that leaves it elsewhere, or a
+    target that cannot take the taps in, is E787 (the machine is not as it was)."""
+    from types import SimpleNamespace
+
+    from netmanager.apply import migrate as m
+    from netmanager.apply.prepare import prepare
+    from netmanager.errors import ApplyFailed, NetmanagerError, single
+    from netmanager.hypervisor.migration import MigrationError, Where
+    from netmanager.mapping.moves import Move
+
+    monkeypatch.setenv("NETMANAGER_STATE_DIR", str(tmp_path / "state"))
+    real, virtual = tmp_path / "real.xml", tmp_path / "virtual.xml"
+    real.write_text(REAL_HOSTS)
+    virtual.write_text(VIRTUAL_HOSTS)
+    before = prepare(real, virtual, moves={"web": Move("hv1", "hv1")})
+    after = prepare(real, virtual, moves={"web": Move("hv2", "hv1")})
+    record = SimpleNamespace(
+        topology="realmig", hosts=before.configs, transport="agents", runtime={}
+    )
+    done: list[str] = []
+    monkeypatch.setattr(
+        m, "_prepare", lambda *a: done.append("prepare") or m._Prepared(before.configs, 4)
+    )
+    monkeypatch.setattr(m, "_restore", lambda *a: done.append("restore"))
+    monkeypatch.setattr(m, "_save", lambda *a: done.append("save"))
+    monkeypatch.setattr(m, "_follow", lambda *a: done.append("follow"))
+    monkeypatch.setattr(m, "records", dict)
+    monkeypatch.setattr(m, "host_candidates", lambda *a: {})
+    monkeypatch.setattr("netmanager.apply.runtime.vm_changes", lambda *a: [])
+    adopting: list[object] = []
+
+    async def transaction(topology: str, transports: Any, candidates: Any, **kw: Any) -> Any:
+        adopting.append(kw["adopt"]["hv2"])
+        done.append("adopt")
+        source.adopting.set()
+        if not adopted:
+            raise single("E710", m.Loc("hv2"), "no link nv-x", "", "apply", ApplyFailed)
+        return SimpleNamespace(changes={"hv2": 3})
+
+    monkeypatch.setattr(m, "transaction", transaction)
+    started = outcome is None or outcome[2]
+    failure = None if outcome is None else MigrationError(outcome[0], Where(outcome[1]))
+    source = _Source(failure, started)
+    transports: dict[str, Any] = {"hv1": source, "hv2": object()}
+    run = lambda: m._run_libvirt(  # noqa: E731
+        record,  # type: ignore[arg-type]
+        after,
+        transports,
+        "web",
+        "hv1",
+        "hv2",
+        0.0,
+        lambda *a, **k: None,
+        None,
+    )
+    if code is None:
+        outcome_ = run()
+        assert outcome_.libvirt_s is not None and outcome_.changes["wire"] == 3
+    else:
+        with pytest.raises(NetmanagerError) as caught:
+            run()
+        d = caught.value.diagnostics[0]
+        assert d.code == code, d
+        assert says in d.message + d.hint, d
+        assert caught.value.left_changes is (code == "E787")
+    assert done == steps
+    (request,) = source.asked
+    assert (request.domain, request.dest_uri) == ("web-dom", "qemu+tls://hv2.mig.lab/system")
+    assert all(a.source == "." and a.vm == "web" for a in adopting)  # type: ignore[attr-defined]
