@@ -42,9 +42,14 @@ def guest_template(progress: image.Progress | None = None) -> DomainTemplate:
 #: virtio-9p (what :func:`guest_template`'s guest runs from, measured here), so this one
 #: mounts none and runs no guest agent: its NICs (``nm.addr=MAC=CIDR``) are addressed from
 #: the kernel's command line, then it idles, answering ping
-MIGRATABLE_INIT = r"""#!/bin/sh
+MIGRATABLE_INIT = (
+    r"""#!/bin/sh
 # netmanager migratable guest init: modules, NICs addressed from the command line, idle.
 export PATH=/sbin:/bin
+say() { echo "nm-init: $*" > /dev/console; }
+"""
+    + image.NM_ADDRESSES
+    + r"""
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -54,20 +59,11 @@ while read -r m; do
 done < /modules.nm
 set -- $(cat /proc/cmdline)
 ip link set lo up
-for arg; do
-    case "$arg" in nm.addr=*=*)
-        spec="${arg#nm.addr=}"; mac="${spec%=*}"
-        for dev in /sys/class/net/*; do
-            [ "$(cat "$dev/address")" = "$mac" ] || continue
-            ip link set dev "$(basename "$dev")" up
-            ip addr add "${spec##*=}" dev "$(basename "$dev")" \
-                || echo "nm-init: cannot add $spec" > /dev/console
-        done ;;
-    esac
-done
-echo "nm-init: up" > /dev/console
+nm_addresses "$@"
+say "up"
 while :; do sleep 3600; done
 """
+)
 
 
 def migratable_template(

@@ -538,13 +538,34 @@ APPLETS = (
     "test",
 )
 
-INIT = r"""#!/bin/sh
+#: shell function of the guests' inits: each NIC named by ``nm.addr=MAC=CIDR`` among its
+#: arguments (the kernel's command line) up with that address; ``say`` reports a failure
+NM_ADDRESSES = r"""
+nm_addresses() {
+    for arg; do
+        case "$arg" in nm.addr=*=*)
+            spec="${arg#nm.addr=}"; mac="${spec%=*}"
+            for dev in /sys/class/net/*; do
+                [ "$(cat "$dev/address")" = "$mac" ] || continue
+                ip link set dev "$(basename "$dev")" up
+                ip addr add "${spec##*=}" dev "$(basename "$dev")" || say "cannot add $spec"
+            done ;;
+        esac
+    done
+}
+"""
+
+INIT = (
+    r"""#!/bin/sh
 # netmanager guest init: modules, host root over 9p, network, then guestd in a chroot.
 export PATH=/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 say() { echo "nm-init: $*" > /dev/console; }
+"""
+    + NM_ADDRESSES
+    + r"""
 say "modules"
 V=$(cat /modules.version)
 echo /sbin/modprobe > /proc/sys/kernel/modprobe
@@ -630,16 +651,7 @@ if [ "$GA" = 1 ]; then
     # a libvirt domain: addresses it carries by itself (nm.addr=MAC=CIDR, as a user's
     # own image configures itself), then qemu-guest-agent (this machine's, through 9p)
     # as its control; a domain defined without the agent's channel runs without one
-    for arg; do
-        case "$arg" in nm.addr=*=*)
-            spec="${arg#nm.addr=}"; mac="${spec%=*}"
-            for dev in /sys/class/net/*; do
-                [ "$(cat "$dev/address")" = "$mac" ] || continue
-                ip link set dev "$(basename "$dev")" up
-                ip addr add "${spec##*=}" dev "$(basename "$dev")" || say "cannot add $spec"
-            done ;;
-        esac
-    done
+    nm_addresses "$@"
     if [ -e /dev/virtio-ports/org.qemu.guest_agent.0 ]; then
         say "qemu-ga"
         chroot /newroot /usr/sbin/qemu-ga -m virtio-serial \
@@ -658,6 +670,7 @@ PYTHONPATH="$PROJECT" PYTHONDONTWRITEBYTECODE=1 HOME=/tmp \
 say "guestd exited with status $?"
 poweroff -f
 """
+)
 
 
 def initramfs(
