@@ -605,6 +605,18 @@ SET_ERRORS: list[tuple[str, list[VarBind], str, str]] = [
     ),
     ("row missing", [(NM + 'nmNetworkEncap."nope"', "i", "vlan")], "inconsistentName", "Encap"),
     (
+        "a migration asked of a host that runs no libvirt domain",
+        [(NM + "nmTxnMigrate.0", "s", '{"domain": "d", "dest_uri": "qemu+ssh://h/system"}')],
+        "notWritable",
+        "nmTxnMigrate.0",
+    ),
+    (
+        "the migration's state is the agent's to say",
+        [(NM + "nmTxnMigrateState.0", "s", '{"state": "migrated"}')],
+        "notWritable",
+        "nmTxnMigrateState.0",
+    ),
+    (
         "VLAN id above 4094",
         [
             (NM + 'nmNetworkRowStatus."v"', "i", "createAndGo"),
@@ -644,6 +656,9 @@ def test_set_errors_name_the_failing_var_bind(make_agent: MakeAgent, tools: Tool
     assert value(tools, agent, NM + "nmTxnRevertTimeout.0") == "0"
     assert value(tools, agent, NM + "nmTxnCandidateVersion.0") == "0"
     assert "stage first" in value(tools, agent, NM + "nmTxnLastError.0")
+    # net-snmp prints the OCTET STRING quoted, its quotes escaped: a JSON string
+    served = value(tools, agent, NM + "nmTxnMigrateState.0")
+    assert json.loads(json.loads(served)) == {"state": "idle"}
 
 
 # ---------------------------------------------------------------- protocol robustness
