@@ -409,7 +409,10 @@ async def serve(args: argparse.Namespace, creds: Credentials, sock: socket.socke
 
         # a libvirt host: its agent makes libvirt's call of a live migration
         txn.migrations = Migrations(
-            migrate_domain, committing=txn.busy, on_change=lambda: txn.section_changed()
+            migrate_domain,
+            committing=txn.busy,
+            on_change=lambda: txn.section_changed(),
+            job=getattr(backend, "migration_job", None),
         )
 
     def publish() -> None:

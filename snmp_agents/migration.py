@@ -7,10 +7,12 @@ so the source host's agent makes libvirt's call, never the manager: a manager wr
 the request is checked (it parses, the domain is one netmanager defined here, no other
 migration and no commit runs) and the response comes as soon as the migration started,
 in a thread of its own (the backend's thread stays free, libvirt's call takes seconds to
-minutes).  ``nmTxnMigrateState`` says how it goes; a GET asking for it while the
-migration runs is answered when it ends, or after at most a second
-(:meth:`Migrations.waiting`), so that a manager waits without polling hard and no SNMP
-request outlives its timeout.  The target of the migration is opened by this host's
+minutes).  ``nmTxnMigrateState`` says how it goes: ``running``, with ``transferring``
+once libvirt's job has sent memory (the target's libvirt then has the incoming domain,
+its taps made: the target's host may take them in, before the switch-over), then
+``migrated`` or ``failed``; a GET asking for it while the migration runs is answered
+when the state changes, or after at most a second (:meth:`Migrations.waiting`), so that a
+manager follows it without polling hard and no SNMP request outlives its timeout.  The target of the migration is opened by this host's
 libvirt (peer-to-peer) or by its keeper, with libvirt's own authentication (SSH keys,
 TLS certificates): the manager needs no access to either host's libvirt.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 MAX_REQUEST = 2048
 #: the longest state served (nmTxnMigrateState's size)
 MAX_STATE = 1024
+#: how often libvirt's job is asked whether the migration sends yet
+JOB_POLL_S = 0.02
 
 
 def parse_request(raw: bytes) -> MigrationRequest:
@@ -69,17 +73,24 @@ class Migrations:
         migrate: Callable[[MigrationRequest], MigrationResult],
         committing: Callable[[], bool] = lambda: False,
         on_change: Callable[[], None] = lambda: None,
+        job: Callable[[str], Mapping[str, int]] | None = None,
     ) -> None:
         self.migrate = migrate
         self.committing = committing
         self.on_change = on_change
+        #: the backend's migration_job (None: the target is told at once)
+        self.job = job
         self.oid = (*mib.oid_of("nmTxnMigrate"), 0)
         self.oid_state = (*mib.oid_of("nmTxnMigrateState"), 0)
         self.written = b""
         self.state: dict[str, Any] = {"state": "idle"}
         self._task: asyncio.Future[MigrationResult] | None = None
-        # libvirt's call blocks its thread for the whole migration
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="nm-migrate")
+        self._watch: asyncio.Task[None] | None = None
+        #: resolved at the next change of the state (what a deferred GET waits for)
+        self._changed: asyncio.Future[None] | None = None
+        # libvirt's call blocks its thread for the whole migration; its job is asked in
+        # another
+        self._executor = ThreadPoolExecutor(2, thread_name_prefix="nm-migrate")
 
     def owns(self, oid: Oid) -> bool:
         return oid == self.oid
@@ -87,9 +98,20 @@ class Migrations:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def waiting(self) -> asyncio.Future[MigrationResult] | None:
-        """The migration running now, or None (a GET of nmTxnMigrateState waits for it)."""
-        return self._task if self.running() else None
+    def waiting(self) -> asyncio.Future[None] | None:
+        """While a migration runs, the next change of its state (a GET of
+        nmTxnMigrateState waits for it); None otherwise."""
+        if not self.running():
+            return None
+        if self._changed is None or self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.state = state
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+        self.on_change()
 
     def state_text(self) -> bytes:
         text = json.dumps(self.state, sort_keys=True).encode("utf-8")
@@ -124,11 +146,32 @@ class Migrations:
             )
         loop = asyncio.get_running_loop()
         self.written = raw
-        self.state = {"state": "running", "domain": request.domain, "dest_uri": request.dest_uri}
+        base = {"state": "running", "domain": request.domain, "dest_uri": request.dest_uri}
         task = loop.run_in_executor(self._executor, self.migrate, request)
         self._task = task
         task.add_done_callback(lambda done: self._ended(request, done))
-        self.on_change()
+        if self.job is None:
+            self._set_state({**base, "transferring": True})
+        else:
+            self._set_state(base)
+            self._watch = loop.create_task(self._watch_job(request, base))
+
+    async def _watch_job(self, request: MigrationRequest, base: dict[str, Any]) -> None:
+        """``transferring`` once libvirt's job has sent anything (or once its job cannot
+        be asked: the target is then told at once, and waits for the taps itself)."""
+        assert self.job is not None
+        loop = asyncio.get_running_loop()
+        while self.running():
+            try:
+                stats = await loop.run_in_executor(self._executor, self.job, request.domain)
+            except Exception as exc:
+                log.info("migration of %s: its job cannot be asked (%s)", request.domain, exc)
+                break
+            if stats.get("memory_processed", 0) > 0 or stats.get("data_processed", 0) > 0:
+                break
+            await asyncio.sleep(JOB_POLL_S)
+        if self.running():
+            self._set_state({**base, "transferring": True})
 
     def _ended(self, request: MigrationRequest, done: asyncio.Future[MigrationResult]) -> None:
         base = {"domain": request.domain, "dest_uri": request.dest_uri}
@@ -144,7 +187,7 @@ class Migrations:
         else:
             self.state = {**base, "state": "migrated", "duration_s": round(result.duration_s, 4)}
         log.info("migration of %s: %s", request.domain, self.state["state"])
-        self.on_change()
+        self._set_state(self.state)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -247,8 +247,9 @@ class AgentTransport:
         self, request: MigrationRequest, started: Callable[[], None] = lambda: None
     ) -> MigrationResult:
         """Live-migrate one of the host's libvirt domains: the agent makes libvirt's call
-        (NETMANAGER-MIB's nmTxnMigrate), ``started`` is told once it runs, and its end is
-        waited for (nmTxnMigrateState, each GET answered when it ends or after a second).
+        (NETMANAGER-MIB's nmTxnMigrate), ``started`` is told once it sends (the target's
+        libvirt has the incoming domain then), and its end is waited for
+        (nmTxnMigrateState, each GET answered when the state changes or after a second).
         MigrationError saying where the domain is when it failed."""
         async with self.client:
             return await self._migrate_domain(request, started)
@@ -292,7 +293,7 @@ class AgentTransport:
                 raise MigrationError(
                     f"host '{self.host}' did not start the migration: {reason}", Where.SOURCE
                 ) from exc
-        started()
+        told = False
         deadline = time.monotonic() + MIGRATE_TIMEOUT_S
         while True:
             try:
@@ -311,6 +312,9 @@ class AgentTransport:
                     f"host '{self.host}' lost track of the migration (its agent restarted?): {now}",
                     Where.UNKNOWN,
                 )
+            if now.get("transferring") and not told:
+                started()
+                told = True
             if now["state"] == "migrated":
                 return MigrationResult(
                     request.domain, request.dest_uri, float(now.get("duration_s", 0.0))

@@ -48,8 +48,9 @@ direction libvirt 9.0 migrates on one machine; every other pair is E783, with th
 nmTxnMigrate: its keeper holds the domain's connection; ``virDomainMigrate3`` or, peer to
 peer, ``virDomainMigrateToURI3``, ``VIR_MIGRATE_LIVE``, the NICs rewritten for the target
 with the taps the target's configuration names; here the stream goes over a unix socket),
-and as soon as it runs one transaction on the target takes the domain's taps in as the
-target's libvirt makes them (an :class:`~netmanager.host.protocol.Adoption` from ``.``:
+and as soon as it sends (libvirt's job has processed memory: the target's libvirt has
+the incoming domain) one transaction on the target takes the domain's taps in as the
+target's libvirt made them (an :class:`~netmanager.host.protocol.Adoption` from ``.``:
 on a real host they appear in its own namespace, on this machine in the root namespace,
 from which they are moved into the host's dom0) and wires them — before the switch-over,
 so that none of the guest's frames enters the root namespace here; then **follow** (the
@@ -590,9 +591,10 @@ def _run_libvirt(
     called = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="migrate") as pool:
-            # the source's agent makes libvirt's call; as soon as it runs, the target
-            # takes the taps in as its libvirt makes them (its agent waits for them) and
-            # wires them, before the switch-over
+            # the source's agent makes libvirt's call; as soon as it sends (the target's
+            # libvirt has the incoming domain, its taps made), the target takes the taps
+            # in and wires them, before the switch-over.  A migration that fails before
+            # that asks nothing of the target
             migrating = pool.submit(migrate_there)
             began.wait()
             if not migrating.done() or migrating.exception() is None:

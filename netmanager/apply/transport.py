@@ -102,7 +102,8 @@ class HostTransport(Protocol):
         self, request: MigrationRequest, started: Callable[[], None] = ...
     ) -> MigrationResult:
         """Live-migrate one of the host's libvirt domains, the host's agent making
-        libvirt's call; ``started`` is told once it runs.  Raises
+        libvirt's call; ``started`` is told once it sends (the target's libvirt has the
+        incoming domain, its taps made).  Raises
         :class:`~netmanager.hypervisor.migration.MigrationError` saying where the domain
         is when it failed."""
         ...

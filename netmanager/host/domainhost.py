@@ -138,6 +138,14 @@ class DomainHost:
         finally:
             client.close()
 
+    def migration_job(self, domain: str) -> dict[str, int]:
+        """A migrating domain's job (libvirt's jobStats): what it has sent so far."""
+        client = KeeperClient(self.directory, timeout=10.0)
+        try:
+            return client.job(domain)
+        finally:
+            client.close()
+
     def resolve(self, configs: Iterable[HostConfig]) -> dom.Resolution:
         return dom.resolve(
             [vm for c in configs for vm in vm_domains(c)],

@@ -769,6 +769,13 @@ class KernelBackend:
             )
         return self.hypervisor.migrate(request)
 
+    def migration_job(self, domain: str) -> dict[str, int]:
+        """The job of a domain :meth:`migrate_domain` migrates (libvirt's jobStats: type,
+        memory and data processed), asked beside the migration."""
+        if self.hypervisor is None:
+            raise BackendError("this host runs no libvirt domains")
+        return self.hypervisor.migration_job(domain)
+
     def hand_over(self, topology: str, vm: str) -> int:
         """Let VM ``vm`` of ``topology`` go to another host emulated on this kernel (a
         migration's switch-over, before that host's commit takes its links: see

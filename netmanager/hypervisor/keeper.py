@@ -257,6 +257,16 @@ class _Libvirt:
         dom = self._domain(req.domain)
         return migration.migrate(dom, req, dest=dest, error=self.libvirt.libvirtError).as_json()
 
+    def job(self, name: str) -> dict[str, Any]:
+        """The domain's current job as libvirt reports it (``virDomainGetJobStats``, which
+        libvirt answers while a migration runs): its type and what it processed."""
+        stats = self._domain(name).jobStats(0)
+        return {
+            "type": int(stats.get("type", 0)),
+            "memory_processed": int(stats.get("memory_processed", 0)),
+            "data_processed": int(stats.get("data_processed", 0)),
+        }
+
     def _peer(self, uri: str, domain: str) -> Any:
         from netmanager.hypervisor.migration import MigrationError, Where
 
@@ -293,13 +303,13 @@ class _Libvirt:
 
 OPERATIONS = frozenset(
     {"hello", "list", "get", "define", "start", "destroy", "undefine", "update"}
-    | {"set_metadata", "agent", "destroy_all", "migrate", "announce"}
+    | {"set_metadata", "agent", "destroy_all", "migrate", "announce", "job"}
 )
 
 
 #: operations that need no lock (a libvirt connection is thread-safe; the others change
 #: domains, one at a time)
-CONCURRENT = frozenset({"hello", "get", "list", "agent"})
+CONCURRENT = frozenset({"hello", "get", "list", "agent", "job"})
 
 
 def _netns_inode() -> int:
@@ -719,6 +729,11 @@ class KeeperClient(GuestAgent):
 
     def announce(self, name: str) -> None:
         self.request("announce", name=name)
+
+    def job(self, name: str) -> dict[str, int]:
+        """The domain's current job (a migration's progress): type, memory_processed,
+        data_processed."""
+        return {k: int(v) for k, v in self.request("job", name=name).items()}
 
     def quit(self) -> None:
         with contextlib.suppress(KeeperError):

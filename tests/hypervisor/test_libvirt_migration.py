@@ -480,6 +480,11 @@ def test_netmanager_migrate_moves_a_domain_from_an_emulated_host_to_the_system_d
             assert source.domain(domain) is None
         finally:
             source.close()
+        # kvm1's agent made libvirt's call and followed its job (the target was told
+        # when it sent, not at once)
+        log = (agent_procs.agents_dir() / "kvm1" / "agent.log").read_text()
+        assert f"migration of {domain}: migrated" in log, log[-2000:]
+        assert "its job cannot be asked" not in log, log[-2000:]
         # its tap in hv1's dom0, marked, on the network's bridge, shaped; not in the root
         # namespace, which it left with nothing from the guest through it (its counters
         # when it left: taken in by hv1's agent before the switch-over)

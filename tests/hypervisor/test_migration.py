@@ -513,9 +513,13 @@ def test_the_agent_checks_a_migration_request_and_follows_the_migration() -> Non
 
     committing = [False]
     changed: list[str] = []
+    sent = threading.Event()  # the job has processed memory
+
+    def job(domain: str) -> dict[str, int]:
+        return {"type": 2, "memory_processed": 4096 if sent.is_set() else 0}
 
     async def scenario() -> None:
-        m = Migrations(migrate, lambda: committing[0], lambda: changed.append("changed"))
+        m = Migrations(migrate, lambda: committing[0], lambda: changed.append("changed"), job)
         request = _request(domain="web1", dest_uri="qemu+tls://hv2/system")
         raw = json.dumps(request.as_json()).encode()
 
@@ -559,11 +563,21 @@ def test_the_agent_checks_a_migration_request_and_follows_the_migration() -> Non
         ):
             outcome[:] = [result]
             release.clear()
+            sent.clear()
             m.handle_set([(0, m.oid, rfc1902.OctetString(raw))])
             assert json.loads(m.state_text())["state"] == "running"
             assert m.written == raw
             # one at a time
             assert refused(rfc1902.OctetString(raw)) == ("resourceUnavailable", 0)
+            # a GET waits for the next change: the job sends (the target has the domain)
+            waiting = m.waiting()
+            assert waiting is not None and not waiting.done()
+            await asyncio.sleep(0.1)
+            assert not waiting.done() and "transferring" not in json.loads(m.state_text())
+            sent.set()
+            await asyncio.wait_for(asyncio.shield(waiting), 5)
+            got = json.loads(m.state_text())
+            assert (got["state"], got["transferring"]) == ("running", True)
             waiting = m.waiting()
             assert waiting is not None and not waiting.done()
             release.set()
@@ -574,6 +588,23 @@ def test_the_agent_checks_a_migration_request_and_follows_the_migration() -> Non
             assert {k: got[k] for k in state} == state, got
             assert got["domain"] == "web1" and m.waiting() is None
         assert [a.dest_uri for a in asked] == ["qemu+tls://hv2/system"] * 4
+        m.close()
+
+        # a job that cannot be asked (a keeper of an older netmanager): the target is
+        # told at once, and waits for the taps itself
+        def no_job(domain: str) -> dict[str, int]:
+            raise RuntimeError("unknown operation 'job'")
+
+        m = Migrations(migrate, job=no_job)
+        outcome[:] = [None]
+        release.clear()
+        m.handle_set([(0, m.oid, rfc1902.OctetString(raw))])
+        waiting = m.waiting()
+        assert waiting is not None
+        await asyncio.wait_for(asyncio.shield(waiting), 5)
+        assert json.loads(m.state_text())["transferring"] is True
+        release.set()
+        await asyncio.wait_for(asyncio.shield(m._task), 5)  # type: ignore[arg-type]
         m.close()
 
     asyncio.run(scenario())
