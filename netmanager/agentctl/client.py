@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -231,6 +232,9 @@ class _Engines:
     an engine of their own: the engine's user table has one entry per user name.)"""
 
     _open: ClassVar[dict[tuple[int, WriteUser], tuple[asyncio.AbstractEventLoop, Any, int]]] = {}
+    #: event loops of several threads share the table (a libvirt migration follows the
+    #: source's agent in one while the target's commit runs in another)
+    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
     def take(cls, write: WriteUser) -> Any:
@@ -238,23 +242,26 @@ class _Engines:
 
         loop = asyncio.get_running_loop()
         key = (id(loop), write)
-        found = cls._open.get(key)
-        if found is not None and found[0] is loop and not loop.is_closed():
-            cls._open[key] = (loop, found[1], found[2] + 1)
-            return found[1]
+        with cls._lock:
+            found = cls._open.get(key)
+            if found is not None and found[0] is loop and not loop.is_closed():
+                cls._open[key] = (loop, found[1], found[2] + 1)
+                return found[1]
         engine = hl.SnmpEngine()
-        cls._open[key] = (loop, engine, 1)
+        with cls._lock:
+            cls._open[key] = (loop, engine, 1)
         return engine
 
     @classmethod
     def give_back(cls, engine: Any) -> None:
-        for key, (loop, shared, users) in list(cls._open.items()):
-            if shared is engine:
-                if users > 1:
-                    cls._open[key] = (loop, shared, users - 1)
-                    return
-                del cls._open[key]
-                break
+        with cls._lock:
+            for key, (loop, shared, users) in list(cls._open.items()):
+                if shared is engine:
+                    if users > 1:
+                        cls._open[key] = (loop, shared, users - 1)
+                        return
+                    del cls._open[key]
+                    break
         engine.close_dispatcher()
 
 
