@@ -265,11 +265,19 @@ class AgentTransport:
         written = json.dumps(request.as_json(), sort_keys=True).encode()
         state_oid = (*mib.oid_of("nmTxnMigrateState"), 0)
 
+        def octets(value: Any) -> bytes:
+            """An OCTET STRING's bytes; b"" for noSuchObject (an agent without the MIB's
+            migration objects: of an older netmanager)."""
+            try:
+                return bytes(value.asOctets())
+            except AttributeError:
+                return b""
+
         async def state() -> dict[str, Any]:
             (raw,) = await self.client.get(state_oid)
             try:
-                doc = json.loads(bytes(raw.asOctets()))
-            except (ValueError, AttributeError):
+                doc = json.loads(octets(raw))
+            except ValueError:
                 doc = None
             return doc if isinstance(doc, dict) else {"state": "unreadable"}
 
@@ -288,8 +296,8 @@ class AgentTransport:
                 raise MigrationError(
                     f"host '{self.host}' could not be asked to migrate: {exc}", Where.UNKNOWN
                 ) from exc
-            if not (now.get("state") == "running" and bytes(again.asOctets()) == written):
-                reason = bytes(why.asOctets()).decode("utf-8", "replace") or str(exc)
+            if not (now.get("state") == "running" and octets(again) == written):
+                reason = octets(why).decode("utf-8", "replace") or str(exc)
                 raise MigrationError(
                     f"host '{self.host}' did not start the migration: {reason}", Where.SOURCE
                 ) from exc

@@ -824,3 +824,99 @@ def test_how_the_manager_follows_a_libvirt_migration(
     (request,) = source.asked
     assert (request.domain, request.dest_uri) == ("web-dom", "qemu+tls://hv2.mig.lab/system")
     assert all(a.source == "." and a.vm == "web" for a in adopting)  # type: ignore[attr-defined]
+
+
+class _Agent:
+    """What AgentTransport.migrate_domain sees of an agent: its SET answer and the
+    values of nmTxnMigrateState in turn (then nmTxnMigrate and nmTxnLastError)."""
+
+    host = "hv1"
+
+    def __init__(
+        self, states: list[object], refuse: bool = False, written: bytes = b"", old: bool = False
+    ) -> None:
+        self.states = list(states)
+        self.refuse = refuse
+        self.written = written
+        self.old = old  # an agent without the migration objects
+        self.sets: list[bytes] = []
+
+    async def __aenter__(self) -> _Agent:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def set(self, varbinds: list[tuple[tuple[int, ...], Any]]) -> None:
+        from netmanager.agentctl.client import AgentError
+
+        ((_, value),) = varbinds
+        self.sets.append(bytes(value.asOctets()))
+        if self.refuse:
+            raise AgentError(self.host, "SET failed: resourceUnavailable")
+
+    async def get(self, oid: tuple[int, ...]) -> list[Any]:
+        from pysnmp.proto import rfc1902
+        from pysnmp.proto.rfc1905 import NoSuchObject
+
+        from netmanager.snmp import mib
+
+        if self.old and oid != (*mib.oid_of("nmTxnLastError"), 0):
+            return [NoSuchObject("")]
+        if oid == (*mib.oid_of("nmTxnMigrateState"), 0):
+            state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+            return [rfc1902.OctetString(json.dumps(state).encode())]
+        if oid == (*mib.oid_of("nmTxnMigrate"), 0):
+            return [rfc1902.OctetString(self.written)]
+        return [rfc1902.OctetString(b"a migration runs already")]
+
+
+def test_the_manager_follows_an_agent_s_migration_and_says_where_on_failure() -> None:
+    """AgentTransport.migrate_domain against an agent's answers: told once the agent
+    says transferring, the result once migrated; a refused SET is a failure on the
+    source with the agent's reason (also from an agent of an older netmanager); a SET
+    sent again after a lost answer finds its own migration running; a failure says where
+    the domain is; an agent that lost track of it is 'unknown'."""
+    import asyncio
+
+    from netmanager.apply.agent_transport import AgentTransport
+    from netmanager.hypervisor.migration import MigrationError, Where
+
+    request = _request(domain="web1", dest_uri="qemu+tls://hv2/system")
+    ours = json.dumps(request.as_json(), sort_keys=True).encode()
+    run = {"state": "running", "domain": "web1"}
+    sending = {**run, "transferring": True}
+    done = {"state": "migrated", "domain": "web1", "duration_s": 2.25}
+
+    def migrate(agent: _Agent) -> tuple[Any, int]:
+        told: list[int] = []
+        transport = AgentTransport(agent, None)  # type: ignore[arg-type]
+        try:
+            result = asyncio.run(transport.migrate_domain(request, lambda: told.append(1)))
+        except MigrationError as exc:
+            return exc, len(told)
+        return result, len(told)
+
+    agent = _Agent([run, run, sending, sending, done])
+    result, told = migrate(agent)
+    assert (result.domain, result.duration_s, told) == ("web1", 2.25, 1)
+    assert agent.sets == [ours]
+
+    failed, told = migrate(_Agent([{"state": "idle"}], refuse=True))
+    assert isinstance(failed, MigrationError) and failed.where is Where.SOURCE and not told
+    assert "did not start the migration: a migration runs already" in failed.reason
+
+    failed, _ = migrate(_Agent([], refuse=True, old=True))
+    assert isinstance(failed, MigrationError) and failed.where is Where.SOURCE
+
+    result, told = migrate(_Agent([sending, sending, done], refuse=True, written=ours))
+    assert result.duration_s == 2.25 and told == 1
+
+    where = {"state": "failed", "domain": "web1", "where": "neither", "error": "it broke"}
+    failed, told = migrate(_Agent([sending, where]))
+    assert isinstance(failed, MigrationError) and failed.where is Where.NEITHER and told == 1
+    assert failed.reason == "it broke"
+
+    failed, _ = migrate(_Agent([run, {"state": "idle"}]))
+    assert isinstance(failed, MigrationError) and failed.where is Where.UNKNOWN
+    assert "lost track" in failed.reason
