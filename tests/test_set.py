@@ -198,9 +198,12 @@ def test_a_flow_goes_on_at_the_new_rate(prefix: str, capsys: pytest.CaptureFixtu
     ]
     before = [r for t, r in rates if 1.0 <= t < 2.5]
     after = [r for t, r in rates if t >= 5.0]  # TCP's own ramp on a busy machine first
-    # the median second: a busy machine (CI runs guests beside it) may starve one of them
-    assert before and 8.5 < statistics.median(before) < 10.5, rates
-    assert after and 17.5 < statistics.median(after) < 21.0, rates
+    # the median second: a busy machine (CI runs guests beside it) may starve one of them,
+    # and slows a whole flow too (seen in CI: 7.9 and 8.5 Mbit/s before the change).  The
+    # shaping caps each side (a busy machine only lowers a rate); the change doubles it
+    assert before and 6.5 < statistics.median(before) < 10.5, rates
+    assert after and 14.0 < statistics.median(after) < 21.0, rates
+    assert statistics.median(after) > 1.6 * statistics.median(before), rates
 
 
 PAIRS = """<?xml version="1.0" encoding="UTF-8"?>
