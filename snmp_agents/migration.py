@@ -81,7 +81,6 @@ class Migrations:
         #: the backend's migration_job (None: the target is told at once)
         self.job = job
         self.oid = (*mib.oid_of("nmTxnMigrate"), 0)
-        self.oid_state = (*mib.oid_of("nmTxnMigrateState"), 0)
         self.written = b""
         self.state: dict[str, Any] = {"state": "idle"}
         self._task: asyncio.Future[MigrationResult] | None = None
@@ -91,9 +90,6 @@ class Migrations:
         # libvirt's call blocks its thread for the whole migration; its job is asked in
         # another
         self._executor = ThreadPoolExecutor(2, thread_name_prefix="nm-migrate")
-
-    def owns(self, oid: Oid) -> bool:
-        return oid == self.oid
 
     def running(self) -> bool:
         return self._task is not None and not self._task.done()

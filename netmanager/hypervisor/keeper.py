@@ -281,18 +281,6 @@ class _Libvirt:
             self.peers[uri] = self.libvirt.open(uri)
         return self.peers[uri]
 
-    def announce(self, name: str) -> dict[str, Any]:
-        """Have QEMU announce the domain's NICs (RARP frames from each MAC, as after a
-        migration): the bridges on the way learn where the guest now is."""
-        import libvirt_qemu
-
-        command = {
-            "execute": "announce-self",
-            "arguments": {"initial": 50, "max": 550, "rounds": 5, "step": 100},
-        }
-        libvirt_qemu.qemuMonitorCommand(self._domain(name), json.dumps(command), 0)
-        return {"name": name}
-
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()
@@ -303,7 +291,7 @@ class _Libvirt:
 
 OPERATIONS = frozenset(
     {"hello", "list", "get", "define", "start", "destroy", "undefine", "update"}
-    | {"set_metadata", "agent", "destroy_all", "migrate", "announce", "job"}
+    | {"set_metadata", "agent", "destroy_all", "migrate", "job"}
 )
 
 
@@ -726,9 +714,6 @@ class KeeperClient(GuestAgent):
         from netmanager.hypervisor.migration import MigrationResult
 
         return MigrationResult.from_json(self.request("migrate", request=request.as_json()))
-
-    def announce(self, name: str) -> None:
-        self.request("announce", name=name)
 
     def job(self, name: str) -> dict[str, int]:
         """The domain's current job (a migration's progress): type, memory_processed,

@@ -54,9 +54,6 @@ PARAM_URI = "migrate_uri"
 PARAM_DEST_XML = "destination_xml"
 PARAM_PERSIST_XML = "persistent_xml"
 PARAM_BANDWIDTH = "bandwidth"  # MiB/s
-# virDomainState
-STATE_RUNNING = 1
-STATE_PAUSED = 3
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
