@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 #: how long one transaction operation may take on one host
 OPERATION_TIMEOUT_S = 900.0
-#: how long a live migration the host's agent makes is waited for
-MIGRATE_TIMEOUT_S = 3600.0
 
 
 class KnownCandidates:
@@ -259,11 +257,17 @@ class AgentTransport:
     ) -> MigrationResult:
         from pysnmp.proto import rfc1902
 
-        from netmanager.hypervisor.migration import MigrationError, MigrationResult, Where
+        from netmanager.hypervisor.migration import (
+            MIGRATION_WAIT_S,
+            MigrationError,
+            MigrationResult,
+            Where,
+        )
         from netmanager.snmp import mib
 
         written = json.dumps(request.as_json(), sort_keys=True).encode()
         state_oid = (*mib.oid_of("nmTxnMigrateState"), 0)
+        request_oid = (*mib.oid_of("nmTxnMigrate"), 0)
 
         def octets(value: Any) -> bytes:
             """An OCTET STRING's bytes; b"" for noSuchObject (an agent without the MIB's
@@ -273,24 +277,26 @@ class AgentTransport:
             except AttributeError:
                 return b""
 
-        async def state() -> dict[str, Any]:
-            (raw,) = await self.client.get(state_oid)
+        def state_of(raw: Any) -> dict[str, Any]:
             try:
                 doc = json.loads(octets(raw))
             except ValueError:
                 doc = None
             return doc if isinstance(doc, dict) else {"state": "unreadable"}
 
+        async def state() -> dict[str, Any]:
+            (raw,) = await self.client.get(state_oid)
+            return state_of(raw)
+
         try:
-            await self.client.set(
-                [((*mib.oid_of("nmTxnMigrate"), 0), rfc1902.OctetString(written))]
-            )
+            await self.client.set([(request_oid, rfc1902.OctetString(written))])
         except AgentError as exc:
             # the SET sent again after a lost answer finds its own migration running
             try:
-                now = await state()
-                (again,) = await self.client.get((*mib.oid_of("nmTxnMigrate"), 0))
-                (why,) = await self.client.get((*mib.oid_of("nmTxnLastError"), 0))
+                raw, again, why = await self.client.get(
+                    state_oid, request_oid, (*mib.oid_of("nmTxnLastError"), 0)
+                )
+                now = state_of(raw)
             except AgentError:
                 # not known whether the SET arrived: the migration may run
                 raise MigrationError(
@@ -302,7 +308,7 @@ class AgentTransport:
                     f"host '{self.host}' did not start the migration: {reason}", Where.SOURCE
                 ) from exc
         told = False
-        deadline = time.monotonic() + MIGRATE_TIMEOUT_S
+        deadline = time.monotonic() + MIGRATION_WAIT_S
         while True:
             try:
                 now = await state()
@@ -335,7 +341,7 @@ class AgentTransport:
                 raise MigrationError(str(now.get("error", "")), where)
             if time.monotonic() > deadline:
                 raise MigrationError(
-                    f"the migration did not end within {MIGRATE_TIMEOUT_S:.0f} s", Where.UNKNOWN
+                    f"the migration did not end within {MIGRATION_WAIT_S:.0f} s", Where.UNKNOWN
                 )
 
 

@@ -21,15 +21,12 @@ from netmanager.hypervisor import domains as dom
 from netmanager.hypervisor.cloudinit import SeedNic, seed_files
 from netmanager.hypervisor.domxml import read_domain
 from netmanager.hypervisor.keeper import KeeperClient, ensure_keeper
-from netmanager.hypervisor.migration import MigrationRequest, MigrationResult
+from netmanager.hypervisor.migration import MIGRATION_WAIT_S, MigrationRequest, MigrationResult
 
 KEEPER_DIR = "libvirt"
 SYSTEM_SEED_DIR = Path("/var/lib/libvirt/images/netmanager-seeds")
 #: guests configured at once (each mostly waits on its guest agent)
 CONFIGURE_THREADS = 8
-#: the longest live migration the keeper is waited for (libvirt's own timeouts end a
-#: stuck one earlier; a large guest over a slow link takes minutes)
-MIGRATE_TIMEOUT_S = 3600.0
 
 
 def vm_domains(config: HostConfig) -> list[dom.VmDomain]:
@@ -112,6 +109,8 @@ class DomainHost:
         #: running as libvirt-qemu, reads there), else the agent's state directory
         self.seed_dir = SYSTEM_SEED_DIR if SYSTEM_SEED_DIR.parent.is_dir() else state_dir / "seeds"
         self._keeper: KeeperClient | None = None
+        #: the connection migration_job asks on
+        self._jobs: KeeperClient | None = None
         #: (domain, MAC) of the NICs whose link netmanager took down
         self._down: set[tuple[str, str]] = set()
 
@@ -127,24 +126,27 @@ class DomainHost:
         if self._keeper is not None:
             self._keeper.close()
             self._keeper = None
+        if self._jobs is not None:
+            self._jobs.close()
+            self._jobs = None
 
     def migrate(self, request: MigrationRequest) -> MigrationResult:
         """Live-migrate one of this host's domains (the keeper makes libvirt's call, on a
         connection of its own: the backend's stays free meanwhile; the keeper runs, as
         the domain does)."""
-        client = KeeperClient(self.directory, timeout=MIGRATE_TIMEOUT_S)
+        client = KeeperClient(self.directory, timeout=MIGRATION_WAIT_S)
         try:
             return client.migrate(request)
         finally:
             client.close()
 
     def migration_job(self, domain: str) -> dict[str, int]:
-        """A migrating domain's job (libvirt's jobStats): what it has sent so far."""
-        client = KeeperClient(self.directory, timeout=10.0)
-        try:
-            return client.job(domain)
-        finally:
-            client.close()
+        """A migrating domain's job (libvirt's jobStats): what it has sent so far.  Asked
+        every few milliseconds while a migration starts, on one keeper connection of its
+        own (the agent asks it from one thread)."""
+        if self._jobs is None:
+            self._jobs = KeeperClient(self.directory, timeout=10.0)
+        return self._jobs.job(domain)
 
     def resolve(self, configs: Iterable[HostConfig]) -> dom.Resolution:
         return dom.resolve(

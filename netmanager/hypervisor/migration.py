@@ -55,6 +55,10 @@ PARAM_DEST_XML = "destination_xml"
 PARAM_PERSIST_XML = "persistent_xml"
 PARAM_BANDWIDTH = "bandwidth"  # MiB/s
 
+#: the longest live migration waited for (libvirt's own timeouts end a stuck one earlier;
+#: a large guest over a slow link takes minutes)
+MIGRATION_WAIT_S = 3600.0
+
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 

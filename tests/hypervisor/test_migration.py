@@ -855,20 +855,23 @@ class _Agent:
         if self.refuse:
             raise AgentError(self.host, "SET failed: resourceUnavailable")
 
-    async def get(self, oid: tuple[int, ...]) -> list[Any]:
+    async def get(self, *oids: tuple[int, ...]) -> list[Any]:
+        return [self._value(oid) for oid in oids]
+
+    def _value(self, oid: tuple[int, ...]) -> Any:
         from pysnmp.proto import rfc1902
         from pysnmp.proto.rfc1905 import NoSuchObject
 
         from netmanager.snmp import mib
 
         if self.old and oid != (*mib.oid_of("nmTxnLastError"), 0):
-            return [NoSuchObject("")]
+            return NoSuchObject("")
         if oid == (*mib.oid_of("nmTxnMigrateState"), 0):
             state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
-            return [rfc1902.OctetString(json.dumps(state).encode())]
+            return rfc1902.OctetString(json.dumps(state).encode())
         if oid == (*mib.oid_of("nmTxnMigrate"), 0):
-            return [rfc1902.OctetString(self.written)]
-        return [rfc1902.OctetString(b"a migration runs already")]
+            return rfc1902.OctetString(self.written)
+        return rfc1902.OctetString(b"a migration runs already")
 
 
 def test_the_manager_follows_an_agent_s_migration_and_says_where_on_failure() -> None:
